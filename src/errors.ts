@@ -1,0 +1,259 @@
+/**
+ * Every error Baton throws is a BatonError: a stable `code`, the connection and provider it
+ * concerns (when known), and a `remediation` sentence telling a person what to do. Messages
+ * never contain secrets: whatever text comes from a provider passes through `redact` first.
+ */
+
+export interface BatonErrorOptions {
+  connectionId?: string | undefined;
+  provider?: string | undefined;
+  remediation?: string | undefined;
+  cause?: unknown;
+}
+
+export class BatonError extends Error {
+  readonly code: string;
+  readonly connectionId: string | undefined;
+  readonly provider: string | undefined;
+  readonly remediation: string;
+
+  constructor(code: string, message: string, remediation: string, options: BatonErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.connectionId = options.connectionId;
+    this.provider = options.provider;
+    this.remediation = options.remediation ?? remediation;
+  }
+
+  /** What a CLI or log line shows: the message and what to do about it. */
+  describe(): string {
+    return `${this.message}\n${this.remediation}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      remediation: this.remediation,
+      connectionId: this.connectionId,
+      provider: this.provider,
+    };
+  }
+}
+
+/** The provider no longer honours the grant: a person must authorize the connection again. */
+export class ReauthorizationRequired extends BatonError {
+  constructor(message: string, options: BatonErrorOptions = {}) {
+    super(
+      'reauthorization_required',
+      message,
+      options.connectionId
+        ? `Authorize the connection again: run \`baton connect ${options.provider ?? '<provider>'} --id ${options.connectionId}\` or call baton.beginAuthorization().`
+        : 'Authorize the connection again with baton.beginAuthorization().',
+      options,
+    );
+  }
+}
+
+/** The provider rejected the client credentials (RFC 6749 `invalid_client`, Checkissuing "Access Denied"). */
+export class InvalidClient extends BatonError {
+  readonly environment: string | undefined;
+  constructor(message: string, options: BatonErrorOptions & { environment?: string | undefined } = {}) {
+    const env = options.environment;
+    super(
+      'invalid_client',
+      message,
+      env
+        ? `Check the client id and secret configured for ${options.provider ?? 'this provider'}: they must be the ${env} credentials (sandbox and production credentials differ).`
+        : `Check the client id and secret configured for ${options.provider ?? 'this provider'} (BATON_<PROVIDER>_CLIENT_ID / _CLIENT_SECRET or Baton.open({ clients })).`,
+      options,
+    );
+    this.environment = env;
+  }
+}
+
+export interface MismatchSide {
+  provider: string;
+  clientId: string | null;
+  params: Record<string, string>;
+}
+
+/** A stored connection was opened under another client, provider or account than the one that issued it. */
+export class ConnectionMismatch extends BatonError {
+  readonly stored: MismatchSide;
+  readonly requested: MismatchSide;
+  constructor(message: string, stored: MismatchSide, requested: MismatchSide, options: BatonErrorOptions = {}) {
+    super(
+      'connection_mismatch',
+      `${message} (stored: ${describeSide(stored)}; requested: ${describeSide(requested)})`,
+      'This token was issued to another client or account. Use the configuration it was issued under, or remove the connection and authorize it again under the new one.',
+      options,
+    );
+    this.stored = stored;
+    this.requested = requested;
+  }
+}
+
+function describeSide(side: MismatchSide): string {
+  const params = Object.entries(side.params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  return `provider=${side.provider} client=${side.clientId ?? '(none)'}${params ? ` ${params}` : ''}`;
+}
+
+export type AuthorizationFailure =
+  | 'state_mismatch'
+  | 'unknown_state'
+  | 'expired_state'
+  | 'access_denied'
+  | 'missing_code'
+  | 'invalid_code'
+  | 'provider_error';
+
+/** The authorization step failed: wrong or unknown state, the user said no, no code, or an expired code. */
+export class AuthorizationError extends BatonError {
+  readonly reason: AuthorizationFailure;
+  constructor(reason: AuthorizationFailure, message: string, options: BatonErrorOptions = {}) {
+    super(`authorization_${reason}`, message, AUTHORIZATION_REMEDIATION[reason], options);
+    this.reason = reason;
+  }
+}
+
+const AUTHORIZATION_REMEDIATION: Record<AuthorizationFailure, string> = {
+  state_mismatch:
+    'The callback does not belong to the authorization that was started; start the authorization again and use the URL it gives.',
+  unknown_state:
+    'No pending authorization matches this callback (it was already completed, or started against another store); start the authorization again.',
+  expired_state: 'The authorization took too long; start it again and finish within the time allowed.',
+  access_denied: 'The account owner declined access; ask them to approve it, then start the authorization again.',
+  missing_code: 'The callback carried no authorization code; start the authorization again and complete the consent step.',
+  invalid_code:
+    'The authorization code was rejected (codes are single-use and short-lived; Checkfront gives 60 seconds); start the authorization again and exchange the code promptly.',
+  provider_error: 'The provider reported an error during authorization; start the authorization again.',
+};
+
+/** The provider asked us to slow down (HTTP 429). */
+export class RateLimited extends BatonError {
+  /** Seconds the provider asked us to wait, when it said. */
+  readonly retryAfter: number | undefined;
+  constructor(message: string, retryAfter: number | undefined, options: BatonErrorOptions = {}) {
+    super(
+      'rate_limited',
+      message,
+      retryAfter !== undefined
+        ? `The provider is rate limiting this client; retry after ${retryAfter} s.`
+        : 'The provider is rate limiting this client; retry later.',
+      options,
+    );
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The provider answered with something Baton could not use: a 5xx, HTML, malformed JSON, an unknown error. */
+export class ProviderError extends BatonError {
+  readonly status: number | undefined;
+  /** A short, redacted excerpt of the response body. */
+  readonly excerpt: string | undefined;
+  /** The provider's own error code, when it gave one. */
+  readonly providerCode: string | undefined;
+  constructor(
+    message: string,
+    details: { status?: number | undefined; excerpt?: string | undefined; providerCode?: string | undefined } = {},
+    options: BatonErrorOptions = {},
+  ) {
+    super(
+      'provider_error',
+      message,
+      details.status !== undefined && details.status >= 500
+        ? 'The provider is failing; Baton retries with backoff. If it persists, check the provider status page.'
+        : 'The provider answered in a way Baton did not expect; check the provider configuration (URLs, environment) with `baton doctor`.',
+      options,
+    );
+    this.status = details.status;
+    this.excerpt = details.excerpt;
+    this.providerCode = details.providerCode;
+  }
+}
+
+/** The configuration is wrong or incomplete: unknown provider, bad template, missing param or client. */
+export class ConfigError extends BatonError {
+  constructor(message: string, remediation: string, options: BatonErrorOptions = {}) {
+    super('config_error', message, remediation, options);
+  }
+}
+
+/** The store could not be read or written. Nothing stored was lost. */
+export class StoreError extends BatonError {
+  constructor(message: string, options: BatonErrorOptions = {}) {
+    super(
+      'store_error',
+      message,
+      'Check that the store is reachable and writable (`baton doctor`); Baton keeps any new token pair in memory and commits it when the store is back.',
+      options,
+    );
+  }
+}
+
+/** The connection id is not in the store. */
+export class ConnectionNotFound extends BatonError {
+  constructor(connectionId: string) {
+    super(
+      'connection_not_found',
+      `No connection named "${connectionId}" is stored.`,
+      'Check the id with `baton list`, or create the connection with `baton connect`.',
+      { connectionId },
+    );
+  }
+}
+
+/** The network failed before the provider answered (refused, reset, timed out). */
+export class NetworkError extends BatonError {
+  constructor(message: string, options: BatonErrorOptions = {}) {
+    super(
+      'network_error',
+      message,
+      'The provider could not be reached; Baton retries with backoff. Check connectivity and the provider URL.',
+      options,
+    );
+  }
+}
+
+/** The sealed secrets could not be opened: wrong key, or the row was altered or moved. */
+export class SecretKeyError extends BatonError {
+  constructor(message: string, options: BatonErrorOptions = {}) {
+    super(
+      'secret_key_error',
+      message,
+      'Use the secret key the connection was sealed with (BATON_SECRET_KEY or the key file), or authorize the connection again.',
+      options,
+    );
+  }
+}
+
+const REDACTED = '[redacted]';
+
+/**
+ * Removes secrets from text that may be shown to a person: the known secret values, then
+ * anything shaped like a credential (bearer/basic headers, token fields in JSON or forms).
+ */
+export function redact(text: string, secrets: Iterable<string | undefined | null> = []): string {
+  let out = text;
+  for (const s of secrets) {
+    if (s && s.length >= 4) out = out.split(s).join(REDACTED);
+  }
+  return out
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`)
+    .replace(
+      /("?(?:access_token|refresh_token|id_token|client_secret|code|api_secret|apiSecret|password|token|code_verifier)"?\s*[:=]\s*"?)([^"&\s,}]+)/gi,
+      `$1${REDACTED}`,
+    );
+}
+
+/** A short excerpt of a response body, redacted, for error messages. */
+export function excerpt(body: string, secrets: Iterable<string | undefined | null> = [], max = 200): string {
+  const flat = body.replace(/\s+/g, ' ').trim();
+  const clipped = flat.length > max ? `${flat.slice(0, max)}…` : flat;
+  return redact(clipped, secrets);
+}

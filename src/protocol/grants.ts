@@ -1,0 +1,127 @@
+import type { Endpoints } from '../providers/template.js';
+import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
+import { ConfigError } from '../errors.js';
+import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
+import { errorFromResponse, type GrantType, parseTokenResponse } from './token-response.js';
+import type { TokenSet } from './token-set.js';
+
+/** Everything one grant needs; no storage, no state. */
+export interface GrantContext {
+  spec: ProviderSpec;
+  params: Record<string, string>;
+  endpoints: Endpoints;
+  client: ClientConfig;
+  now(): number;
+  connectionId?: string | undefined;
+  http?: HttpOptions | undefined;
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for HTTP Basic. */
+function basic(id: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
+}
+
+/** Puts the client's credentials where the provider wants them (`clientAuth`) and POSTs. */
+async function post(ctx: GrantContext, url: string | undefined, fields: Record<string, string>, grant: GrantType) {
+  const { spec, client } = ctx;
+  if (!url) {
+    throw new ConfigError(
+      `${spec.displayName} has no ${grant === 'revocation' ? 'revocation' : 'token'} endpoint.`,
+      `Set ${grant === 'revocation' ? 'revocationUrl' : 'tokenUrl'} in the provider spec.`,
+      { provider: spec.id, connectionId: ctx.connectionId },
+    );
+  }
+  const headers: Record<string, string> = {};
+  const body: Record<string, string> = { ...fields };
+  const secret = client.clientSecret;
+  if (spec.clientAuth === 'basic' && secret !== undefined) {
+    headers['authorization'] = basic(client.clientId, secret);
+  } else {
+    body['client_id'] = client.clientId;
+    if (secret !== undefined) body['client_secret'] = secret;
+  }
+  let text: string;
+  if (spec.clientAuth === 'json') {
+    headers['content-type'] = 'application/json; charset=utf-8';
+    text = JSON.stringify(body);
+  } else {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    text = new URLSearchParams(body).toString();
+  }
+  return postTokenEndpoint(
+    {
+      url,
+      headers,
+      body: text,
+      redirectAuthHosts: spec.redirectAuthHosts,
+      connectionId: ctx.connectionId,
+      provider: spec.id,
+    },
+    ctx.http,
+  );
+}
+
+function responseContext(ctx: GrantContext, grant: GrantType, secrets: (string | undefined)[], previous?: TokenSet | null) {
+  return {
+    spec: ctx.spec,
+    params: ctx.params,
+    grant,
+    now: ctx.now(),
+    connectionId: ctx.connectionId,
+    secrets: [ctx.client.clientSecret, ...secrets],
+    previous,
+  };
+}
+
+/** RFC 6749 §4.1.3 (+ RFC 7636 §4.5). */
+export async function exchangeAuthorizationCode(
+  ctx: GrantContext,
+  input: { code: string; redirectUri: string; codeVerifier?: string },
+): Promise<TokenSet> {
+  const fields: Record<string, string> = {
+    grant_type: 'authorization_code',
+    code: input.code,
+    redirect_uri: input.redirectUri,
+  };
+  if (input.codeVerifier) fields['code_verifier'] = input.codeVerifier;
+  const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'authorization_code');
+  return parseTokenResponse(res, responseContext(ctx, 'authorization_code', [input.code, input.codeVerifier]));
+}
+
+/** RFC 6749 §6. A response without a refresh token keeps the previous one in force. */
+export async function refreshAccessToken(
+  ctx: GrantContext,
+  input: { refreshToken: string; previous?: TokenSet | null; scopes?: string[] },
+): Promise<TokenSet> {
+  const fields: Record<string, string> = { grant_type: 'refresh_token', refresh_token: input.refreshToken };
+  if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.spec.scopeSeparator);
+  const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'refresh_token');
+  return parseTokenResponse(
+    res,
+    responseContext(ctx, 'refresh_token', [input.refreshToken, input.previous?.accessToken], input.previous ?? null),
+  );
+}
+
+/** RFC 6749 §4.4. */
+export async function requestClientCredentials(ctx: GrantContext, input: { scopes?: string[] } = {}): Promise<TokenSet> {
+  const fields: Record<string, string> = { grant_type: 'client_credentials' };
+  if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.spec.scopeSeparator);
+  const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'client_credentials');
+  return parseTokenResponse(res, responseContext(ctx, 'client_credentials', []));
+}
+
+/**
+ * RFC 7009 §2.1. The server answers 200 whether or not it knew the token (§2.2), so only an
+ * error answer is an error.
+ */
+export async function revokeToken(
+  ctx: GrantContext,
+  input: { token: string; tokenTypeHint?: 'access_token' | 'refresh_token' },
+): Promise<void> {
+  const fields: Record<string, string> = { token: input.token };
+  if (input.tokenTypeHint) fields['token_type_hint'] = input.tokenTypeHint;
+  const res: RawResponse = await post(ctx, ctx.endpoints.revocationUrl, fields, 'revocation');
+  if (res.status >= 200 && res.status < 300) return;
+  throw errorFromResponse(res, responseContext(ctx, 'revocation', [input.token]));
+}

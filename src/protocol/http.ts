@@ -1,0 +1,87 @@
+import { type Dispatcher, fetch } from 'undici';
+import { NetworkError, ProviderError } from '../errors.js';
+import { hostAllowed } from '../providers/redirect-policy.js';
+
+export interface HttpOptions {
+  /** Per-request timeout. Default 30 s. */
+  timeoutMs?: number;
+  /** An undici dispatcher (a proxy agent, a pool with custom TLS, a mock). */
+  dispatcher?: Dispatcher;
+}
+
+/** A response read in full: token endpoints answer small bodies, and errors need the text. */
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: string;
+  url: string;
+}
+
+export interface PostInput {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** Hosts a redirect may go to with this request's credentials (the provider's redirectAuthHosts). */
+  redirectAuthHosts: readonly string[];
+  connectionId?: string | undefined;
+  provider?: string | undefined;
+}
+
+const MAX_REDIRECTS = 3;
+
+/**
+ * POSTs to a token or revocation endpoint. Redirects are followed by hand and only to hosts the
+ * provider allows: a client secret never leaves for a host the spec does not name (Checkfront
+ * moves migrated companies, token endpoint included, with a 301).
+ */
+export async function postTokenEndpoint(input: PostInput, options: HttpOptions = {}): Promise<RawResponse> {
+  let url = new URL(input.url);
+  const origin = url;
+  for (let hop = 0; ; hop++) {
+    const res = await send(url, input, options);
+    const location = res.headers.get('location');
+    if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
+    const next = new URL(location, url);
+    if (hop >= MAX_REDIRECTS || !hostAllowed(next, input.redirectAuthHosts, origin)) {
+      throw new ProviderError(
+        `${origin.host} redirected the token request to ${next.host}, where Baton will not send client credentials.`,
+        { status: res.status },
+        {
+          connectionId: input.connectionId,
+          provider: input.provider,
+          remediation: `If ${next.host} is the provider's new host, add it to the provider's redirectAuthHosts or update its tokenUrl.`,
+        },
+      );
+    }
+    url = next;
+  }
+}
+
+async function send(url: URL, input: PostInput, options: HttpOptions): Promise<RawResponse> {
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { accept: 'application/json', ...input.headers },
+      body: input.body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
+    const body = await res.text();
+    return { status: res.status, headers: res.headers as unknown as Headers, body, url: url.toString() };
+  } catch (err) {
+    const reason = err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : describeNetworkError(err);
+    throw new NetworkError(`The request to ${url.host} ${reason}.`, {
+      connectionId: input.connectionId,
+      provider: input.provider,
+      cause: err,
+    });
+  }
+}
+
+export function describeNetworkError(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return `failed (${code})`;
+  return 'failed before the server answered';
+}

@@ -1,0 +1,198 @@
+import {
+  AuthorizationError,
+  type BatonError,
+  excerpt,
+  InvalidClient,
+  ProviderError,
+  RateLimited,
+  ReauthorizationRequired,
+} from '../errors.js';
+import type { ProviderSpec } from '../providers/spec.js';
+import type { RawResponse } from './http.js';
+import type { TokenSet } from './token-set.js';
+
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'revocation';
+
+export interface ResponseContext {
+  spec: ProviderSpec;
+  params: Record<string, string>;
+  grant: GrantType;
+  now: number;
+  connectionId?: string | undefined;
+  /** Values to scrub from anything quoted back (the refresh token sent, the client secret). */
+  secrets: (string | undefined | null)[];
+  /** For a refresh: the set being replaced, whose refresh token survives when none is returned. */
+  previous?: TokenSet | null | undefined;
+}
+
+const KNOWN_FIELDS = new Set([
+  'access_token',
+  'token_type',
+  'expires_in',
+  'refresh_token',
+  'refresh_token_expires_in',
+  'scope',
+]);
+const MAX_EXPIRES_IN = 2_147_483_647;
+
+function jsonObject(body: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(body);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+function seconds(value: unknown): number | null | 'invalid' {
+  if (value === undefined || value === null || value === '') return null;
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > MAX_EXPIRES_IN) return 'invalid';
+  return Math.floor(n);
+}
+
+/**
+ * RFC 6749 §5.1, strictly: a 2xx that is not a JSON object with a non-empty string
+ * `access_token` is a ProviderError, never a token. Token types are normalised (`bearer` →
+ * `Bearer`); a missing `expires_in` falls back to the spec's documented lifetime.
+ */
+export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): TokenSet {
+  if (res.status < 200 || res.status >= 300) throw errorFromResponse(res, ctx);
+  const malformed = (why: string) =>
+    new ProviderError(
+      `${ctx.spec.displayName} answered the ${ctx.grant.replace('_', ' ')} request with ${why}.`,
+      { status: res.status, excerpt: excerpt(res.body, ctx.secrets) },
+      { connectionId: ctx.connectionId, provider: ctx.spec.id },
+    );
+  const json = jsonObject(res.body);
+  if (!json) throw malformed(res.body.trim() === '' ? 'an empty body' : 'a body that is not a JSON object');
+  if ('error' in json && typeof json['error'] === 'string') throw errorFromResponse(res, ctx);
+  const accessToken = json['access_token'];
+  if (typeof accessToken !== 'string' || accessToken.trim() === '') throw malformed('no access_token');
+  const tokenType = json['token_type'] ?? 'Bearer';
+  if (typeof tokenType !== 'string' || tokenType.trim() === '') throw malformed('an unusable token_type');
+  const expiresIn = seconds(json['expires_in']);
+  if (expiresIn === 'invalid') throw malformed('an unusable expires_in');
+  const refreshRaw = json['refresh_token'];
+  if (refreshRaw !== undefined && refreshRaw !== null && (typeof refreshRaw !== 'string' || refreshRaw === '')) {
+    throw malformed('an unusable refresh_token');
+  }
+  const refreshIn = seconds(json['refresh_token_expires_in']);
+  if (refreshIn === 'invalid') throw malformed('an unusable refresh_token_expires_in');
+  const scopeRaw = json['scope'];
+  let scope: string[] | null = null;
+  if (typeof scopeRaw === 'string') scope = scopeRaw.split(/[\s,]+/).filter(Boolean);
+  else if (Array.isArray(scopeRaw) && scopeRaw.every((s) => typeof s === 'string')) scope = scopeRaw as string[];
+  else if (scopeRaw !== undefined && scopeRaw !== null) throw malformed('an unusable scope');
+
+  const now = ctx.now;
+  const lifetime = expiresIn ?? ctx.spec.defaultExpiresIn;
+  const previous = ctx.previous ?? null;
+  let refreshToken = typeof refreshRaw === 'string' ? refreshRaw : null;
+  let refreshTokenExpiresAt: number | null = null;
+  const rtLifetime = ctx.spec.refreshTokenLifetime;
+  if (refreshToken !== null) {
+    if (refreshIn !== null) refreshTokenExpiresAt = now + refreshIn * 1000;
+    else if (rtLifetime) {
+      const unchanged = previous?.refreshToken === refreshToken;
+      refreshTokenExpiresAt =
+        unchanged && !rtLifetime.sliding && previous ? previous.refreshTokenExpiresAt : now + rtLifetime.seconds * 1000;
+    }
+  } else if (previous?.refreshToken && ctx.grant === 'refresh_token') {
+    // RFC 6749 §6: no new refresh token means the old one stays in force.
+    refreshToken = previous.refreshToken;
+    refreshTokenExpiresAt = previous.refreshTokenExpiresAt;
+  }
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) if (!KNOWN_FIELDS.has(k)) extra[k] = v;
+  return {
+    accessToken,
+    tokenType: tokenType.toLowerCase() === 'bearer' ? 'Bearer' : tokenType,
+    expiresAt: lifetime === null ? null : now + lifetime * 1000,
+    refreshToken,
+    refreshTokenExpiresAt,
+    scope: scope ?? (ctx.grant === 'refresh_token' ? (previous?.scope ?? null) : null),
+    issuedAt: now,
+    extra,
+  };
+}
+
+/** Seconds from a Retry-After header (delta-seconds or an HTTP date). */
+export function retryAfterSeconds(value: string | null, now: number): number | undefined {
+  if (!value) return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value);
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+interface ProviderSaid {
+  code: string | undefined;
+  description: string | undefined;
+}
+
+function whatTheProviderSaid(spec: ProviderSpec, body: string): ProviderSaid {
+  const json = jsonObject(body);
+  if (!json) return { code: undefined, description: undefined };
+  if (typeof json['error'] === 'string') {
+    const d = json['error_description'];
+    return { code: json['error'], description: typeof d === 'string' ? d : undefined };
+  }
+  // Checkissuing: {"status":0,"errors":["Access Denied"]}
+  const errors = json['errors'];
+  if (spec.errorDialect === 'checkissuing' || Array.isArray(errors)) {
+    if (Array.isArray(errors)) {
+      const text = errors.filter((e) => typeof e === 'string').join('; ');
+      if (/access denied/i.test(text)) return { code: 'access_denied', description: text };
+      return { code: 'provider_errors', description: text || undefined };
+    }
+  }
+  return { code: undefined, description: undefined };
+}
+
+/**
+ * Turns an error answer from a token or revocation endpoint into the error a person can act
+ * on: RFC 6749 §5.2 codes and vendor dialects by meaning, and everything else (5xx, HTML, an
+ * empty body) as a ProviderError with a short redacted excerpt.
+ */
+export function errorFromResponse(res: RawResponse, ctx: ResponseContext): BatonError {
+  const { spec } = ctx;
+  const opts = { connectionId: ctx.connectionId, provider: spec.id };
+  const said = whatTheProviderSaid(spec, res.body);
+  const description = said.description ? excerpt(said.description, ctx.secrets, 160) : undefined;
+  const quoted = description ? ` ("${description}")` : '';
+  if (res.status === 429 || said.code === 'slow_down') {
+    return new RateLimited(
+      `${spec.displayName} is rate limiting token requests${quoted}.`,
+      retryAfterSeconds(res.headers.get('retry-after'), ctx.now),
+      opts,
+    );
+  }
+  const environment = spec.environmentParam ? ctx.params[spec.environmentParam] : undefined;
+  if (said.code === 'invalid_client' || said.code === 'unauthorized_client' || said.code === 'access_denied') {
+    return new InvalidClient(
+      `${spec.displayName} rejected the client credentials${environment ? ` for ${environment}` : ''}${quoted}.`,
+      { ...opts, environment },
+    );
+  }
+  if (said.code === 'invalid_grant') {
+    if (ctx.grant === 'authorization_code') {
+      return new AuthorizationError('invalid_code', `${spec.displayName} rejected the authorization code${quoted}.`, opts);
+    }
+    if (ctx.grant === 'refresh_token') {
+      return new ReauthorizationRequired(
+        `${spec.displayName} no longer accepts the refresh token${ctx.connectionId ? ` of "${ctx.connectionId}"` : ''}${quoted}; the grant was revoked, expired or replaced.`,
+        opts,
+      );
+    }
+  }
+  const label = said.code ? `"${said.code}"` : `HTTP ${res.status}`;
+  const contentType = res.headers.get('content-type') ?? '';
+  const shape =
+    res.body.trim() === '' ? 'an empty body' : /html/i.test(contentType) || /^\s*</.test(res.body) ? 'an HTML page' : null;
+  return new ProviderError(
+    `${spec.displayName} answered the ${ctx.grant.replace('_', ' ')} request with ${label}${shape ? ` and ${shape}` : ''}${quoted}.`,
+    { status: res.status, excerpt: excerpt(res.body, ctx.secrets), providerCode: said.code },
+    opts,
+  );
+}

@@ -1,0 +1,135 @@
+import { ConfigError } from '../errors.js';
+import { presets } from './presets/index.js';
+import type { AuthMode, ProviderOverride, ProviderSpec } from './spec.js';
+import { templateVariables } from './template.js';
+
+const AUTH_MODES: readonly AuthMode[] = ['oauth2', 'client_credentials', 'token_pair', 'api_key'];
+const URL_FIELDS = ['authorizationUrl', 'tokenUrl', 'revocationUrl', 'apiBaseUrl'] as const;
+
+/** What a spec the user adds from scratch gets for every field it leaves out. */
+function defaultsFor(id: string, override: ProviderOverride): ProviderSpec {
+  const authModes: AuthMode[] = override.authModes ?? [];
+  if (!override.authModes) {
+    if (override.authorizationUrl && override.tokenUrl) authModes.push('oauth2');
+    else if (override.tokenUrl) authModes.push('client_credentials');
+    if (override.apiKeyAuth) authModes.push('api_key');
+  }
+  return {
+    id,
+    displayName: id,
+    authModes,
+    params: {},
+    apiBaseUrl: '',
+    clientAuth: 'basic',
+    pkce: false,
+    scopes: [],
+    scopeSeparator: ' ',
+    defaultExpiresIn: null,
+    refreshTokenLifetime: null,
+    rotation: 'sometimes',
+    redirectAuthHosts: [],
+    errorDialect: 'rfc6749',
+  };
+}
+
+function validate(spec: ProviderSpec): void {
+  const fix = (field: string) =>
+    `Set ${field} in Baton.open({ providers: { ${spec.id}: { ${field}: … } } }) or in baton.config.json.`;
+  if (!/^[a-z][a-z0-9_-]*$/.test(spec.id)) {
+    throw new ConfigError(`"${spec.id}" is not a valid provider id.`, 'Use lower-case letters, digits, - and _.');
+  }
+  if (!spec.apiBaseUrl) {
+    throw new ConfigError(`Provider ${spec.id} has no apiBaseUrl.`, fix('apiBaseUrl'), { provider: spec.id });
+  }
+  if (spec.authModes.length === 0) {
+    throw new ConfigError(
+      `Provider ${spec.id} has no auth mode.`,
+      `Set authModes to some of: ${AUTH_MODES.join(', ')} (or give authorizationUrl and tokenUrl for OAuth2).`,
+      { provider: spec.id },
+    );
+  }
+  for (const mode of spec.authModes) {
+    if (!AUTH_MODES.includes(mode)) {
+      throw new ConfigError(`Provider ${spec.id} has an unknown auth mode "${mode}".`, `Use: ${AUTH_MODES.join(', ')}.`, {
+        provider: spec.id,
+      });
+    }
+  }
+  if (spec.authModes.includes('oauth2') && !(spec.authorizationUrl && spec.tokenUrl)) {
+    throw new ConfigError(`Provider ${spec.id} uses OAuth2 but lacks authorizationUrl or tokenUrl.`, fix('tokenUrl'), {
+      provider: spec.id,
+    });
+  }
+  if (spec.authModes.includes('client_credentials') && !spec.tokenUrl) {
+    throw new ConfigError(`Provider ${spec.id} uses client credentials but has no tokenUrl.`, fix('tokenUrl'), {
+      provider: spec.id,
+    });
+  }
+  if (spec.authModes.includes('api_key') && !spec.apiKeyAuth) {
+    throw new ConfigError(`Provider ${spec.id} uses API keys but has no apiKeyAuth.`, fix('apiKeyAuth'), {
+      provider: spec.id,
+    });
+  }
+  const known = new Set(Object.keys(spec.params));
+  for (const param of Object.values(spec.params)) {
+    for (const vars of Object.values(param.vars ?? {})) for (const name of Object.keys(vars)) known.add(name);
+  }
+  for (const field of URL_FIELDS) {
+    const template = spec[field];
+    if (!template) continue;
+    for (const name of templateVariables(template)) {
+      if (!known.has(name)) {
+        throw new ConfigError(
+          `The ${spec.id} ${field} "${template}" uses {${name}}, which is neither a param nor a derived variable.`,
+          `Add a "${name}" param to the ${spec.id} spec, or fix the template.`,
+          { provider: spec.id },
+        );
+      }
+    }
+  }
+}
+
+/** The provider specs in force: the presets, with the user's overrides and additions applied. */
+export class ProviderRegistry {
+  readonly #specs: Map<string, ProviderSpec>;
+
+  private constructor(specs: Map<string, ProviderSpec>) {
+    this.#specs = specs;
+  }
+
+  static create(overrides: Record<string, ProviderOverride> = {}): ProviderRegistry {
+    const specs = new Map<string, ProviderSpec>();
+    for (const [id, preset] of Object.entries(presets)) specs.set(id, preset);
+    for (const [id, override] of Object.entries(overrides)) {
+      const base = specs.get(id) ?? defaultsFor(id, override);
+      const spec: ProviderSpec = { ...base, ...stripUndefined(override), id };
+      validate(spec);
+      specs.set(id, Object.freeze(spec));
+    }
+    return new ProviderRegistry(specs);
+  }
+
+  get(id: string): ProviderSpec {
+    const spec = this.#specs.get(id);
+    if (!spec) {
+      throw new ConfigError(
+        `Baton does not know the provider "${id}".`,
+        `Use one of: ${[...this.#specs.keys()].join(', ')}, or add it with Baton.open({ providers: { ${id}: { … } } }).`,
+        { provider: id },
+      );
+    }
+    return spec;
+  }
+
+  has(id: string): boolean {
+    return this.#specs.has(id);
+  }
+
+  list(): ProviderSpec[] {
+    return [...this.#specs.values()];
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

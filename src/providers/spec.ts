@@ -1,0 +1,115 @@
+/**
+ * What a provider needs, as data. Core code reads these fields and never asks which provider
+ * it is talking to: a vendor quirk is a field here, not a branch in core.
+ */
+
+/** How a connection authenticates: the OAuth2 grants, or static credentials that never refresh. */
+export type AuthMode =
+  /** Authorization code grant with refresh tokens (RFC 6749 §4.1, §6). */
+  | 'oauth2'
+  /** Client credentials grant (RFC 6749 §4.4): no user, no refresh token; re-granted when expired. */
+  | 'client_credentials'
+  /** HTTP Basic with a static key pair (Checkfront token authentication). */
+  | 'token_pair'
+  /** A static key (and secret) sent in a provider-specific header (Checkbook `key:secret`). */
+  | 'api_key';
+
+/** Where client credentials go on the token and revocation endpoints. */
+export type ClientAuth =
+  /** HTTP Basic header, form-encoded body (RFC 6749 §2.3.1's preferred form). */
+  | 'basic'
+  /** client_id / client_secret in a form-encoded body. */
+  | 'form'
+  /** client_id / client_secret in a JSON body. */
+  | 'json';
+
+/** How the provider words its errors. */
+export type ErrorDialect =
+  /** RFC 6749 §5.2: `{"error": "...", "error_description": "..."}`. */
+  | 'rfc6749'
+  /** Checkissuing: `{"status": 0, "errors": ["Access Denied"]}`. */
+  | 'checkissuing';
+
+/** Refresh tokens are rotated: never, on every refresh, or at the provider's discretion. */
+export type Rotation = 'never' | 'always' | 'sometimes';
+
+export interface ParamSpec {
+  description: string;
+  /** Allowed values; absent means any value matching `pattern`. */
+  values?: string[];
+  /** Used when the connection does not give the param. Absent: the param is required. */
+  default?: string;
+  /** A regular expression the value must match in full (for free-form params like a company name). */
+  pattern?: string;
+  /**
+   * Derived template variables per value: `{ de: { apiHost: 'api-de.cronofy.com' } }` lets a
+   * URL template say `https://{apiHost}/oauth/token`.
+   */
+  vars?: Record<string, Record<string, string>>;
+}
+
+export interface ApiKeyAuth {
+  /** The header that carries the key, e.g. `Authorization`. */
+  header: string;
+  /** The header value over the credentials, e.g. `{apiKey}:{apiSecret}`. */
+  template: string;
+}
+
+export interface RefreshTokenLifetime {
+  /** Seconds from issue. */
+  seconds: number;
+  /** Whether each refresh starts the lifetime again (Checkfront: "use it within 2 weeks and you get a new one"). */
+  sliding: boolean;
+}
+
+export interface ProviderSpec {
+  id: string;
+  displayName: string;
+  authModes: AuthMode[];
+  params: Record<string, ParamSpec>;
+  /** URL templates over params and their vars: `https://{company}.checkfront.com/oauth/`. */
+  authorizationUrl?: string;
+  tokenUrl?: string;
+  revocationUrl?: string;
+  apiBaseUrl: string;
+  clientAuth: ClientAuth;
+  /** Use PKCE S256 on the authorization code grant (RFC 7636). */
+  pkce: boolean;
+  /** Scopes requested when the caller names none. */
+  scopes: string[];
+  /** The scopes the provider knows, when it publishes a closed list. */
+  scopeOptions?: string[];
+  /** The provider takes exactly one scope per authorization (Checkbook). */
+  singleScope?: boolean;
+  scopeSeparator: string;
+  /** Access-token lifetime in seconds when a token response omits `expires_in`; null: unknown. */
+  defaultExpiresIn: number | null;
+  refreshTokenLifetime: RefreshTokenLifetime | null;
+  rotation: Rotation;
+  /**
+   * Host patterns (`*.checkfront.com`, `api.example.com`, `127.0.0.1:4011`) that may receive
+   * credentials when an API request is redirected. The API base URL's own host always may.
+   */
+  redirectAuthHosts: string[];
+  errorDialect: ErrorDialect;
+  /** An API path that says who the credentials belong to; used by `connect` and `doctor`. */
+  identityPath?: string;
+  /** The param whose value names sandbox vs production, to say which credentials were wrong. */
+  environmentParam?: string;
+  /** For `api_key` mode: where the key goes. */
+  apiKeyAuth?: ApiKeyAuth;
+  /** Scopes whose access token works for a single request (Checkbook `single-use`). */
+  singleUseScopes?: string[];
+  /** Extra documentation shown by `baton providers`. */
+  notes?: string;
+}
+
+/** What users pass in `Baton.open({ providers })`: any field of a preset, or a whole new spec. */
+export type ProviderOverride = Partial<ProviderSpec>;
+
+/** A client registered with a provider. */
+export interface ClientConfig {
+  clientId: string;
+  clientSecret?: string;
+  redirectUri?: string;
+}
