@@ -1,6 +1,6 @@
 import { AuthorizationError, ConfigError } from '../errors.js';
-import type { Endpoints } from '../providers/template.js';
 import type { ProviderSpec } from '../providers/spec.js';
+import type { Endpoints } from '../providers/template.js';
 
 export interface AuthorizationUrlInput {
   spec: ProviderSpec;
@@ -13,15 +13,27 @@ export interface AuthorizationUrlInput {
   extraParams?: Record<string, string>;
 }
 
-const RESERVED = new Set(['client_id', 'response_type', 'redirect_uri', 'state', 'scope', 'code_challenge', 'code_challenge_method']);
+const RESERVED = new Set([
+  'client_id',
+  'response_type',
+  'redirect_uri',
+  'state',
+  'scope',
+  'code_challenge',
+  'code_challenge_method',
+]);
 
 /** RFC 6749 §4.1.1 (+ RFC 7636 §4.3): the URL a person opens to grant access. */
 export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
   const { spec } = input;
   if (!input.endpoints.authorizationUrl) {
-    throw new ConfigError(`${spec.displayName} has no authorization endpoint.`, 'Use a mode that needs no consent step.', {
-      provider: spec.id,
-    });
+    throw new ConfigError(
+      `${spec.displayName} has no authorization endpoint.`,
+      'Use a mode that needs no consent step.',
+      {
+        provider: spec.id,
+      },
+    );
   }
   if (spec.singleScope && input.scopes.length !== 1) {
     throw new ConfigError(
@@ -52,9 +64,13 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
   }
   for (const [k, v] of Object.entries(input.extraParams ?? {})) {
     if (RESERVED.has(k)) {
-      throw new ConfigError(`extraParams may not set "${k}"; Baton sets it.`, `Remove "${k}" from extraParams.`, {
-        provider: spec.id,
-      });
+      throw new ConfigError(
+        `extraParams may not set "${k}"; Baton sets it.`,
+        `Remove "${k}" from extraParams.`,
+        {
+          provider: spec.id,
+        },
+      );
     }
     url.searchParams.set(k, v);
   }
@@ -75,7 +91,9 @@ export function parseCallback(input: string | Record<string, string | undefined>
     const text = input.trim();
     let params: URLSearchParams;
     try {
-      params = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? new URL(text).searchParams : new URLSearchParams(text.replace(/^\?/, ''));
+      params = /^[a-z][a-z0-9+.-]*:\/\//i.test(text)
+        ? new URL(text).searchParams
+        : new URLSearchParams(text.replace(/^\?/, ''));
     } catch {
       throw new AuthorizationError('missing_code', 'The callback is not a URL or a query string.');
     }
@@ -102,15 +120,24 @@ export function checkCallback(
   opts: { provider?: string; connectionId?: string } = {},
 ): string {
   if (cb.state !== expectedState) {
-    throw new AuthorizationError('state_mismatch', 'The callback state does not match the authorization that was started.', opts);
+    throw new AuthorizationError(
+      'state_mismatch',
+      'The callback state does not match the authorization that was started.',
+      opts,
+    );
   }
   if (cb.error) {
     const description = cb.errorDescription ? `: ${cb.errorDescription.slice(0, 200)}` : '';
     if (cb.error === 'access_denied') {
       throw new AuthorizationError('access_denied', `The account owner declined access${description}.`, opts);
     }
-    throw new AuthorizationError('provider_error', `The provider answered the authorization with "${cb.error}"${description}.`, opts);
+    throw new AuthorizationError(
+      'provider_error',
+      `The provider answered the authorization with "${cb.error}"${description}.`,
+      opts,
+    );
   }
-  if (!cb.code) throw new AuthorizationError('missing_code', 'The callback carries no authorization code.', opts);
+  if (!cb.code)
+    throw new AuthorizationError('missing_code', 'The callback carries no authorization code.', opts);
   return cb.code;
 }

@@ -1,6 +1,6 @@
-import type { Endpoints } from '../providers/template.js';
-import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
 import { ConfigError } from '../errors.js';
+import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
+import type { Endpoints } from '../providers/template.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
 import { errorFromResponse, type GrantType, parseTokenResponse } from './token-response.js';
 import type { TokenSet } from './token-set.js';
@@ -23,7 +23,12 @@ function basic(id: string, secret: string): string {
 }
 
 /** Puts the client's credentials where the provider wants them (`clientAuth`) and POSTs. */
-async function post(ctx: GrantContext, url: string | undefined, fields: Record<string, string>, grant: GrantType) {
+async function post(
+  ctx: GrantContext,
+  url: string | undefined,
+  fields: Record<string, string>,
+  grant: GrantType,
+) {
   const { spec, client } = ctx;
   if (!url) {
     throw new ConfigError(
@@ -62,7 +67,12 @@ async function post(ctx: GrantContext, url: string | undefined, fields: Record<s
   );
 }
 
-function responseContext(ctx: GrantContext, grant: GrantType, secrets: (string | undefined)[], previous?: TokenSet | null) {
+function responseContext(
+  ctx: GrantContext,
+  grant: GrantType,
+  secrets: (string | undefined)[],
+  previous?: TokenSet | null,
+) {
   return {
     spec: ctx.spec,
     params: ctx.params,
@@ -86,7 +96,10 @@ export async function exchangeAuthorizationCode(
   };
   if (input.codeVerifier) fields['code_verifier'] = input.codeVerifier;
   const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'authorization_code');
-  return parseTokenResponse(res, responseContext(ctx, 'authorization_code', [input.code, input.codeVerifier]));
+  return parseTokenResponse(
+    res,
+    responseContext(ctx, 'authorization_code', [input.code, input.codeVerifier]),
+  );
 }
 
 /** RFC 6749 §6. A response without a refresh token keeps the previous one in force. */
@@ -99,12 +112,20 @@ export async function refreshAccessToken(
   const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'refresh_token');
   return parseTokenResponse(
     res,
-    responseContext(ctx, 'refresh_token', [input.refreshToken, input.previous?.accessToken], input.previous ?? null),
+    responseContext(
+      ctx,
+      'refresh_token',
+      [input.refreshToken, input.previous?.accessToken],
+      input.previous ?? null,
+    ),
   );
 }
 
 /** RFC 6749 §4.4. */
-export async function requestClientCredentials(ctx: GrantContext, input: { scopes?: string[] } = {}): Promise<TokenSet> {
+export async function requestClientCredentials(
+  ctx: GrantContext,
+  input: { scopes?: string[] } = {},
+): Promise<TokenSet> {
   const fields: Record<string, string> = { grant_type: 'client_credentials' };
   if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.spec.scopeSeparator);
   const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'client_credentials');

@@ -70,7 +70,8 @@ async function send(url: URL, input: PostInput, options: HttpOptions): Promise<R
     const body = await res.text();
     return { status: res.status, headers: res.headers as unknown as Headers, body, url: url.toString() };
   } catch (err) {
-    const reason = err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : describeNetworkError(err);
+    const reason =
+      err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : describeNetworkError(err);
     throw new NetworkError(`The request to ${url.host} ${reason}.`, {
       connectionId: input.connectionId,
       provider: input.provider,

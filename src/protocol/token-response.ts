@@ -38,7 +38,9 @@ const MAX_EXPIRES_IN = 2_147_483_647;
 function jsonObject(body: string): Record<string, unknown> | null {
   try {
     const value: unknown = JSON.parse(body);
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
   } catch {
     return null;
   }
@@ -74,7 +76,11 @@ export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): Toke
   const expiresIn = seconds(json['expires_in']);
   if (expiresIn === 'invalid') throw malformed('an unusable expires_in');
   const refreshRaw = json['refresh_token'];
-  if (refreshRaw !== undefined && refreshRaw !== null && (typeof refreshRaw !== 'string' || refreshRaw === '')) {
+  if (
+    refreshRaw !== undefined &&
+    refreshRaw !== null &&
+    (typeof refreshRaw !== 'string' || refreshRaw === '')
+  ) {
     throw malformed('an unusable refresh_token');
   }
   const refreshIn = seconds(json['refresh_token_expires_in']);
@@ -82,7 +88,8 @@ export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): Toke
   const scopeRaw = json['scope'];
   let scope: string[] | null = null;
   if (typeof scopeRaw === 'string') scope = scopeRaw.split(/[\s,]+/).filter(Boolean);
-  else if (Array.isArray(scopeRaw) && scopeRaw.every((s) => typeof s === 'string')) scope = scopeRaw as string[];
+  else if (Array.isArray(scopeRaw) && scopeRaw.every((s) => typeof s === 'string'))
+    scope = scopeRaw as string[];
   else if (scopeRaw !== undefined && scopeRaw !== null) throw malformed('an unusable scope');
 
   const now = ctx.now;
@@ -96,7 +103,9 @@ export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): Toke
     else if (rtLifetime) {
       const unchanged = previous?.refreshToken === refreshToken;
       refreshTokenExpiresAt =
-        unchanged && !rtLifetime.sliding && previous ? previous.refreshTokenExpiresAt : now + rtLifetime.seconds * 1000;
+        unchanged && !rtLifetime.sliding && previous
+          ? previous.refreshTokenExpiresAt
+          : now + rtLifetime.seconds * 1000;
     }
   } else if (previous?.refreshToken && ctx.grant === 'refresh_token') {
     // RFC 6749 §6: no new refresh token means the old one stays in force.
@@ -158,7 +167,12 @@ function whatTheProviderSaid(spec: ProviderSpec, body: string): ProviderSaid {
 export function errorFromResponse(res: RawResponse, ctx: ResponseContext): BatonError {
   const { spec } = ctx;
   const opts = { connectionId: ctx.connectionId, provider: spec.id };
-  const said = whatTheProviderSaid(spec, res.body);
+  const raw = whatTheProviderSaid(spec, res.body);
+  // The provider's words are quoted back to a person: scrub them like any other response text.
+  const said = {
+    code: raw.code === undefined ? undefined : excerpt(raw.code, ctx.secrets, 60),
+    description: raw.description,
+  };
   const description = said.description ? excerpt(said.description, ctx.secrets, 160) : undefined;
   const quoted = description ? ` ("${description}")` : '';
   if (res.status === 429 || said.code === 'slow_down') {
@@ -169,7 +183,11 @@ export function errorFromResponse(res: RawResponse, ctx: ResponseContext): Baton
     );
   }
   const environment = spec.environmentParam ? ctx.params[spec.environmentParam] : undefined;
-  if (said.code === 'invalid_client' || said.code === 'unauthorized_client' || said.code === 'access_denied') {
+  if (
+    said.code === 'invalid_client' ||
+    said.code === 'unauthorized_client' ||
+    said.code === 'access_denied'
+  ) {
     return new InvalidClient(
       `${spec.displayName} rejected the client credentials${environment ? ` for ${environment}` : ''}${quoted}.`,
       { ...opts, environment },
@@ -177,7 +195,11 @@ export function errorFromResponse(res: RawResponse, ctx: ResponseContext): Baton
   }
   if (said.code === 'invalid_grant') {
     if (ctx.grant === 'authorization_code') {
-      return new AuthorizationError('invalid_code', `${spec.displayName} rejected the authorization code${quoted}.`, opts);
+      return new AuthorizationError(
+        'invalid_code',
+        `${spec.displayName} rejected the authorization code${quoted}.`,
+        opts,
+      );
     }
     if (ctx.grant === 'refresh_token') {
       return new ReauthorizationRequired(
@@ -189,7 +211,11 @@ export function errorFromResponse(res: RawResponse, ctx: ResponseContext): Baton
   const label = said.code ? `"${said.code}"` : `HTTP ${res.status}`;
   const contentType = res.headers.get('content-type') ?? '';
   const shape =
-    res.body.trim() === '' ? 'an empty body' : /html/i.test(contentType) || /^\s*</.test(res.body) ? 'an HTML page' : null;
+    res.body.trim() === ''
+      ? 'an empty body'
+      : /html/i.test(contentType) || /^\s*</.test(res.body)
+        ? 'an HTML page'
+        : null;
   return new ProviderError(
     `${spec.displayName} answered the ${ctx.grant.replace('_', ' ')} request with ${label}${shape ? ` and ${shape}` : ''}${quoted}.`,
     { status: res.status, excerpt: excerpt(res.body, ctx.secrets), providerCode: said.code },

@@ -6,7 +6,10 @@ import type { ProviderSpec } from './spec.js';
  * decides where a request goes (company, data center, environment) passes through here, so an
  * unknown data center is a ConfigError before any URL is built.
  */
-export function resolveParams(spec: ProviderSpec, given: Record<string, string> | undefined = {}): Record<string, string> {
+export function resolveParams(
+  spec: ProviderSpec,
+  given: Record<string, string> | undefined = {},
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of Object.keys(given)) {
     if (!(name in spec.params)) {

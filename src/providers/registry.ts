@@ -36,7 +36,10 @@ function validate(spec: ProviderSpec): void {
   const fix = (field: string) =>
     `Set ${field} in Baton.open({ providers: { ${spec.id}: { ${field}: … } } }) or in baton.config.json.`;
   if (!/^[a-z][a-z0-9_-]*$/.test(spec.id)) {
-    throw new ConfigError(`"${spec.id}" is not a valid provider id.`, 'Use lower-case letters, digits, - and _.');
+    throw new ConfigError(
+      `"${spec.id}" is not a valid provider id.`,
+      'Use lower-case letters, digits, - and _.',
+    );
   }
   if (!spec.apiBaseUrl) {
     throw new ConfigError(`Provider ${spec.id} has no apiBaseUrl.`, fix('apiBaseUrl'), { provider: spec.id });
@@ -50,20 +53,32 @@ function validate(spec: ProviderSpec): void {
   }
   for (const mode of spec.authModes) {
     if (!AUTH_MODES.includes(mode)) {
-      throw new ConfigError(`Provider ${spec.id} has an unknown auth mode "${mode}".`, `Use: ${AUTH_MODES.join(', ')}.`, {
-        provider: spec.id,
-      });
+      throw new ConfigError(
+        `Provider ${spec.id} has an unknown auth mode "${mode}".`,
+        `Use: ${AUTH_MODES.join(', ')}.`,
+        {
+          provider: spec.id,
+        },
+      );
     }
   }
   if (spec.authModes.includes('oauth2') && !(spec.authorizationUrl && spec.tokenUrl)) {
-    throw new ConfigError(`Provider ${spec.id} uses OAuth2 but lacks authorizationUrl or tokenUrl.`, fix('tokenUrl'), {
-      provider: spec.id,
-    });
+    throw new ConfigError(
+      `Provider ${spec.id} uses OAuth2 but lacks authorizationUrl or tokenUrl.`,
+      fix('tokenUrl'),
+      {
+        provider: spec.id,
+      },
+    );
   }
   if (spec.authModes.includes('client_credentials') && !spec.tokenUrl) {
-    throw new ConfigError(`Provider ${spec.id} uses client credentials but has no tokenUrl.`, fix('tokenUrl'), {
-      provider: spec.id,
-    });
+    throw new ConfigError(
+      `Provider ${spec.id} uses client credentials but has no tokenUrl.`,
+      fix('tokenUrl'),
+      {
+        provider: spec.id,
+      },
+    );
   }
   if (spec.authModes.includes('api_key') && !spec.apiKeyAuth) {
     throw new ConfigError(`Provider ${spec.id} uses API keys but has no apiKeyAuth.`, fix('apiKeyAuth'), {

@@ -20,7 +20,11 @@ export function templateVariables(template: string): string[] {
  * Replaces `{name}` with the value of `name`. Values are percent-encoded, so a param can never
  * smuggle a `/`, `@` or `?` into a URL and change which host receives the credentials.
  */
-export function expandTemplate(template: string, vars: Record<string, string>, what = 'URL template'): string {
+export function expandTemplate(
+  template: string,
+  vars: Record<string, string>,
+  what = 'URL template',
+): string {
   return template.replace(PLACEHOLDER, (_, name: string) => {
     const value = vars[name];
     if (value === undefined) {
@@ -44,7 +48,12 @@ export function templateVars(spec: ProviderSpec, params: Record<string, string>)
   return vars;
 }
 
-function expandUrl(spec: ProviderSpec, field: string, template: string, vars: Record<string, string>): string {
+function expandUrl(
+  spec: ProviderSpec,
+  field: string,
+  template: string,
+  vars: Record<string, string>,
+): string {
   const url = expandTemplate(template, vars, `${spec.id} ${field}`);
   try {
     new URL(url);
@@ -61,7 +70,8 @@ function expandUrl(spec: ProviderSpec, field: string, template: string, vars: Re
 export function endpointsFor(spec: ProviderSpec, params: Record<string, string>): Endpoints {
   const vars = templateVars(spec, params);
   const out: Endpoints = { apiBaseUrl: expandUrl(spec, 'apiBaseUrl', spec.apiBaseUrl, vars) };
-  if (spec.authorizationUrl) out.authorizationUrl = expandUrl(spec, 'authorizationUrl', spec.authorizationUrl, vars);
+  if (spec.authorizationUrl)
+    out.authorizationUrl = expandUrl(spec, 'authorizationUrl', spec.authorizationUrl, vars);
   if (spec.tokenUrl) out.tokenUrl = expandUrl(spec, 'tokenUrl', spec.tokenUrl, vars);
   if (spec.revocationUrl) out.revocationUrl = expandUrl(spec, 'revocationUrl', spec.revocationUrl, vars);
   return out;

@@ -1,0 +1,127 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { resolveParams } from '../../src/providers/params.js';
+import { presets } from '../../src/providers/presets/index.js';
+import { hostAllowed } from '../../src/providers/redirect-policy.js';
+import { ProviderRegistry } from '../../src/providers/registry.js';
+import { endpointsFor, expandTemplate } from '../../src/providers/template.js';
+
+describe('URL templates', () => {
+  it('expands the presets over their params and derived variables', () => {
+    const reg = ProviderRegistry.create();
+    expect(endpointsFor(reg.get('checkfront'), { company: 'acme' })).toEqual({
+      authorizationUrl: 'https://acme.checkfront.com/oauth/',
+      tokenUrl: 'https://acme.checkfront.com/oauth/token/',
+      apiBaseUrl: 'https://acme.checkfront.com/',
+    });
+    expect(endpointsFor(reg.get('cronofy'), { dataCenter: 'de' })).toEqual({
+      authorizationUrl: 'https://app-de.cronofy.com/oauth/authorize',
+      tokenUrl: 'https://api-de.cronofy.com/oauth/token',
+      revocationUrl: 'https://api-de.cronofy.com/oauth/token/revoke',
+      apiBaseUrl: 'https://api-de.cronofy.com/',
+    });
+    expect(endpointsFor(reg.get('cronofy'), { dataCenter: 'us' }).tokenUrl).toBe(
+      'https://api.cronofy.com/oauth/token',
+    );
+    expect(endpointsFor(reg.get('checkbook'), { environment: 'sandbox' }).tokenUrl).toBe(
+      'https://sandbox.app.checkbook.io/web/v1/auth/oauth/token',
+    );
+    expect(endpointsFor(reg.get('checkbook'), { environment: 'production' }).tokenUrl).toBe(
+      'https://app.checkbook.io/web/v1/auth/oauth/token',
+    );
+  });
+
+  it('names the missing variable', () => {
+    expect(() => expandTemplate('https://{company}.x.com/', {})).toThrow(ConfigError);
+    expect(() => expandTemplate('https://{company}.x.com/', {})).toThrow(/\{company\}/);
+  });
+
+  it('percent-encodes values so a param cannot change the host (property)', () => {
+    fc.assert(
+      fc.property(fc.string(), (value) => {
+        const url = new URL(expandTemplate('https://api.example.com/{x}/rest', { x: value }));
+        expect(url.host).toBe('api.example.com');
+      }),
+    );
+  });
+});
+
+describe('params', () => {
+  const reg = ProviderRegistry.create();
+  it('fills defaults and checks values and patterns', () => {
+    expect(resolveParams(reg.get('cronofy'), {})).toEqual({ dataCenter: 'us' });
+    expect(resolveParams(reg.get('checkissuing'), { environment: 'sandbox' })).toEqual({
+      environment: 'sandbox',
+    });
+    expect(() => resolveParams(reg.get('cronofy'), { dataCenter: 'mars' })).toThrow(
+      expect.objectContaining({ remediation: 'Use one of: us, au, ca, de, sg, uk.' }),
+    );
+    expect(() => resolveParams(reg.get('checkfront'), {})).toThrow(/needs the param "company"/);
+    expect(() => resolveParams(reg.get('checkfront'), { company: 'evil.com/x' })).toThrow(ConfigError);
+    expect(() => resolveParams(reg.get('checkfront'), { company: 'acme', region: 'eu' })).toThrow(
+      /no param "region"/,
+    );
+  });
+});
+
+describe('registry', () => {
+  it('overrides preset fields and keeps the rest', () => {
+    const reg = ProviderRegistry.create({ cronofy: { tokenUrl: 'http://127.0.0.1:9/{dataCenter}/token' } });
+    const spec = reg.get('cronofy');
+    expect(spec.tokenUrl).toBe('http://127.0.0.1:9/{dataCenter}/token');
+    expect(spec.clientAuth).toBe('json');
+    expect(presets['cronofy']?.tokenUrl).toBe('https://{apiHost}/oauth/token');
+  });
+
+  it('adds a provider from a few fields and fills defaults', () => {
+    const reg = ProviderRegistry.create({
+      acme: {
+        authorizationUrl: 'https://acme.test/authorize',
+        tokenUrl: 'https://acme.test/token',
+        apiBaseUrl: 'https://api.acme.test/',
+      },
+    });
+    const spec = reg.get('acme');
+    expect(spec.authModes).toEqual(['oauth2']);
+    expect(spec.clientAuth).toBe('basic');
+    expect(spec.displayName).toBe('acme');
+  });
+
+  it('rejects specs that cannot work, saying which field to fix', () => {
+    expect(() => ProviderRegistry.create({ x: { tokenUrl: 'https://x.test/token' } })).toThrow(/apiBaseUrl/);
+    expect(() => ProviderRegistry.create({ x: { apiBaseUrl: 'https://x.test/' } })).toThrow(/no auth mode/);
+    expect(() =>
+      ProviderRegistry.create({
+        x: { tokenUrl: 'https://{tenant}.x.test/token', apiBaseUrl: 'https://x.test/' },
+      }),
+    ).toThrow(/\{tenant\}/);
+    expect(() => ProviderRegistry.create().get('nope')).toThrow(/does not know the provider "nope"/);
+  });
+});
+
+describe('redirect policy', () => {
+  const origin = new URL('https://acme.checkfront.com/api/3.0/ping');
+  it('allows the origin and matching patterns only, on dot boundaries', () => {
+    const ok = (u: string, p: string[]) => hostAllowed(new URL(u), p, origin);
+    expect(ok('https://acme.checkfront.com/other', [])).toBe(true);
+    expect(ok('https://acme.manage.na1.bookingplatform.app/api', ['*.bookingplatform.app'])).toBe(true);
+    expect(ok('https://bookingplatform.app/api', ['*.bookingplatform.app'])).toBe(false);
+    expect(ok('https://evilbookingplatform.app/api', ['*.bookingplatform.app'])).toBe(false);
+    expect(ok('https://bookingplatform.app.evil.com/api', ['*.bookingplatform.app'])).toBe(false);
+    expect(ok('http://acme.manage.na1.bookingplatform.app/api', ['*.bookingplatform.app'])).toBe(false);
+    expect(hostAllowed(new URL('http://127.0.0.1:4011/x'), ['127.0.0.1:4011'])).toBe(true);
+    expect(hostAllowed(new URL('http://127.0.0.1:4012/x'), ['127.0.0.1:4011'])).toBe(false);
+  });
+
+  it('never allows a host that does not end with an allowed suffix (property)', () => {
+    fc.assert(
+      fc.property(fc.domain(), (domain) => {
+        fc.pre(!domain.endsWith('.bookingplatform.app'));
+        expect(hostAllowed(new URL(`https://${domain}/`), ['*.bookingplatform.app'], origin)).toBe(
+          domain === 'acme.checkfront.com',
+        );
+      }),
+    );
+  });
+});
