@@ -1,0 +1,164 @@
+import { fetch, Headers, type RequestInit, type Response } from 'undici';
+import { ConfigError, NetworkError, redact } from '../errors.js';
+import { hostAllowed } from '../providers/redirect-policy.js';
+import type { ConnectionRecord } from '../store/store.js';
+import type { CoreContext, LoadedConnection } from './context.js';
+import { openConnection } from './context.js';
+import { secretValues } from './secrets.js';
+import { accessTokenOf, isStatic, type TokenSource } from './token-source.js';
+
+export type BatonRequestInit = Omit<RequestInit, 'redirect'>;
+
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** The header that authenticates a request for this connection, per its auth mode. */
+export function authHeader(conn: LoadedConnection): [name: string, value: string] {
+  const { record, secrets, spec } = conn;
+  if (record.authMode === 'token_pair') {
+    const c = secrets.credentials;
+    if (!c) throw missingCredentials(conn);
+    return ['authorization', `Basic ${Buffer.from(`${c.apiKey}:${c.apiSecret ?? ''}`).toString('base64')}`];
+  }
+  if (record.authMode === 'api_key') {
+    const c = secrets.credentials;
+    if (!c || !spec.apiKeyAuth) throw missingCredentials(conn);
+    const value = spec.apiKeyAuth.template.replace(/\{(apiKey|apiSecret)\}/g, (_, k: string) =>
+      k === 'apiKey' ? c.apiKey : (c.apiSecret ?? ''),
+    );
+    return [spec.apiKeyAuth.header.toLowerCase(), value];
+  }
+  const token = accessTokenOf(conn);
+  const type = conn.secrets.tokens?.tokenType ?? 'Bearer';
+  return ['authorization', `${type} ${token}`];
+}
+
+function missingCredentials(conn: LoadedConnection): ConfigError {
+  return new ConfigError(
+    `Connection "${conn.record.id}" has no stored ${conn.record.authMode} credentials.`,
+    'Connect it again with its API key and secret (`baton connect`).',
+    { connectionId: conn.record.id, provider: conn.record.provider },
+  );
+}
+
+/** `base` + `path`, keeping the base's path prefix (a leading slash does not escape it). */
+export function resolveApiUrl(base: string, path: string): URL {
+  if (/^https?:\/\//i.test(path)) return new URL(path);
+  const b = base.endsWith('/') ? base : `${base}/`;
+  return new URL(b + path.replace(/^\/+/, ''));
+}
+
+function replayable(body: RequestInit['body']): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer ||
+    body instanceof URLSearchParams
+  );
+}
+
+/**
+ * fetch with the connection's credentials. Credentials go only to the API origin and to the
+ * hosts the spec lets redirects reach; a permanent redirect to such a host moves the stored
+ * base URL; a 401 gets one retry with a refreshed (or another process's) token.
+ */
+export class ApiFetcher {
+  readonly #ctx: CoreContext;
+  readonly #tokens: TokenSource;
+
+  constructor(ctx: CoreContext, tokens: TokenSource) {
+    this.#ctx = ctx;
+    this.#tokens = tokens;
+  }
+
+  async fetch(id: string, path: string, init: BatonRequestInit = {}): Promise<Response> {
+    let conn = await this.#tokens.connection(id);
+    const url = resolveApiUrl(conn.endpoints.apiBaseUrl, path);
+    const apiOrigin = new URL(conn.endpoints.apiBaseUrl);
+    if (!hostAllowed(url, conn.spec.redirectAuthHosts, apiOrigin)) {
+      throw new ConfigError(
+        `Refusing to send the credentials of "${id}" to ${url.host}, which is not ${conn.spec.displayName}'s API host.`,
+        `Use a path relative to the API base (${apiOrigin.origin}), or add the host to the provider's redirectAuthHosts.`,
+        { connectionId: id, provider: conn.record.provider },
+      );
+    }
+    const canReplay = replayable(init.body);
+    let res = await this.#send(conn, url, init);
+    if (res.status === 401 && !isStatic(conn) && canReplay) {
+      const rejected = conn.secrets.tokens?.accessToken;
+      if (rejected) {
+        await res.body?.cancel().catch(() => undefined);
+        conn = await this.#tokens.afterRejection(id, rejected);
+        res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), init);
+      }
+    }
+    return res;
+  }
+
+  async #send(conn: LoadedConnection, first: URL, init: BatonRequestInit): Promise<Response> {
+    const [name, value] = authHeader(conn);
+    const apiOrigin = new URL(conn.endpoints.apiBaseUrl);
+    let url = first;
+    let method = (init.method ?? 'GET').toUpperCase();
+    let body = init.body;
+    for (let hop = 0; ; hop++) {
+      const headers = new Headers(init.headers);
+      headers.set(name, value);
+      let res: Response;
+      try {
+        res = await fetch(url, { ...init, method, body, headers, redirect: 'manual', ...this.#dispatcher() });
+      } catch (err) {
+        throw new NetworkError(`Could not reach ${url.host} for connection "${conn.record.id}".`, {
+          connectionId: conn.record.id,
+          provider: conn.record.provider,
+          cause: new Error(redact(String((err as Error)?.message ?? err), secretValues(conn.secrets))),
+        });
+      }
+      if (!REDIRECTS.has(res.status) || hop >= MAX_REDIRECTS) return res;
+      const location = res.headers.get('location');
+      if (!location) return res;
+      const target = new URL(location, url);
+      if (!hostAllowed(target, conn.spec.redirectAuthHosts, apiOrigin)) {
+        // Not a host that may see these credentials: hand the redirect back untouched.
+        return res;
+      }
+      await res.body?.cancel().catch(() => undefined);
+      if (hop === 0 && (res.status === 301 || res.status === 308)) {
+        conn = await this.#learnBase(conn, url, target);
+      }
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+        method = 'GET';
+        body = undefined;
+      }
+      url = target;
+    }
+  }
+
+  #dispatcher(): Pick<RequestInit, 'dispatcher'> {
+    const d = this.#ctx.options.http.dispatcher;
+    return d ? { dispatcher: d } : {};
+  }
+
+  /**
+   * A permanent redirect of a URL under the API base: the account moved (Checkfront's
+   * bookingplatform.app migration). Store the new base so later requests, and the token
+   * endpoint under it, go straight there.
+   */
+  async #learnBase(conn: LoadedConnection, from: URL, to: URL): Promise<LoadedConnection> {
+    const base = conn.endpoints.apiBaseUrl;
+    const rest = from.href.startsWith(base) ? from.href.slice(base.length) : null;
+    if (rest === null || !to.href.endsWith(rest)) return conn;
+    const newBase = to.href.slice(0, to.href.length - rest.length);
+    if (!newBase || newBase === base) return conn;
+    let record: ConnectionRecord | null = conn.record;
+    for (let i = 0; i < 5 && record; i++) {
+      const next = { ...record, apiBaseUrl: newBase, updatedAt: this.#ctx.clock.now() };
+      const written = await this.#ctx.store.put(next, record.version);
+      if (written) return this.#tokens.remember(openConnection(this.#ctx, written));
+      record = await this.#ctx.store.get(conn.record.id);
+    }
+    return conn;
+  }
+}

@@ -1,0 +1,62 @@
+import { ConfigError } from '../errors.js';
+import type { ClientConfig } from '../providers/spec.js';
+
+/**
+ * A client registration, optionally limited to connections whose params match: Checkbook and
+ * Checkissuing issue different credentials for sandbox and production, Checkfront one per company.
+ */
+export interface ClientRegistration extends ClientConfig {
+  params?: Record<string, string>;
+}
+
+export type ClientsOption = Record<string, ClientConfig | ClientRegistration[]>;
+
+function envName(provider: string, suffix: string): string {
+  return `BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${suffix}`;
+}
+
+/** Chooses the client registration for a provider and a connection's params. */
+export class ClientDirectory {
+  readonly #clients: Map<string, ClientRegistration[]>;
+  readonly #env: NodeJS.ProcessEnv;
+
+  constructor(clients: ClientsOption | undefined, env: NodeJS.ProcessEnv) {
+    this.#env = env;
+    this.#clients = new Map();
+    for (const [provider, value] of Object.entries(clients ?? {})) {
+      this.#clients.set(provider, Array.isArray(value) ? value : [value]);
+    }
+  }
+
+  /** The client for `provider` and `params`, or undefined when none is configured. */
+  find(provider: string, params: Record<string, string>): ClientRegistration | undefined {
+    const regs = this.#clients.get(provider);
+    if (regs) {
+      const match = regs.find((r) => Object.entries(r.params ?? {}).every(([k, v]) => params[k] === v));
+      if (match) return match;
+    }
+    const clientId = this.#env[envName(provider, 'CLIENT_ID')];
+    if (clientId) {
+      const reg: ClientRegistration = { clientId };
+      const secret = this.#env[envName(provider, 'CLIENT_SECRET')];
+      const redirectUri = this.#env[envName(provider, 'REDIRECT_URI')];
+      if (secret) reg.clientSecret = secret;
+      if (redirectUri) reg.redirectUri = redirectUri;
+      return reg;
+    }
+    return undefined;
+  }
+
+  require(provider: string, params: Record<string, string>, connectionId?: string): ClientRegistration {
+    const found = this.find(provider, params);
+    if (found) return found;
+    const scope = Object.entries(params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ');
+    throw new ConfigError(
+      `No client is configured for ${provider}${scope ? ` (${scope})` : ''}.`,
+      `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or pass clients: { ${provider}: { clientId, clientSecret } } to Baton.open().`,
+      { provider, connectionId },
+    );
+  }
+}

@@ -1,0 +1,117 @@
+import type { HttpOptions } from '../protocol/http.js';
+import type { Endpoints } from '../providers/template.js';
+import { endpointsFor } from '../providers/template.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { ProviderSpec } from '../providers/spec.js';
+import type { Sealer } from '../store/sealer.js';
+import type { ConnectionRecord, Store } from '../store/store.js';
+import { ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
+import type { ClientDirectory, ClientRegistration } from './clients.js';
+import type { Clock } from './clock.js';
+import type { BatonEmitter } from './events.js';
+import { type ConnectionSecrets, openSecrets } from './secrets.js';
+
+export interface RetryPolicy {
+  /** Attempts per refresh for transient failures (network, 5xx, 429). */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Longest cooldown after repeated failures of one connection. */
+  maxCooldownMs: number;
+}
+
+export interface CoreOptions {
+  refreshWindowMs: number;
+  leaseTtlMs: number;
+  retry: RetryPolicy;
+  http: HttpOptions;
+}
+
+/** What every core piece needs, wired once by Baton.open. */
+export interface CoreContext {
+  store: Store;
+  sealer: Sealer;
+  providers: ProviderRegistry;
+  clients: ClientDirectory;
+  clock: Clock;
+  events: BatonEmitter;
+  options: CoreOptions;
+  /** Identifies this process's leases. */
+  owner: string;
+}
+
+/** A connection read from the store, checked against the configuration and opened. */
+export interface LoadedConnection {
+  record: ConnectionRecord;
+  secrets: ConnectionSecrets;
+  spec: ProviderSpec;
+  client: ClientRegistration | null;
+  endpoints: Endpoints;
+}
+
+/**
+ * The endpoints of a connection. A base URL learned from a permanent redirect replaces the
+ * spec's API base, and every endpoint that lived under the old base moves with it: Checkfront
+ * migrates a company's whole host, token endpoint included.
+ */
+export function connectionEndpoints(spec: ProviderSpec, record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'>): Endpoints {
+  const base = endpointsFor(spec, record.params);
+  const learned = record.apiBaseUrl;
+  if (!learned || learned === base.apiBaseUrl) return base;
+  const move = (url: string | undefined): string | undefined =>
+    url?.startsWith(base.apiBaseUrl) ? learned + url.slice(base.apiBaseUrl.length) : url;
+  const out: Endpoints = { apiBaseUrl: learned };
+  const authorizationUrl = move(base.authorizationUrl);
+  const tokenUrl = move(base.tokenUrl);
+  const revocationUrl = move(base.revocationUrl);
+  if (authorizationUrl) out.authorizationUrl = authorizationUrl;
+  if (tokenUrl) out.tokenUrl = tokenUrl;
+  if (revocationUrl) out.revocationUrl = revocationUrl;
+  return out;
+}
+
+/**
+ * Reads a connection and checks that the configuration in force is the one that issued it
+ * (DESIGN invariant 4): another client id is a ConnectionMismatch naming both, never an opaque
+ * invalid_grant from the provider later.
+ */
+export async function loadConnection(ctx: CoreContext, id: string): Promise<LoadedConnection> {
+  const record = await ctx.store.get(id);
+  if (!record) throw new ConnectionNotFound(id);
+  return openConnection(ctx, record);
+}
+
+export function openConnection(ctx: CoreContext, record: ConnectionRecord): LoadedConnection {
+  const spec = ctx.providers.get(record.provider);
+  let client: ClientRegistration | null = null;
+  if (record.clientId !== null) {
+    client = ctx.clients.find(record.provider, record.params) ?? null;
+    if (!client || client.clientId !== record.clientId) {
+      throw new ConnectionMismatch(
+        `Connection "${record.id}" was authorized with another ${spec.displayName} client than the one configured now`,
+        { provider: record.provider, clientId: record.clientId, params: record.params },
+        { provider: record.provider, clientId: client?.clientId ?? null, params: record.params },
+        { connectionId: record.id, provider: record.provider },
+      );
+    }
+  }
+  const secrets = openSecrets(ctx.sealer, record);
+  return { record, secrets, spec, client, endpoints: connectionEndpoints(spec, record) };
+}
+
+/** Throws when the connection cannot be used until a person acts. */
+export function assertUsable(conn: LoadedConnection): void {
+  const { record } = conn;
+  if (record.status === 'needs_reauth') {
+    throw new ReauthorizationRequired(
+      `Connection "${record.id}" needs to be authorized again${record.lastError ? `: ${record.lastError.message}` : ''}.`,
+      { connectionId: record.id, provider: record.provider },
+    );
+  }
+  if (record.status === 'revoked') {
+    throw new ReauthorizationRequired(`Connection "${record.id}" was revoked.`, {
+      connectionId: record.id,
+      provider: record.provider,
+    });
+  }
+}

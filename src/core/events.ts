@@ -1,0 +1,44 @@
+import { EventEmitter } from 'node:events';
+import type { BatonError } from '../errors.js';
+import type { ConnectionInfo } from './connection-info.js';
+
+export interface BatonEvents {
+  /** A new token pair was committed to the store. */
+  refreshed: [info: ConnectionInfo];
+  /** The provider refused the grant: a person must authorize the connection again. */
+  needs_reauth: [info: ConnectionInfo, error: BatonError];
+  /** A refresh or commit failed in a way that was not the caller's to handle (keeper, background commit). */
+  error: [error: BatonError, connectionId: string | undefined];
+}
+
+/**
+ * A typed emitter. `error` is only emitted when someone listens: Node's EventEmitter would
+ * otherwise throw it from wherever the failure happened (often a timer), crashing the process.
+ */
+export class BatonEmitter {
+  readonly #emitter = new EventEmitter();
+
+  on<K extends keyof BatonEvents>(event: K, listener: (...args: BatonEvents[K]) => void): this {
+    this.#emitter.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<K extends keyof BatonEvents>(event: K, listener: (...args: BatonEvents[K]) => void): this {
+    this.#emitter.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  once<K extends keyof BatonEvents>(event: K, listener: (...args: BatonEvents[K]) => void): this {
+    this.#emitter.once(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  emit<K extends keyof BatonEvents>(event: K, ...args: BatonEvents[K]): void {
+    if (event === 'error' && this.#emitter.listenerCount('error') === 0) return;
+    try {
+      this.#emitter.emit(event, ...args);
+    } catch {
+      // A listener's own failure must not break a refresh that already committed.
+    }
+  }
+}

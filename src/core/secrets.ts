@@ -1,0 +1,58 @@
+import type { TokenSet } from '../protocol/token-set.js';
+import type { ConnectionRecord } from '../store/store.js';
+import type { SealBinding, Sealer } from '../store/sealer.js';
+import { SecretKeyError } from '../errors.js';
+
+/** Static credentials for token-pair and API-key connections. */
+export interface StaticCredentials {
+  apiKey: string;
+  apiSecret?: string;
+}
+
+/** What a connection's sealed blob holds. */
+export interface ConnectionSecrets {
+  tokens: TokenSet | null;
+  credentials: StaticCredentials | null;
+}
+
+export function bindingOf(record: Pick<ConnectionRecord, 'id' | 'provider' | 'params' | 'clientId'>): SealBinding {
+  return { id: record.id, provider: record.provider, params: record.params, clientId: record.clientId };
+}
+
+export function sealSecrets(sealer: Sealer, record: Pick<ConnectionRecord, 'id' | 'provider' | 'params' | 'clientId'>, secrets: ConnectionSecrets): string {
+  return sealer.seal({ tokens: secrets.tokens, credentials: secrets.credentials }, bindingOf(record));
+}
+
+export function openSecrets(sealer: Sealer, record: ConnectionRecord): ConnectionSecrets {
+  let raw: Record<string, unknown>;
+  try {
+    raw = sealer.open(record.sealed, bindingOf(record));
+  } catch (err) {
+    if (err instanceof SecretKeyError) {
+      throw new SecretKeyError(
+        `The secrets of connection "${record.id}" could not be opened: ${err.message}`,
+        { connectionId: record.id, provider: record.provider, cause: err },
+      );
+    }
+    throw err;
+  }
+  return {
+    tokens: (raw['tokens'] as TokenSet | null | undefined) ?? null,
+    credentials: (raw['credentials'] as StaticCredentials | null | undefined) ?? null,
+  };
+}
+
+/** Every secret value a connection holds, for scrubbing text before it is shown. */
+export function secretValues(secrets: ConnectionSecrets | null | undefined): string[] {
+  if (!secrets) return [];
+  const out: string[] = [];
+  if (secrets.tokens) {
+    out.push(secrets.tokens.accessToken);
+    if (secrets.tokens.refreshToken) out.push(secrets.tokens.refreshToken);
+  }
+  if (secrets.credentials) {
+    out.push(secrets.credentials.apiKey);
+    if (secrets.credentials.apiSecret) out.push(secrets.credentials.apiSecret);
+  }
+  return out;
+}

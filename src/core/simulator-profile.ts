@@ -1,0 +1,93 @@
+import { fetch } from 'undici';
+import { ConfigError } from '../errors.js';
+import type { ProviderOverride } from '../providers/spec.js';
+import type { ClientRegistration } from './clients.js';
+
+/**
+ * Points Baton's presets at a running simulator: its discovery document lists each vendor's
+ * endpoints as URL templates over the same params the presets use. Only URLs, credentials and
+ * the hosts a migration may redirect to are overridden; everything else (client auth style,
+ * lifetimes, rotation, dialect) stays the preset's, so a wrong preset disagrees with the
+ * simulator instead of being papered over.
+ */
+
+interface DiscoveryVendor {
+  endpoints: Record<string, string>;
+  identityPath?: string;
+  clients?: { clientId: string; clientSecret: string; params?: Record<string, string> }[];
+  apiKeys?: { apiKey: string; apiSecret?: string; params?: Record<string, string> }[];
+  accounts?: string[];
+  params?: Record<string, string[]>;
+  scopes?: string[];
+}
+
+export interface SimulatorDiscovery {
+  simulator: string;
+  version: number;
+  origin: string;
+  migrationOrigin: string;
+  admin: string;
+  vendors: Record<string, DiscoveryVendor>;
+}
+
+export interface SimulatorProfile {
+  providers: Record<string, ProviderOverride>;
+  clients: Record<string, ClientRegistration[]>;
+  apiKeys: Record<string, { apiKey: string; apiSecret?: string; params: Record<string, string> }[]>;
+  discovery: SimulatorDiscovery;
+}
+
+const ENDPOINT_FIELDS: Record<string, keyof ProviderOverride> = {
+  authorize: 'authorizationUrl',
+  token: 'tokenUrl',
+  revoke: 'revocationUrl',
+  apiBase: 'apiBaseUrl',
+};
+
+export function simulatorProfile(discovery: SimulatorDiscovery, redirectUri?: string): SimulatorProfile {
+  if (discovery?.simulator !== 'baton-simulator' || typeof discovery.vendors !== 'object') {
+    throw new ConfigError(
+      'That URL did not answer as a Baton simulator.',
+      'Start one with `baton simulate` and pass its URL (it serves /.well-known/baton-simulator).',
+    );
+  }
+  const providers: Record<string, ProviderOverride> = {};
+  const clients: Record<string, ClientRegistration[]> = {};
+  const apiKeys: SimulatorProfile['apiKeys'] = {};
+  for (const [id, vendor] of Object.entries(discovery.vendors)) {
+    const override: Record<string, unknown> = {};
+    for (const [name, field] of Object.entries(ENDPOINT_FIELDS)) {
+      const url = vendor.endpoints[name];
+      if (url) override[field] = url;
+    }
+    if (vendor.identityPath) override['identityPath'] = vendor.identityPath;
+    const migrated = vendor.endpoints['migratedApiBase'];
+    if (migrated) override['redirectAuthHosts'] = [new URL(discovery.migrationOrigin).host];
+    providers[id] = override as ProviderOverride;
+    clients[id] = (vendor.clients ?? []).map((c) => ({
+      clientId: c.clientId,
+      clientSecret: c.clientSecret,
+      ...(redirectUri ? { redirectUri } : {}),
+      ...(c.params && Object.keys(c.params).length > 0 ? { params: c.params } : {}),
+    }));
+    apiKeys[id] = (vendor.apiKeys ?? []).map((k) => ({
+      apiKey: k.apiKey,
+      ...(k.apiSecret ? { apiSecret: k.apiSecret } : {}),
+      params: k.params ?? {},
+    }));
+  }
+  return { providers, clients, apiKeys, discovery };
+}
+
+/** Fetches a running simulator's discovery document and turns it into Baton.open() options. */
+export async function connectSimulator(url: string, redirectUri?: string): Promise<SimulatorProfile> {
+  const res = await fetch(new URL('/.well-known/baton-simulator', url)).catch((err: unknown) => {
+    throw new ConfigError(`No simulator answers at ${url}.`, 'Start one with `baton simulate` and check the port.', {
+      cause: err,
+    });
+  });
+  if (!res.ok) {
+    throw new ConfigError(`${url} answered ${res.status} for the simulator discovery document.`, 'Check the simulator URL.');
+  }
+  return simulatorProfile((await res.json()) as SimulatorDiscovery, redirectUri);
+}

@@ -1,0 +1,38 @@
+export { Baton } from './core/baton.js';
+export type {
+  BatonOptions,
+  BeginAuthorizationInput,
+  BeginAuthorizationResult,
+  CompleteAuthorizationInput,
+  ConnectInput,
+  RevokeResult,
+} from './core/baton.js';
+export type { BatonRequestInit } from './core/api-fetch.js';
+export type { ClientRegistration, ClientsOption } from './core/clients.js';
+export type { Clock } from './core/clock.js';
+export type { ConnectionInfo } from './core/connection-info.js';
+export type { BatonEvents } from './core/events.js';
+export type { KeeperOptions, KeeperRun } from './core/keeper.js';
+export type { StaticCredentials } from './core/secrets.js';
+export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
+export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
+export {
+  AuthorizationError,
+  BatonError,
+  ConfigError,
+  ConnectionMismatch,
+  ConnectionNotFound,
+  InvalidClient,
+  NetworkError,
+  ProviderError,
+  RateLimited,
+  ReauthorizationRequired,
+  SecretKeyError,
+  StoreError,
+} from './errors.js';
+export type { TokenSet } from './protocol/token-set.js';
+export { presets } from './providers/presets/index.js';
+export type { AuthMode, ClientConfig, ProviderOverride, ProviderSpec } from './providers/spec.js';
+export { openStore } from './store/index.js';
+export { migrateStore } from './store/migrate.js';
+export type { ConnectionRecord, ConnectionStatus, Store } from './store/store.js';

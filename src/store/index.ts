@@ -1,0 +1,60 @@
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { ConfigError } from '../errors.js';
+import { MemoryStore } from './memory-store.js';
+import { PostgresStore, redactUrl } from './postgres-store.js';
+import { dataDir } from './secret-key.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { Store } from './store.js';
+
+export { MemoryStore } from './memory-store.js';
+export { PostgresStore } from './postgres-store.js';
+export { SqliteStore } from './sqlite-store.js';
+
+const FORMS = "'memory:', 'sqlite:<path>', 'postgres://user@host/db', a pg.Pool, or a Store";
+
+function isStore(value: unknown): value is Store {
+  const v = value as Partial<Store> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.get === 'function' &&
+    typeof v.put === 'function' &&
+    typeof v.list === 'function'
+  );
+}
+
+/** The default store: a SQLite file in the user's data directory (BATON_HOME overrides). */
+export function defaultStoreSpec(env: NodeJS.ProcessEnv): string {
+  return `sqlite:${join(dataDir(env), 'baton.db')}`;
+}
+
+/** Opens a store from its spec: what `Baton.open({ store })`, BATON_STORE and `--store` accept. */
+export async function openStore(
+  spec: string | Store | pg.Pool | undefined,
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): Promise<Store> {
+  const env = opts.env ?? process.env;
+  if (spec instanceof pg.Pool) return PostgresStore.open(spec);
+  if (isStore(spec)) return spec;
+  const text = (spec ?? (env['BATON_STORE'] || defaultStoreSpec(env))).trim();
+  if (text === 'memory:' || text === 'memory') return new MemoryStore();
+  if (/^postgres(ql)?:\/\//i.test(text)) return PostgresStore.open(text);
+  if (text.startsWith('sqlite:')) {
+    const path = text.replace(/^sqlite:(\/\/)?/, '');
+    if (!path)
+      throw new ConfigError('The SQLite store spec names no file.', 'Write it as sqlite:./baton.db.');
+    return new SqliteStore(path === ':memory:' ? path : resolve(path));
+  }
+  if (/\.(db|sqlite3?)$/i.test(text)) return new SqliteStore(resolve(text));
+  throw new ConfigError(`"${describeStore(text)}" is not a store Baton can open.`, `Use ${FORMS}.`);
+}
+
+/** A label for a store spec that is safe to print (passwords redacted). */
+export function describeStore(spec: string | Store | pg.Pool | undefined): string {
+  if (spec === undefined) return 'the default SQLite file';
+  if (spec instanceof pg.Pool) return 'a PostgreSQL pool';
+  if (typeof spec !== 'string') return `a ${spec.kind} store`;
+  if (/^postgres(ql)?:\/\//i.test(spec)) return redactUrl(spec);
+  return spec;
+}

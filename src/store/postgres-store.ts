@@ -1,0 +1,440 @@
+import pg from 'pg';
+import { StoreError } from '../errors.js';
+import type { ConnectionRecord, PendingAuthorization, Store } from './store.js';
+
+/** Numbered, append-only. Each runs under an advisory lock, so processes starting together agree. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE IF NOT EXISTS baton_connections (
+     id text PRIMARY KEY,
+     provider text NOT NULL,
+     auth_mode text NOT NULL,
+     params jsonb NOT NULL,
+     client_id text,
+     status text NOT NULL,
+     version bigint NOT NULL,
+     sealed text NOT NULL,
+     access_token_expires_at bigint,
+     refresh_token_expires_at bigint,
+     last_refreshed_at bigint,
+     last_error jsonb,
+     api_base_url text,
+     account jsonb,
+     scopes jsonb,
+     created_at bigint NOT NULL,
+     updated_at bigint NOT NULL
+   );
+   CREATE TABLE IF NOT EXISTS baton_leases (id text PRIMARY KEY, owner text NOT NULL, expires_at timestamptz NOT NULL);
+   CREATE TABLE IF NOT EXISTS baton_pending_authorizations (
+     state text PRIMARY KEY,
+     body jsonb NOT NULL,
+     expires_at bigint NOT NULL
+   );`,
+];
+
+const MIGRATION_LOCK = 0x6261746f6e; // "baton"
+const CHANNEL = 'baton_connections';
+
+const COLUMNS = [
+  'id',
+  'provider',
+  'auth_mode',
+  'params',
+  'client_id',
+  'status',
+  'version',
+  'sealed',
+  'access_token_expires_at',
+  'refresh_token_expires_at',
+  'last_refreshed_at',
+  'last_error',
+  'api_base_url',
+  'account',
+  'scopes',
+  'created_at',
+  'updated_at',
+];
+
+function values(r: ConnectionRecord, version: number): unknown[] {
+  const j = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+  return [
+    r.id,
+    r.provider,
+    r.authMode,
+    JSON.stringify(r.params),
+    r.clientId,
+    r.status,
+    version,
+    r.sealed,
+    r.accessTokenExpiresAt,
+    r.refreshTokenExpiresAt,
+    r.lastRefreshedAt,
+    j(r.lastError),
+    r.apiBaseUrl,
+    j(r.account),
+    j(r.scopes),
+    r.createdAt,
+    r.updatedAt,
+  ];
+}
+
+const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+function fromRow(row: Record<string, unknown>): ConnectionRecord {
+  return {
+    id: row['id'] as string,
+    provider: row['provider'] as string,
+    authMode: row['auth_mode'] as ConnectionRecord['authMode'],
+    params: row['params'] as Record<string, string>,
+    clientId: (row['client_id'] as string | null) ?? null,
+    status: row['status'] as ConnectionRecord['status'],
+    version: Number(row['version']),
+    sealed: row['sealed'] as string,
+    accessTokenExpiresAt: num(row['access_token_expires_at']),
+    refreshTokenExpiresAt: num(row['refresh_token_expires_at']),
+    lastRefreshedAt: num(row['last_refreshed_at']),
+    lastError: (row['last_error'] as ConnectionRecord['lastError']) ?? null,
+    apiBaseUrl: (row['api_base_url'] as string | null) ?? null,
+    account: (row['account'] as ConnectionRecord['account']) ?? null,
+    scopes: (row['scopes'] as string[] | null) ?? null,
+    createdAt: Number(row['created_at']),
+    updatedAt: Number(row['updated_at']),
+  };
+}
+
+/** A URL fit to show: the password replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return `${u.protocol}//${u.username ? `${u.username}${u.password ? `:${u.password}` : ''}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
+
+export interface PostgresStoreOptions {
+  /**
+   * Schema for Baton's tables (created if missing). Default: public. Applies to stores opened
+   * from a URL; a pool passed in uses its own search_path.
+   */
+  schema?: string;
+  /** application_name of the store's sessions, for pg_stat_activity. */
+  applicationName?: string;
+}
+
+/**
+ * PostgreSQL carries Baton across processes and machines: CAS on the version column, the
+ * refresh lease as a row whose expiry is computed by the database clock (so machines with
+ * skewed clocks agree), and LISTEN/NOTIFY so every process drops a stale cached token as soon
+ * as another commits.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #label: string;
+  readonly #schema: string;
+  readonly #listeners = new Set<(id: string, version: number) => void>();
+  #listener: pg.Client | null = null;
+  #listenerConfig: pg.ClientConfig;
+  #reconnectTimer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  private constructor(
+    pool: pg.Pool,
+    ownsPool: boolean,
+    label: string,
+    config: pg.ClientConfig,
+    schema: string,
+  ) {
+    this.#pool = pool;
+    this.#ownsPool = ownsPool;
+    this.#label = label;
+    this.#listenerConfig = config;
+    this.#schema = schema;
+    // An idle client losing its server (a restart) must not crash the process; the pool
+    // replaces it on the next query.
+    pool.on('error', () => undefined);
+  }
+
+  static async open(target: string | pg.Pool, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const schema = options.schema ?? 'public';
+    if (!/^[a-z_][a-z0-9_]*$/.test(schema)) {
+      throw new StoreError(`"${schema}" is not a usable PostgreSQL schema name.`, {
+        remediation: 'Use lower-case letters, digits and underscores.',
+      });
+    }
+    const searchPath = `-c search_path=${schema}`;
+    let store: PostgresStore;
+    if (typeof target === 'string') {
+      const config: pg.ClientConfig = {
+        connectionString: target,
+        application_name: options.applicationName ?? 'baton',
+        options: searchPath,
+        connectionTimeoutMillis: 5000,
+      };
+      store = new PostgresStore(new pg.Pool({ ...config, max: 10 }), true, redactUrl(target), config, schema);
+    } else {
+      const o = target.options as pg.PoolConfig;
+      store = new PostgresStore(
+        target,
+        false,
+        `${o.host ?? 'localhost'}:${o.port ?? 5432}/${o.database ?? ''}`,
+        o,
+        schema,
+      );
+    }
+    await store.migrate();
+    return store;
+  }
+
+  #fail(op: string, err: unknown): StoreError {
+    if (err instanceof StoreError) return err;
+    const code = (err as { code?: string }).code;
+    const unreachable =
+      code === 'ECONNREFUSED' ||
+      code === 'ECONNRESET' ||
+      code === 'ETIMEDOUT' ||
+      code === 'ENOTFOUND' ||
+      code === '57P01' ||
+      code === '57P03' ||
+      /terminat|Connection terminated|timeout/i.test(String((err as Error)?.message));
+    return new StoreError(
+      unreachable
+        ? `The PostgreSQL store at ${this.#label} is unreachable (${code ?? 'connection lost'}) while trying to ${op}.`
+        : `The PostgreSQL store at ${this.#label} failed to ${op} (${code ?? 'error'}).`,
+      {
+        cause: err,
+        remediation: unreachable
+          ? 'Check that PostgreSQL is running and reachable; Baton retries, and keeps new tokens in memory until it is back.'
+          : 'Check the database permissions and that `baton migrate`/startup migrations ran (`baton doctor`).',
+      },
+    );
+  }
+
+  async #query<T extends pg.QueryResultRow>(
+    op: string,
+    text: string,
+    params: unknown[] = [],
+  ): Promise<pg.QueryResult<T>> {
+    try {
+      return await this.#pool.query<T>(text, params);
+    } catch (err) {
+      throw this.#fail(op, err);
+    }
+  }
+
+  async migrate(): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw this.#fail('connect', err);
+    }
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`);
+      await client.query(`SET LOCAL search_path = ${this.#schema}`);
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS baton_schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
+      const { rows } = await client.query<{ v: number | null }>(
+        'SELECT max(version) AS v FROM baton_schema_migrations',
+      );
+      for (let i = rows[0]?.v ?? 0; i < MIGRATIONS.length; i++) {
+        await client.query(MIGRATIONS[i] as string);
+        await client.query('INSERT INTO baton_schema_migrations (version) VALUES ($1)', [i + 1]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw this.#fail('apply migrations', err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async get(id: string): Promise<ConnectionRecord | null> {
+    const { rows } = await this.#query(
+      'read a connection',
+      `SELECT ${COLUMNS.join(', ')} FROM baton_connections WHERE id = $1`,
+      [id],
+    );
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  async list(): Promise<ConnectionRecord[]> {
+    const { rows } = await this.#query(
+      'list connections',
+      `SELECT ${COLUMNS.join(', ')} FROM baton_connections ORDER BY id`,
+    );
+    return rows.map(fromRow);
+  }
+
+  async put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null> {
+    const version = (expectedVersion ?? 0) + 1;
+    const v = values(record, version);
+    const placeholders = COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
+    let sql: string;
+    let params: unknown[];
+    if (expectedVersion === null) {
+      sql = `WITH w AS (INSERT INTO baton_connections (${COLUMNS.join(', ')}) VALUES (${placeholders}) ON CONFLICT (id) DO NOTHING RETURNING id, version)
+             SELECT w.id, pg_notify('${CHANNEL}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
+      params = v;
+    } else {
+      const sets = COLUMNS.slice(1)
+        .map((c, i) => `${c} = $${i + 2}`)
+        .join(', ');
+      sql = `WITH w AS (UPDATE baton_connections SET ${sets} WHERE id = $1 AND version = $${COLUMNS.length + 1} RETURNING id, version)
+             SELECT w.id, pg_notify('${CHANNEL}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
+      params = [...v, expectedVersion];
+    }
+    const { rowCount } = await this.#query('write a connection', sql, params);
+    return rowCount === 1 ? { ...record, version } : null;
+  }
+
+  /** Many records in one transaction (for `baton migrate`). Returns how many were written. */
+  async putMany(records: ConnectionRecord[], overwrite: boolean): Promise<number> {
+    if (records.length === 0) return 0;
+    const rows: unknown[] = [];
+    const tuples: string[] = [];
+    records.forEach((r, k) => {
+      rows.push(...values(r, r.version));
+      tuples.push(`(${COLUMNS.map((_, i) => `$${k * COLUMNS.length + i + 1}`).join(', ')})`);
+    });
+    const conflict = overwrite
+      ? `DO UPDATE SET ${COLUMNS.slice(1)
+          .map((c) => `${c} = EXCLUDED.${c}`)
+          .join(', ')}`
+      : 'DO NOTHING';
+    const { rowCount } = await this.#query(
+      'write connections',
+      `INSERT INTO baton_connections (${COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) ${conflict}`,
+      rows,
+    );
+    return rowCount ?? 0;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'delete a connection',
+      'WITH l AS (DELETE FROM baton_leases WHERE id = $1) DELETE FROM baton_connections WHERE id = $1',
+      [id],
+    );
+    return rowCount === 1;
+  }
+
+  async acquireLease(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'take the refresh lease',
+      `INSERT INTO baton_leases (id, owner, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3::double precision / 1000))
+       ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+       WHERE baton_leases.expires_at <= now() OR baton_leases.owner = EXCLUDED.owner
+       RETURNING owner`,
+      [id, owner, ttlMs],
+    );
+    return rowCount === 1;
+  }
+
+  async releaseLease(id: string, owner: string): Promise<void> {
+    await this.#query('release the refresh lease', 'DELETE FROM baton_leases WHERE id = $1 AND owner = $2', [
+      id,
+      owner,
+    ]);
+  }
+
+  async savePendingAuthorization(pending: PendingAuthorization): Promise<void> {
+    await this.#query(
+      'save a pending authorization',
+      `WITH gc AS (DELETE FROM baton_pending_authorizations WHERE expires_at < $4)
+       INSERT INTO baton_pending_authorizations (state, body, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (state) DO UPDATE SET body = EXCLUDED.body, expires_at = EXCLUDED.expires_at`,
+      [pending.state, JSON.stringify(pending), pending.expiresAt, Date.now() - 86_400_000],
+    );
+  }
+
+  async takePendingAuthorization(state: string): Promise<PendingAuthorization | null> {
+    const { rows } = await this.#query<{ body: PendingAuthorization }>(
+      'read a pending authorization',
+      'DELETE FROM baton_pending_authorizations WHERE state = $1 RETURNING body',
+      [state],
+    );
+    return rows[0]?.body ?? null;
+  }
+
+  subscribe(listener: (id: string, version: number) => void): () => void {
+    this.#listeners.add(listener);
+    if (!this.#listener && !this.#reconnectTimer) void this.#listen(0);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** One dedicated session LISTENs; if it drops, it comes back with backoff. */
+  async #listen(attempt: number): Promise<void> {
+    this.#reconnectTimer = null;
+    if (this.#closed || this.#listeners.size === 0) return;
+    const client = new pg.Client({
+      ...this.#listenerConfig,
+      application_name: `${this.#listenerConfig.application_name ?? 'baton'}-listen`,
+    });
+    const retry = () => {
+      if (this.#listener === client) this.#listener = null;
+      client.removeAllListeners('notification');
+      client.end().catch(() => undefined);
+      if (this.#closed || this.#reconnectTimer) return;
+      const delay = Math.min(5000, 100 * 2 ** attempt);
+      this.#reconnectTimer = setTimeout(() => void this.#listen(attempt + 1), delay);
+      this.#reconnectTimer.unref();
+    };
+    client.on('error', retry);
+    client.on('end', retry);
+    client.on('notification', (msg) => {
+      if (msg.channel !== CHANNEL || !msg.payload) return;
+      let id: unknown;
+      let version: unknown;
+      try {
+        ({ id, version } = JSON.parse(msg.payload) as { id: unknown; version: unknown });
+      } catch {
+        return;
+      }
+      if (typeof id !== 'string' || typeof version !== 'number') return;
+      for (const l of this.#listeners) l(id, version);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      if (this.#closed) {
+        await client.end();
+        return;
+      }
+      this.#listener = client;
+      attempt = 0;
+    } catch {
+      retry();
+    }
+  }
+
+  /** Resolves once the LISTEN session is up (tests and benchmarks wait on it). */
+  async listening(timeoutMs = 5000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (!this.#listener && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return this.#listener !== null;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#listeners.clear();
+    const l = this.#listener;
+    this.#listener = null;
+    if (l) {
+      l.removeAllListeners('end');
+      l.removeAllListeners('error');
+      l.on('error', () => undefined);
+      await l.end().catch(() => undefined);
+    }
+    if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,92 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { SecretKeyError } from '../errors.js';
+
+export interface SecretKey {
+  /** First 8 hex characters of SHA-256(key): names the key in sealed blobs without revealing it. */
+  id: string;
+  key: Buffer;
+}
+
+/** What a sealed blob belongs to. Opening it under any other identity fails (DESIGN invariant 4). */
+export interface SealBinding {
+  id: string;
+  provider: string;
+  params: Record<string, string>;
+  clientId: string | null;
+}
+
+const VERSION = 'v1';
+
+export function keyIdOf(key: Buffer): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 8);
+}
+
+/** Canonical JSON of the binding (params sorted) used as AES-GCM additional data. */
+function aad(binding: SealBinding): Buffer {
+  const params = Object.fromEntries(
+    Object.entries(binding.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+  return Buffer.from(JSON.stringify([binding.id, binding.provider, params, binding.clientId]));
+}
+
+/**
+ * AES-256-GCM with a random 96-bit IV per seal. The blob names its key id so keys can rotate:
+ * blobs sealed under a previous key still open, and `needsReseal` says which to re-seal.
+ */
+export class Sealer {
+  readonly #current: SecretKey;
+  readonly #keys: Map<string, SecretKey>;
+
+  constructor(keys: { current: SecretKey; previous?: SecretKey[] }) {
+    this.#current = keys.current;
+    this.#keys = new Map([keys.current, ...(keys.previous ?? [])].map((k) => [k.id, k]));
+  }
+
+  get keyId(): string {
+    return this.#current.id;
+  }
+
+  seal(value: unknown, binding: SealBinding): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#current.key, iv);
+    cipher.setAAD(aad(binding));
+    const body = Buffer.concat([
+      cipher.update(JSON.stringify(value), 'utf8'),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
+    return `${VERSION}.${this.#current.id}.${iv.toString('base64url')}.${body.toString('base64url')}`;
+  }
+
+  open<T = Record<string, unknown>>(sealed: string, binding: SealBinding): T {
+    const parts = sealed.split('.');
+    if (parts.length !== 4 || parts[0] !== VERSION) {
+      throw new SecretKeyError('The sealed secrets are not in a format this version of Baton reads.');
+    }
+    const [, keyId, ivText, bodyText] = parts as [string, string, string, string];
+    const key = this.#keys.get(keyId);
+    if (!key) {
+      throw new SecretKeyError(
+        `They were sealed with key ${keyId}, which is not loaded (current key: ${this.#current.id}).`,
+      );
+    }
+    const iv = Buffer.from(ivText, 'base64url');
+    const body = Buffer.from(bodyText, 'base64url');
+    if (iv.length !== 12 || body.length < 16) throw new SecretKeyError('The sealed secrets are truncated.');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key.key, iv);
+      decipher.setAAD(aad(binding));
+      decipher.setAuthTag(body.subarray(body.length - 16));
+      const plain = Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]);
+      return JSON.parse(plain.toString('utf8')) as T;
+    } catch {
+      throw new SecretKeyError(
+        `They do not authenticate under key ${keyId}: the data was altered, or it belongs to another connection, provider, params or client.`,
+      );
+    }
+  }
+
+  needsReseal(sealed: string): boolean {
+    return sealed.split('.')[1] !== this.#current.id;
+  }
+}

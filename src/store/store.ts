@@ -1,0 +1,93 @@
+import type { AuthMode } from '../providers/spec.js';
+
+export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked';
+
+export interface StoredError {
+  code: string;
+  /** Already redacted. */
+  message: string;
+  at: number;
+}
+
+export interface AccountInfo {
+  id?: string;
+  name?: string;
+  email?: string;
+}
+
+/**
+ * A connection as the store keeps it. Everything secret (tokens, static credentials) is inside
+ * `sealed`, an opaque AES-256-GCM blob bound to `id`, `provider`, `params` and `clientId`.
+ * Times are epoch milliseconds.
+ */
+export interface ConnectionRecord {
+  id: string;
+  provider: string;
+  authMode: AuthMode;
+  params: Record<string, string>;
+  clientId: string | null;
+  status: ConnectionStatus;
+  /** Set by the store: 1 on create, +1 on every successful put. */
+  version: number;
+  sealed: string;
+  accessTokenExpiresAt: number | null;
+  refreshTokenExpiresAt: number | null;
+  lastRefreshedAt: number | null;
+  lastError: StoredError | null;
+  /** An API base learned from a permanent redirect; overrides the spec's template. */
+  apiBaseUrl: string | null;
+  account: AccountInfo | null;
+  scopes: string[] | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** An authorization that was begun and not yet completed, keyed by its `state`. */
+export interface PendingAuthorization {
+  state: string;
+  connectionId: string;
+  provider: string;
+  params: Record<string, string>;
+  clientId: string;
+  redirectUri: string;
+  scopes: string[];
+  /** The PKCE code verifier (and anything else secret), sealed. */
+  sealed: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * Where connections live. Every engine passes the same contract suite
+ * (test/store-contract.ts). Methods reject with StoreError when the engine is unreachable.
+ */
+export interface Store {
+  readonly kind: 'memory' | 'sqlite' | 'postgres';
+  get(id: string): Promise<ConnectionRecord | null>;
+  list(): Promise<ConnectionRecord[]>;
+  /**
+   * Compare-and-swap. Writes `record` if the stored version equals `expectedVersion`
+   * (`null`: the id must not exist yet), setting version to `expectedVersion + 1` (or 1).
+   * Returns the record as stored, or `null` if the version did not match (nothing written).
+   */
+  put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null>;
+  /** Removes the connection and its lease. Returns whether it existed. */
+  delete(id: string): Promise<boolean>;
+  /**
+   * Takes the refresh lease for `id` if it is free or expired. Returns whether `owner` now
+   * holds it. The lease expires `ttlMs` after it is taken, so a crashed holder blocks no one
+   * for longer than that.
+   */
+  acquireLease(id: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Releases the lease only if `owner` still holds it. */
+  releaseLease(id: string, owner: string): Promise<void>;
+  savePendingAuthorization(pending: PendingAuthorization): Promise<void>;
+  /** Returns and deletes the pending authorization atomically (a state is single-use). */
+  takePendingAuthorization(state: string): Promise<PendingAuthorization | null>;
+  /**
+   * Optional change feed across processes: `listener(id, version)` after another process
+   * commits. Engines without one leave it undefined; core then relies on re-reads.
+   */
+  subscribe?(listener: (id: string, version: number) => void): () => void;
+  close(): Promise<void>;
+}
