@@ -84,7 +84,12 @@ export interface MismatchSide {
 export class ConnectionMismatch extends BatonError {
   readonly stored: MismatchSide;
   readonly requested: MismatchSide;
-  constructor(message: string, stored: MismatchSide, requested: MismatchSide, options: BatonErrorOptions = {}) {
+  constructor(
+    message: string,
+    stored: MismatchSide,
+    requested: MismatchSide,
+    options: BatonErrorOptions = {},
+  ) {
     super(
       'connection_mismatch',
       `${message} (stored: ${describeSide(stored)}; requested: ${describeSide(requested)})`,
@@ -127,8 +132,10 @@ const AUTHORIZATION_REMEDIATION: Record<AuthorizationFailure, string> = {
   unknown_state:
     'No pending authorization matches this callback (it was already completed, or started against another store); start the authorization again.',
   expired_state: 'The authorization took too long; start it again and finish within the time allowed.',
-  access_denied: 'The account owner declined access; ask them to approve it, then start the authorization again.',
-  missing_code: 'The callback carried no authorization code; start the authorization again and complete the consent step.',
+  access_denied:
+    'The account owner declined access; ask them to approve it, then start the authorization again.',
+  missing_code:
+    'The callback carried no authorization code; start the authorization again and complete the consent step.',
   invalid_code:
     'The authorization code was rejected (codes are single-use and short-lived; Checkfront gives 60 seconds); start the authorization again and exchange the code promptly.',
   provider_error: 'The provider reported an error during authorization; start the authorization again.',
@@ -160,7 +167,11 @@ export class ProviderError extends BatonError {
   readonly providerCode: string | undefined;
   constructor(
     message: string,
-    details: { status?: number | undefined; excerpt?: string | undefined; providerCode?: string | undefined } = {},
+    details: {
+      status?: number | undefined;
+      excerpt?: string | undefined;
+      providerCode?: string | undefined;
+    } = {},
     options: BatonErrorOptions = {},
   ) {
     super(

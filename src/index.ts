@@ -1,4 +1,4 @@
-export { Baton } from './core/baton.js';
+export type { BatonRequestInit } from './core/api-fetch.js';
 export type {
   BatonOptions,
   BeginAuthorizationInput,
@@ -7,15 +7,15 @@ export type {
   ConnectInput,
   RevokeResult,
 } from './core/baton.js';
-export type { BatonRequestInit } from './core/api-fetch.js';
+export { Baton } from './core/baton.js';
 export type { ClientRegistration, ClientsOption } from './core/clients.js';
 export type { Clock } from './core/clock.js';
 export type { ConnectionInfo } from './core/connection-info.js';
 export type { BatonEvents } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
 export type { StaticCredentials } from './core/secrets.js';
-export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
 export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
+export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
 export {
   AuthorizationError,
   BatonError,

@@ -250,11 +250,18 @@ export class Baton {
     }
     const pending = await this.#ctx.store.takePendingAuthorization(cb.state);
     if (!pending) {
-      throw new AuthorizationError('unknown_state', 'No pending authorization matches the state of this callback.');
+      throw new AuthorizationError(
+        'unknown_state',
+        'No pending authorization matches the state of this callback.',
+      );
     }
     const opts = { provider: pending.provider, connectionId: pending.connectionId };
     if (pending.expiresAt <= this.#ctx.clock.now()) {
-      throw new AuthorizationError('expired_state', `The authorization of "${pending.connectionId}" expired before it was completed.`, opts);
+      throw new AuthorizationError(
+        'expired_state',
+        `The authorization of "${pending.connectionId}" expired before it was completed.`,
+        opts,
+      );
     }
     const code = checkCallback(cb, pending.state, opts);
     const spec = this.#ctx.providers.get(pending.provider);
@@ -466,7 +473,9 @@ export class Baton {
     if (lost.length > 0) {
       this.#ctx.events.emit(
         'error',
-        new StoreError(`Closing with uncommitted token pairs for ${lost.join(', ')}; the store is still unreachable.`),
+        new StoreError(
+          `Closing with uncommitted token pairs for ${lost.join(', ')}; the store is still unreachable.`,
+        ),
         undefined,
       );
     }
@@ -584,13 +593,18 @@ export class Baton {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#ctx.store.get(id);
       if (!current) throw new ConnectionNotFound(id);
-      const written = await this.#ctx.store.put({ ...change(current), updatedAt: this.#ctx.clock.now() }, current.version);
+      const written = await this.#ctx.store.put(
+        { ...change(current), updatedAt: this.#ctx.clock.now() },
+        current.version,
+      );
       if (written) {
         this.#tokens.invalidate(id);
         return written;
       }
     }
-    throw new StoreError(`Connection "${id}" kept changing while it was being updated; try again.`, { connectionId: id });
+    throw new StoreError(`Connection "${id}" kept changing while it was being updated; try again.`, {
+      connectionId: id,
+    });
   }
 }
 
@@ -634,4 +648,3 @@ export function accountFromBody(body: unknown): AccountInfo {
   for (const k of Object.keys(out) as (keyof AccountInfo)[]) if (out[k] === undefined) delete out[k];
   return out;
 }
-

@@ -1,11 +1,11 @@
+import { ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
 import type { HttpOptions } from '../protocol/http.js';
-import type { Endpoints } from '../providers/template.js';
-import { endpointsFor } from '../providers/template.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ProviderSpec } from '../providers/spec.js';
+import type { Endpoints } from '../providers/template.js';
+import { endpointsFor } from '../providers/template.js';
 import type { Sealer } from '../store/sealer.js';
 import type { ConnectionRecord, Store } from '../store/store.js';
-import { ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
 import type { ClientDirectory, ClientRegistration } from './clients.js';
 import type { Clock } from './clock.js';
 import type { BatonEmitter } from './events.js';
@@ -54,7 +54,10 @@ export interface LoadedConnection {
  * spec's API base, and every endpoint that lived under the old base moves with it: Checkfront
  * migrates a company's whole host, token endpoint included.
  */
-export function connectionEndpoints(spec: ProviderSpec, record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'>): Endpoints {
+export function connectionEndpoints(
+  spec: ProviderSpec,
+  record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'>,
+): Endpoints {
   const base = endpointsFor(spec, record.params);
   const learned = record.apiBaseUrl;
   if (!learned || learned === base.apiBaseUrl) return base;

@@ -32,7 +32,8 @@ export class Keeper {
   constructor(
     ctx: CoreContext,
     refresh: (id: string, force: boolean) => Promise<LoadedConnection>,
-    options: KeeperOptions = {}) {
+    options: KeeperOptions = {},
+  ) {
     this.#ctx = ctx;
     this.#refresh = refresh;
     this.#intervalMs = options.intervalMs ?? 60_000;
@@ -69,7 +70,8 @@ export class Keeper {
       if (record.authMode !== 'oauth2' && record.authMode !== 'client_credentials') continue;
       run.checked++;
       const accessDue = record.accessTokenExpiresAt !== null && record.accessTokenExpiresAt <= horizon;
-      const lapsing = record.refreshTokenExpiresAt !== null && record.refreshTokenExpiresAt - now <= this.#keepAliveMs;
+      const lapsing =
+        record.refreshTokenExpiresAt !== null && record.refreshTokenExpiresAt - now <= this.#keepAliveMs;
       // Client-credentials tokens are cheap to get again on demand; only user grants need keeping alive.
       if (!(lapsing || (accessDue && record.authMode === 'oauth2'))) continue;
       try {

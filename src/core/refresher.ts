@@ -6,10 +6,10 @@ import {
   ProviderError,
   RateLimited,
   ReauthorizationRequired,
-  StoreError,
   redact,
+  StoreError,
 } from '../errors.js';
-import { refreshAccessToken, requestClientCredentials, type GrantContext } from '../protocol/grants.js';
+import { type GrantContext, refreshAccessToken, requestClientCredentials } from '../protocol/grants.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { sleep } from './clock.js';
@@ -191,7 +191,10 @@ export class Refresher {
         // Someone committed. If that answered our need (a fresh token), use it; a forced refresh
         // is satisfied by anyone's refresh after we asked.
         const fresh = current.secrets.tokens;
-        if (fresh && (req.force ? fresh.accessToken !== conn.secrets.tokens?.accessToken : this.#satisfied(current, req))) {
+        if (
+          fresh &&
+          (req.force ? fresh.accessToken !== conn.secrets.tokens?.accessToken : this.#satisfied(current, req))
+        ) {
           return { acquired: false, conn: current };
         }
         conn = current;
@@ -243,10 +246,13 @@ export class Refresher {
     const refreshToken = secrets.tokens?.refreshToken;
     if (!refreshToken) {
       return Promise.reject(
-        new ReauthorizationRequired(`Connection "${record.id}" has no refresh token; the provider gave none.`, {
-          connectionId: record.id,
-          provider: record.provider,
-        }),
+        new ReauthorizationRequired(
+          `Connection "${record.id}" has no refresh token; the provider gave none.`,
+          {
+            connectionId: record.id,
+            provider: record.provider,
+          },
+        ),
       );
     }
     return refreshAccessToken(ctx, { refreshToken, previous: secrets.tokens });
@@ -269,7 +275,10 @@ export class Refresher {
       }
       if (written) return openConnection(this.#ctx, written);
       const latest = await this.#ctx.store.get(base.id);
-      if (!latest) throw new StoreError(`Connection "${base.id}" was removed while it was being refreshed.`, { connectionId: base.id });
+      if (!latest)
+        throw new StoreError(`Connection "${base.id}" was removed while it was being refreshed.`, {
+          connectionId: base.id,
+        });
       base = latest;
     }
   }
@@ -302,7 +311,8 @@ export class Refresher {
     pending.timer = setTimeout(() => {
       pending.timer = null;
       this.#flushPending(id).catch(() => {
-        if (this.#pending.get(id) === pending) this.#schedulePending(id, pending, Math.min(delayMs * 2, 10_000));
+        if (this.#pending.get(id) === pending)
+          this.#schedulePending(id, pending, Math.min(delayMs * 2, 10_000));
       });
     }, delayMs);
     pending.timer.unref();
@@ -335,7 +345,10 @@ export class Refresher {
       const latest = await this.#ctx.store.get(id);
       if (latest && latest.version !== record.version) {
         const other = openConnection(this.#ctx, latest);
-        if (other.secrets.tokens?.refreshToken !== conn.secrets.tokens?.refreshToken && latest.status === 'active') {
+        if (
+          other.secrets.tokens?.refreshToken !== conn.secrets.tokens?.refreshToken &&
+          latest.status === 'active'
+        ) {
           return other;
         }
       }
@@ -353,11 +366,16 @@ export class Refresher {
     const failures = (prev?.failures ?? 0) + 1;
     const { retry } = this.#ctx.options;
     let wait = Math.min(retry.baseDelayMs * 2 ** failures, retry.maxCooldownMs);
-    if (error instanceof RateLimited && error.retryAfter !== undefined) wait = Math.max(wait, error.retryAfter * 1000);
+    if (error instanceof RateLimited && error.retryAfter !== undefined)
+      wait = Math.max(wait, error.retryAfter * 1000);
     this.#cooldowns.set(id, { failures, until: this.#ctx.clock.now() + wait, error });
     this.#ctx.events.emit('error', error, id);
     // The old access token may still be alive (we refreshed early); a dead one is never returned.
-    if (conn.secrets.tokens && !isExpired(conn.record.accessTokenExpiresAt, this.#ctx.clock.now()) && isTransient(err)) {
+    if (
+      conn.secrets.tokens &&
+      !isExpired(conn.record.accessTokenExpiresAt, this.#ctx.clock.now()) &&
+      isTransient(err)
+    ) {
       return conn;
     }
     throw error;
@@ -389,7 +407,11 @@ export class Refresher {
 
 function toBatonError(err: unknown, id: string, provider: string): BatonError {
   if (err && typeof err === 'object' && 'remediation' in err) return err as BatonError;
-  return new ProviderError(`Refreshing "${id}" failed unexpectedly.`, {}, { connectionId: id, provider, cause: err });
+  return new ProviderError(
+    `Refreshing "${id}" failed unexpectedly.`,
+    {},
+    { connectionId: id, provider, cause: err },
+  );
 }
 
 function asStoreError(err: unknown, record?: ConnectionRecord, id?: string): StoreError {

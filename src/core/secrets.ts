@@ -1,7 +1,7 @@
-import type { TokenSet } from '../protocol/token-set.js';
-import type { ConnectionRecord } from '../store/store.js';
-import type { SealBinding, Sealer } from '../store/sealer.js';
 import { SecretKeyError } from '../errors.js';
+import type { TokenSet } from '../protocol/token-set.js';
+import type { SealBinding, Sealer } from '../store/sealer.js';
+import type { ConnectionRecord } from '../store/store.js';
 
 /** Static credentials for token-pair and API-key connections. */
 export interface StaticCredentials {
@@ -15,11 +15,17 @@ export interface ConnectionSecrets {
   credentials: StaticCredentials | null;
 }
 
-export function bindingOf(record: Pick<ConnectionRecord, 'id' | 'provider' | 'params' | 'clientId'>): SealBinding {
+export function bindingOf(
+  record: Pick<ConnectionRecord, 'id' | 'provider' | 'params' | 'clientId'>,
+): SealBinding {
   return { id: record.id, provider: record.provider, params: record.params, clientId: record.clientId };
 }
 
-export function sealSecrets(sealer: Sealer, record: Pick<ConnectionRecord, 'id' | 'provider' | 'params' | 'clientId'>, secrets: ConnectionSecrets): string {
+export function sealSecrets(
+  sealer: Sealer,
+  record: Pick<ConnectionRecord, 'id' | 'provider' | 'params' | 'clientId'>,
+  secrets: ConnectionSecrets,
+): string {
   return sealer.seal({ tokens: secrets.tokens, credentials: secrets.credentials }, bindingOf(record));
 }
 

@@ -82,12 +82,19 @@ export function simulatorProfile(discovery: SimulatorDiscovery, redirectUri?: st
 /** Fetches a running simulator's discovery document and turns it into Baton.open() options. */
 export async function connectSimulator(url: string, redirectUri?: string): Promise<SimulatorProfile> {
   const res = await fetch(new URL('/.well-known/baton-simulator', url)).catch((err: unknown) => {
-    throw new ConfigError(`No simulator answers at ${url}.`, 'Start one with `baton simulate` and check the port.', {
-      cause: err,
-    });
+    throw new ConfigError(
+      `No simulator answers at ${url}.`,
+      'Start one with `baton simulate` and check the port.',
+      {
+        cause: err,
+      },
+    );
   });
   if (!res.ok) {
-    throw new ConfigError(`${url} answered ${res.status} for the simulator discovery document.`, 'Check the simulator URL.');
+    throw new ConfigError(
+      `${url} answered ${res.status} for the simulator discovery document.`,
+      'Check the simulator URL.',
+    );
   }
   return simulatorProfile((await res.json()) as SimulatorDiscovery, redirectUri);
 }

@@ -33,7 +33,8 @@ export class TokenSource {
 
   async getAccessToken(id: string): Promise<string> {
     const hit = this.#cache.get(id);
-    if (hit !== undefined && hit.accessToken !== null && hit.freshUntil > this.#ctx.clock.now()) return hit.accessToken;
+    if (hit !== undefined && hit.accessToken !== null && hit.freshUntil > this.#ctx.clock.now())
+      return hit.accessToken;
     return accessTokenOf(await this.connection(id));
   }
 
@@ -103,7 +104,8 @@ export class TokenSource {
     assertUsable(conn);
     if (isStatic(conn)) return conn;
     const tokens = conn.secrets.tokens;
-    if (tokens && !isDue(tokens.expiresAt, this.#ctx.clock.now(), this.#ctx.options.refreshWindowMs)) return conn;
+    if (tokens && !isDue(tokens.expiresAt, this.#ctx.clock.now(), this.#ctx.options.refreshWindowMs))
+      return conn;
     return this.#refresher.refresh(connectionId, { force: false });
   }
 

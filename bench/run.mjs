@@ -1,0 +1,273 @@
+// npm run bench: Baton beside its peers, in one run, on loopback against the simulator.
+// Prints ratios (never absolute targets in tests); see the README's benchmark table.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OAuth2Client, OAuth2Fetch } from '@badgateway/oauth2-client';
+import { AuthorizationCode } from 'simple-oauth2';
+import { fetch } from 'undici';
+import { Baton, simulatorProfile } from '../dist/index.js';
+import { startSimulator } from '../dist/simulator/index.js';
+import { authorizeCronofy } from './shared.mjs';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const quick = process.argv.includes('--quick');
+const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
+const db = join(dir, 'bench.db');
+const key = randomBytes(32).toString('base64');
+const sim = await startSimulator({ consent: 'auto', cronofyRotation: 'always' });
+const profile = simulatorProfile(sim.discovery());
+let offset = 0;
+const open = () =>
+  Baton.open({
+    store: `sqlite:${db}`,
+    secretKey: key,
+    providers: profile.providers,
+    clients: profile.clients,
+    clock: { now: () => Date.now() + offset },
+    env: {},
+  });
+const baton = await open();
+const results = [];
+const row = (name, baton, peer, unit, target, note = '') => {
+  results.push({ name, baton, peer, unit, ratio: peer ? baton / peer : null, target, note });
+};
+const fmt = (n) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0);
+const cronofy = sim.discovery().vendors.cronofy;
+const client = cronofy.clients[0];
+const tokenUrl = cronofy.endpoints.token.replace('{dataCenter}', 'us');
+const apiBase = cronofy.endpoints.apiBase.replace('{dataCenter}', 'us');
+
+// ---- 1. warm getAccessToken vs @badgateway/oauth2-client's getAccessToken ----
+await authorizeCronofy(baton, 'warm');
+const warmSecrets = await baton.reveal('warm');
+const bg = new OAuth2Fetch({
+  client: new OAuth2Client({
+    clientId: client.clientId,
+    clientSecret: client.clientSecret,
+    tokenEndpoint: tokenUrl,
+    authenticationMethod: 'client_secret_post',
+  }),
+  getNewToken: () => null,
+  getStoredToken: () => ({
+    accessToken: warmSecrets.tokens.accessToken,
+    refreshToken: warmSecrets.tokens.refreshToken,
+    expiresAt: Date.now() + 3_000_000,
+  }),
+  scheduleRefresh: false,
+});
+await bg.getAccessToken();
+await baton.getAccessToken('warm');
+async function callsPerSecond(fn, n) {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await fn();
+  return n / ((performance.now() - t0) / 1000);
+}
+const N = quick ? 200_000 : 2_000_000;
+const warm = { baton: [], peer: [] };
+for (let round = 0; round < 5; round++) {
+  warm.baton.push(await callsPerSecond(() => baton.getAccessToken('warm'), N));
+  warm.peer.push(await callsPerSecond(() => bg.getAccessToken(), N));
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+row(
+  'warm getAccessToken',
+  median(warm.baton),
+  median(warm.peer),
+  'calls/s',
+  '≥ 2 M/s and ≥ 1.0×',
+  '@badgateway OAuth2Fetch.getAccessToken',
+);
+
+// ---- 2. authenticated GET throughput vs undici fetch with a static header ----
+const token = await baton.getAccessToken('warm');
+const url = new URL('v1/userinfo', apiBase);
+async function rps(fn, total, concurrency) {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) {
+        const res = await fn();
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
+      }
+    }),
+  );
+  return total / ((performance.now() - t0) / 1000);
+}
+const REQ = quick ? 1000 : 5000;
+const viaBaton = () => baton.fetch('warm', 'v1/userinfo');
+const viaUndici = () => fetch(url, { headers: { authorization: `Bearer ${token}` } });
+await rps(viaBaton, 500, 8);
+await rps(viaUndici, 500, 8);
+const http = { baton: [], peer: [] };
+for (let round = 0; round < 5; round++) {
+  http.peer.push(await rps(viaUndici, REQ, 8));
+  http.baton.push(await rps(viaBaton, REQ, 8));
+}
+row(
+  'authenticated GET',
+  median(http.baton),
+  median(http.peer),
+  'req/s',
+  '≥ 0.97×',
+  'undici fetch + static Authorization header',
+);
+
+// ---- 3. refresh storms: 1000 callers, token expired ----
+const refreshCalls = () => sim.counters().token.cronofy.byGrant.refresh_token ?? 0;
+async function storm(label, prepare, fire) {
+  const ctx = await prepare();
+  const before = refreshCalls();
+  const outcome = await fire(ctx);
+  results.push({ name: `refresh storm: ${label}`, tokenCalls: refreshCalls() - before, ...outcome });
+}
+const expire = () => {
+  offset += 3_700_000;
+  sim.clock.advance(3_700_000);
+};
+const settle = (xs) => {
+  const ok = xs.filter((x) => x.status === 'fulfilled');
+  return { ok: ok.length, failed: xs.length - ok.length, distinct: new Set(ok.map((x) => x.value)).size };
+};
+
+await storm(
+  'Baton, 1 process × 1000',
+  async () => {
+    await authorizeCronofy(baton, 'storm1');
+    expire();
+  },
+  async () =>
+    settle(await Promise.allSettled(Array.from({ length: 1000 }, () => baton.getAccessToken('storm1')))),
+);
+
+function runWorkers(kind, env) {
+  const startAt = Date.now() + 1500;
+  return Promise.all(
+    Array.from(
+      { length: 4 },
+      () =>
+        new Promise((resolve, reject) => {
+          const child = spawn(process.execPath, [join(here, 'storm-worker.mjs'), kind], {
+            env: { ...process.env, ...env, START_AT: String(startAt), CALLERS: '250' },
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.on('exit', (code) =>
+            code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker exited ${code}`)),
+          );
+        }),
+    ),
+  ).then((rs) => ({
+    ok: rs.reduce((a, r) => a + r.ok, 0),
+    failed: rs.reduce((a, r) => a + r.failed, 0),
+    distinct: Math.max(...rs.map((r) => r.distinct)),
+  }));
+}
+
+await storm(
+  'Baton, 4 processes × 250 (shared SQLite)',
+  async () => {
+    await authorizeCronofy(baton, 'storm4');
+    expire();
+  },
+  () =>
+    runWorkers('baton', { SIM_URL: sim.url, DB: db, KEY: key, ID: 'storm4', CLOCK_OFFSET: String(offset) }),
+);
+
+async function seedToken(id) {
+  await authorizeCronofy(baton, id);
+  const s = await baton.reveal(id);
+  await baton.remove(id);
+  return { accessToken: s.tokens.accessToken, refreshToken: s.tokens.refreshToken };
+}
+
+await storm(
+  'simple-oauth2, 1 process × 1000',
+  async () => {
+    const seed = await seedToken('so');
+    const oauth = new AuthorizationCode({
+      client: { id: client.clientId, secret: client.clientSecret },
+      auth: { tokenHost: new URL(tokenUrl).origin, tokenPath: new URL(tokenUrl).pathname },
+      options: { authorizationMethod: 'body' },
+    });
+    return oauth.createToken({
+      access_token: seed.accessToken,
+      refresh_token: seed.refreshToken,
+      expires_at: new Date(Date.now() - 1000),
+    });
+  },
+  async (stored) => {
+    let current = stored;
+    const get = async () => {
+      if (current.expired()) current = await current.refresh();
+      return current.token.access_token;
+    };
+    return settle(await Promise.allSettled(Array.from({ length: 1000 }, get)));
+  },
+);
+
+await storm(
+  '@badgateway/oauth2-client, 1 process × 1000',
+  async () => {
+    const seed = await seedToken('bg1');
+    return new OAuth2Fetch({
+      client: new OAuth2Client({
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        tokenEndpoint: tokenUrl,
+        authenticationMethod: 'client_secret_post',
+      }),
+      getNewToken: () => null,
+      getStoredToken: () => ({ ...seed, expiresAt: Date.now() - 1000 }),
+      scheduleRefresh: false,
+    });
+  },
+  async (w) => settle(await Promise.allSettled(Array.from({ length: 1000 }, () => w.getAccessToken()))),
+);
+
+await storm(
+  '@badgateway/oauth2-client, 4 processes × 250',
+  async () => seedToken('bg4'),
+  (seed) =>
+    runWorkers('badgateway', {
+      TOKEN_JSON: JSON.stringify({
+        ...seed,
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        tokenUrl,
+      }),
+    }),
+);
+
+await baton.close();
+await sim.close();
+rmSync(dir, { recursive: true, force: true });
+
+// ---- report ----
+const lines = ['| benchmark | Baton | peer | ratio | target | peer is |', '|---|---|---|---|---|---|'];
+for (const r of results.filter((r) => r.unit)) {
+  lines.push(
+    `| ${r.name} | ${fmt(r.baton)} ${r.unit} | ${fmt(r.peer)} ${r.unit} | ${r.ratio.toFixed(2)}× | ${r.target} | ${r.note} |`,
+  );
+}
+lines.push(
+  '',
+  '| refresh storm (token expired, rotation on) | token-endpoint calls | callers served | callers failed | distinct tokens |',
+  '|---|---|---|---|---|',
+);
+for (const r of results.filter((r) => r.tokenCalls !== undefined)) {
+  lines.push(
+    `| ${r.name.replace('refresh storm: ', '')} | ${r.tokenCalls} | ${r.ok} | ${r.failed} | ${r.distinct} |`,
+  );
+}
+console.log(lines.join('\n'));
+console.log(
+  `\nnode ${process.version}, ${quick ? 'quick run' : 'full run'}; ratios are Baton ÷ peer in the same run.`,
+);

@@ -1,0 +1,51 @@
+// One process of a cross-process refresh storm: waits for the start time, then fires its callers.
+// argv: kind (baton | badgateway) ; env: SIM_URL, DB, KEY, START_AT, CALLERS, CLOCK_OFFSET, ID, TOKEN_JSON
+import { Baton, connectSimulator } from '../dist/index.js';
+import { sleepUntil } from './shared.mjs';
+
+const kind = process.argv[2];
+const callers = Number(process.env.CALLERS);
+const startAt = Number(process.env.START_AT);
+let tokens;
+if (kind === 'baton') {
+  const offset = Number(process.env.CLOCK_OFFSET);
+  const profile = await connectSimulator(process.env.SIM_URL);
+  const baton = await Baton.open({
+    store: `sqlite:${process.env.DB}`,
+    secretKey: process.env.KEY,
+    providers: profile.providers,
+    clients: profile.clients,
+    clock: { now: () => Date.now() + offset },
+    env: {},
+  });
+  await sleepUntil(startAt);
+  tokens = await Promise.allSettled(
+    Array.from({ length: callers }, () => baton.getAccessToken(process.env.ID)),
+  );
+  await baton.close();
+} else {
+  const { OAuth2Client, OAuth2Fetch } = await import('@badgateway/oauth2-client');
+  const seed = JSON.parse(process.env.TOKEN_JSON);
+  const client = new OAuth2Client({
+    clientId: seed.clientId,
+    clientSecret: seed.clientSecret,
+    tokenEndpoint: seed.tokenUrl,
+    authenticationMethod: 'client_secret_post',
+  });
+  const wrapper = new OAuth2Fetch({
+    client,
+    getNewToken: () => null,
+    getStoredToken: () => ({
+      accessToken: seed.accessToken,
+      refreshToken: seed.refreshToken,
+      expiresAt: Date.now() - 1000,
+    }),
+    scheduleRefresh: false,
+  });
+  await sleepUntil(startAt);
+  tokens = await Promise.allSettled(Array.from({ length: callers }, () => wrapper.getAccessToken()));
+}
+const ok = tokens.filter((t) => t.status === 'fulfilled');
+process.stdout.write(
+  `${JSON.stringify({ ok: ok.length, failed: tokens.length - ok.length, distinct: new Set(ok.map((t) => t.value)).size })}\n`,
+);

@@ -1,0 +1,313 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { VirtualClock } from './clock.js';
+import {
+  basicAuth,
+  bodyFields,
+  html,
+  json,
+  redactedPath,
+  redirect,
+  type SimRequest,
+  type SimResponse,
+} from './http.js';
+import { emptyCounters, SimState } from './state.js';
+import type {
+  Discovery,
+  Endpoint,
+  Fault,
+  RequestLogEntry,
+  Rotation,
+  Simulator,
+  SimulatorOptions,
+  Vendor,
+} from './types.js';
+import { VENDORS } from './types.js';
+import { checkbook } from './vendors/checkbook.js';
+import { checkfront } from './vendors/checkfront.js';
+import { checkissuing } from './vendors/checkissuing.js';
+import { cronofy } from './vendors/cronofy.js';
+import type { SimVendor, VendorRoute } from './vendors/vendor.js';
+
+const LOG_LIMIT = 10_000;
+
+function faultResponse(f: Fault): SimResponse | null {
+  switch (f.kind) {
+    case 'status':
+      return {
+        status: f.status ?? 500,
+        headers: { 'content-type': 'application/json' },
+        body: f.body ?? '{"error":"server_error"}',
+      };
+    case 'html':
+      return html(f.status ?? 502, f.body ?? '<h1>502 Bad Gateway</h1><p>nginx</p>');
+    case 'malformed-json':
+      return {
+        status: f.status ?? 200,
+        headers: { 'content-type': 'application/json' },
+        body: f.body ?? '{"access_token": "trunc',
+      };
+    case 'empty':
+      return { status: f.status ?? 200, headers: {}, body: '' };
+    case 'drop':
+      return { status: 0, drop: true };
+    case 'rate-limit':
+      return json(429, { error: 'too_many_requests' }, { 'retry-after': String(f.retryAfter ?? 1) });
+    case 'delay':
+      return null;
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+const isVendor = (v: unknown): v is Vendor =>
+  typeof v === 'string' && (VENDORS as readonly string[]).includes(v);
+
+/** Starts the simulator: the four vendors on one loopback origin, plus the migration origin. */
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const host = options.host ?? '127.0.0.1';
+  const clock = new VirtualClock();
+  const state = new SimState(clock, {
+    cronofyRotation: options.cronofyRotation ?? 'always',
+    cronofyRateLimit: options.cronofyRateLimit,
+    codeLifetimeSeconds: options.codeLifetimeSeconds ?? 60,
+  });
+  const consent = () => options.consent ?? 'auto';
+  const vendors: Record<Vendor, SimVendor> = {
+    checkfront: checkfront(state, consent),
+    checkbook: checkbook(state, consent),
+    checkissuing: checkissuing(state),
+    cronofy: cronofy(state, consent),
+  };
+  const log: RequestLogEntry[] = [];
+  let origin = '';
+  let migrationOrigin = '';
+
+  const discovery = (): Discovery => ({
+    simulator: 'baton-simulator',
+    version: 1,
+    origin,
+    migrationOrigin,
+    admin: `${origin}/_sim/`,
+    vendors: Object.fromEntries(
+      VENDORS.map((v) => [v, vendors[v].discovery(origin, migrationOrigin)]),
+    ) as Discovery['vendors'],
+  });
+
+  /** Counts what reached a token endpoint, before faults or validation, as a vendor's own metering would. */
+  function count(vendor: Vendor, endpoint: Endpoint, req: SimRequest): void {
+    if (endpoint === 'api') state.counters.api[vendor]++;
+    else if (endpoint === 'revoke') state.counters.revoke[vendor]++;
+    else if (endpoint === 'token') {
+      const f = bodyFields(req) ?? {};
+      state.countToken(
+        vendor,
+        f['grant_type'] ?? '(none)',
+        basicAuth(req)?.user ?? f['client_id'] ?? '(none)',
+      );
+    }
+  }
+
+  function admin(req: SimRequest, path: string): SimResponse {
+    let body: Record<string, unknown> = {};
+    if (req.body) {
+      try {
+        body = JSON.parse(req.body) as Record<string, unknown>;
+      } catch {
+        return json(400, { error: 'invalid_json', message: 'The admin API takes JSON bodies.' });
+      }
+    }
+    const bad = (message: string) => json(400, { error: 'invalid_request', message });
+    const get = req.method === 'GET';
+    switch (`${req.method} ${path}`) {
+      case 'GET counters':
+        return json(200, state.counters);
+      case 'POST reset-counters':
+        state.counters = emptyCounters();
+        return json(200, { ok: true });
+      case 'POST clock/advance':
+        if (typeof body['ms'] !== 'number') return bad('Give {"ms": <milliseconds>}.');
+        clock.advance(body['ms']);
+        return json(200, { now: clock.now() });
+      case 'POST clock/set':
+        if (typeof body['now'] !== 'number') return bad('Give {"now": <epoch ms>}.');
+        clock.set(body['now']);
+        return json(200, { now: clock.now() });
+      case 'GET clock':
+        return json(200, { now: clock.now() });
+      case 'POST revoke': {
+        if (!isVendor(body['vendor'])) return bad(`Give {"vendor": one of ${VENDORS.join(', ')}}.`);
+        const n = state.revokeGrants({
+          vendor: body['vendor'],
+          ...(typeof body['account'] === 'string' ? { account: body['account'] } : {}),
+          ...(typeof body['clientId'] === 'string' ? { clientId: body['clientId'] } : {}),
+        });
+        return json(200, { revoked: n });
+      }
+      case 'POST expire-access-tokens': {
+        if (body['vendor'] !== undefined && !isVendor(body['vendor']))
+          return bad(`vendor must be one of ${VENDORS.join(', ')}.`);
+        return json(200, {
+          expired: state.expireAccessTokens(isVendor(body['vendor']) ? { vendor: body['vendor'] } : {}),
+        });
+      }
+      case 'POST fail': {
+        const kinds = ['status', 'html', 'malformed-json', 'empty', 'drop', 'delay', 'rate-limit'];
+        const endpoints = ['authorize', 'token', 'revoke', 'api'];
+        if (
+          !isVendor(body['vendor']) ||
+          !endpoints.includes(String(body['endpoint'])) ||
+          !kinds.includes(String(body['kind']))
+        ) {
+          return bad(
+            `Give {"vendor", "endpoint": ${endpoints.join('|')}, "kind": ${kinds.join('|')}, "count"?, "status"?, "body"?, "delayMs"?, "retryAfter"?}.`,
+          );
+        }
+        state.addFault(body as unknown as Fault);
+        return json(200, { ok: true });
+      }
+      case 'POST cronofy-rotation':
+        if (!['never', 'always', 'sometimes'].includes(String(body['mode'])))
+          return bad('Give {"mode": "never" | "always" | "sometimes"}.');
+        state.cronofyRotation = body['mode'] as Rotation;
+        return json(200, { ok: true });
+      case 'POST checkfront/migrate':
+        if (typeof body['company'] !== 'string') return bad('Give {"company": …, "region"?: …}.');
+        state.migrated.set(body['company'], typeof body['region'] === 'string' ? body['region'] : 'na1');
+        return json(200, { ok: true });
+      case 'GET requests':
+        return json(200, log);
+      default:
+        return json(get ? 404 : 405, {
+          error: 'not_found',
+          message: `No admin endpoint ${req.method} /_sim/${path}.`,
+        });
+    }
+  }
+
+  interface Routed {
+    vendor?: Vendor;
+    route?: VendorRoute;
+    response?: SimResponse;
+    kind?: RequestLogEntry['endpoint'];
+  }
+
+  function routeMain(req: SimRequest): Routed {
+    const segments = req.url.pathname.split('/').filter(Boolean);
+    if (req.url.pathname === '/.well-known/baton-simulator')
+      return { response: json(200, discovery()), kind: 'discovery' };
+    if (segments[0] === '_sim') return { response: admin(req, segments.slice(1).join('/')), kind: 'admin' };
+    const vendor = segments[0];
+    if (!isVendor(vendor)) return {};
+    if (vendor === 'checkfront' && segments[1] && state.migrated.has(segments[1])) {
+      // "all requests to your .checkfront.com URL will receive an HTTP 301 redirect response"
+      const region = state.migrated.get(segments[1]);
+      const rest =
+        segments.slice(2).join('/') + (req.url.pathname.endsWith('/') && segments.length > 2 ? '/' : '');
+      return {
+        vendor,
+        response: redirect(`${migrationOrigin}/${region}/${segments[1]}/${rest}${req.url.search}`, 301),
+      };
+    }
+    const route = vendors[vendor].route(req, segments.slice(1));
+    return route ? { vendor, route } : { vendor };
+  }
+
+  function routeMigration(req: SimRequest): Routed {
+    const [region, company, ...rest] = req.url.pathname.split('/').filter(Boolean);
+    if (!region || !company || state.migrated.get(company) !== region) return {};
+    const trailing = req.url.pathname.endsWith('/') ? [''] : [];
+    const route = vendors.checkfront.route(req, [company, ...rest, ...trailing]);
+    return route ? { vendor: 'checkfront', route } : { vendor: 'checkfront' };
+  }
+
+  const handler = (which: 'main' | 'migration') => async (raw: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const base = which === 'main' ? origin : migrationOrigin;
+    const req: SimRequest = {
+      method: raw.method ?? 'GET',
+      url: new URL(raw.url ?? '/', base),
+      headers: raw.headers,
+      body: await readBody(raw),
+      origin: which,
+    };
+    const routed: Routed = which === 'main' ? routeMain(req) : routeMigration(req);
+    let response = routed.response;
+    if (!response && routed.vendor && routed.route) {
+      count(routed.vendor, routed.route.endpoint, req);
+      const fault = state.takeFault(routed.vendor, routed.route.endpoint);
+      if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
+      response = (fault ? faultResponse(fault) : null) ?? (await routed.route.handle());
+    }
+    response ??= json(404, {
+      error: 'not_found',
+      message: `The simulator serves nothing at ${req.url.pathname}; see /.well-known/baton-simulator.`,
+    });
+    log.push({
+      at: clock.now(),
+      origin: which,
+      method: req.method,
+      path: redactedPath(req.url),
+      ...(routed.vendor ? { vendor: routed.vendor } : {}),
+      ...(routed.route ? { endpoint: routed.route.endpoint } : routed.kind ? { endpoint: routed.kind } : {}),
+      status: response.drop ? 0 : response.status,
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+    });
+    if (log.length > LOG_LIMIT) log.splice(0, log.length - LOG_LIMIT);
+    if (response.drop) {
+      raw.socket.destroy();
+      return;
+    }
+    res.writeHead(response.status, response.headers ?? {});
+    res.end(response.body ?? '');
+  };
+
+  const main = createServer(handler('main'));
+  const migration = createServer(handler('migration'));
+  const mainPort = await listen(main, options.port ?? 0, host);
+  const migrationPort = await listen(migration, options.migrationPort ?? 0, host);
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  origin = `http://${hostPart}:${mainPort}`;
+  migrationOrigin = `http://${hostPart}:${migrationPort}`;
+
+  const close = (s: Server) =>
+    new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+
+  return {
+    url: origin,
+    migrationUrl: migrationOrigin,
+    discovery,
+    clock: { now: () => clock.now(), advance: (ms) => clock.advance(ms), set: (at) => clock.set(at) },
+    revokeGrants: (filter) => state.revokeGrants(filter),
+    expireAccessTokens: (filter) => state.expireAccessTokens(filter),
+    failNext: (fault) => state.addFault(fault),
+    counters: () => structuredClone(state.counters),
+    resetCounters: () => {
+      state.counters = emptyCounters();
+    },
+    setCronofyRotation: (mode) => {
+      state.cronofyRotation = mode;
+    },
+    migrateCheckfront: (company, region = 'na1') => {
+      state.migrated.set(company, region);
+    },
+    requestLog: () => log.map((e) => ({ ...e })),
+    close: async () => {
+      await Promise.all([close(main), close(migration)]);
+    },
+  };
+}

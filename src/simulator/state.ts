@@ -1,0 +1,247 @@
+import { randomBytes } from 'node:crypto';
+import type { VirtualClock } from './clock.js';
+import type { Counters, Endpoint, Fault, Rotation, Vendor } from './types.js';
+import { VENDORS } from './types.js';
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+export function hex(bytes: number): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+export function alnum(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const b of bytes) out += ALNUM[b % ALNUM.length];
+  return out;
+}
+
+export interface Code {
+  code: string;
+  vendor: Vendor;
+  /** company, environment or data center the code was issued for. */
+  realm: string;
+  clientId: string;
+  redirectUri: string;
+  account: string;
+  scope: string;
+  expiresAt: number;
+  codeChallenge?: string;
+  codeChallengeMethod?: string;
+  used: boolean;
+}
+
+export interface Grant {
+  id: string;
+  vendor: Vendor;
+  realm: string;
+  clientId: string;
+  account: string;
+  scope: string;
+  refreshToken: string | null;
+  refreshExpiresAt: number | null;
+  refreshes: number;
+  revoked: boolean;
+}
+
+export interface AccessToken {
+  token: string;
+  grantId: string;
+  expiresAt: number;
+  singleUse: boolean;
+  used: boolean;
+  revoked: boolean;
+}
+
+/** Everything the vendors remember between requests. */
+export class SimState {
+  readonly clock: VirtualClock;
+  readonly codes = new Map<string, Code>();
+  readonly grants = new Map<string, Grant>();
+  readonly accessTokens = new Map<string, AccessToken>();
+  readonly refreshTokens = new Map<string, string>(); // refresh token → grant id
+  readonly migrated = new Map<string, string>(); // checkfront company → region
+  cronofyRotation: Rotation;
+  readonly cronofyRateLimit: { tokenRequestsPerMinute: number } | undefined;
+  readonly codeLifetimeMs: number;
+  readonly #rate = new Map<string, { windowStart: number; count: number }>();
+  #faults: (Fault & { remaining: number })[] = [];
+  counters: Counters = emptyCounters();
+
+  constructor(
+    clock: VirtualClock,
+    opts: {
+      cronofyRotation: Rotation;
+      cronofyRateLimit: { tokenRequestsPerMinute: number } | undefined;
+      codeLifetimeSeconds: number;
+    },
+  ) {
+    this.clock = clock;
+    this.cronofyRotation = opts.cronofyRotation;
+    this.cronofyRateLimit = opts.cronofyRateLimit;
+    this.codeLifetimeMs = opts.codeLifetimeSeconds * 1000;
+  }
+
+  issueCode(c: Omit<Code, 'code' | 'expiresAt' | 'used'>, length = 30): Code {
+    const code: Code = {
+      ...c,
+      code: alnum(length),
+      expiresAt: this.clock.now() + this.codeLifetimeMs,
+      used: false,
+    };
+    this.codes.set(code.code, code);
+    return code;
+  }
+
+  /** A code exactly once, for the client and redirect URI it was issued to, within its lifetime. */
+  redeemCode(
+    vendor: Vendor,
+    realm: string,
+    code: string | undefined,
+    clientId: string,
+    redirectUri: string | undefined,
+  ): Code | string {
+    const c = code ? this.codes.get(code) : undefined;
+    if (!c || c.vendor !== vendor || c.realm !== realm) return 'The authorization code is unknown.';
+    if (c.used) return 'The authorization code has already been used.';
+    c.used = true;
+    if (c.expiresAt <= this.clock.now()) return 'The authorization code has expired.';
+    if (c.clientId !== clientId) return 'The authorization code was issued to another client.';
+    if (redirectUri !== undefined && redirectUri !== c.redirectUri)
+      return 'The redirect_uri does not match the one the code was issued for.';
+    return c;
+  }
+
+  newGrant(g: Omit<Grant, 'id' | 'refreshes' | 'revoked' | 'refreshToken' | 'refreshExpiresAt'>): Grant {
+    const grant: Grant = {
+      ...g,
+      id: hex(8),
+      refreshes: 0,
+      revoked: false,
+      refreshToken: null,
+      refreshExpiresAt: null,
+    };
+    this.grants.set(grant.id, grant);
+    return grant;
+  }
+
+  setRefreshToken(grant: Grant, token: string | null, lifetimeMs: number | null): void {
+    if (grant.refreshToken && grant.refreshToken !== token) this.refreshTokens.delete(grant.refreshToken);
+    grant.refreshToken = token;
+    grant.refreshExpiresAt = token && lifetimeMs !== null ? this.clock.now() + lifetimeMs : null;
+    if (token) this.refreshTokens.set(token, grant.id);
+  }
+
+  issueAccessToken(grant: Grant, token: string, lifetimeMs: number, singleUse = false): AccessToken {
+    const t: AccessToken = {
+      token,
+      grantId: grant.id,
+      expiresAt: this.clock.now() + lifetimeMs,
+      singleUse,
+      used: false,
+      revoked: false,
+    };
+    this.accessTokens.set(token, t);
+    return t;
+  }
+
+  /** Kills every access token of the grant (Checkfront: a refresh invalidates the old pair). */
+  revokeAccessTokensOf(grantId: string): void {
+    for (const t of this.accessTokens.values()) if (t.grantId === grantId) t.revoked = true;
+  }
+
+  grantByRefreshToken(vendor: Vendor, realm: string, token: string | undefined): Grant | null {
+    const id = token ? this.refreshTokens.get(token) : undefined;
+    const g = id ? this.grants.get(id) : undefined;
+    if (!g || g.vendor !== vendor || g.realm !== realm || g.revoked) return null;
+    if (g.refreshExpiresAt !== null && g.refreshExpiresAt <= this.clock.now()) return null;
+    return g;
+  }
+
+  /** The grant behind a usable access token, consuming single-use tokens. */
+  useAccessToken(vendor: Vendor, realm: string, token: string | null): Grant | null {
+    const t = token ? this.accessTokens.get(token) : undefined;
+    if (!t || t.revoked || t.expiresAt <= this.clock.now()) return null;
+    const g = this.grants.get(t.grantId);
+    if (!g || g.vendor !== vendor || g.realm !== realm || g.revoked) return null;
+    if (t.singleUse) {
+      if (t.used) return null;
+      t.used = true;
+    }
+    return g;
+  }
+
+  revokeGrant(g: Grant): void {
+    g.revoked = true;
+    if (g.refreshToken) this.refreshTokens.delete(g.refreshToken);
+    this.revokeAccessTokensOf(g.id);
+  }
+
+  revokeGrants(filter: { vendor: Vendor; account?: string; clientId?: string }): number {
+    let n = 0;
+    for (const g of this.grants.values()) {
+      if (g.revoked || g.vendor !== filter.vendor) continue;
+      if (filter.account !== undefined && g.account !== filter.account) continue;
+      if (filter.clientId !== undefined && g.clientId !== filter.clientId) continue;
+      this.revokeGrant(g);
+      n++;
+    }
+    return n;
+  }
+
+  expireAccessTokens(filter: { vendor?: Vendor } = {}): number {
+    const now = this.clock.now();
+    let n = 0;
+    for (const t of this.accessTokens.values()) {
+      const g = this.grants.get(t.grantId);
+      if (filter.vendor && g?.vendor !== filter.vendor) continue;
+      if (t.expiresAt > now) {
+        t.expiresAt = now;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Token requests past the limit in the current virtual minute: seconds to wait, else null. */
+  rateLimited(clientId: string): number | null {
+    if (!this.cronofyRateLimit) return null;
+    const now = this.clock.now();
+    const w = this.#rate.get(clientId);
+    if (!w || now - w.windowStart >= 60_000) {
+      this.#rate.set(clientId, { windowStart: now, count: 1 });
+      return null;
+    }
+    w.count++;
+    if (w.count <= this.cronofyRateLimit.tokenRequestsPerMinute) return null;
+    return Math.max(1, Math.ceil((w.windowStart + 60_000 - now) / 1000));
+  }
+
+  addFault(fault: Fault): void {
+    this.#faults.push({ ...fault, remaining: fault.count ?? 1 });
+  }
+
+  takeFault(vendor: Vendor, endpoint: Endpoint): Fault | null {
+    const f = this.#faults.find((x) => x.vendor === vendor && x.endpoint === endpoint && x.remaining > 0);
+    if (!f) return null;
+    f.remaining--;
+    this.#faults = this.#faults.filter((x) => x.remaining > 0);
+    return f;
+  }
+
+  countToken(vendor: Vendor, grantType: string, clientId: string): void {
+    const c = this.counters.token[vendor];
+    c.total++;
+    c.byGrant[grantType] = (c.byGrant[grantType] ?? 0) + 1;
+    c.byClient[clientId] = (c.byClient[clientId] ?? 0) + 1;
+  }
+}
+
+export function emptyCounters(): Counters {
+  const per = <T>(f: () => T) => Object.fromEntries(VENDORS.map((v) => [v, f()])) as Record<Vendor, T>;
+  return {
+    token: per(() => ({ total: 0, byGrant: {}, byClient: {} })),
+    api: per(() => 0),
+    revoke: per(() => 0),
+  };
+}

@@ -1,0 +1,62 @@
+import { StoreError } from '../../src/errors.js';
+import type { ConnectionRecord, PendingAuthorization, Store } from '../../src/store/store.js';
+
+/**
+ * Wraps a store so tests can make it fail: `failPuts` rejects that many writes, `down` rejects
+ * everything, as a database that went away would.
+ */
+export class FaultyStore implements Store {
+  readonly kind: Store['kind'];
+  failPuts = 0;
+  down = false;
+  puts = 0;
+
+  constructor(readonly inner: Store) {
+    this.kind = inner.kind;
+  }
+
+  #check(): void {
+    if (this.down) throw new StoreError('store is down (test)');
+  }
+
+  async get(id: string): Promise<ConnectionRecord | null> {
+    this.#check();
+    return this.inner.get(id);
+  }
+  async list(): Promise<ConnectionRecord[]> {
+    this.#check();
+    return this.inner.list();
+  }
+  async put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null> {
+    this.#check();
+    if (this.failPuts > 0) {
+      this.failPuts--;
+      throw new StoreError('write refused (test)');
+    }
+    this.puts++;
+    return this.inner.put(record, expectedVersion);
+  }
+  async delete(id: string): Promise<boolean> {
+    this.#check();
+    return this.inner.delete(id);
+  }
+  async acquireLease(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.#check();
+    return this.inner.acquireLease(id, owner, ttlMs);
+  }
+  async releaseLease(id: string, owner: string): Promise<void> {
+    this.#check();
+    return this.inner.releaseLease(id, owner);
+  }
+  async savePendingAuthorization(p: PendingAuthorization): Promise<void> {
+    this.#check();
+    return this.inner.savePendingAuthorization(p);
+  }
+  async takePendingAuthorization(state: string): Promise<PendingAuthorization | null> {
+    this.#check();
+    return this.inner.takePendingAuthorization(state);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
