@@ -354,7 +354,9 @@ export class Refresher {
       }
       const marked = await this.#recordFailure(latest ?? record, err, secrets, 'needs_reauth');
       const error = new ReauthorizationRequired(
-        `${conn.spec.displayName} no longer accepts the refresh token of connection "${id}": ${redact(err.message, secrets)}`,
+        err.connectionId === id
+          ? redact(err.message, secrets)
+          : `${conn.spec.displayName} no longer accepts the refresh token of connection "${id}": ${redact(err.message, secrets)}`,
         { connectionId: id, provider: record.provider, cause: err },
       );
       this.#ctx.events.emit('needs_reauth', toConnectionInfo(marked ?? record), error);

@@ -154,8 +154,10 @@ export function demoCommand(cli: Cli): Command {
         sim.revokeGrants({ vendor: 'cronofy' });
         sim.clock.advance(3601_000);
         let message = '';
+        const apiCallsBefore = sim.counters().api.cronofy;
         try {
-          await baton.getAccessToken('alice');
+          // What the Checkfront SDK got wrong: a failed refresh must not fall through to a request.
+          await (await baton.fetch('alice', 'v1/userinfo')).text();
           message = 'unexpectedly still authorized';
         } catch (err) {
           if (!(err instanceof ReauthorizationRequired)) throw err;
@@ -165,7 +167,10 @@ export function demoCommand(cli: Cli): Command {
         say({
           step: 'The user revokes access at Cronofy',
           result: message,
-          proof: { status: revoked.status, 'requests sent with the dead token': 0 },
+          proof: {
+            status: revoked.status,
+            'API requests sent with the dead token': sim.counters().api.cronofy - apiCallsBefore,
+          },
         });
         if (cli.json) cli.printJson(steps);
         else
