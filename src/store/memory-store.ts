@@ -26,6 +26,17 @@ export class MemoryStore implements Store {
     return structuredClone(stored);
   }
 
+  /** Many records at once, versions kept (for `baton migrate`). Existing ids are skipped unless `overwrite`. */
+  async putMany(records: ConnectionRecord[], overwrite: boolean): Promise<number> {
+    let n = 0;
+    for (const r of records) {
+      if (!overwrite && this.#records.has(r.id)) continue;
+      this.#records.set(r.id, structuredClone(r));
+      n++;
+    }
+    return n;
+  }
+
   async delete(id: string): Promise<boolean> {
     this.#leases.delete(id);
     return this.#records.delete(id);

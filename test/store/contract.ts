@@ -1,0 +1,138 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectionRecord, PendingAuthorization, Store } from '../../src/store/store.js';
+
+let n = 0;
+export function record(overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
+  n++;
+  return {
+    id: `conn-${n}-${Math.random().toString(36).slice(2, 8)}`,
+    provider: 'cronofy',
+    authMode: 'oauth2',
+    params: { dataCenter: 'de' },
+    clientId: 'client-1',
+    status: 'active',
+    version: 0,
+    sealed: 'v1.abcd1234.iv.body',
+    accessTokenExpiresAt: 1_800_000_000_000,
+    refreshTokenExpiresAt: null,
+    lastRefreshedAt: 1_700_000_000_123,
+    lastError: { code: 'network_error', message: 'The request to x failed.', at: 1_700_000_000_000 },
+    apiBaseUrl: null,
+    account: { id: 'acc_1', email: 'alice@example.com' },
+    scopes: ['read_events', 'create_event'],
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_001,
+    ...overrides,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The behaviour every engine must have; run by engines.test.ts on memory, SQLite and PostgreSQL. */
+export function storeContract(name: string, make: () => Promise<Store>, cleanup?: () => Promise<void>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    beforeAll(async () => {
+      store = await make();
+    });
+    afterAll(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    it('round-trips a full record, nulls and JSON fields included, and sets the version', async () => {
+      const r = record();
+      const stored = await store.put(r, null);
+      expect(stored).toEqual({ ...r, version: 1 });
+      expect(await store.get(r.id)).toEqual({ ...r, version: 1 });
+      const bare = record({ lastError: null, account: null, scopes: null, clientId: null, accessTokenExpiresAt: null, apiBaseUrl: 'https://x.test/na1/' });
+      await store.put(bare, null);
+      expect(await store.get(bare.id)).toEqual({ ...bare, version: 1 });
+      const ids = (await store.list()).map((x) => x.id);
+      expect(ids).toContain(r.id);
+      expect(ids).toContain(bare.id);
+      expect(await store.get('missing')).toBeNull();
+    });
+
+    it('compare-and-swap: a stale or duplicate write changes nothing', async () => {
+      const r = record();
+      await store.put(r, null);
+      expect(await store.put({ ...r, status: 'revoked' }, null)).toBeNull();
+      const v2 = await store.put({ ...r, sealed: 'second' }, 1);
+      expect(v2?.version).toBe(2);
+      expect(await store.put({ ...r, sealed: 'stale' }, 1)).toBeNull();
+      expect(await store.get(r.id)).toMatchObject({ version: 2, sealed: 'second', status: 'active' });
+      expect(await store.put(record({ id: 'never-created' }), 3)).toBeNull();
+      expect(await store.get('never-created')).toBeNull();
+    });
+
+    it('exactly one of many concurrent writers from the same version wins (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 2, max: 12 }), async (writers) => {
+          const r = record();
+          await store.put(r, null);
+          const results = await Promise.all(Array.from({ length: writers }, (_, i) => store.put({ ...r, sealed: `w${i}` }, 1)));
+          const winners = results.filter((x) => x !== null);
+          expect(winners).toHaveLength(1);
+          expect((await store.get(r.id))?.sealed).toBe(winners[0]?.sealed);
+        }),
+        { numRuns: 15 },
+      );
+    });
+
+    it('lease: one holder, re-entrant for its owner, released only by its owner, free after expiry', async () => {
+      const id = record().id;
+      expect(await store.acquireLease(id, 'a', 10_000)).toBe(true);
+      expect(await store.acquireLease(id, 'b', 10_000)).toBe(false);
+      expect(await store.acquireLease(id, 'a', 10_000)).toBe(true);
+      await store.releaseLease(id, 'b');
+      expect(await store.acquireLease(id, 'b', 10_000)).toBe(false);
+      await store.releaseLease(id, 'a');
+      expect(await store.acquireLease(id, 'b', 80)).toBe(true);
+      expect(await store.acquireLease(id, 'c', 10_000)).toBe(false);
+      await sleep(150);
+      expect(await store.acquireLease(id, 'c', 10_000)).toBe(true);
+    });
+
+    it('exactly one of many concurrent lease takers wins (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 2, max: 12 }), async (takers) => {
+          const id = record().id;
+          const got = await Promise.all(Array.from({ length: takers }, (_, i) => store.acquireLease(id, `owner-${i}`, 10_000)));
+          expect(got.filter(Boolean)).toHaveLength(1);
+        }),
+        { numRuns: 15 },
+      );
+    });
+
+    it('delete removes the connection and its lease', async () => {
+      const r = record();
+      await store.put(r, null);
+      expect(await store.acquireLease(r.id, 'a', 60_000)).toBe(true);
+      expect(await store.delete(r.id)).toBe(true);
+      expect(await store.delete(r.id)).toBe(false);
+      expect(await store.get(r.id)).toBeNull();
+      expect(await store.acquireLease(r.id, 'b', 60_000)).toBe(true);
+    });
+
+    it('a pending authorization is taken exactly once', async () => {
+      const p: PendingAuthorization = {
+        state: `state-${Math.random()}`,
+        connectionId: 'alice',
+        provider: 'cronofy',
+        params: { dataCenter: 'uk' },
+        clientId: 'c',
+        redirectUri: 'http://127.0.0.1:9/cb',
+        scopes: ['read_events'],
+        sealed: 'v1.x.y.z',
+        createdAt: Date.now(),
+        expiresAt: Date.now() + 600_000,
+      };
+      await store.savePendingAuthorization(p);
+      const taken = await Promise.all([store.takePendingAuthorization(p.state), store.takePendingAuthorization(p.state)]);
+      expect(taken.filter(Boolean)).toEqual([p]);
+      expect(await store.takePendingAuthorization(p.state)).toBeNull();
+    });
+  });
+}
