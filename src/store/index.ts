@@ -39,7 +39,7 @@ export async function openStore(
   if (isStore(spec)) return spec;
   const text = (spec ?? (env['BATON_STORE'] || defaultStoreSpec(env))).trim();
   if (text === 'memory:' || text === 'memory') return new MemoryStore();
-  if (/^postgres(ql)?:\/\//i.test(text)) return PostgresStore.open(text);
+  if (/^postgres(ql)?:\/\//i.test(text)) return openPostgres(text);
   if (text.startsWith('sqlite:')) {
     const path = text.replace(/^sqlite:(\/\/)?/, '');
     if (!path)
@@ -48,6 +48,40 @@ export async function openStore(
   }
   if (/\.(db|sqlite3?)$/i.test(text)) return new SqliteStore(resolve(text));
   throw new ConfigError(`"${describeStore(text)}" is not a store Baton can open.`, `Use ${FORMS}.`);
+}
+
+/**
+ * Baton's own URL parameters, taken off before the URL reaches pg: `schema` (default public),
+ * `pool_max` (default 10) and `statement_timeout` in ms (default 10000).
+ */
+function openPostgres(text: string): Promise<Store> {
+  const url = new URL(text);
+  const take = (name: string) => {
+    const v = url.searchParams.get(name);
+    url.searchParams.delete(name);
+    return v ?? undefined;
+  };
+  const schema = take('schema');
+  const poolMax = take('pool_max');
+  const statementTimeout = take('statement_timeout');
+  const number = (name: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new ConfigError(
+        `${name}=${v} in the PostgreSQL URL is not a positive integer.`,
+        `Fix ${name} in BATON_STORE / --store.`,
+      );
+    }
+    return n;
+  };
+  const max = number('pool_max', poolMax);
+  const timeout = number('statement_timeout', statementTimeout);
+  return PostgresStore.open(url.toString(), {
+    ...(schema ? { schema } : {}),
+    ...(max ? { max } : {}),
+    ...(timeout ? { statementTimeoutMs: timeout } : {}),
+  });
 }
 
 /** A label for a store spec that is safe to print (passwords redacted). */

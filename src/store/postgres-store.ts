@@ -32,7 +32,6 @@ const MIGRATIONS: string[] = [
 ];
 
 const MIGRATION_LOCK = 0x6261746f6e; // "baton"
-const CHANNEL = 'baton_connections';
 
 const COLUMNS = [
   'id',
@@ -120,6 +119,10 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** application_name of the store's sessions, for pg_stat_activity. */
   applicationName?: string;
+  /** Pool size. Default 10. */
+  max?: number;
+  /** Server-side statement timeout. Default 10 s: a stuck query fails as a StoreError instead of hanging a refresh. */
+  statementTimeoutMs?: number;
 }
 
 /**
@@ -134,6 +137,8 @@ export class PostgresStore implements Store {
   readonly #ownsPool: boolean;
   readonly #label: string;
   readonly #schema: string;
+  /** One NOTIFY channel per schema, so stores in different schemas of a database do not hear each other. */
+  readonly #channel: string;
   readonly #listeners = new Set<(id: string, version: number) => void>();
   #listener: pg.Client | null = null;
   #listenerConfig: pg.ClientConfig;
@@ -152,6 +157,7 @@ export class PostgresStore implements Store {
     this.#label = label;
     this.#listenerConfig = config;
     this.#schema = schema;
+    this.#channel = `baton_${schema}`.slice(0, 63);
     // An idle client losing its server (a restart) must not crash the process; the pool
     // replaces it on the next query.
     pool.on('error', () => undefined);
@@ -164,7 +170,7 @@ export class PostgresStore implements Store {
         remediation: 'Use lower-case letters, digits and underscores.',
       });
     }
-    const searchPath = `-c search_path=${schema}`;
+    const searchPath = `-c search_path=${schema} -c statement_timeout=${options.statementTimeoutMs ?? 10_000}`;
     let store: PostgresStore;
     if (typeof target === 'string') {
       const config: pg.ClientConfig = {
@@ -173,7 +179,13 @@ export class PostgresStore implements Store {
         options: searchPath,
         connectionTimeoutMillis: 5000,
       };
-      store = new PostgresStore(new pg.Pool({ ...config, max: 10 }), true, redactUrl(target), config, schema);
+      store = new PostgresStore(
+        new pg.Pool({ ...config, max: options.max ?? 10 }),
+        true,
+        redactUrl(target),
+        config,
+        schema,
+      );
     } else {
       const o = target.options as pg.PoolConfig;
       store = new PostgresStore(
@@ -280,14 +292,14 @@ export class PostgresStore implements Store {
     let params: unknown[];
     if (expectedVersion === null) {
       sql = `WITH w AS (INSERT INTO baton_connections (${COLUMNS.join(', ')}) VALUES (${placeholders}) ON CONFLICT (id) DO NOTHING RETURNING id, version)
-             SELECT w.id, pg_notify('${CHANNEL}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
+             SELECT w.id, pg_notify('${this.#channel}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
       params = v;
     } else {
       const sets = COLUMNS.slice(1)
         .map((c, i) => `${c} = $${i + 2}`)
         .join(', ');
       sql = `WITH w AS (UPDATE baton_connections SET ${sets} WHERE id = $1 AND version = $${COLUMNS.length + 1} RETURNING id, version)
-             SELECT w.id, pg_notify('${CHANNEL}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
+             SELECT w.id, pg_notify('${this.#channel}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
       params = [...v, expectedVersion];
     }
     const { rowCount } = await this.#query('write a connection', sql, params);
@@ -391,7 +403,7 @@ export class PostgresStore implements Store {
     client.on('error', retry);
     client.on('end', retry);
     client.on('notification', (msg) => {
-      if (msg.channel !== CHANNEL || !msg.payload) return;
+      if (msg.channel !== this.#channel || !msg.payload) return;
       let id: unknown;
       let version: unknown;
       try {
@@ -404,7 +416,7 @@ export class PostgresStore implements Store {
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
+      await client.query(`LISTEN ${this.#channel}`);
       if (this.#closed) {
         await client.end();
         return;

@@ -46,7 +46,14 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
       const stored = await store.put(r, null);
       expect(stored).toEqual({ ...r, version: 1 });
       expect(await store.get(r.id)).toEqual({ ...r, version: 1 });
-      const bare = record({ lastError: null, account: null, scopes: null, clientId: null, accessTokenExpiresAt: null, apiBaseUrl: 'https://x.test/na1/' });
+      const bare = record({
+        lastError: null,
+        account: null,
+        scopes: null,
+        clientId: null,
+        accessTokenExpiresAt: null,
+        apiBaseUrl: 'https://x.test/na1/',
+      });
       await store.put(bare, null);
       expect(await store.get(bare.id)).toEqual({ ...bare, version: 1 });
       const ids = (await store.list()).map((x) => x.id);
@@ -72,7 +79,9 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
         fc.asyncProperty(fc.integer({ min: 2, max: 12 }), async (writers) => {
           const r = record();
           await store.put(r, null);
-          const results = await Promise.all(Array.from({ length: writers }, (_, i) => store.put({ ...r, sealed: `w${i}` }, 1)));
+          const results = await Promise.all(
+            Array.from({ length: writers }, (_, i) => store.put({ ...r, sealed: `w${i}` }, 1)),
+          );
           const winners = results.filter((x) => x !== null);
           expect(winners).toHaveLength(1);
           expect((await store.get(r.id))?.sealed).toBe(winners[0]?.sealed);
@@ -99,7 +108,9 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 2, max: 12 }), async (takers) => {
           const id = record().id;
-          const got = await Promise.all(Array.from({ length: takers }, (_, i) => store.acquireLease(id, `owner-${i}`, 10_000)));
+          const got = await Promise.all(
+            Array.from({ length: takers }, (_, i) => store.acquireLease(id, `owner-${i}`, 10_000)),
+          );
           expect(got.filter(Boolean)).toHaveLength(1);
         }),
         { numRuns: 15 },
@@ -130,7 +141,10 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
         expiresAt: Date.now() + 600_000,
       };
       await store.savePendingAuthorization(p);
-      const taken = await Promise.all([store.takePendingAuthorization(p.state), store.takePendingAuthorization(p.state)]);
+      const taken = await Promise.all([
+        store.takePendingAuthorization(p.state),
+        store.takePendingAuthorization(p.state),
+      ]);
       expect(taken.filter(Boolean)).toEqual([p]);
       expect(await store.takePendingAuthorization(p.state)).toBeNull();
     });

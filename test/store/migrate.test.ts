@@ -15,7 +15,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function many(count: number): ConnectionRecord[] {
   return Array.from({ length: count }, (_, i) =>
-    record({ id: `m-${String(i).padStart(5, '0')}`, version: 1 + (i % 7), sealed: `v1.k.iv.${i}`, params: { company: `c${i % 13}` } }),
+    record({
+      id: `m-${String(i).padStart(5, '0')}`,
+      version: 1 + (i % 7),
+      sealed: `v1.k.iv.${i}`,
+      params: { company: `c${i % 13}` },
+    }),
   );
 }
 
@@ -31,30 +36,36 @@ describe('migrateStore', () => {
     const from = await seedSqlite(join(dir, 'a.db'), records);
     const to = new MemoryStore();
     const progress: number[] = [];
-    expect(await migrateStore(from, to, { onProgress: (d) => progress.push(d) })).toEqual({ copied: 2000, skipped: 0 });
+    expect(await migrateStore(from, to, { onProgress: (d) => progress.push(d) })).toEqual({
+      copied: 2000,
+      skipped: 0,
+    });
     expect(progress.at(-1)).toBe(2000);
     expect(await to.list()).toEqual(await from.list());
     expect(await migrateStore(from, to)).toEqual({ copied: 0, skipped: 2000 });
     await from.close();
   });
 
-  it.skipIf(!PG_URL)('moves 10,000 connections SQLite → PostgreSQL → SQLite unchanged, both ways idempotent', async () => {
-    const schema = uniqueSchema();
-    const records = many(10_000);
-    const sqlite = await seedSqlite(join(dir, 'b.db'), records);
-    const pgStore = await PostgresStore.open(PG_URL as string, { schema });
-    try {
-      expect(await migrateStore(sqlite, pgStore)).toEqual({ copied: 10_000, skipped: 0 });
-      expect(await migrateStore(sqlite, pgStore)).toEqual({ copied: 0, skipped: 10_000 });
-      const back = new SqliteStore(join(dir, 'c.db'));
-      expect(await migrateStore(pgStore, back)).toEqual({ copied: 10_000, skipped: 0 });
-      expect(await back.list()).toEqual(await sqlite.list());
-      expect(await pgStore.list()).toEqual(await sqlite.list());
-      await back.close();
-    } finally {
-      await sqlite.close();
-      await pgStore.close();
-      await dropSchema(schema);
-    }
-  });
+  it.skipIf(!PG_URL)(
+    'moves 10,000 connections SQLite → PostgreSQL → SQLite unchanged, both ways idempotent',
+    async () => {
+      const schema = uniqueSchema();
+      const records = many(10_000);
+      const sqlite = await seedSqlite(join(dir, 'b.db'), records);
+      const pgStore = await PostgresStore.open(PG_URL as string, { schema });
+      try {
+        expect(await migrateStore(sqlite, pgStore)).toEqual({ copied: 10_000, skipped: 0 });
+        expect(await migrateStore(sqlite, pgStore)).toEqual({ copied: 0, skipped: 10_000 });
+        const back = new SqliteStore(join(dir, 'c.db'));
+        expect(await migrateStore(pgStore, back)).toEqual({ copied: 10_000, skipped: 0 });
+        expect(await back.list()).toEqual(await sqlite.list());
+        expect(await pgStore.list()).toEqual(await sqlite.list());
+        await back.close();
+      } finally {
+        await sqlite.close();
+        await pgStore.close();
+        await dropSchema(schema);
+      }
+    },
+  );
 });

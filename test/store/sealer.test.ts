@@ -12,7 +12,12 @@ const key = () => {
   const k = randomBytes(32);
   return { id: keyIdOf(k), key: k };
 };
-const binding: SealBinding = { id: 'alice', provider: 'cronofy', params: { dataCenter: 'de' }, clientId: 'c1' };
+const binding: SealBinding = {
+  id: 'alice',
+  provider: 'cronofy',
+  params: { dataCenter: 'de' },
+  clientId: 'c1',
+};
 const SECRET = 'refresh-token-planted-7f3a';
 
 describe('Sealer', () => {
@@ -75,7 +80,12 @@ describe('Sealer', () => {
     fc.assert(
       fc.property(
         fc.jsonValue(),
-        fc.record({ id: fc.string(), provider: fc.string(), params: fc.dictionary(fc.string(), fc.string()), clientId: fc.option(fc.string(), { nil: null }) }),
+        fc.record({
+          id: fc.string(),
+          provider: fc.string(),
+          params: fc.dictionary(fc.string(), fc.string()),
+          clientId: fc.option(fc.string(), { nil: null }),
+        }),
         (value, b) => {
           expect(s.open(s.seal(value, b), b)).toEqual(JSON.parse(JSON.stringify(value)));
         },
@@ -131,7 +141,9 @@ describe('secret key', () => {
 
   it('two processes creating the key at once agree on it', async () => {
     const h = home();
-    const keys = await Promise.all(Array.from({ length: 8 }, () => loadSecretKey({ env: { BATON_HOME: h } })));
+    const keys = await Promise.all(
+      Array.from({ length: 8 }, () => loadSecretKey({ env: { BATON_HOME: h } })),
+    );
     expect(new Set(keys.map((k) => k.key.id)).size).toBe(1);
   });
 });

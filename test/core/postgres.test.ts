@@ -1,0 +1,143 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError } from '../../src/errors.js';
+import { authorize, tokenCalls, type World, world } from '../helpers/sim-baton.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { spawnWorker } from '../helpers/workers.js';
+import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
+
+const HOUR = 3_600_000;
+const WORKER = 'test/fixtures/refresh-worker.ts';
+
+function withSchema(url: string, schema: string, host?: string): string {
+  const u = new URL(url);
+  u.searchParams.set('schema', schema);
+  if (host) u.host = host;
+  return u.toString();
+}
+
+/** Baton across processes (standing in for machines) that share PostgreSQL. */
+describe.skipIf(!PG_URL)('Baton on PostgreSQL', () => {
+  let w: World;
+  let schema: string;
+  let store: string;
+  beforeEach(async () => {
+    schema = uniqueSchema();
+    store = withSchema(PG_URL as string, schema);
+    w = await world({ sim: { cronofyRotation: 'always' }, baton: { store } });
+    await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
+  });
+  afterEach(async () => {
+    await w.close();
+    await dropSchema(schema);
+  });
+
+  const workerEnv = (extra: Record<string, unknown> = {}) => ({
+    BATON_WORKER: JSON.stringify({
+      store,
+      secretKey: w.secretKey,
+      discovery: w.sim.discovery(),
+      clockOffsetMs: HOUR + 5_000,
+      callers: 250,
+      leaseTtlMs: 30_000,
+      connectionId: 'alice',
+      ...extra,
+    }),
+  });
+
+  it('8 processes × 250 concurrent callers cause exactly one token-endpoint call', async () => {
+    w.sim.clock.advance(HOUR + 5_000);
+    const workers = Array.from({ length: 8 }, () => spawnWorker(WORKER, workerEnv()));
+    try {
+      await Promise.all(workers.map((wk) => wk.next()));
+      const results = workers.map((wk) => wk.next());
+      for (const wk of workers) wk.send('go');
+      const outs = await Promise.all(results);
+      expect(outs.flatMap((o) => o['errors'] as string[])).toEqual([]);
+      const tokens = new Set(outs.flatMap((o) => o['tokens'] as string[]));
+      expect(tokens.size).toBe(1);
+      expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
+      expect((await w.baton.reveal('alice')).tokens?.accessToken).toBe([...tokens][0]);
+    } finally {
+      for (const wk of workers) wk.child.kill('SIGKILL');
+    }
+  }, 90_000);
+
+  it('a process killed mid-refresh blocks the others only until its lease row expires', async () => {
+    w.sim.setCronofyRotation('never');
+    w.sim.clock.advance(HOUR + 5_000);
+    w.sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'delay', delayMs: 20_000, count: 1 });
+    const victim = spawnWorker(WORKER, workerEnv({ leaseTtlMs: 1_500, callers: 1 }));
+    await victim.next();
+    victim.send('go');
+    for (let i = 0; i < 200 && tokenCalls(w, 'cronofy', 'refresh_token') === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    victim.child.kill('SIGKILL');
+    const survivors = Array.from({ length: 3 }, () =>
+      spawnWorker(WORKER, workerEnv({ leaseTtlMs: 1_500, callers: 50 })),
+    );
+    try {
+      await Promise.all(survivors.map((s) => s.next()));
+      const results = survivors.map((s) => s.next());
+      for (const s of survivors) s.send('go');
+      const outs = await Promise.all(results);
+      expect(outs.flatMap((o) => o['errors'] as string[])).toEqual([]);
+      expect(new Set(outs.flatMap((o) => o['tokens'] as string[])).size).toBe(1);
+      expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(2);
+    } finally {
+      for (const s of survivors) s.child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('other processes learn a refreshed token through NOTIFY, without a token call of their own', async () => {
+    const other = await w.open();
+    const old = await other.getAccessToken('alice'); // cached in `other`
+    const fresh = await w.baton.refresh('alice', { force: true });
+    expect(fresh.version).toBeGreaterThan(1);
+    const expected = (await w.baton.reveal('alice')).tokens?.accessToken;
+    let seen = old;
+    for (let i = 0; i < 100 && seen === old; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      seen = await other.getAccessToken('alice');
+    }
+    expect(seen).toBe(expected);
+    expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
+  });
+
+  it('a PostgreSQL restart mid-refresh loses nothing: the rotated pair is held, then committed', async () => {
+    const target = new URL(PG_URL as string);
+    const proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
+    try {
+      const baton = await w.open({ store: withSchema(PG_URL as string, schema, `127.0.0.1:${proxy.port}`) });
+      const before = await baton.reveal('alice');
+      w.sim.clock.advance(HOUR + 1000);
+      // The provider takes a moment; the database goes away while it does.
+      w.sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'delay', delayMs: 400, count: 1 });
+      const pending = baton.getAccessToken('alice').catch((e: unknown) => e);
+      for (let i = 0; i < 200 && tokenCalls(w, 'cronofy', 'refresh_token') === 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      proxy.down();
+      const outcome = await pending;
+      expect(outcome).toBeInstanceOf(StoreError);
+      expect((outcome as StoreError).message).toMatch(/unreachable/);
+      expect(baton.pendingCommits).toEqual(['alice']);
+      expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
+
+      proxy.up();
+      for (let i = 0; i < 200 && baton.pendingCommits.length > 0; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(baton.pendingCommits).toEqual([]);
+      // The store now holds the rotated pair, and it works for the next rotation.
+      const after = await w.baton.reveal('alice');
+      expect(after.tokens?.refreshToken).not.toBe(before.tokens?.refreshToken);
+      expect(await baton.getAccessToken('alice')).toBe(after.tokens?.accessToken);
+      w.sim.clock.advance(HOUR + 1000);
+      await w.baton.getAccessToken('alice');
+      expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(2);
+      expect((await w.baton.get('alice')).status).toBe('active');
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+});
