@@ -284,14 +284,8 @@ function waitForCallback(
       if (outcome instanceof Error) reject(outcome);
       else resolve(outcome);
     };
-    const complete = async (callback: { callbackUrl: string } | { state: string; code: string }) => {
-      try {
-        finish(await baton.completeAuthorization(callback));
-      } catch (err) {
-        finish(err as Error);
-        throw err;
-      }
-    };
+    const complete = (callback: { callbackUrl: string } | { state: string; code: string }) =>
+      baton.completeAuthorization(callback);
     rl.on('line', (line) => {
       const text = line.trim();
       if (!text || settled) return;
@@ -300,7 +294,7 @@ function waitForCallback(
         looksLikeCallback
           ? { callbackUrl: text.includes('state=') ? text : `${text}&state=${begun.state}` }
           : { state: begun.state, code: text },
-      ).catch(() => undefined);
+      ).then(finish, (err: unknown) => finish(err as Error));
     });
     server?.on('request', (req, res) => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -308,19 +302,24 @@ function waitForCallback(
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Not the Baton callback.');
         return;
       }
-      complete({ callbackUrl: `http://127.0.0.1${url.pathname}${url.search}` })
-        .then(() => {
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      // Answer the browser first: the listener closes as soon as the flow is finished.
+      complete({ callbackUrl: `http://127.0.0.1${url.pathname}${url.search}` }).then(
+        (info) => {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
           res.end(
             '<!doctype html><title>Baton</title><h1>Connected</h1><p>You can close this window and return to the terminal.</p>',
+            () => finish(info),
           );
-        })
-        .catch((err: unknown) => {
+        },
+        (err: unknown) => {
           const what =
             err instanceof BatonError ? `${err.message} ${err.remediation}` : 'The authorization failed.';
-          res.writeHead(400, { 'content-type': 'text/html; charset=utf-8' });
-          res.end(`<!doctype html><title>Baton</title><h1>Not connected</h1><p>${escapeHtml(what)}</p>`);
-        });
+          res.writeHead(400, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
+          res.end(`<!doctype html><title>Baton</title><h1>Not connected</h1><p>${escapeHtml(what)}</p>`, () =>
+            finish(err as Error),
+          );
+        },
+      );
     });
   });
 }

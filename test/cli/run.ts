@@ -1,0 +1,67 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export const BIN = resolve('dist/cli/main.js');
+
+export interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Every byte any command printed in this test file, for the secrets scan. */
+export const transcript: string[] = [];
+
+export function start(
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+): { child: ChildProcess; done: Promise<Ran>; stderrSoFar(): string } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', ...env },
+    cwd: cwd ?? process.cwd(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const done = new Promise<Ran>((resolveDone) => {
+    child.on('close', (code) => {
+      transcript.push(stdout, stderr);
+      resolveDone({ code, stdout, stderr });
+    });
+  });
+  return { child, done, stderrSoFar: () => stderr };
+}
+
+export async function run(
+  args: string[],
+  env: Record<string, string>,
+  input?: string,
+  cwd?: string,
+): Promise<Ran> {
+  const p = start(args, env, cwd);
+  p.child.stdin?.end(input ?? '');
+  return p.done;
+}
+
+/** Waits until the process has printed something matching `pattern` on stderr. */
+export async function waitFor(
+  p: ReturnType<typeof start>,
+  pattern: RegExp,
+  ms = 10_000,
+): Promise<RegExpExecArray> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const m = pattern.exec(p.stderrSoFar());
+    if (m) return m;
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${pattern}; stderr so far:\n${p.stderrSoFar()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
