@@ -1,5 +1,5 @@
 import { bearer, bodyFields, isForm, json, type SimRequest, type SimResponse } from '../http.js';
-import { alnum, hex, type SimState } from '../state.js';
+import { alnum, type Grant, hex, type SimState } from '../state.js';
 import type { ApiKey, ClientCredentials } from '../types.js';
 import { authorize } from './consent.js';
 import { rest, type SimVendor, type VendorRoute } from './vendor.js';
@@ -34,7 +34,7 @@ export function checkbook(state: SimState, consent: () => 'auto' | 'prompt'): Si
     if (f['client_id'] !== client.clientId || f['client_secret'] !== client.clientSecret) {
       return json(401, { error: 'invalid_client', error_description: 'Client authentication failed.' });
     }
-    let grant;
+    let grant: Grant | null;
     if (f['grant_type'] === 'authorization_code') {
       const code = state.redeemCode('checkbook', env, f['code'], client.clientId, f['redirect_uri']);
       if (typeof code === 'string') return json(400, { error: 'invalid_grant', error_description: code });

@@ -1,5 +1,5 @@
 import { basicAuth, bearer, bodyFields, json, type SimRequest, type SimResponse } from '../http.js';
-import { hex, type SimState } from '../state.js';
+import { type Grant, hex, type SimState } from '../state.js';
 import type { ApiKey, ClientCredentials } from '../types.js';
 import { authorize } from './consent.js';
 import { rest, type SimVendor, type VendorRoute } from './vendor.js';
@@ -35,7 +35,7 @@ export function checkfront(state: SimState, consent: () => 'auto' | 'prompt'): S
       return json(401, { error: 'invalid_client', error_description: 'The client credentials are invalid' });
     }
     const grantType = fields['grant_type'];
-    let grant;
+    let grant: Grant | null;
     if (grantType === 'authorization_code') {
       const code = state.redeemCode(
         'checkfront',
