@@ -1,5 +1,5 @@
 // One process of a cross-process refresh storm: waits for the start time, then fires its callers.
-// argv: kind (baton | badgateway) ; env: SIM_URL, DB, KEY, START_AT, CALLERS, CLOCK_OFFSET, ID, TOKEN_JSON
+// argv: kind (baton | badgateway) ; env: SIM_URL, STORE, KEY, START_AT, CALLERS, CLOCK_OFFSET, ID, TOKEN_JSON
 import { Baton, connectSimulator } from '../dist/index.js';
 import { sleepUntil } from './shared.mjs';
 
@@ -7,11 +7,12 @@ const kind = process.argv[2];
 const callers = Number(process.env.CALLERS);
 const startAt = Number(process.env.START_AT);
 let tokens;
+let elapsed = 0;
 if (kind === 'baton') {
   const offset = Number(process.env.CLOCK_OFFSET);
   const profile = await connectSimulator(process.env.SIM_URL);
   const baton = await Baton.open({
-    store: `sqlite:${process.env.DB}`,
+    store: process.env.STORE,
     secretKey: process.env.KEY,
     providers: profile.providers,
     clients: profile.clients,
@@ -44,8 +45,9 @@ if (kind === 'baton') {
   });
   await sleepUntil(startAt);
   tokens = await Promise.allSettled(Array.from({ length: callers }, () => wrapper.getAccessToken()));
+  elapsed = Date.now() - startAt;
 }
 const ok = tokens.filter((t) => t.status === 'fulfilled');
 process.stdout.write(
-  `${JSON.stringify({ ok: ok.length, failed: tokens.length - ok.length, distinct: new Set(ok.map((t) => t.value)).size })}\n`,
+  `${JSON.stringify({ ok: ok.length, failed: tokens.length - ok.length, distinct: new Set(ok.map((t) => t.value)).size, elapsed })}\n`,
 );

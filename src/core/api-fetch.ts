@@ -85,27 +85,37 @@ export class ApiFetcher {
       );
     }
     const canReplay = replayable(init.body);
-    let res = await this.#send(conn, url, init);
+    let res = await this.#send(conn, url, init, apiOrigin);
     if (res.status === 401 && !isStatic(conn) && canReplay) {
       const rejected = conn.secrets.tokens?.accessToken;
       if (rejected) {
         await res.body?.cancel().catch(() => undefined);
         conn = await this.#tokens.afterRejection(id, rejected);
-        res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), init);
+        res = await this.#send(
+          conn,
+          resolveApiUrl(conn.endpoints.apiBaseUrl, path),
+          init,
+          new URL(conn.endpoints.apiBaseUrl),
+        );
       }
     }
     return res;
   }
 
-  async #send(conn: LoadedConnection, first: URL, init: BatonRequestInit): Promise<Response> {
+  async #send(conn: LoadedConnection, first: URL, init: BatonRequestInit, apiOrigin: URL): Promise<Response> {
     const [name, value] = authHeader(conn);
-    const apiOrigin = new URL(conn.endpoints.apiBaseUrl);
     let url = first;
     let method = (init.method ?? 'GET').toUpperCase();
     let body = init.body;
     for (let hop = 0; ; hop++) {
-      const headers = new Headers(init.headers);
-      headers.set(name, value);
+      // The common case (no caller headers) skips building a Headers object.
+      let headers: RequestInit['headers'];
+      if (init.headers === undefined) headers = { [name]: value };
+      else {
+        const h = new Headers(init.headers);
+        h.set(name, value);
+        headers = h;
+      }
       let res: Response;
       try {
         res = await fetch(url, { ...init, method, body, headers, redirect: 'manual', ...this.#dispatcher() });
