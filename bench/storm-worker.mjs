@@ -23,6 +23,7 @@ if (kind === 'baton') {
   tokens = await Promise.allSettled(
     Array.from({ length: callers }, () => baton.getAccessToken(process.env.ID)),
   );
+  elapsed = Date.now() - startAt;
   await baton.close();
 } else {
   const { OAuth2Client, OAuth2Fetch } = await import('@badgateway/oauth2-client');
