@@ -264,7 +264,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       status: response.drop ? 0 : response.status,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
     });
-    if (log.length > LOG_LIMIT) log.splice(0, log.length - LOG_LIMIT);
+    // Keep the newest entries; trim in batches so a busy simulator does not shift the array per request.
+    if (log.length > LOG_LIMIT * 1.5) log.splice(0, log.length - LOG_LIMIT);
     if (response.drop) {
       raw.socket.destroy();
       return;
