@@ -22,3 +22,23 @@ export async function authorizeCronofy(baton, id) {
 export function sleepUntil(at) {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
 }
+
+/** @badgateway/oauth2-client's fetch wrapper over a token we seeded, expiring at `expiresAt`. */
+export async function badgatewayFetch({ clientId, clientSecret, tokenUrl }, seed, expiresAt) {
+  const { OAuth2Client, OAuth2Fetch } = await import('@badgateway/oauth2-client');
+  return new OAuth2Fetch({
+    client: new OAuth2Client({
+      clientId,
+      clientSecret,
+      tokenEndpoint: tokenUrl,
+      authenticationMethod: 'client_secret_post',
+    }),
+    getNewToken: () => null,
+    getStoredToken: () => ({
+      accessToken: seed.accessToken,
+      refreshToken: seed.refreshToken,
+      expiresAt: expiresAt(),
+    }),
+    scheduleRefresh: false,
+  });
+}

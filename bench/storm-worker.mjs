@@ -1,7 +1,7 @@
 // One process of a cross-process refresh storm: waits for the start time, then fires its callers.
 // argv: kind (baton | badgateway) ; env: SIM_URL, STORE, KEY, START_AT, CALLERS, CLOCK_OFFSET, ID, TOKEN_JSON
 import { Baton, connectSimulator } from '../dist/index.js';
-import { sleepUntil } from './shared.mjs';
+import { badgatewayFetch, sleepUntil } from './shared.mjs';
 
 const kind = process.argv[2];
 const callers = Number(process.env.CALLERS);
@@ -26,24 +26,8 @@ if (kind === 'baton') {
   elapsed = Date.now() - startAt;
   await baton.close();
 } else {
-  const { OAuth2Client, OAuth2Fetch } = await import('@badgateway/oauth2-client');
   const seed = JSON.parse(process.env.TOKEN_JSON);
-  const client = new OAuth2Client({
-    clientId: seed.clientId,
-    clientSecret: seed.clientSecret,
-    tokenEndpoint: seed.tokenUrl,
-    authenticationMethod: 'client_secret_post',
-  });
-  const wrapper = new OAuth2Fetch({
-    client,
-    getNewToken: () => null,
-    getStoredToken: () => ({
-      accessToken: seed.accessToken,
-      refreshToken: seed.refreshToken,
-      expiresAt: Date.now() - 1000,
-    }),
-    scheduleRefresh: false,
-  });
+  const wrapper = await badgatewayFetch(seed, seed, () => Date.now() - 1000);
   await sleepUntil(startAt);
   tokens = await Promise.allSettled(Array.from({ length: callers }, () => wrapper.getAccessToken()));
   elapsed = Date.now() - startAt;

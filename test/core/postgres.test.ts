@@ -1,12 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
+import { crossProcessSuite } from '../helpers/cross-process.js';
 import { authorize, tokenCalls, type World, world } from '../helpers/sim-baton.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { spawnWorker } from '../helpers/workers.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
 
 const HOUR = 3_600_000;
-const WORKER = 'test/fixtures/refresh-worker.ts';
 
 function withSchema(url: string, schema: string, host?: string): string {
   const u = new URL(url);
@@ -31,63 +30,7 @@ describe.skipIf(!PG_URL)('Baton on PostgreSQL', () => {
     await dropSchema(schema);
   });
 
-  const workerEnv = (extra: Record<string, unknown> = {}) => ({
-    BATON_WORKER: JSON.stringify({
-      store,
-      secretKey: w.secretKey,
-      discovery: w.sim.discovery(),
-      clockOffsetMs: HOUR + 5_000,
-      callers: 250,
-      leaseTtlMs: 30_000,
-      connectionId: 'alice',
-      ...extra,
-    }),
-  });
-
-  it('8 processes × 250 concurrent callers cause exactly one token-endpoint call', async () => {
-    w.sim.clock.advance(HOUR + 5_000);
-    const workers = Array.from({ length: 8 }, () => spawnWorker(WORKER, workerEnv()));
-    try {
-      await Promise.all(workers.map((wk) => wk.next()));
-      const results = workers.map((wk) => wk.next());
-      for (const wk of workers) wk.send('go');
-      const outs = await Promise.all(results);
-      expect(outs.flatMap((o) => o['errors'] as string[])).toEqual([]);
-      const tokens = new Set(outs.flatMap((o) => o['tokens'] as string[]));
-      expect(tokens.size).toBe(1);
-      expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
-      expect((await w.baton.reveal('alice')).tokens?.accessToken).toBe([...tokens][0]);
-    } finally {
-      for (const wk of workers) wk.child.kill('SIGKILL');
-    }
-  }, 90_000);
-
-  it('a process killed mid-refresh blocks the others only until its lease row expires', async () => {
-    w.sim.setCronofyRotation('never');
-    w.sim.clock.advance(HOUR + 5_000);
-    w.sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'delay', delayMs: 20_000, count: 1 });
-    const victim = spawnWorker(WORKER, workerEnv({ leaseTtlMs: 1_500, callers: 1 }));
-    await victim.next();
-    victim.send('go');
-    for (let i = 0; i < 200 && tokenCalls(w, 'cronofy', 'refresh_token') === 0; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    victim.child.kill('SIGKILL');
-    const survivors = Array.from({ length: 3 }, () =>
-      spawnWorker(WORKER, workerEnv({ leaseTtlMs: 1_500, callers: 50 })),
-    );
-    try {
-      await Promise.all(survivors.map((s) => s.next()));
-      const results = survivors.map((s) => s.next());
-      for (const s of survivors) s.send('go');
-      const outs = await Promise.all(results);
-      expect(outs.flatMap((o) => o['errors'] as string[])).toEqual([]);
-      expect(new Set(outs.flatMap((o) => o['tokens'] as string[])).size).toBe(1);
-      expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(2);
-    } finally {
-      for (const s of survivors) s.child.kill('SIGKILL');
-    }
-  }, 60_000);
+  crossProcessSuite({ world: () => w, store: () => store, processes: 8 });
 
   it('other processes learn a refreshed token through NOTIFY, without a token call of their own', async () => {
     const other = await w.open();

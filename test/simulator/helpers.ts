@@ -18,8 +18,8 @@ export function form(fields: Record<string, string>): { body: string; headers: R
   };
 }
 
-export async function get(u: string, headers: Record<string, string> = {}) {
-  const res = await fetch(u, { headers, redirect: 'manual' });
+async function call(u: string, init: { method?: string; body?: string; headers: Record<string, string> }) {
+  const res = await fetch(u, { ...init, redirect: 'manual' });
   const text = await res.text();
   let json: Record<string, unknown> | null = null;
   try {
@@ -30,16 +30,12 @@ export async function get(u: string, headers: Record<string, string> = {}) {
   return { status: res.status, headers: res.headers, text, json };
 }
 
-export async function post(u: string, body: string, headers: Record<string, string>) {
-  const res = await fetch(u, { method: 'POST', body, headers, redirect: 'manual' });
-  const text = await res.text();
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    json = null;
-  }
-  return { status: res.status, headers: res.headers, text, json };
+export function get(u: string, headers: Record<string, string> = {}) {
+  return call(u, { headers });
+}
+
+export function post(u: string, body: string, headers: Record<string, string>) {
+  return call(u, { method: 'POST', body, headers });
 }
 
 export function vendor(sim: Simulator, v: Vendor): Discovery['vendors'][Vendor] {
