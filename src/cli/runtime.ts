@@ -107,7 +107,9 @@ export class Cli {
     }
     // Environment beats the config file (and a simulator's clients) for a provider's client.
     clients = Object.fromEntries(
-      Object.entries(clients).filter(([provider]) => !this.env[`BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID`]),
+      Object.entries(clients).filter(
+        ([provider]) => !this.env[`BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID`],
+      ),
     );
     return Baton.open({
       ...(config.store ? { store: config.store } : {}),
