@@ -1,5 +1,6 @@
 import { fetch, Headers, type RequestInit, type Response } from 'undici';
 import { ConfigError, NetworkError, redact } from '../errors.js';
+import { describeNetworkError } from '../protocol/http.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
 import type { ConnectionRecord } from '../store/store.js';
 import type { CoreContext, LoadedConnection } from './context.js';
@@ -11,6 +12,32 @@ export type BatonRequestInit = Omit<RequestInit, 'redirect'>;
 
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const NO_DISPATCHER: Pick<RequestInit, 'dispatcher'> = {};
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+function isSocketReset(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string } } | null)?.cause;
+  return cause?.code === 'UND_ERR_SOCKET' || cause?.code === 'ECONNRESET' || cause?.code === 'EPIPE';
+}
+
+interface Prepared {
+  header: [name: string, value: string];
+  apiOrigin: URL;
+}
+
+/**
+ * What every request of a loaded connection shares, computed once: a LoadedConnection is
+ * immutable (a refresh or a learned base makes a new one), so it can key the cache.
+ */
+const prepared = new WeakMap<LoadedConnection, Prepared>();
+function prepare(conn: LoadedConnection): Prepared {
+  let p = prepared.get(conn);
+  if (!p) {
+    p = { header: authHeader(conn), apiOrigin: new URL(conn.endpoints.apiBaseUrl) };
+    prepared.set(conn, p);
+  }
+  return p;
+}
 
 /** The header that authenticates a request for this connection, per its auth mode. */
 export function authHeader(conn: LoadedConnection): [name: string, value: string] {
@@ -75,8 +102,8 @@ export class ApiFetcher {
 
   async fetch(id: string, path: string, init: BatonRequestInit = {}): Promise<Response> {
     let conn = await this.#tokens.connection(id);
-    const url = resolveApiUrl(conn.endpoints.apiBaseUrl, path);
-    const apiOrigin = new URL(conn.endpoints.apiBaseUrl);
+    const url = this.#resolve(conn.endpoints.apiBaseUrl, path);
+    const { apiOrigin } = prepare(conn);
     if (!hostAllowed(url, conn.spec.redirectAuthHosts, apiOrigin)) {
       throw new ConfigError(
         `Refusing to send the credentials of "${id}" to ${url.host}, which is not ${conn.spec.displayName}'s API host.`,
@@ -85,25 +112,37 @@ export class ApiFetcher {
       );
     }
     const canReplay = replayable(init.body);
-    let res = await this.#send(conn, url, init, apiOrigin);
+    let res = await this.#send(conn, url, init);
     if (res.status === 401 && !isStatic(conn) && canReplay) {
       const rejected = conn.secrets.tokens?.accessToken;
       if (rejected) {
         await res.body?.cancel().catch(() => undefined);
         conn = await this.#tokens.afterRejection(id, rejected);
-        res = await this.#send(
-          conn,
-          resolveApiUrl(conn.endpoints.apiBaseUrl, path),
-          init,
-          new URL(conn.endpoints.apiBaseUrl),
-        );
+        res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), init);
       }
     }
     return res;
   }
 
-  async #send(conn: LoadedConnection, first: URL, init: BatonRequestInit, apiOrigin: URL): Promise<Response> {
-    const [name, value] = authHeader(conn);
+  /** Resolved URLs of recent paths: most programs call a handful of endpoints over and over. */
+  readonly #urls = new Map<string, URL>();
+
+  #resolve(base: string, path: string): URL {
+    const key = `${base}\n${path}`;
+    let url = this.#urls.get(key);
+    if (!url) {
+      url = resolveApiUrl(base, path);
+      if (this.#urls.size >= 512) this.#urls.clear();
+      this.#urls.set(key, url);
+    }
+    return url;
+  }
+
+  async #send(conn: LoadedConnection, first: URL, init: BatonRequestInit): Promise<Response> {
+    const {
+      header: [name, value],
+      apiOrigin,
+    } = prepare(conn);
     let url = first;
     let method = (init.method ?? 'GET').toUpperCase();
     let body = init.body;
@@ -116,16 +155,14 @@ export class ApiFetcher {
         h.set(name, value);
         headers = h;
       }
-      let res: Response;
-      try {
-        res = await fetch(url, { ...init, method, body, headers, redirect: 'manual', ...this.#dispatcher() });
-      } catch (err) {
-        throw new NetworkError(`Could not reach ${url.host} for connection "${conn.record.id}".`, {
-          connectionId: conn.record.id,
-          provider: conn.record.provider,
-          cause: new Error(redact(String((err as Error)?.message ?? err), secretValues(conn.secrets))),
-        });
-      }
+      const res = await this.#attempt(conn, url, {
+        ...init,
+        method,
+        body,
+        headers,
+        redirect: 'manual',
+        ...this.#dispatcher(),
+      });
       if (!REDIRECTS.has(res.status) || hop >= MAX_REDIRECTS) return res;
       const location = res.headers.get('location');
       if (!location) return res;
@@ -146,9 +183,35 @@ export class ApiFetcher {
     }
   }
 
+  /**
+   * One request. A kept-alive socket the server closed just as we reused it fails before any
+   * byte is answered; an idempotent request is safe to send once more on a fresh socket.
+   */
+  async #attempt(conn: LoadedConnection, url: URL, init: RequestInit): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fetch(url, init);
+      } catch (err) {
+        const idempotent = IDEMPOTENT.has(init.method ?? 'GET') && replayable(init.body);
+        if (attempt === 1 && idempotent && isSocketReset(err)) continue;
+        throw new NetworkError(
+          `Could not reach ${url.host} for connection "${conn.record.id}": ${describeNetworkError(err)}.`,
+          {
+            connectionId: conn.record.id,
+            provider: conn.record.provider,
+            cause: new Error(redact(String((err as Error)?.message ?? err), secretValues(conn.secrets))),
+          },
+        );
+      }
+    }
+  }
+
   #dispatcher(): Pick<RequestInit, 'dispatcher'> {
-    const d = this.#ctx.options.http.dispatcher;
-    return d ? { dispatcher: d } : {};
+    return this.#ctx.options.http.dispatcher ? this.#withDispatcher : NO_DISPATCHER;
+  }
+
+  get #withDispatcher(): Pick<RequestInit, 'dispatcher'> {
+    return { dispatcher: this.#ctx.options.http.dispatcher };
   }
 
   /**

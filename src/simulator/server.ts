@@ -274,8 +274,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     res.end(response.body ?? '');
   };
 
+  // Like a server behind a load balancer: idle keep-alive sockets outlive a client's own timeout.
   const main = createServer(handler('main'));
   const migration = createServer(handler('migration'));
+  for (const s of [main, migration]) s.keepAliveTimeout = 65_000;
   const mainPort = await listen(main, options.port ?? 0, host);
   const migrationPort = await listen(migration, options.migrationPort ?? 0, host);
   const hostPart = host.includes(':') ? `[${host}]` : host;

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
-import { BatonError, ConfigError, StoreError } from '../../src/errors.js';
+import { BatonError, ConfigError, NetworkError, StoreError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
 import { ManualClock, randomKey, tempDir } from '../helpers/env.js';
 import { FaultyStore } from '../helpers/faulty-store.js';
@@ -251,6 +251,61 @@ describe('credentials never leave the API host', () => {
       await baton.close();
       api.server.close();
       foreign.server.close();
+      cleanup();
+    }
+  });
+});
+
+describe('a kept-alive socket closed under a request', () => {
+  it('sends an idempotent request once more on a fresh socket, and never a POST', async () => {
+    let requests = 0;
+    let posts = 0;
+    // Every other request: the server closes the socket without answering.
+    const server = createNetServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        requests++;
+        if (chunk.toString().startsWith('POST')) posts++;
+        if (requests % 2 === 1) {
+          socket.destroy();
+          return;
+        }
+        socket.end(
+          'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{"ok":true}',
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { dir, cleanup } = tempDir();
+    const baton = await Baton.open({
+      store: `sqlite:${dir}/b.db`,
+      secretKey: randomKey(),
+      env: {},
+      providers: {
+        keyed: {
+          authModes: ['api_key'],
+          apiBaseUrl: `${url}/`,
+          apiKeyAuth: { header: 'x-api-key', template: '{apiKey}' },
+        },
+      },
+    });
+    try {
+      await baton.connect({
+        provider: 'keyed',
+        connectionId: 'k',
+        credentials: { apiKey: 'planted-key-31337' },
+      });
+      const res = await baton.fetch('k', 'ping');
+      expect(await res.json()).toEqual({ ok: true });
+      expect(requests).toBe(2);
+      const err = await baton.fetch('k', 'charge', { method: 'POST', body: '{}' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NetworkError);
+      expect((err as NetworkError).message).toMatch(/UND_ERR_SOCKET|ECONNRESET|failed/);
+      expect(JSON.stringify((err as NetworkError).toJSON())).not.toContain('planted-key-31337');
+      expect(posts).toBe(1);
+    } finally {
+      await baton.close();
+      server.close();
       cleanup();
     }
   });

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { password } from '@inquirer/prompts';
 import type { Command } from 'commander';
 import open from 'open';
+import yoctoSpinner from 'yocto-spinner';
 import type { Baton, BeginAuthorizationResult } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
 import { AuthorizationError, BatonError } from '../../errors.js';
@@ -255,11 +256,15 @@ function waitForCallback(
     let settled = false;
     const deadline = Date.now() + timeoutMs;
     const rl = createInterface({ input: cli.stdin, terminal: false });
-    const ticker = cli.stderr.isTTY
+    // On a terminal: a spinner with the time left; elsewhere nothing that would garble a log.
+    const waiting = () =>
+      `Waiting for the redirect — ${humanDuration(deadline - Date.now())} left. Or paste the code / callback URL and press Enter.`;
+    const spinner = cli.stderr.isTTY
+      ? yoctoSpinner({ stream: cli.stderr, text: waiting() }).start()
+      : undefined;
+    const ticker = spinner
       ? setInterval(() => {
-          cli.stderr.write(
-            `\r${cli.err.dim(`Waiting for the redirect — ${humanDuration(deadline - Date.now())} left. Or paste the code / callback URL: `)}`,
-          );
+          spinner.text = waiting();
         }, 1000)
       : undefined;
     const timer = setTimeout(
@@ -278,7 +283,7 @@ function waitForCallback(
       settled = true;
       clearTimeout(timer);
       if (ticker) clearInterval(ticker);
-      if (cli.stderr.isTTY) cli.stderr.write('\n');
+      spinner?.stop();
       rl.close();
       cli.stdin.pause();
       if (outcome instanceof Error) reject(outcome);
