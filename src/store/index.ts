@@ -37,6 +37,9 @@ export async function openStore(
   const env = opts.env ?? process.env;
   if (spec instanceof pg.Pool) return PostgresStore.open(spec);
   if (isStore(spec)) return spec;
+  if (spec !== undefined && typeof spec !== 'string') {
+    throw new ConfigError('The store option is an object Baton cannot use.', `Use ${FORMS}.`);
+  }
   const text = (spec ?? (env['BATON_STORE'] || defaultStoreSpec(env))).trim();
   if (text === 'memory:' || text === 'memory') return new MemoryStore();
   if (/^postgres(ql)?:\/\//i.test(text)) return openPostgres(text);

@@ -30,8 +30,10 @@ export class MemoryStore implements Store {
   async putMany(records: ConnectionRecord[], overwrite: boolean): Promise<number> {
     let n = 0;
     for (const r of records) {
-      if (!overwrite && this.#records.has(r.id)) continue;
-      this.#records.set(r.id, structuredClone(r));
+      const current = this.#records.get(r.id);
+      if (current && !overwrite) continue;
+      const version = current ? Math.max(current.version + 1, r.version) : r.version;
+      this.#records.set(r.id, structuredClone({ ...r, version }));
       n++;
     }
     return n;

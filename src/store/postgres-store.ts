@@ -279,7 +279,7 @@ export class PostgresStore implements Store {
   async list(): Promise<ConnectionRecord[]> {
     const { rows } = await this.#query(
       'list connections',
-      `SELECT ${COLUMNS.join(', ')} FROM baton_connections ORDER BY id`,
+      `SELECT ${COLUMNS.join(', ')} FROM baton_connections ORDER BY id COLLATE "C"`,
     );
     return rows.map(fromRow);
   }
@@ -317,7 +317,12 @@ export class PostgresStore implements Store {
     });
     const conflict = overwrite
       ? `DO UPDATE SET ${COLUMNS.slice(1)
-          .map((c) => `${c} = EXCLUDED.${c}`)
+          .map((c) =>
+            // A replaced row's version only moves forward, so a process holding it sees a conflict.
+            c === 'version'
+              ? 'version = GREATEST(baton_connections.version + 1, EXCLUDED.version)'
+              : `${c} = EXCLUDED.${c}`,
+          )
           .join(', ')}`
       : 'DO NOTHING';
     const { rowCount } = await this.#query(
@@ -391,7 +396,11 @@ export class PostgresStore implements Store {
       ...this.#listenerConfig,
       application_name: `${this.#listenerConfig.application_name ?? 'baton'}-listen`,
     });
+    let gone = false;
     const retry = () => {
+      // 'error' and 'end' both fire for one lost session: reconnect once per client.
+      if (gone) return;
+      gone = true;
       if (this.#listener === client) this.#listener = null;
       client.removeAllListeners('notification');
       client.end().catch(() => undefined);

@@ -51,6 +51,27 @@ function readKeyFile(path: string): SecretKey {
   }
 }
 
+function isEmpty(path: string): boolean {
+  try {
+    return statSync(path).size === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The key another process is writing: it may be mid-write for a moment. */
+async function awaitKey(path: string): Promise<SecretKey> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      return readKeyFile(path);
+    } catch (err) {
+      if (!(err instanceof SecretKeyError)) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  return readKeyFile(path);
+}
+
 /**
  * The secret key, from (in order) the option, BATON_SECRET_KEY, or a key file — created 0600 on
  * first use. Two processes racing to create it agree: the loser reads the winner's file.
@@ -67,6 +88,8 @@ export async function loadSecretKey(opts: {
   try {
     return { key: readKeyFile(path), source: 'file' };
   } catch (err) {
+    // An empty file is another process between creating and writing it: wait for its key.
+    if (isEmpty(path)) return { key: await awaitKey(path), source: 'file' };
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   try {
@@ -77,17 +100,8 @@ export async function loadSecretKey(opts: {
     return { key: parseSecretKey(text), source: 'created' };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      // Another process created it between our read and our write: use theirs. It may still be
-      // mid-write, so give it a moment.
-      for (let i = 0; i < 50; i++) {
-        try {
-          return { key: readKeyFile(path), source: 'file' };
-        } catch (readErr) {
-          if (!(readErr instanceof SecretKeyError)) throw readErr;
-          await new Promise((r) => setTimeout(r, 10));
-        }
-      }
-      return { key: readKeyFile(path), source: 'file' };
+      // Another process created it between our read and our write: use theirs.
+      return { key: await awaitKey(path), source: 'file' };
     }
     throw new SecretKeyError(`The key file ${path} could not be created: ${(err as Error).message}`, {
       remediation: 'Set BATON_SECRET_KEY, or point BATON_KEY_FILE at a writable location.',

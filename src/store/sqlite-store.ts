@@ -216,7 +216,7 @@ export class SqliteStore implements Store {
   putMany(records: ConnectionRecord[], overwrite: boolean): Promise<number> {
     return this.#run('write connections', () => {
       const insert = this.#db.prepare(
-        `INSERT INTO connections (${COLUMNS}) VALUES (${VALUES}) ON CONFLICT(id) DO ${overwrite ? `UPDATE SET ${SETS}` : 'NOTHING'}`,
+        `INSERT INTO connections (${COLUMNS}) VALUES (${VALUES}) ON CONFLICT(id) DO ${overwrite ? `UPDATE SET ${SETS.replace('version = @version', 'version = MAX(connections.version + 1, @version)')}` : 'NOTHING'}`,
       );
       return this.#db.transaction(() =>
         records.reduce((n, r) => n + insert.run(toRow(r, r.version)).changes, 0),

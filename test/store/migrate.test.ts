@@ -46,6 +46,18 @@ describe('migrateStore', () => {
     await from.close();
   });
 
+  it('with overwrite, replaces rows but never moves a version backwards', async () => {
+    const from = new MemoryStore();
+    const to = new SqliteStore(join(dir, 'overwrite.db'));
+    const r = record({ id: 'ow', version: 2, sealed: 'new' });
+    await from.putMany([r], false);
+    await to.putMany([{ ...r, version: 9, sealed: 'old' }], false);
+    expect(await migrateStore(from, to)).toEqual({ copied: 0, skipped: 1 });
+    expect(await migrateStore(from, to, { overwrite: true })).toEqual({ copied: 1, skipped: 0 });
+    expect(await to.get('ow')).toMatchObject({ sealed: 'new', version: 10 });
+    await to.close();
+  });
+
   it.skipIf(!PG_URL)(
     'moves 10,000 connections SQLite → PostgreSQL → SQLite unchanged, both ways idempotent',
     async () => {
