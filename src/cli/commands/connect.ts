@@ -259,9 +259,9 @@ function waitForCallback(
     // On a terminal: a spinner with the time left; elsewhere nothing that would garble a log.
     const waiting = () =>
       `Waiting for the redirect — ${humanDuration(deadline - Date.now())} left. Or paste the code / callback URL and press Enter.`;
-    const spinner = cli.stderr.isTTY
-      ? yoctoSpinner({ stream: cli.stderr, text: waiting() }).start()
-      : undefined;
+    const animate = cli.stderr.isTTY && cli.globals.color !== false && !('NO_COLOR' in cli.env);
+    const spinner = animate ? yoctoSpinner({ stream: cli.stderr, text: waiting() }).start() : undefined;
+    if (cli.stderr.isTTY && !animate) cli.note(waiting());
     const ticker = spinner
       ? setInterval(() => {
           spinner.text = waiting();
