@@ -203,6 +203,29 @@ describe('fuzzed token responses', () => {
   });
 });
 
+/** A Baton with one API-key connection "k" to a provider at `apiBaseUrl`. */
+async function keyedConnection(
+  apiBaseUrl: string,
+  apiKey: string,
+  apiKeyAuth = { header: 'Authorization', template: 'Token {apiKey}' },
+) {
+  const { dir, cleanup } = tempDir();
+  const baton = await Baton.open({
+    store: `sqlite:${dir}/b.db`,
+    secretKey: randomKey(),
+    env: {},
+    providers: { keyed: { displayName: 'Keyed', authModes: ['api_key'], apiBaseUrl, apiKeyAuth } },
+  });
+  await baton.connect({ provider: 'keyed', connectionId: 'k', credentials: { apiKey } });
+  return {
+    baton,
+    async close() {
+      await baton.close();
+      cleanup();
+    },
+  };
+}
+
 describe('credentials never leave the API host', () => {
   it('hands back a redirect to a foreign host without following it, and refuses absolute foreign URLs', async () => {
     const foreignSeen: (string | undefined)[] = [];
@@ -219,26 +242,8 @@ describe('credentials never leave the API host', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ auth: req.headers.authorization ? 'present' : 'absent' }));
     });
-    const { dir, cleanup } = tempDir();
-    const baton = await Baton.open({
-      store: `sqlite:${dir}/b.db`,
-      secretKey: randomKey(),
-      env: {},
-      providers: {
-        keyed: {
-          displayName: 'Keyed',
-          authModes: ['api_key'],
-          apiBaseUrl: `${api.url}/api/`,
-          apiKeyAuth: { header: 'Authorization', template: 'Token {apiKey}' },
-        },
-      },
-    });
+    const { baton, close } = await keyedConnection(`${api.url}/api/`, 'planted-api-key-777');
     try {
-      await baton.connect({
-        provider: 'keyed',
-        connectionId: 'k',
-        credentials: { apiKey: 'planted-api-key-777' },
-      });
       const ok = await baton.fetch('k', '/ping');
       expect(await ok.json()).toEqual({ auth: 'present' });
       const res = await baton.fetch('k', 'leave');
@@ -248,10 +253,9 @@ describe('credentials never leave the API host', () => {
       await expect(baton.fetch('k', `${foreign.url}/direct`)).rejects.toBeInstanceOf(ConfigError);
       expect(foreignSeen).toEqual([]);
     } finally {
-      await baton.close();
+      await close();
       api.server.close();
       foreign.server.close();
-      cleanup();
     }
   });
 });
@@ -276,25 +280,11 @@ describe('a kept-alive socket closed under a request', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const { dir, cleanup } = tempDir();
-    const baton = await Baton.open({
-      store: `sqlite:${dir}/b.db`,
-      secretKey: randomKey(),
-      env: {},
-      providers: {
-        keyed: {
-          authModes: ['api_key'],
-          apiBaseUrl: `${url}/`,
-          apiKeyAuth: { header: 'x-api-key', template: '{apiKey}' },
-        },
-      },
+    const { baton, close } = await keyedConnection(`${url}/`, 'planted-key-31337', {
+      header: 'x-api-key',
+      template: '{apiKey}',
     });
     try {
-      await baton.connect({
-        provider: 'keyed',
-        connectionId: 'k',
-        credentials: { apiKey: 'planted-key-31337' },
-      });
       const res = await baton.fetch('k', 'ping');
       expect(await res.json()).toEqual({ ok: true });
       expect(requests).toBe(2);
@@ -304,9 +294,8 @@ describe('a kept-alive socket closed under a request', () => {
       expect(JSON.stringify((err as NetworkError).toJSON())).not.toContain('planted-key-31337');
       expect(posts).toBe(1);
     } finally {
-      await baton.close();
+      await close();
       server.close();
-      cleanup();
     }
   });
 });
