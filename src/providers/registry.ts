@@ -6,6 +6,34 @@ import { templateVariables } from './template.js';
 const AUTH_MODES: readonly AuthMode[] = ['oauth2', 'client_credentials', 'token_pair', 'api_key'];
 const URL_FIELDS = ['authorizationUrl', 'tokenUrl', 'revocationUrl', 'apiBaseUrl'] as const;
 
+/** Every field a ProviderSpec has: a misspelt override is an error, not silently ignored. */
+const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
+  'id',
+  'displayName',
+  'authModes',
+  'params',
+  'authorizationUrl',
+  'tokenUrl',
+  'revocationUrl',
+  'apiBaseUrl',
+  'clientAuth',
+  'pkce',
+  'scopes',
+  'scopeOptions',
+  'singleScope',
+  'scopeSeparator',
+  'defaultExpiresIn',
+  'refreshTokenLifetime',
+  'rotation',
+  'redirectAuthHosts',
+  'errorDialect',
+  'identityPath',
+  'environmentParam',
+  'apiKeyAuth',
+  'singleUseScopes',
+  'notes',
+]);
+
 /** What a spec the user adds from scratch gets for every field it leaves out. */
 function defaultsFor(id: string, override: ProviderOverride): ProviderSpec {
   const authModes: AuthMode[] = override.authModes ?? [];
@@ -116,6 +144,17 @@ export class ProviderRegistry {
     const specs = new Map<string, ProviderSpec>();
     for (const [id, preset] of Object.entries(presets)) specs.set(id, preset);
     for (const [id, override] of Object.entries(overrides)) {
+      for (const field of Object.keys(override ?? {})) {
+        if (!SPEC_FIELDS.has(field)) {
+          throw new ConfigError(
+            `The ${id} provider spec has an unknown field "${field}".`,
+            `Known fields: ${[...SPEC_FIELDS].join(', ')}.`,
+            {
+              provider: id,
+            },
+          );
+        }
+      }
       const base = specs.get(id) ?? defaultsFor(id, override);
       const spec: ProviderSpec = { ...base, ...stripUndefined(override), id };
       validate(spec);

@@ -106,7 +106,7 @@ describe('baton CLI against the simulator', () => {
     expect(cb.code).toBe(0);
     expect(json(cb.stdout)).toMatchObject({ id: 'cb', authMode: 'api_key', identity: { status: 200 } });
     const ci = await run(
-      ['connect', 'checkissuing', '--id', 'payouts', '--param', 'environment=sandbox', '--json'],
+      ['connect', 'checkissuing', '--id', 'payouts', '--env', 'sandbox', '--json'],
       env,
     );
     expect(ci.code).toBe(0);

@@ -97,6 +97,9 @@ describe('registry', () => {
       }),
     ).toThrow(/\{tenant\}/);
     expect(() => ProviderRegistry.create().get('nope')).toThrow(/does not know the provider "nope"/);
+    expect(() => ProviderRegistry.create({ cronofy: { tokenURL: 'https://x.test/' } as never })).toThrow(
+      /unknown field "tokenURL"/,
+    );
   });
 });
 

@@ -14,6 +14,7 @@ import { type Cli, collectList, collectPairs, command, UsageError } from '../run
 interface ConnectOptions {
   id?: string;
   param: Record<string, string>;
+  env?: string;
   scope: string[];
   mode?: AuthMode;
   browser: boolean;
@@ -43,6 +44,7 @@ export function connectCommand(cli: Cli): Command {
       collectPairs,
       {},
     )
+    .option('-e, --env <environment>', "shorthand for the provider's environment param, e.g. --env sandbox")
     .option('-s, --scope <scope>', 'scope to request (repeatable; default: the provider’s)', collectList, [])
     .option(
       '--mode <mode>',
@@ -83,6 +85,15 @@ runs elsewhere, paste the code or the whole callback URL at the prompt instead.`
     .action((provider: string, opts: ConnectOptions) =>
       cli.withBaton(async (baton) => {
         const spec = baton.providers.get(provider);
+        if (opts.env !== undefined) {
+          if (!spec.environmentParam) {
+            throw new UsageError(
+              `${spec.displayName} has no environments.`,
+              'Drop --env, or use --param for its params.',
+            );
+          }
+          opts.param = { ...opts.param, [spec.environmentParam]: opts.env };
+        }
         const mode = opts.mode ?? chooseMode(cli, spec.authModes, provider, opts);
         if (!spec.authModes.includes(mode)) {
           throw new UsageError(
