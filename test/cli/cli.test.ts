@@ -94,6 +94,30 @@ describe('baton CLI against the simulator', () => {
     expect(r.stdout).toMatch(/Connected acme-desk \(Checkfront, company=acme, token_pair\)/);
     const req = await run(['request', 'acme-desk', 'api/3.0/booking', '--json'], env);
     expect(json(req.stdout)).toMatchObject({ status: 200 });
+    const bodyFile = join(dir, 'body.json');
+    writeFileSync(bodyFile, '{"note":"from a file"}');
+    const posted = await run(
+      [
+        'request',
+        'acme-desk',
+        'api/3.0/ping',
+        '-X',
+        'post',
+        '-d',
+        `@${bodyFile}`,
+        '-H',
+        'X-Trace: 7',
+        '--json',
+      ],
+      env,
+    );
+    expect(json(posted.stdout)).toMatchObject({ status: 200 });
+    const badHeader = await run(['request', 'acme-desk', 'api/3.0/ping', '-H', 'no-colon'], env);
+    expect(badHeader.code).toBe(2);
+    expect(badHeader.stderr).toMatch(/Write headers as -H "Name: value"/);
+    const notFound = await run(['request', 'acme-desk', 'api/3.0/nothing'], env);
+    expect(notFound.code).toBe(1);
+    expect(notFound.stderr).toMatch(/404 GET api\/3.0\/nothing/);
     await remember('acme-desk');
   });
 
@@ -105,10 +129,7 @@ describe('baton CLI against the simulator', () => {
     );
     expect(cb.code).toBe(0);
     expect(json(cb.stdout)).toMatchObject({ id: 'cb', authMode: 'api_key', identity: { status: 200 } });
-    const ci = await run(
-      ['connect', 'checkissuing', '--id', 'payouts', '--env', 'sandbox', '--json'],
-      env,
-    );
+    const ci = await run(['connect', 'checkissuing', '--id', 'payouts', '--env', 'sandbox', '--json'], env);
     expect(ci.code).toBe(0);
     expect(json(ci.stdout)).toMatchObject({
       id: 'payouts',
