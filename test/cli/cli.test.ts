@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,7 +6,9 @@ import { join } from 'node:path';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
-import { run, start, transcript, waitFor } from './run.js';
+import { BIN, run, start, transcript, waitFor } from './run.js';
+
+const hasScript = spawnSync('script', ['--version']).status === 0;
 
 let sim: Simulator;
 let dir: string;
@@ -387,6 +390,42 @@ describe('baton CLI against the simulator', () => {
       status: 'needs_reauth',
       'API requests sent with the dead token': 0,
     });
+  });
+
+  it.skipIf(!hasScript)('prompts for the API secret with hidden input on a terminal', async () => {
+    const k = key('checkfront', 'company', 'globex');
+    const cmd = [
+      process.execPath,
+      BIN,
+      'connect',
+      'checkfront',
+      '--param',
+      'company=globex',
+      '--id',
+      'globex-tty',
+      '--mode',
+      'token_pair',
+      '--api-key',
+      k.apiKey,
+    ].join(' ');
+    // `script` gives the command a pseudo-terminal, as a person's shell would.
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    for (let i = 0; i < 400 && !out.includes('API secret'); i++) await new Promise((r) => setTimeout(r, 25));
+    child.stdin.write(`${k.apiSecret}\r`);
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    transcript.push(out);
+    expect(code).toBe(0);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips terminal escapes
+    const plain = out.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
+    expect(plain).toMatch(/Connected globex-tty \(Checkfront, company=globex, token_pair\)/);
+    expect(out).not.toContain(k.apiSecret as string);
   });
 
   it('never printed a secret without --reveal', () => {
