@@ -1,7 +1,7 @@
 import { bearer, bodyFields, isForm, json, type SimRequest, type SimResponse } from '../http.js';
 import { alnum, type Grant, hex, type SimState } from '../state.js';
 import type { ApiKey, ClientCredentials } from '../types.js';
-import { authorize } from './consent.js';
+import { authorizeRoute } from './consent.js';
 import { rest, type SimVendor, type VendorRoute } from './vendor.js';
 
 const ENVIRONMENTS = ['production', 'sandbox'];
@@ -90,26 +90,22 @@ export function checkbook(state: SimState, consent: () => 'auto' | 'prompt'): Si
       if (!env || !clients.has(env)) return null;
       const path = rest(segments, 1);
       if (path === 'oauth/authorize') {
-        return {
-          endpoint: 'authorize',
-          handle: () =>
-            authorize(
-              req,
-              state,
-              {
-                vendor: 'checkbook',
-                displayName: 'Checkbook',
-                realm: env,
-                isClient: (id) => id === clients.get(env)?.clientId,
-                accounts: ACCOUNTS,
-                allowOob: false,
-                checkScope: (s) => (SCOPES.includes(s) ? null : 'invalid_scope'),
-                pkce: false,
-                codeLength: 30,
-              },
-              consent(),
-            ),
-        };
+        return authorizeRoute(
+          req,
+          state,
+          {
+            vendor: 'checkbook',
+            displayName: 'Checkbook',
+            realm: env,
+            isClient: (id) => id === clients.get(env)?.clientId,
+            accounts: ACCOUNTS,
+            allowOob: false,
+            checkScope: (s) => (SCOPES.includes(s) ? null : 'invalid_scope'),
+            pkce: false,
+            codeLength: 30,
+          },
+          consent,
+        );
       }
       if (path === 'web/v1/auth/oauth/token') return { endpoint: 'token', handle: () => token(req, env) };
       if (path === 'v3/user') return { endpoint: 'api', handle: () => user(req, env) };

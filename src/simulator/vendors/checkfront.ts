@@ -1,7 +1,7 @@
 import { basicAuth, bearer, bodyFields, json, type SimRequest, type SimResponse } from '../http.js';
 import { type Grant, hex, type SimState } from '../state.js';
 import type { ApiKey, ClientCredentials } from '../types.js';
-import { authorize } from './consent.js';
+import { authorizeRoute } from './consent.js';
 import { rest, type SimVendor, type VendorRoute } from './vendor.js';
 
 const COMPANIES = ['acme', 'globex'];
@@ -141,25 +141,21 @@ export function checkfront(state: SimState, consent: () => 'auto' | 'prompt'): S
       if (!company || !clients.has(company)) return null;
       const path = rest(segments, 1);
       if (path === 'oauth' || path === 'oauth/') {
-        return {
-          endpoint: 'authorize',
-          handle: () =>
-            authorize(
-              req,
-              state,
-              {
-                vendor: 'checkfront',
-                displayName: 'Checkfront',
-                realm: company,
-                isClient: (id) => id === clients.get(company)?.clientId,
-                accounts: STAFF,
-                allowOob: true,
-                pkce: false,
-                codeLength: 40,
-              },
-              consent(),
-            ),
-        };
+        return authorizeRoute(
+          req,
+          state,
+          {
+            vendor: 'checkfront',
+            displayName: 'Checkfront',
+            realm: company,
+            isClient: (id) => id === clients.get(company)?.clientId,
+            accounts: STAFF,
+            allowOob: true,
+            pkce: false,
+            codeLength: 40,
+          },
+          consent,
+        );
       }
       if (path === 'oauth/token' || path === 'oauth/token/') {
         if (req.method !== 'POST')

@@ -1,6 +1,7 @@
 import { escapeHtml, html, redirect, type SimRequest, type SimResponse } from '../http.js';
 import type { SimState } from '../state.js';
 import type { Vendor } from '../types.js';
+import type { VendorRoute } from './vendor.js';
 
 export interface AuthorizeRules {
   vendor: Vendor;
@@ -113,4 +114,14 @@ export function authorize(
     );
   }
   return redirect(withParams(redirectUri, { code: code.code, state: st }));
+}
+
+/** The authorize endpoint of a vendor, as a route. */
+export function authorizeRoute(
+  req: SimRequest,
+  state: SimState,
+  rules: AuthorizeRules,
+  consent: () => 'auto' | 'prompt',
+): VendorRoute {
+  return { endpoint: 'authorize', handle: () => authorize(req, state, rules, consent()) };
 }

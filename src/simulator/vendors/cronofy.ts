@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { bearer, bodyFields, json, type SimRequest, type SimResponse } from '../http.js';
 import { alnum, type Grant, type SimState } from '../state.js';
 import type { ClientCredentials } from '../types.js';
-import { authorize } from './consent.js';
+import { authorizeRoute } from './consent.js';
 import { rest, type SimVendor, type VendorRoute } from './vendor.js';
 
 const DATA_CENTERS = ['us', 'au', 'ca', 'de', 'sg', 'uk'];
@@ -144,25 +144,21 @@ export function cronofy(state: SimState, consent: () => 'auto' | 'prompt'): SimV
       const host = segments[1];
       const path = rest(segments, 2);
       if (host === 'app' && path === 'oauth/authorize') {
-        return {
-          endpoint: 'authorize',
-          handle: () =>
-            authorize(
-              req,
-              state,
-              {
-                vendor: 'cronofy',
-                displayName: 'Cronofy',
-                realm: dc,
-                isClient: (id) => id === client.clientId,
-                accounts: ACCOUNTS,
-                allowOob: false,
-                pkce: true,
-                codeLength: 32,
-              },
-              consent(),
-            ),
-        };
+        return authorizeRoute(
+          req,
+          state,
+          {
+            vendor: 'cronofy',
+            displayName: 'Cronofy',
+            realm: dc,
+            isClient: (id) => id === client.clientId,
+            accounts: ACCOUNTS,
+            allowOob: false,
+            pkce: true,
+            codeLength: 32,
+          },
+          consent,
+        );
       }
       if (host !== 'api') return null;
       if (path === 'oauth/token' && req.method === 'POST')
