@@ -47,9 +47,9 @@ export async function openStore(
     const path = text.replace(/^sqlite:(\/\/)?/, '');
     if (!path)
       throw new ConfigError('The SQLite store spec names no file.', 'Write it as sqlite:./baton.db.');
-    return new SqliteStore(path === ':memory:' ? path : resolve(path));
+    return SqliteStore.open(path === ':memory:' ? path : resolve(path));
   }
-  if (/\.(db|sqlite3?)$/i.test(text)) return new SqliteStore(resolve(text));
+  if (/\.(db|sqlite3?)$/i.test(text)) return SqliteStore.open(resolve(text));
   throw new ConfigError(`"${describeStore(text)}" is not a store Baton can open.`, `Use ${FORMS}.`);
 }
 

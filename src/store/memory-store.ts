@@ -1,12 +1,22 @@
-import type { ConnectionRecord, PendingAuthorization, Store } from './store.js';
+import type {
+  ConnectionRecord,
+  LeaseGrant,
+  PendingAuthorization,
+  Store,
+  StoreChangeListener,
+} from './store.js';
 
 /** A store in this process's memory: for tests and short-lived scripts. */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   readonly #records = new Map<string, ConnectionRecord>();
-  readonly #leases = new Map<string, { owner: string; expiresAt: number }>();
+  readonly #leases = new Map<string, { owner: string; expiresAt: number; since: number }>();
   readonly #pending = new Map<string, PendingAuthorization>();
-  readonly #listeners = new Set<(id: string, version: number) => void>();
+  readonly #listeners = new Set<StoreChangeListener>();
+
+  #emit(id: string, version: number | null): void {
+    for (const l of this.#listeners) l(id, version);
+  }
 
   async get(id: string): Promise<ConnectionRecord | null> {
     const r = this.#records.get(id);
@@ -22,7 +32,7 @@ export class MemoryStore implements Store {
     if (expectedVersion === null ? current !== undefined : current?.version !== expectedVersion) return null;
     const stored = structuredClone({ ...record, version: (expectedVersion ?? 0) + 1 });
     this.#records.set(record.id, stored);
-    for (const l of this.#listeners) l(stored.id, stored.version);
+    this.#emit(stored.id, stored.version);
     return structuredClone(stored);
   }
 
@@ -34,6 +44,7 @@ export class MemoryStore implements Store {
       if (current && !overwrite) continue;
       const version = current ? Math.max(current.version + 1, r.version) : r.version;
       this.#records.set(r.id, structuredClone({ ...r, version }));
+      this.#emit(r.id, version);
       n++;
     }
     return n;
@@ -41,15 +52,18 @@ export class MemoryStore implements Store {
 
   async delete(id: string): Promise<boolean> {
     this.#leases.delete(id);
-    return this.#records.delete(id);
+    const existed = this.#records.delete(id);
+    if (existed) this.#emit(id, null);
+    return existed;
   }
 
-  async acquireLease(id: string, owner: string, ttlMs: number): Promise<boolean> {
+  async acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
     const now = Date.now();
     const lease = this.#leases.get(id);
-    if (lease && lease.owner !== owner && lease.expiresAt > now) return false;
-    this.#leases.set(id, { owner, expiresAt: now + ttlMs });
-    return true;
+    if (lease && lease.owner !== owner && lease.expiresAt > now) return null;
+    const renewing = lease?.owner === owner;
+    this.#leases.set(id, { owner, expiresAt: now + ttlMs, since: renewing ? lease.since : now });
+    return { takenOver: lease && !renewing ? { owner: lease.owner, since: lease.since } : null };
   }
 
   async releaseLease(id: string, owner: string): Promise<void> {
@@ -66,7 +80,7 @@ export class MemoryStore implements Store {
     return p ?? null;
   }
 
-  subscribe(listener: (id: string, version: number) => void): () => void {
+  subscribe(listener: StoreChangeListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

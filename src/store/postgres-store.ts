@@ -1,6 +1,12 @@
 import pg from 'pg';
 import { StoreError } from '../errors.js';
-import type { ConnectionRecord, PendingAuthorization, Store } from './store.js';
+import type {
+  ConnectionRecord,
+  LeaseGrant,
+  PendingAuthorization,
+  Store,
+  StoreChangeListener,
+} from './store.js';
 
 /** Numbered, append-only. Each runs under an advisory lock, so processes starting together agree. */
 const MIGRATIONS: string[] = [
@@ -29,6 +35,8 @@ const MIGRATIONS: string[] = [
      body jsonb NOT NULL,
      expires_at bigint NOT NULL
    );`,
+  // When the lease holder took it (database clock, epoch ms): names a refresh lost with its holder.
+  `ALTER TABLE baton_leases ADD COLUMN IF NOT EXISTS since bigint;`,
 ];
 
 const MIGRATION_LOCK = 0x6261746f6e; // "baton"
@@ -139,7 +147,9 @@ export class PostgresStore implements Store {
   readonly #schema: string;
   /** One NOTIFY channel per schema, so stores in different schemas of a database do not hear each other. */
   readonly #channel: string;
-  readonly #listeners = new Set<(id: string, version: number) => void>();
+  readonly #listeners = new Set<StoreChangeListener>();
+  /** Whether a LISTEN session was up before: after a gap every cached connection is suspect. */
+  #listenedBefore = false;
   #listener: pg.Client | null = null;
   #listenerConfig: pg.ClientConfig;
   #reconnectTimer: NodeJS.Timeout | null = null;
@@ -198,6 +208,11 @@ export class PostgresStore implements Store {
     }
     await store.migrate();
     return store;
+  }
+
+  /** Names the database and schema (no password) for the rescue journal. */
+  get location(): string {
+    return `${this.#label}#${this.#schema}`;
   }
 
   #fail(op: string, err: unknown): StoreError {
@@ -336,22 +351,35 @@ export class PostgresStore implements Store {
   async delete(id: string): Promise<boolean> {
     const { rowCount } = await this.#query(
       'delete a connection',
-      'WITH l AS (DELETE FROM baton_leases WHERE id = $1) DELETE FROM baton_connections WHERE id = $1',
+      `WITH l AS (DELETE FROM baton_leases WHERE id = $1),
+            d AS (DELETE FROM baton_connections WHERE id = $1 RETURNING id)
+       SELECT pg_notify('${this.#channel}', json_build_object('id', d.id, 'version', NULL)::text) FROM d`,
       [id],
     );
     return rowCount === 1;
   }
 
-  async acquireLease(id: string, owner: string, ttlMs: number): Promise<boolean> {
-    const { rowCount } = await this.#query(
+  async acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
+    const { rows } = await this.#query<{ taken: boolean; prev_owner: string | null; prev_since: string | null }>(
       'take the refresh lease',
-      `INSERT INTO baton_leases (id, owner, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3::double precision / 1000))
-       ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
-       WHERE baton_leases.expires_at <= now() OR baton_leases.owner = EXCLUDED.owner
-       RETURNING owner`,
+      `WITH prev AS (SELECT owner, since FROM baton_leases WHERE id = $1),
+            up AS (
+              INSERT INTO baton_leases (id, owner, expires_at, since)
+              VALUES ($1, $2, now() + make_interval(secs => $3::double precision / 1000), (extract(epoch FROM now()) * 1000)::bigint)
+              ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,
+                since = CASE WHEN baton_leases.owner = EXCLUDED.owner THEN baton_leases.since ELSE EXCLUDED.since END
+              WHERE baton_leases.expires_at <= now() OR baton_leases.owner = EXCLUDED.owner
+              RETURNING owner)
+       SELECT EXISTS (SELECT 1 FROM up) AS taken, (SELECT owner FROM prev) AS prev_owner, (SELECT since FROM prev) AS prev_since`,
       [id, owner, ttlMs],
     );
-    return rowCount === 1;
+    const row = rows[0];
+    if (!row?.taken) return null;
+    const prev = row.prev_owner;
+    return {
+      takenOver:
+        prev !== null && prev !== owner ? { owner: prev, since: Number(row.prev_since ?? Date.now()) } : null,
+    };
   }
 
   async releaseLease(id: string, owner: string): Promise<void> {
@@ -380,7 +408,7 @@ export class PostgresStore implements Store {
     return rows[0]?.body ?? null;
   }
 
-  subscribe(listener: (id: string, version: number) => void): () => void {
+  subscribe(listener: StoreChangeListener): () => void {
     this.#listeners.add(listener);
     if (!this.#listener && !this.#reconnectTimer) void this.#listen(0);
     return () => {
@@ -420,7 +448,7 @@ export class PostgresStore implements Store {
       } catch {
         return;
       }
-      if (typeof id !== 'string' || typeof version !== 'number') return;
+      if (typeof id !== 'string' || (typeof version !== 'number' && version !== null)) return;
       for (const l of this.#listeners) l(id, version);
     });
     try {
@@ -432,6 +460,9 @@ export class PostgresStore implements Store {
       }
       this.#listener = client;
       attempt = 0;
+      // Notifications sent while no session listened are gone: every cached connection is suspect.
+      if (this.#listenedBefore) for (const l of this.#listeners) l(null, null);
+      this.#listenedBefore = true;
     } catch {
       retry();
     }

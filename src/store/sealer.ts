@@ -7,26 +7,42 @@ export interface SecretKey {
   key: Buffer;
 }
 
-/** What a sealed blob belongs to. Opening it under any other identity fails (DESIGN invariant 4). */
+/**
+ * What a sealed blob belongs to. Opening it under any other identity fails (README, invariants
+ * 4 and 9): the connection's id, provider, params and client, and the fields that decide where
+ * its credentials are sent (auth mode, learned API base).
+ */
 export interface SealBinding {
   id: string;
   provider: string;
   params: Record<string, string>;
   clientId: string | null;
+  authMode?: string | undefined;
+  apiBaseUrl?: string | null | undefined;
 }
 
-const VERSION = 'v1';
+/** v2 binds auth mode and learned API base too; v1 blobs (written before) still open. */
+const VERSION = 'v2';
+const READABLE = new Set(['v1', 'v2']);
 
 export function keyIdOf(key: Buffer): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 8);
 }
 
 /** Canonical JSON of the binding (params sorted) used as AES-GCM additional data. */
-function aad(binding: SealBinding): Buffer {
+function aad(binding: SealBinding, version: string): Buffer {
   const params = Object.fromEntries(
     Object.entries(binding.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   );
-  return Buffer.from(JSON.stringify([binding.id, binding.provider, params, binding.clientId]));
+  const base = [binding.id, binding.provider, params, binding.clientId];
+  if (version === 'v1') return Buffer.from(JSON.stringify(base));
+  return Buffer.from(JSON.stringify([2, ...base, binding.authMode ?? null, binding.apiBaseUrl ?? null]));
+}
+
+/** The format version of a sealed blob (`v1`, `v2`), or null when it is not one. */
+export function sealVersion(sealed: string): string | null {
+  const v = sealed.slice(0, sealed.indexOf('.'));
+  return READABLE.has(v) ? v : null;
 }
 
 /**
@@ -49,7 +65,7 @@ export class Sealer {
   seal(value: unknown, binding: SealBinding): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#current.key, iv);
-    cipher.setAAD(aad(binding));
+    cipher.setAAD(aad(binding, VERSION));
     const body = Buffer.concat([
       cipher.update(JSON.stringify(value), 'utf8'),
       cipher.final(),
@@ -60,10 +76,10 @@ export class Sealer {
 
   open<T = Record<string, unknown>>(sealed: string, binding: SealBinding): T {
     const parts = sealed.split('.');
-    if (parts.length !== 4 || parts[0] !== VERSION) {
+    if (parts.length !== 4 || !READABLE.has(parts[0] as string)) {
       throw new SecretKeyError('The sealed secrets are not in a format this version of Baton reads.');
     }
-    const [, keyId, ivText, bodyText] = parts as [string, string, string, string];
+    const [version, keyId, ivText, bodyText] = parts as [string, string, string, string];
     const key = this.#keys.get(keyId);
     if (!key) {
       throw new SecretKeyError(
@@ -75,7 +91,7 @@ export class Sealer {
     if (iv.length !== 12 || body.length < 16) throw new SecretKeyError('The sealed secrets are truncated.');
     try {
       const decipher = createDecipheriv('aes-256-gcm', key.key, iv);
-      decipher.setAAD(aad(binding));
+      decipher.setAAD(aad(binding, version));
       decipher.setAuthTag(body.subarray(body.length - 16));
       const plain = Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]);
       return JSON.parse(plain.toString('utf8')) as T;

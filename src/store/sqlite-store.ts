@@ -2,7 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
-import type { ConnectionRecord, PendingAuthorization, Store } from './store.js';
+import type {
+  ConnectionRecord,
+  LeaseGrant,
+  PendingAuthorization,
+  Store,
+  StoreChangeListener,
+} from './store.js';
+
+/** Epoch milliseconds in SQL. */
+const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 /** Numbered, append-only: a migration once released is never edited. */
 const MIGRATIONS: string[] = [
@@ -31,6 +40,25 @@ const MIGRATIONS: string[] = [
      body TEXT NOT NULL,
      expires_at INTEGER NOT NULL
    );`,
+  // The change feed: every write leaves a row that other processes read when `data_version`
+  // says the file changed. Rows older than a minute are pruned; a reader that fell further
+  // behind drops its whole cache.
+  `ALTER TABLE leases ADD COLUMN since INTEGER;
+   CREATE TABLE change_log (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL,
+     version INTEGER,
+     at INTEGER NOT NULL
+   );
+   CREATE TRIGGER connections_inserted AFTER INSERT ON connections BEGIN
+     INSERT INTO change_log (id, version, at) VALUES (NEW.id, NEW.version, ${NOW_MS});
+   END;
+   CREATE TRIGGER connections_updated AFTER UPDATE ON connections BEGIN
+     INSERT INTO change_log (id, version, at) VALUES (NEW.id, NEW.version, ${NOW_MS});
+   END;
+   CREATE TRIGGER connections_deleted AFTER DELETE ON connections BEGIN
+     INSERT INTO change_log (id, version, at) VALUES (OLD.id, NULL, ${NOW_MS});
+   END;`,
 ];
 
 interface Row {
@@ -111,28 +139,73 @@ const SETS = COLUMNS.split(', ')
   .map((c) => `${c} = @${c}`)
   .join(', ');
 
+/** How often a subscribed store asks SQLite whether another connection wrote the file. */
+const POLL_MS = 250;
+/** A statement waits this long inside SQLite for another process's lock, blocking the event loop. */
+const BUSY_SLICE_MS = 10;
+const CHANGE_LOG_KEEP_MS = 60_000;
+
+export interface SqliteStoreOptions {
+  /**
+   * How long an operation keeps retrying while another process holds the write lock. The wait
+   * is asynchronous (short slices of `BUSY_SLICE_MS`), so the event loop never stalls. Default 5 s.
+   */
+  busyTimeoutMs?: number;
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_BUSY_SNAPSHOT';
+}
+
 /**
  * The embedded default: one SQLite file in WAL mode, shared safely by every process on the
  * machine. Compare-and-swap is a single UPDATE … WHERE version = ?; the refresh lease is a row.
+ *
+ * better-sqlite3 is synchronous, so a lock held by another process would freeze the event loop
+ * for the whole busy timeout. Instead SQLite waits at most a few milliseconds per attempt and
+ * the store retries asynchronously (see the README's architecture notes).
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly path: string;
   #db: Database.Database;
+  readonly #busyTimeoutMs: number;
+  readonly #listeners = new Set<StoreChangeListener>();
+  #poll: NodeJS.Timeout | null = null;
+  #dataVersion = 0;
+  #seenSeq = 0;
+  #writes = 0;
 
-  constructor(path: string) {
+  private constructor(path: string, db: Database.Database, options: SqliteStoreOptions) {
     this.path = path;
+    this.#db = db;
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
+  }
+
+  /** Opens (creating if needed) the file and applies pending migrations. */
+  static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    let db: Database.Database;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      this.#db = new Database(path, { timeout: 5000 });
-      this.#db.pragma('busy_timeout = 5000');
-      this.#db.pragma('journal_mode = WAL');
-      // A rotated refresh token must survive a power cut once committed.
-      this.#db.pragma('synchronous = FULL');
-      this.#migrate();
+      db = new Database(path, { timeout: BUSY_SLICE_MS });
     } catch (err) {
-      throw this.#fail('open', err);
+      throw failure(path, 'open', err);
     }
+    const store = new SqliteStore(path, db, options);
+    try {
+      await store.#run('open', () => {
+        db.pragma(`busy_timeout = ${BUSY_SLICE_MS}`);
+        db.pragma('journal_mode = WAL');
+        // A rotated refresh token must survive a power cut once committed.
+        db.pragma('synchronous = FULL');
+      });
+      await store.#run('apply migrations', () => store.#migrate());
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return store;
   }
 
   #migrate(): void {
@@ -154,30 +227,28 @@ export class SqliteStore implements Store {
     apply.immediate();
   }
 
+  /** Names the database for the rescue journal. */
+  get location(): string {
+    return this.path;
+  }
+
   get schemaVersion(): number {
     return (this.#db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v;
   }
 
-  #fail(op: string, err: unknown): StoreError {
-    if (err instanceof StoreError) return err;
-    const code = (err as { code?: string }).code ?? 'error';
-    const busy = code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
-    return new StoreError(
-      `The SQLite store at ${this.path} failed to ${op} (${code}${busy ? ': another process held the database too long' : ''}).`,
-      {
-        cause: err,
-        remediation: busy
-          ? 'Retry; if it persists, check for a process holding a long transaction on the file.'
-          : `Check that ${this.path} exists, is writable and the disk is not full (\`baton doctor\`).`,
-      },
-    );
-  }
-
-  #run<T>(op: string, fn: () => T): Promise<T> {
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      return Promise.reject(this.#fail(op, err));
+  /**
+   * Runs one synchronous operation; while another process holds the lock it is retried after
+   * asynchronous pauses, up to the busy timeout.
+   */
+  async #run<T>(op: string, fn: () => T): Promise<T> {
+    const deadline = Date.now() + this.#busyTimeoutMs;
+    for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return fn();
+      } catch (err) {
+        if (!isBusy(err) || Date.now() >= deadline || !this.#db.open) throw failure(this.path, op, err);
+      }
+      await new Promise((r) => setTimeout(r, pause));
     }
   }
 
@@ -196,25 +267,26 @@ export class SqliteStore implements Store {
     );
   }
 
-  put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null> {
-    return this.#run('write a connection', () => {
-      const version = (expectedVersion ?? 0) + 1;
+  async put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null> {
+    const version = (expectedVersion ?? 0) + 1;
+    const changes = await this.#run('write a connection', () => {
       const row = toRow(record, version);
-      const changes =
-        expectedVersion === null
-          ? this.#db
-              .prepare(`INSERT INTO connections (${COLUMNS}) VALUES (${VALUES}) ON CONFLICT(id) DO NOTHING`)
-              .run(row).changes
-          : this.#db
-              .prepare(`UPDATE connections SET ${SETS} WHERE id = @id AND version = @expected`)
-              .run({ ...row, expected: expectedVersion }).changes;
-      return changes === 1 ? { ...record, version } : null;
+      return expectedVersion === null
+        ? this.#db
+            .prepare(`INSERT INTO connections (${COLUMNS}) VALUES (${VALUES}) ON CONFLICT(id) DO NOTHING`)
+            .run(row).changes
+        : this.#db
+            .prepare(`UPDATE connections SET ${SETS} WHERE id = @id AND version = @expected`)
+            .run({ ...row, expected: expectedVersion }).changes;
     });
+    if (changes !== 1) return null;
+    this.#wrote(record.id, version);
+    return { ...record, version };
   }
 
   /** Many records in one transaction (for `baton migrate`); existing ids are skipped unless `overwrite`. */
-  putMany(records: ConnectionRecord[], overwrite: boolean): Promise<number> {
-    return this.#run('write connections', () => {
+  async putMany(records: ConnectionRecord[], overwrite: boolean): Promise<number> {
+    const n = await this.#run('write connections', () => {
       const insert = this.#db.prepare(
         `INSERT INTO connections (${COLUMNS}) VALUES (${VALUES}) ON CONFLICT(id) DO ${overwrite ? `UPDATE SET ${SETS.replace('version = @version', 'version = MAX(connections.version + 1, @version)')}` : 'NOTHING'}`,
       );
@@ -222,29 +294,42 @@ export class SqliteStore implements Store {
         records.reduce((n, r) => n + insert.run(toRow(r, r.version)).changes, 0),
       )();
     });
+    // Versions may have moved past the copied ones: listeners re-read.
+    for (const r of records) this.#wrote(r.id, Number.MAX_SAFE_INTEGER);
+    return n;
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.#run('delete a connection', () =>
+  async delete(id: string): Promise<boolean> {
+    const existed = await this.#run('delete a connection', () =>
       this.#db.transaction(() => {
         this.#db.prepare('DELETE FROM leases WHERE id = ?').run(id);
         return this.#db.prepare('DELETE FROM connections WHERE id = ?').run(id).changes === 1;
       })(),
     );
+    if (existed) this.#wrote(id, null);
+    return existed;
   }
 
-  acquireLease(id: string, owner: string, ttlMs: number): Promise<boolean> {
-    return this.#run('take the refresh lease', () => {
-      const now = Date.now();
-      const res = this.#db
-        .prepare(
-          `INSERT INTO leases (id, owner, expires_at) VALUES (?, ?, ?)
-           ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-           WHERE leases.expires_at <= ? OR leases.owner = excluded.owner`,
-        )
-        .run(id, owner, now + ttlMs, now);
-      return res.changes === 1;
-    });
+  acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
+    return this.#run('take the refresh lease', () =>
+      this.#db.transaction((): LeaseGrant | null => {
+        const now = Date.now();
+        const held = this.#db.prepare('SELECT owner, expires_at, since FROM leases WHERE id = ?').get(id) as
+          | { owner: string; expires_at: number; since: number | null }
+          | undefined;
+        if (held && held.owner !== owner && held.expires_at > now) return null;
+        const renewing = held?.owner === owner;
+        this.#db
+          .prepare(
+            `INSERT INTO leases (id, owner, expires_at, since) VALUES (?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, since = excluded.since`,
+          )
+          .run(id, owner, now + ttlMs, renewing ? (held.since ?? now) : now);
+        return {
+          takenOver: held && !renewing ? { owner: held.owner, since: held.since ?? held.expires_at - ttlMs } : null,
+        };
+      }).immediate(),
+    );
   }
 
   releaseLease(id: string, owner: string): Promise<void> {
@@ -273,7 +358,98 @@ export class SqliteStore implements Store {
     });
   }
 
+  subscribe(listener: StoreChangeListener): () => void {
+    this.#listeners.add(listener);
+    if (!this.#poll && this.#db.open) {
+      this.#dataVersion = this.#readDataVersion();
+      this.#seenSeq = this.#maxSeq();
+      this.#poll = setInterval(() => this.pollChanges(), POLL_MS);
+      this.#poll.unref();
+    }
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#poll) {
+        clearInterval(this.#poll);
+        this.#poll = null;
+      }
+    };
+  }
+
+  /**
+   * Tells listeners what other connections to the file wrote since the last look. Cheap when
+   * nothing changed: `PRAGMA data_version` reads a counter in shared memory.
+   */
+  pollChanges(): void {
+    if (!this.#db.open || this.#listeners.size === 0) return;
+    try {
+      const dataVersion = this.#readDataVersion();
+      if (dataVersion === this.#dataVersion) return;
+      const rows = this.#db
+        .prepare('SELECT seq, id, version FROM change_log WHERE seq > ? ORDER BY seq')
+        .all(this.#seenSeq) as { seq: number; id: string; version: number | null }[];
+      const first = rows[0];
+      const gap =
+        first !== undefined &&
+        first.seq > this.#seenSeq + 1 &&
+        (this.#db.prepare('SELECT MIN(seq) AS s FROM change_log').get() as { s: number }).s > this.#seenSeq + 1;
+      this.#dataVersion = dataVersion;
+      if (first !== undefined) this.#seenSeq = (rows[rows.length - 1] as { seq: number }).seq;
+      if (gap) this.#emit(null, null);
+      else for (const r of rows) this.#emit(r.id, r.version);
+    } catch {
+      // Busy or gone: the next tick looks again.
+    }
+  }
+
+  #readDataVersion(): number {
+    return this.#db.pragma('data_version', { simple: true }) as number;
+  }
+
+  #maxSeq(): number {
+    return (this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM change_log').get() as { s: number }).s;
+  }
+
+  #emit(id: string | null, version: number | null): void {
+    for (const l of this.#listeners) {
+      try {
+        l(id, version);
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
+  }
+
+  /** This object's own writes reach its listeners at once; the change log carries them to others. */
+  #wrote(id: string, version: number | null): void {
+    this.#emit(id, version);
+    if (++this.#writes % 64 === 0) {
+      try {
+        this.#db.prepare('DELETE FROM change_log WHERE at < ?').run(Date.now() - CHANGE_LOG_KEEP_MS);
+      } catch {
+        // Pruning is housekeeping; the next write tries again.
+      }
+    }
+  }
+
   async close(): Promise<void> {
+    if (this.#poll) clearInterval(this.#poll);
+    this.#poll = null;
+    this.#listeners.clear();
     if (this.#db.open) this.#db.close();
   }
+}
+
+function failure(path: string, op: string, err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: string }).code ?? 'error';
+  const busy = isBusy(err);
+  return new StoreError(
+    `The SQLite store at ${path} failed to ${op} (${code}${busy ? ': another process held the database too long' : ''}).`,
+    {
+      cause: err,
+      remediation: busy
+        ? 'Retry; if it persists, check for a process holding a long transaction on the file.'
+        : `Check that ${path} exists, is writable and the disk is not full (\`baton doctor\`).`,
+    },
+  );
 }

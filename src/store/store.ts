@@ -57,9 +57,25 @@ export interface PendingAuthorization {
   expiresAt: number;
 }
 
+/** A lease taken. `takenOver` names the holder whose lease had expired unreleased, if any. */
+export interface LeaseGrant {
+  /**
+   * A lease that expired without being released: its holder stopped (or stalled) while it held
+   * it, possibly with a refresh in flight. `since` is when that holder took it (epoch ms).
+   */
+  takenOver: { owner: string; since: number } | null;
+}
+
+/**
+ * A change another writer made: `version` is the connection's new version, `null` when it was
+ * removed. `id` is `null` when the engine lost track (a gap in its feed): anything may have
+ * changed, so every cached connection must be dropped.
+ */
+export type StoreChangeListener = (id: string | null, version: number | null) => void;
+
 /**
  * Where connections live. Every engine passes the same contract suite
- * (test/store-contract.ts). Methods reject with StoreError when the engine is unreachable.
+ * (test/store/contract.ts). Methods reject with StoreError when the engine is unreachable.
  */
 export interface Store {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
@@ -74,20 +90,21 @@ export interface Store {
   /** Removes the connection and its lease. Returns whether it existed. */
   delete(id: string): Promise<boolean>;
   /**
-   * Takes the refresh lease for `id` if it is free or expired. Returns whether `owner` now
-   * holds it. The lease expires `ttlMs` after it is taken, so a crashed holder blocks no one
-   * for longer than that.
+   * Takes the refresh lease for `id` if it is free, expired, or already `owner`'s (which renews
+   * it). Returns null when another owner holds it. The lease expires `ttlMs` after it is taken
+   * or renewed, so a crashed holder blocks no one for longer than that.
    */
-  acquireLease(id: string, owner: string, ttlMs: number): Promise<boolean>;
+  acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null>;
   /** Releases the lease only if `owner` still holds it. */
   releaseLease(id: string, owner: string): Promise<void>;
   savePendingAuthorization(pending: PendingAuthorization): Promise<void>;
   /** Returns and deletes the pending authorization atomically (a state is single-use). */
   takePendingAuthorization(state: string): Promise<PendingAuthorization | null>;
   /**
-   * Optional change feed across processes: `listener(id, version)` after another process
-   * commits. Engines without one leave it undefined; core then relies on re-reads.
+   * The change feed: `listener` hears every put and delete of this store object and, within
+   * about a second, of every other process sharing the store (PostgreSQL NOTIFY, SQLite's
+   * `data_version`). Core keeps its token cache a view of the store through it.
    */
-  subscribe?(listener: (id: string, version: number) => void): () => void;
+  subscribe(listener: StoreChangeListener): () => void;
   close(): Promise<void>;
 }

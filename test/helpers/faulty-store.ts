@@ -1,5 +1,11 @@
 import { StoreError } from '../../src/errors.js';
-import type { ConnectionRecord, PendingAuthorization, Store } from '../../src/store/store.js';
+import type {
+  ConnectionRecord,
+  LeaseGrant,
+  PendingAuthorization,
+  Store,
+  StoreChangeListener,
+} from '../../src/store/store.js';
 
 /**
  * Wraps a store so tests can make it fail: `failPuts` rejects that many writes, `down` rejects
@@ -40,7 +46,14 @@ export class FaultyStore implements Store {
     this.#check();
     return this.inner.delete(id);
   }
-  async acquireLease(id: string, owner: string, ttlMs: number): Promise<boolean> {
+  /** The inner store's location, so the rescue journal is the inner store's. */
+  get location(): unknown {
+    return (this.inner as { location?: unknown }).location;
+  }
+  subscribe(listener: StoreChangeListener): () => void {
+    return this.inner.subscribe(listener);
+  }
+  async acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
     this.#check();
     return this.inner.acquireLease(id, owner, ttlMs);
   }

@@ -30,7 +30,13 @@ export function record(overrides: Partial<ConnectionRecord> = {}): ConnectionRec
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The behaviour every engine must have; run by engines.test.ts on memory, SQLite and PostgreSQL. */
-export function storeContract(name: string, make: () => Promise<Store>, cleanup?: () => Promise<void>): void {
+export function storeContract(
+  name: string,
+  make: () => Promise<Store>,
+  cleanup?: () => Promise<void>,
+  /** Another store object on the same data, as another process would open it. */
+  peer: (first: Store) => Promise<Store> = make,
+): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store;
     beforeAll(async () => {
@@ -92,16 +98,16 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
 
     it('lease: one holder, re-entrant for its owner, released only by its owner, free after expiry', async () => {
       const id = record().id;
-      expect(await store.acquireLease(id, 'a', 10_000)).toBe(true);
-      expect(await store.acquireLease(id, 'b', 10_000)).toBe(false);
-      expect(await store.acquireLease(id, 'a', 10_000)).toBe(true);
+      expect(await store.acquireLease(id, 'a', 10_000)).not.toBeNull();
+      expect(await store.acquireLease(id, 'b', 10_000)).toBeNull();
+      expect(await store.acquireLease(id, 'a', 10_000)).not.toBeNull();
       await store.releaseLease(id, 'b');
-      expect(await store.acquireLease(id, 'b', 10_000)).toBe(false);
+      expect(await store.acquireLease(id, 'b', 10_000)).toBeNull();
       await store.releaseLease(id, 'a');
-      expect(await store.acquireLease(id, 'b', 80)).toBe(true);
-      expect(await store.acquireLease(id, 'c', 10_000)).toBe(false);
+      expect(await store.acquireLease(id, 'b', 80)).not.toBeNull();
+      expect(await store.acquireLease(id, 'c', 10_000)).toBeNull();
       await sleep(150);
-      expect(await store.acquireLease(id, 'c', 10_000)).toBe(true);
+      expect(await store.acquireLease(id, 'c', 10_000)).not.toBeNull();
     });
 
     it('exactly one of many concurrent lease takers wins (property)', async () => {
@@ -120,11 +126,45 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
     it('delete removes the connection and its lease', async () => {
       const r = record();
       await store.put(r, null);
-      expect(await store.acquireLease(r.id, 'a', 60_000)).toBe(true);
+      expect(await store.acquireLease(r.id, 'a', 60_000)).not.toBeNull();
       expect(await store.delete(r.id)).toBe(true);
       expect(await store.delete(r.id)).toBe(false);
       expect(await store.get(r.id)).toBeNull();
-      expect(await store.acquireLease(r.id, 'b', 60_000)).toBe(true);
+      expect(await store.acquireLease(r.id, 'b', 60_000)).not.toBeNull();
+    });
+
+    it('lease: taking over an expired lease names its holder; renewing or taking a free one does not', async () => {
+      const id = record().id;
+      expect(await store.acquireLease(id, 'a', 10_000)).toEqual({ takenOver: null });
+      expect(await store.acquireLease(id, 'a', 60)).toEqual({ takenOver: null });
+      await sleep(120);
+      const grant = await store.acquireLease(id, 'b', 10_000);
+      expect(grant?.takenOver?.owner).toBe('a');
+      expect(grant?.takenOver?.since).toBeGreaterThan(Date.now() - 60_000);
+      await store.releaseLease(id, 'b');
+      expect(await store.acquireLease(id, 'c', 10_000)).toEqual({ takenOver: null });
+    });
+
+    it('change feed: another store object on the same data hears every put and delete within a second', async () => {
+      const other = await peer(store);
+      const seen: [string | null, number | null][] = [];
+      const stop = other.subscribe((id, version) => seen.push([id, version]));
+      try {
+        if ('listening' in other) await (other as { listening(): Promise<boolean> }).listening();
+        const r = record();
+        await store.put(r, null);
+        await store.put({ ...r, status: 'revoked' }, 1);
+        await store.delete(r.id);
+        for (let i = 0; i < 75 && seen.at(-1)?.[1] !== null; i++) await sleep(20);
+        expect(seen.filter(([id]) => id === r.id)).toEqual([
+          [r.id, 1],
+          [r.id, 2],
+          [r.id, null],
+        ]);
+      } finally {
+        stop();
+        if (other !== store) await other.close();
+      }
     });
 
     it('a pending authorization is taken exactly once', async () => {

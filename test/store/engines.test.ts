@@ -8,12 +8,17 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { storeContract } from './contract.js';
 import { dropSchema, PG_URL, uniqueSchema } from './pg.js';
 
-storeContract('memory', async () => new MemoryStore());
+storeContract(
+  'memory',
+  async () => new MemoryStore(),
+  undefined,
+  async (first) => first,
+);
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-store-'));
 storeContract(
   'sqlite',
-  async () => new SqliteStore(join(dir, 'contract.db')),
+  async () => SqliteStore.open(join(dir, 'contract.db')),
   async () => rmSync(dir, { recursive: true, force: true }),
 );
 

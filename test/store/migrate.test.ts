@@ -25,7 +25,7 @@ function many(count: number): ConnectionRecord[] {
 }
 
 async function seedSqlite(path: string, records: ConnectionRecord[]): Promise<SqliteStore> {
-  const s = new SqliteStore(path);
+  const s = await SqliteStore.open(path);
   await s.putMany(records, false);
   return s;
 }
@@ -48,7 +48,7 @@ describe('migrateStore', () => {
 
   it('with overwrite, replaces rows but never moves a version backwards', async () => {
     const from = new MemoryStore();
-    const to = new SqliteStore(join(dir, 'overwrite.db'));
+    const to = await SqliteStore.open(join(dir, 'overwrite.db'));
     const r = record({ id: 'ow', version: 2, sealed: 'new' });
     await from.putMany([r], false);
     await to.putMany([{ ...r, version: 9, sealed: 'old' }], false);
@@ -68,7 +68,7 @@ describe('migrateStore', () => {
       try {
         expect(await migrateStore(sqlite, pgStore)).toEqual({ copied: 10_000, skipped: 0 });
         expect(await migrateStore(sqlite, pgStore)).toEqual({ copied: 0, skipped: 10_000 });
-        const back = new SqliteStore(join(dir, 'c.db'));
+        const back = await SqliteStore.open(join(dir, 'c.db'));
         expect(await migrateStore(pgStore, back)).toEqual({ copied: 10_000, skipped: 0 });
         expect(await back.list()).toEqual(await sqlite.list());
         expect(await pgStore.list()).toEqual(await sqlite.list());

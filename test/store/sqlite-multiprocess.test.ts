@@ -41,13 +41,13 @@ describe('SQLite shared by processes', () => {
     // Workers race to create the file, migrate it and insert the counter, all at once.
     const runs = Array.from({ length: 4 }, () => worker(path, 50, Date.now() + 1500));
     const results = await Promise.all(runs);
-    const store = new SqliteStore(path);
+    const store = await SqliteStore.open(path);
     const counter = await store.get('counter');
     expect(results.reduce((n, r) => n + r.done, 0)).toBe(200);
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(counter?.sealed).toBe('200');
     expect(counter?.version).toBe(201);
-    expect(store.schemaVersion).toBe(1);
+    expect(store.schemaVersion).toBe(2);
     await store.close();
   }, 60_000);
 });
