@@ -1,18 +1,32 @@
-import { fetch, Headers, type RequestInit, type Response } from 'undici';
+import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { ConfigError, NetworkError, redact } from '../errors.js';
 import { describeNetworkError } from '../protocol/http.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
-import type { ConnectionRecord } from '../store/store.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
-import { secretValues } from './secrets.js';
+import { openSecrets, sealSecrets, secretValues } from './secrets.js';
 import { accessTokenOf, isStatic, type TokenSource } from './token-source.js';
+import { writeConnection } from './write-path.js';
 
-export type BatonRequestInit = Omit<RequestInit, 'redirect'>;
+export type BatonRequestInit = Omit<RequestInit, 'redirect'> & {
+  /**
+   * How long to wait for the response headers of each request (and each redirect hop), in ms.
+   * Default: `http.timeoutMs` of `Baton.open`, else 30 s. The body is the caller's to read.
+   */
+  timeoutMs?: number;
+};
+
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const NO_DISPATCHER: Pick<RequestInit, 'dispatcher'> = {};
+
+class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = 'TimeoutError';
+  }
+}
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 function isSocketReset(err: unknown): boolean {
@@ -94,14 +108,32 @@ function replayable(body: RequestInit['body']): boolean {
 export class ApiFetcher {
   readonly #ctx: CoreContext;
   readonly #tokens: TokenSource;
+  /**
+   * Without a dispatcher of the caller's, requests go through one whose headers timeout is
+   * `http.timeoutMs`: the bound costs nothing per request. A caller's dispatcher keeps its
+   * own settings, and the timeout is applied per request with an abort signal.
+   */
+  readonly #dispatcher: Pick<RequestInit, 'dispatcher'>;
+  readonly #timeoutMs: number;
 
   constructor(ctx: CoreContext, tokens: TokenSource) {
     this.#ctx = ctx;
     this.#tokens = tokens;
+    this.#timeoutMs = ctx.options.http.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#dispatcher = {
+      dispatcher:
+        ctx.options.http.dispatcher ??
+        new Agent({ headersTimeout: this.#timeoutMs, connect: { timeout: this.#timeoutMs } }),
+    };
+  }
+
+  /** Closes the default dispatcher's sockets. */
+  async close(): Promise<void> {
+    if (!this.#ctx.options.http.dispatcher) await (this.#dispatcher.dispatcher as Dispatcher).close();
   }
 
   async fetch(id: string, path: string, init: BatonRequestInit = {}): Promise<Response> {
-    let conn = await this.#tokens.connection(id);
+    let conn = await this.#tokens.usable(id);
     const url = this.#resolve(conn.endpoints.apiBaseUrl, path);
     const { apiOrigin } = prepare(conn);
     if (!hostAllowed(url, conn.spec.redirectAuthHosts, apiOrigin)) {
@@ -113,13 +145,18 @@ export class ApiFetcher {
     }
     const canReplay = replayable(init.body);
     let res = await this.#send(conn, url, init);
-    if (res.status === 401 && !isStatic(conn) && canReplay) {
-      const rejected = conn.secrets.tokens?.accessToken;
-      if (rejected) {
-        await res.body?.cancel().catch(() => undefined);
-        conn = await this.#tokens.afterRejection(id, rejected);
-        res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), init);
+    const rejected = conn.secrets.tokens?.accessToken;
+    if (res.status === 401 && !isStatic(conn) && rejected) {
+      if (!canReplay) {
+        // The token leaves the cache at once; the next call refreshes. This body cannot be sent again.
+        this.#ctx.cache.reject(id, rejected);
+        return res;
       }
+      await res.body?.cancel().catch(() => undefined);
+      conn = await this.#tokens.afterRejection(id, rejected);
+      res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), init);
+      const again = conn.secrets.tokens?.accessToken;
+      if (res.status === 401 && again) this.#ctx.cache.reject(id, again);
     }
     return res;
   }
@@ -155,14 +192,19 @@ export class ApiFetcher {
         h.set(name, value);
         headers = h;
       }
-      const res = await this.#attempt(conn, url, {
-        ...init,
-        method,
-        body,
-        headers,
-        redirect: 'manual',
-        ...this.#dispatcher(),
-      });
+      const res = await this.#attempt(
+        conn,
+        url,
+        {
+          ...init,
+          method,
+          body,
+          headers,
+          redirect: 'manual',
+          ...this.#dispatcher,
+        },
+        init.timeoutMs,
+      );
       if (!REDIRECTS.has(res.status) || hop >= MAX_REDIRECTS) return res;
       const location = res.headers.get('location');
       if (!location) return res;
@@ -187,31 +229,42 @@ export class ApiFetcher {
    * One request. A kept-alive socket the server closed just as we reused it fails before any
    * byte is answered; an idempotent request is safe to send once more on a fresh socket.
    */
-  async #attempt(conn: LoadedConnection, url: URL, init: RequestInit): Promise<Response> {
+  async #attempt(conn: LoadedConnection, url: URL, init: RequestInit, timeoutMs?: number): Promise<Response> {
     for (let attempt = 1; ; attempt++) {
+      // The default dispatcher bounds the wait by itself; a per-call bound or a caller's
+      // dispatcher needs a timer that is cleared as soon as the headers arrive.
+      const bound = timeoutMs ?? (this.#ctx.options.http.dispatcher ? this.#timeoutMs : undefined);
+      let timer: NodeJS.Timeout | undefined;
+      let request = init;
+      if (bound !== undefined) {
+        const abort = new AbortController();
+        timer = setTimeout(() => abort.abort(new TimeoutError(bound)), bound);
+        const signals = init.signal ? [init.signal, abort.signal] : [abort.signal];
+        request = { ...init, signal: AbortSignal.any(signals as AbortSignal[]) };
+      }
       try {
-        return await fetch(url, init);
+        return await fetch(url, request);
       } catch (err) {
         const idempotent = IDEMPOTENT.has(init.method ?? 'GET') && replayable(init.body);
         if (attempt === 1 && idempotent && isSocketReset(err)) continue;
+        if (init.signal?.aborted) throw err;
+        const timedOut =
+          (err as { name?: string })?.name === 'TimeoutError' ||
+          (err as { cause?: { code?: string; name?: string } })?.cause?.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+          (err as { cause?: { name?: string } })?.cause?.name === 'TimeoutError' ||
+          (err as { cause?: { code?: string } })?.cause?.code === 'UND_ERR_CONNECT_TIMEOUT';
         throw new NetworkError(
-          `Could not reach ${url.host} for connection "${conn.record.id}": ${describeNetworkError(err)}.`,
+          `Could not reach ${url.host} for connection "${conn.record.id}": ${timedOut ? `no answer within ${bound ?? this.#timeoutMs} ms` : describeNetworkError(err)}.`,
           {
             connectionId: conn.record.id,
             provider: conn.record.provider,
             cause: new Error(redact(String((err as Error)?.message ?? err), secretValues(conn.secrets))),
           },
         );
+      } finally {
+        if (timer) clearTimeout(timer);
       }
     }
-  }
-
-  #dispatcher(): Pick<RequestInit, 'dispatcher'> {
-    return this.#ctx.options.http.dispatcher ? this.#withDispatcher : NO_DISPATCHER;
-  }
-
-  get #withDispatcher(): Pick<RequestInit, 'dispatcher'> {
-    return { dispatcher: this.#ctx.options.http.dispatcher };
   }
 
   /**
@@ -225,13 +278,12 @@ export class ApiFetcher {
     if (rest === null || !to.href.endsWith(rest)) return conn;
     const newBase = to.href.slice(0, to.href.length - rest.length);
     if (!newBase || newBase === base) return conn;
-    let record: ConnectionRecord | null = conn.record;
-    for (let i = 0; i < 5 && record; i++) {
-      const next = { ...record, apiBaseUrl: newBase, updatedAt: this.#ctx.clock.now() };
-      const written = await this.#ctx.store.put(next, record.version);
-      if (written) return this.#tokens.remember(openConnection(this.#ctx, written));
-      record = await this.#ctx.store.get(conn.record.id);
-    }
-    return conn;
+    // The base is bound into the seal: the write re-seals the secrets under the new binding.
+    const written = await writeConnection(this.#ctx, conn.record.id, 'learn_base', (current) => {
+      if (!current) return null;
+      const next = { ...current, apiBaseUrl: newBase };
+      return { ...next, sealed: sealSecrets(this.#ctx.sealer, next, openSecrets(this.#ctx.sealer, current)) };
+    }).catch(() => null);
+    return written ? this.#tokens.remember(openConnection(this.#ctx, written)) : conn;
   }
 }

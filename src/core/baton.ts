@@ -23,7 +23,7 @@ import { ProviderRegistry } from '../providers/registry.js';
 import type { AuthMode, ProviderOverride, ProviderSpec } from '../providers/spec.js';
 import { openStore } from '../store/index.js';
 import { Sealer } from '../store/sealer.js';
-import { loadSecretKey } from '../store/secret-key.js';
+import { dataDir, loadSecretKey } from '../store/secret-key.js';
 import type { AccountInfo, ConnectionRecord, PendingAuthorization, Store } from '../store/store.js';
 import { ApiFetcher, type BatonRequestInit } from './api-fetch.js';
 import { ClientDirectory, type ClientRegistration, type ClientsOption } from './clients.js';
@@ -31,10 +31,14 @@ import { type Clock, systemClock } from './clock.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints, type LoadedConnection, openConnection } from './context.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
+import { journalPath, RescueJournal } from './held-pairs.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
+import { acquireLease } from './lease.js';
 import { Refresher } from './refresher.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
+import { TokenCache } from './token-cache.js';
 import { TokenSource } from './token-source.js';
+import { WriteRefused, writeConnection } from './write-path.js';
 
 export interface BatonOptions {
   /** 'memory:', 'sqlite:<path>', 'postgres://…', a pg.Pool or a Store. Default: BATON_STORE, else SQLite in the user data dir. */
@@ -44,9 +48,15 @@ export interface BatonOptions {
   keyFile?: string;
   clients?: ClientsOption;
   providers?: Record<string, ProviderOverride>;
-  /** Refresh a token this long before it expires. Default 60 s. */
+  /**
+   * Refresh a token this long before it expires, or half its lifetime before if that is
+   * shorter (README, "When tokens are refreshed"). Default 60 s.
+   */
   refreshWindowMs?: number;
-  /** How long a refresh lease holds before another process may take over. Default 30 s. */
+  /**
+   * How long a refresh lease holds without renewal before another process may take over. The
+   * holder renews it every third of this while its grant runs. Default 30 s.
+   */
   leaseTtlMs?: number;
   retry?: Partial<CoreContext['options']['retry']>;
   http?: HttpOptions;
@@ -114,15 +124,20 @@ export class Baton {
   #keeper: Keeper | null = null;
   #closed = false;
 
-  private constructor(ctx: CoreContext, authorizationTtlMs: number, ownsStore: boolean) {
+  private constructor(
+    ctx: CoreContext,
+    authorizationTtlMs: number,
+    ownsStore: boolean,
+    journal: RescueJournal | null,
+  ) {
     this.#ctx = ctx;
-    this.#refresher = new Refresher(ctx);
+    this.#refresher = new Refresher(ctx, journal);
     this.#tokens = new TokenSource(ctx, this.#refresher);
     this.#api = new ApiFetcher(ctx, this.#tokens);
     this.#authorizationTtlMs = authorizationTtlMs;
     this.#ownsStore = ownsStore;
-    // Another process committed: drop our cached copy so the next call reads theirs.
-    this.#unsubscribe = ctx.store.subscribe?.((id, version) => this.#tokens.invalidate(id, version));
+    // Any change of the store, ours or another process's, reaches the cache (invariant 8).
+    this.#unsubscribe = ctx.store.subscribe?.((id, version) => ctx.cache.changed(id, version));
   }
 
   static async open(options: BatonOptions = {}): Promise<Baton> {
@@ -142,6 +157,7 @@ export class Baton {
       maxCooldownMs: 5 * 60_000,
       ...options.retry,
     };
+    let closed = false;
     const ctx: CoreContext = {
       store,
       sealer,
@@ -156,11 +172,23 @@ export class Baton {
         http: options.http ?? {},
       },
       owner: `${process.pid}:${randomUUID()}`,
+      cache: new TokenCache(),
+      closed: () => closed,
     };
-    const baton = new Baton(ctx, options.authorizationTtlMs ?? 10 * 60_000, ownsStore);
+    const path = journalPath(store, dataDir(env));
+    const journal = path ? new RescueJournal(path, sealer) : null;
+    const baton = new Baton(ctx, options.authorizationTtlMs ?? 10 * 60_000, ownsStore, journal);
+    baton.#markClosed = () => {
+      closed = true;
+    };
+    // Pairs a previous process rotated but could not store are committed before anything else.
+    const rescued = journal?.open() ?? [];
+    if (rescued.length > 0) await baton.#refresher.recover(rescued);
     if (options.keeper) baton.startKeeper(options.keeper === true ? {} : options.keeper);
     return baton;
   }
+
+  #markClosed: () => void = () => undefined;
 
   get store(): Store {
     return this.#ctx.store;
@@ -331,9 +359,11 @@ export class Baton {
     if (mode === 'client_credentials') {
       const client = this.#ctx.clients.require(spec.id, params, input.connectionId);
       await this.#checkReplace(input.connectionId, spec, params, client, input.replace);
+      // The caller's scopes, else the spec's defaults ("requested when the caller names none").
+      const scopes = input.scopes ?? spec.scopes;
       const tokens = await requestClientCredentials(
         this.#grantContext(spec, params, client, input.connectionId),
-        input.scopes ? { scopes: input.scopes } : {},
+        scopes.length > 0 ? { scopes } : {},
       );
       const record = await this.#saveConnection({
         id: input.connectionId,
@@ -342,7 +372,7 @@ export class Baton {
         params,
         clientId: client.clientId,
         secrets: { tokens, credentials: null },
-        scopes: tokens.scope ?? input.scopes ?? null,
+        scopes: tokens.scope ?? (scopes.length > 0 ? scopes : null),
         account: null,
       });
       return toConnectionInfo(record);
@@ -366,6 +396,10 @@ export class Baton {
     return this.#api.fetch(id, path, init);
   }
 
+  /**
+   * Refreshes now if the token is due (or always with `force`). Unlike getAccessToken, a
+   * refresh that fails throws its typed error even while the old token is still valid.
+   */
   async refresh(id: string, options: { force?: boolean } = {}): Promise<ConnectionInfo> {
     const conn = await this.#tokens.refresh(id, options.force ?? false);
     return toConnectionInfo(conn.record);
@@ -388,7 +422,13 @@ export class Baton {
       // Not JSON: keep the text.
     }
     const account = res.ok ? { ...(conn.record.account ?? {}), ...accountFromBody(body) } : null;
-    if (account && Object.keys(account).length > 0) await this.#update(id, (r) => ({ ...r, account }));
+    if (account && Object.keys(account).length > 0) {
+      await writeConnection(this.#ctx, id, 'identify', (r) => (r ? { ...r, account } : null)).catch(
+        (err: unknown) => {
+          if (!(err instanceof WriteRefused)) throw err;
+        },
+      );
+    }
     return { account, body, status: res.status };
   }
 
@@ -416,69 +456,99 @@ export class Baton {
 
   // ---- end ----
 
+  /**
+   * Revokes the grant at the provider (RFC 7009, where it has an endpoint) and marks the
+   * connection `revoked`. It wins every race (README, invariant 7): it takes the refresh lease,
+   * waiting for a refresh in flight in any process, so the refresh token it revokes is the
+   * current one, and no later commit brings the connection back.
+   */
   async revoke(id: string): Promise<RevokeResult> {
-    const record = await this.#ctx.store.get(id);
-    if (!record) throw new ConnectionNotFound(id);
-    const conn = openConnection(this.#ctx, record);
-    let revokedAtProvider = false;
-    const tokens = conn.secrets.tokens;
-    if (conn.endpoints.revocationUrl && conn.client && tokens) {
-      const ctx = this.#grantContext(conn.spec, record.params, conn.client, id, conn);
-      if (tokens.refreshToken) {
-        await revokeToken(ctx, { token: tokens.refreshToken, tokenTypeHint: 'refresh_token' });
-      } else {
-        await revokeToken(ctx, { token: tokens.accessToken, tokenTypeHint: 'access_token' });
+    const first = await this.#ctx.store.get(id);
+    if (!first) throw new ConnectionNotFound(id);
+    const taken = await acquireLease(this.#ctx, id, async () => undefined);
+    const lease = 'lease' in taken ? taken.lease : null;
+    try {
+      const record = await this.#ctx.store.get(id);
+      if (!record) throw new ConnectionNotFound(id);
+      const conn = openConnection(this.#ctx, record);
+      const held = this.#refresher.held(id);
+      let revokedAtProvider = false;
+      const tokens = conn.secrets.tokens;
+      if (conn.endpoints.revocationUrl && conn.client && (tokens || held)) {
+        const ctx = this.#grantContext(conn.spec, record.params, conn.client, id, conn);
+        // A pair held while the store was down is the live one: revoke it too.
+        for (const t of [held?.tokens, tokens]) {
+          if (!t) continue;
+          if (t.refreshToken)
+            await revokeToken(ctx, { token: t.refreshToken, tokenTypeHint: 'refresh_token' });
+          else await revokeToken(ctx, { token: t.accessToken, tokenTypeHint: 'access_token' });
+          revokedAtProvider = true;
+        }
       }
-      revokedAtProvider = true;
+      this.#refresher.forget(id);
+      await writeConnection(this.#ctx, id, 'revoke', (r) => {
+        if (!r) throw new WriteRefused('revoke', 'removed', null);
+        return {
+          ...r,
+          sealed: sealSecrets(this.#ctx.sealer, r, { tokens: null, credentials: null }),
+          accessTokenExpiresAt: null,
+          refreshTokenExpiresAt: null,
+        };
+      }).catch((err: unknown) => {
+        throw err instanceof WriteRefused ? err.toBatonError(id) : err;
+      });
+      return { revokedAtProvider };
+    } finally {
+      await lease?.release();
     }
-    await this.#update(id, (r) => ({
-      ...r,
-      status: 'revoked',
-      sealed: sealSecrets(this.#ctx.sealer, r, { tokens: null, credentials: null }),
-      accessTokenExpiresAt: null,
-      refreshTokenExpiresAt: null,
-    }));
-    this.#tokens.invalidate(id);
-    return { revokedAtProvider };
   }
 
+  /** Deletes the connection. A refresh still in flight elsewhere finds it gone and stores nothing. */
   async remove(id: string): Promise<boolean> {
-    this.#tokens.invalidate(id);
-    return this.#ctx.store.delete(id);
+    this.#refresher.forget(id);
+    const existed = await this.#ctx.store.delete(id);
+    this.#ctx.cache.changed(id, null);
+    return existed;
   }
 
   // ---- lifecycle ----
 
   startKeeper(options: KeeperOptions = {}): Keeper {
     if (!this.#keeper) {
-      this.#keeper = new Keeper(this.#ctx, (id, force) => this.#tokens.refresh(id, force), options);
+      this.#keeper = new Keeper(this.#ctx, (id, force) => this.#tokens.refreshSoft(id, force), options);
       this.#keeper.start();
     }
     return this.#keeper;
   }
 
-  /** Connections whose rotated token pair is held in memory, waiting for the store to come back. */
+  /** Connections whose rotated token pair is held (journaled), waiting for the store to come back. */
   get pendingCommits(): string[] {
     return this.#refresher.pendingCommits;
   }
 
+  /**
+   * Stops the keeper, tries once more to commit held pairs (what it cannot commit stays in the
+   * rescue journal for the next open), and closes the store if Baton opened it.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#keeper?.stop();
     this.#unsubscribe?.();
     await this.#refresher.flushAll();
-    const lost = this.#refresher.pendingCommits;
+    const left = this.#refresher.pendingCommits;
+    this.#markClosed();
     this.#refresher.close();
-    if (lost.length > 0) {
+    if (left.length > 0) {
       this.#ctx.events.emit(
         'error',
         new StoreError(
-          `Closing with uncommitted token pairs for ${lost.join(', ')}; the store is still unreachable.`,
+          `Closing with token pairs of ${left.join(', ')} not yet stored; they are kept in the rescue journal and committed by the next Baton.open on this store.`,
         ),
         undefined,
       );
     }
+    await this.#api.close().catch(() => undefined);
     if (this.#ownsStore) await this.#ctx.store.close();
   }
 
@@ -542,6 +612,7 @@ export class Baton {
     }
   }
 
+  /** A new authorization (or static credentials) through the one write path: any status → active. */
   async #saveConnection(input: {
     id: string;
     provider: string;
@@ -554,9 +625,9 @@ export class Baton {
   }): Promise<ConnectionRecord> {
     const now = this.#ctx.clock.now();
     const tokens = input.secrets.tokens;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const existing = await this.#ctx.store.get(input.id);
-      const record: ConnectionRecord = {
+    this.#refresher.forget(input.id);
+    const written = await writeConnection(this.#ctx, input.id, 'authorize', (existing) => {
+      const next: ConnectionRecord = {
         id: input.id,
         provider: input.provider,
         authMode: input.authMode,
@@ -564,7 +635,7 @@ export class Baton {
         clientId: input.clientId,
         status: 'active',
         version: existing?.version ?? 0,
-        sealed: sealSecrets(this.#ctx.sealer, input, input.secrets),
+        sealed: '',
         accessTokenExpiresAt: tokens?.expiresAt ?? null,
         refreshTokenExpiresAt: tokens?.refreshTokenExpiresAt ?? null,
         lastRefreshedAt: tokens ? now : null,
@@ -576,35 +647,11 @@ export class Baton {
         createdAt: existing?.createdAt ?? now,
         updatedAt: now,
       };
-      const written = await this.#ctx.store.put(record, existing ? existing.version : null);
-      if (written) {
-        this.#tokens.invalidate(input.id);
-        this.#tokens.remember(openConnection(this.#ctx, written));
-        return written;
-      }
-    }
-    throw new StoreError(`Connection "${input.id}" kept changing while it was being saved; try again.`, {
-      connectionId: input.id,
-      provider: input.provider,
+      return { ...next, sealed: sealSecrets(this.#ctx.sealer, next, input.secrets) };
     });
-  }
-
-  async #update(id: string, change: (r: ConnectionRecord) => ConnectionRecord): Promise<ConnectionRecord> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.#ctx.store.get(id);
-      if (!current) throw new ConnectionNotFound(id);
-      const written = await this.#ctx.store.put(
-        { ...change(current), updatedAt: this.#ctx.clock.now() },
-        current.version,
-      );
-      if (written) {
-        this.#tokens.invalidate(id);
-        return written;
-      }
-    }
-    throw new StoreError(`Connection "${id}" kept changing while it was being updated; try again.`, {
-      connectionId: id,
-    });
+    const record = written as ConnectionRecord;
+    this.#tokens.remember(openConnection(this.#ctx, record));
+    return record;
   }
 }
 

@@ -1,5 +1,7 @@
-import { ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
+import { ConfigError, ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
 import type { HttpOptions } from '../protocol/http.js';
+import type { TokenSet } from '../protocol/token-set.js';
+import { hostAllowed } from '../providers/redirect-policy.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ProviderSpec } from '../providers/spec.js';
 import type { Endpoints } from '../providers/template.js';
@@ -10,6 +12,7 @@ import type { ClientDirectory, ClientRegistration } from './clients.js';
 import type { Clock } from './clock.js';
 import type { BatonEmitter } from './events.js';
 import { type ConnectionSecrets, openSecrets } from './secrets.js';
+import type { TokenCache } from './token-cache.js';
 
 export interface RetryPolicy {
   /** Attempts per refresh for transient failures (network, 5xx, 429). */
@@ -21,6 +24,7 @@ export interface RetryPolicy {
 }
 
 export interface CoreOptions {
+  /** A token is refreshed this long before it expires, or half its lifetime if that is shorter. */
   refreshWindowMs: number;
   leaseTtlMs: number;
   retry: RetryPolicy;
@@ -36,8 +40,12 @@ export interface CoreContext {
   clock: Clock;
   events: BatonEmitter;
   options: CoreOptions;
-  /** Identifies this process's leases. */
+  /** Identifies this process's leases: `pid:uuid`. */
   owner: string;
+  /** The token cache every write and every change of the store reaches. */
+  cache: TokenCache;
+  /** Whether the Baton is closing: retries stop. */
+  closed(): boolean;
 }
 
 /** A connection read from the store, checked against the configuration and opened. */
@@ -56,11 +64,12 @@ export interface LoadedConnection {
  */
 export function connectionEndpoints(
   spec: ProviderSpec,
-  record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'>,
+  record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'> & { id?: string },
 ): Endpoints {
   const base = endpointsFor(spec, record.params);
   const learned = record.apiBaseUrl;
   if (!learned || learned === base.apiBaseUrl) return base;
+  assertLearnedBaseAllowed(spec, base.apiBaseUrl, learned, record.id);
   const move = (url: string | undefined): string | undefined =>
     url?.startsWith(base.apiBaseUrl) ? learned + url.slice(base.apiBaseUrl.length) : url;
   const out: Endpoints = { apiBaseUrl: learned };
@@ -71,6 +80,31 @@ export function connectionEndpoints(
   if (tokenUrl) out.tokenUrl = tokenUrl;
   if (revocationUrl) out.revocationUrl = revocationUrl;
   return out;
+}
+
+/**
+ * A learned base is bound into the seal (v2 blobs), and re-checked here against the spec's
+ * redirect policy at every use (README, security notes): an altered column never steers a
+ * credential to a host the spec does not allow.
+ */
+function assertLearnedBaseAllowed(
+  spec: ProviderSpec,
+  templateBase: string,
+  learned: string,
+  id?: string,
+): void {
+  let url: URL | null = null;
+  try {
+    url = new URL(learned);
+  } catch {
+    url = null;
+  }
+  if (url && hostAllowed(url, spec.redirectAuthHosts, new URL(templateBase))) return;
+  throw new ConfigError(
+    `The stored API base of connection "${id ?? '?'}" points to ${url?.host ?? 'an unparseable URL'}, which ${spec.displayName}'s spec does not allow to receive credentials; the row may have been altered.`,
+    "Check the store for tampering, then connect the account again (`baton connect`), or add the host to the provider's redirectAuthHosts if it is genuine.",
+    { connectionId: id, provider: spec.id },
+  );
 }
 
 /**
@@ -100,6 +134,19 @@ export function openConnection(ctx: CoreContext, record: ConnectionRecord): Load
   }
   const secrets = openSecrets(ctx.sealer, record);
   return { record, secrets, spec, client, endpoints: connectionEndpoints(spec, record) };
+}
+
+/** The same connection with other tokens (a pair held while the store is down). */
+export function withHeldTokens(conn: LoadedConnection, tokens: TokenSet): LoadedConnection {
+  return {
+    ...conn,
+    record: {
+      ...conn.record,
+      accessTokenExpiresAt: tokens.expiresAt,
+      refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
+    },
+    secrets: { ...conn.secrets, tokens },
+  };
 }
 
 /** Throws when the connection cannot be used until a person acts. */

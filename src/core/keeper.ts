@@ -1,4 +1,5 @@
 import type { CoreContext, LoadedConnection } from './context.js';
+import { refreshPoint } from './due.js';
 
 export interface KeeperOptions {
   /** How often to look at every connection. Default 60 s. */
@@ -64,12 +65,18 @@ export class Keeper {
   async #pass(): Promise<KeeperRun> {
     const run: KeeperRun = { checked: 0, refreshed: [], failed: [] };
     const now = this.#ctx.clock.now();
-    const horizon = now + this.#ctx.options.refreshWindowMs + this.#intervalMs;
+    // Due before the next pass: the same refresh point getAccessToken uses.
+    const horizon = now + this.#intervalMs;
     for (const record of await this.#ctx.store.list()) {
       if (record.status !== 'active') continue;
       if (record.authMode !== 'oauth2' && record.authMode !== 'client_credentials') continue;
       run.checked++;
-      const accessDue = record.accessTokenExpiresAt !== null && record.accessTokenExpiresAt <= horizon;
+      const accessDue =
+        refreshPoint(
+          record.accessTokenExpiresAt,
+          record.lastRefreshedAt,
+          this.#ctx.options.refreshWindowMs,
+        ) <= horizon;
       const lapsing =
         record.refreshTokenExpiresAt !== null && record.refreshTokenExpiresAt - now <= this.#keepAliveMs;
       // Client-credentials tokens are cheap to get again on demand; only user grants need keeping alive.

@@ -9,13 +9,28 @@ import {
   redact,
   StoreError,
 } from '../errors.js';
-import { type GrantContext, refreshAccessToken, requestClientCredentials } from '../protocol/grants.js';
+import {
+  type GrantContext,
+  refreshAccessToken,
+  requestClientCredentials,
+  revokeToken,
+} from '../protocol/grants.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { sleep } from './clock.js';
 import { toConnectionInfo } from './connection-info.js';
-import { assertUsable, type CoreContext, type LoadedConnection, openConnection } from './context.js';
-import { sealSecrets, secretValues } from './secrets.js';
+import {
+  assertUsable,
+  type CoreContext,
+  type LoadedConnection,
+  openConnection,
+  withHeldTokens,
+} from './context.js';
+import { isDue, isExpired } from './due.js';
+import type { HeldPair, RescuedPair, RescueJournal } from './held-pairs.js';
+import { acquireLease, type HeldLease } from './lease.js';
+import { openSecrets, sealSecrets, secretValues } from './secrets.js';
+import { WriteRefused, writeConnection } from './write-path.js';
 
 /** Why a refresh was asked for. */
 export interface RefreshRequest {
@@ -26,6 +41,11 @@ export interface RefreshRequest {
    * someone else refreshed and that one is used instead of refreshing again.
    */
   rejectedToken?: string;
+  /**
+   * An explicit refresh (`baton.refresh`, `baton refresh`): a failure is thrown even when the
+   * old token is still valid, so the caller learns that nothing was refreshed.
+   */
+  explicit?: boolean;
 }
 
 interface Cooldown {
@@ -34,51 +54,51 @@ interface Cooldown {
   error: BatonError;
 }
 
-interface PendingCommit {
-  tokens: TokenSet;
-  /** When the commit is retried in the background. */
-  timer: NodeJS.Timeout | null;
-}
-
-const LEASE_POLL_MIN_MS = 10;
-const LEASE_POLL_MAX_MS = 200;
-const COMMIT_ATTEMPTS = 3;
-
-export function isDue(expiresAt: number | null, now: number, windowMs: number): boolean {
-  return expiresAt !== null && expiresAt - windowMs <= now;
-}
-
-export function isExpired(expiresAt: number | null, now: number): boolean {
-  return expiresAt !== null && expiresAt <= now;
-}
-
 function isTransient(err: unknown): boolean {
   if (err instanceof NetworkError || err instanceof RateLimited) return true;
   if (err instanceof ProviderError) return err.status === undefined || err.status >= 500;
   return false;
 }
 
+/** The credential a token pair was granted from: its refresh token, or for client credentials its access token. */
+function spentOf(tokens: TokenSet | null | undefined): string | null {
+  return tokens?.refreshToken ?? tokens?.accessToken ?? null;
+}
+
+function sameBinding(a: ConnectionRecord, b: ConnectionRecord): boolean {
+  return (
+    a.provider === b.provider &&
+    a.clientId === b.clientId &&
+    a.authMode === b.authMode &&
+    JSON.stringify(Object.entries(a.params).sort()) === JSON.stringify(Object.entries(b.params).sort())
+  );
+}
+
 /**
  * Refreshes connections: at most one token-endpoint call per rotation, however many callers
- * and processes ask (DESIGN invariant 1), committed before anyone sees it (invariant 2), and
- * never falling through to a dead token (invariant 3).
+ * and processes ask (README, invariant 1), committed before anyone sees it (invariant 2), and
+ * never falling through to a dead token (invariant 3). It composes the pieces that each hold
+ * one invariant: the lease (lease.ts), the grant with backoff, the guarded commit through the
+ * one write path (write-path.ts), held pairs with their rescue journal (held-pairs.ts), and
+ * the per-connection cooldown.
  *
  * The caller (TokenSource) already collapses concurrent callers in this process into one
  * promise per connection; this class handles the other processes through the store's lease.
  */
 export class Refresher {
   readonly #ctx: CoreContext;
+  readonly #journal: RescueJournal | null;
   readonly #cooldowns = new Map<string, Cooldown>();
-  readonly #pending = new Map<string, PendingCommit>();
-  #closed = false;
+  readonly #held = new Map<string, HeldPair>();
 
-  constructor(ctx: CoreContext) {
+  constructor(ctx: CoreContext, journal: RescueJournal | null) {
     this.#ctx = ctx;
+    this.#journal = journal;
   }
 
-  /** Connections whose new token pair is held in memory because the store refused it. */
+  /** Connections whose new token pair is held because the store refused it. */
   get pendingCommits(): string[] {
-    return [...this.#pending.keys()];
+    return [...this.#held.keys()];
   }
 
   /**
@@ -86,61 +106,139 @@ export class Refresher {
    * has just refreshed it), otherwise one with a freshly granted and committed token.
    */
   async refresh(id: string, req: RefreshRequest): Promise<LoadedConnection> {
-    if (this.#pending.has(id)) await this.#flushPending(id);
+    const held = this.#held.get(id);
+    if (held) {
+      try {
+        await this.#flush(id);
+      } catch (err) {
+        // The store is still refusing: the held pair is the valid one, and it is journaled.
+        const t = held.tokens;
+        if (
+          !req.explicit &&
+          !isExpired(t.expiresAt, this.#ctx.clock.now()) &&
+          t.accessToken !== req.rejectedToken
+        ) {
+          return withHeldTokens(held.from, t);
+        }
+        throw err;
+      }
+    }
     let conn = await this.#load(id);
     if (this.#satisfied(conn, req)) return conn;
 
-    const now = this.#ctx.clock.now();
     const cooldown = this.#cooldowns.get(id);
-    if (cooldown && cooldown.until > now) {
+    if (cooldown && cooldown.until > this.#ctx.clock.now()) {
       // Backing off after repeated failures: the old token is fine while it lives, but a dead
-      // one is never handed out.
-      if (!req.force && !isExpired(conn.record.accessTokenExpiresAt, now) && conn.secrets.tokens) return conn;
+      // or rejected one is never handed out, and an explicit refresh hears the failure.
+      if (this.#softResult(conn, req)) return conn;
       throw cooldown.error;
     }
 
-    const owner = this.#ctx.owner;
-    const leased = await this.#acquireOrWait(id, conn, req);
-    if (!leased.acquired) return leased.conn;
-    conn = leased.conn;
+    const seen = conn;
+    const taken = await acquireLease(this.#ctx, id, async () => {
+      const current = await this.#load(id);
+      if (current.record.version === seen.record.version) return undefined;
+      // Someone committed. A forced refresh is satisfied by anyone's refresh after we asked.
+      const fresh = current.secrets.tokens;
+      const answered = req.force
+        ? fresh !== null && fresh.accessToken !== seen.secrets.tokens?.accessToken && !this.#rejected(current)
+        : this.#satisfied(current, req);
+      return answered ? current : undefined;
+    });
+    if ('result' in taken) return taken.result;
+    const lease = taken.lease;
     let keepLease = false;
     try {
       // Re-read under the lease: the previous holder may have finished between our read and our acquire.
       conn = await this.#load(id);
       if (this.#satisfied(conn, req)) return conn;
-      const tokens = await this.#grant(conn);
+      let tokens: TokenSet;
+      try {
+        tokens = await this.#grant(conn);
+      } catch (err) {
+        if (this.#ctx.closed()) throw err;
+        return await this.#onGrantFailure(id, conn, err, req, lease);
+      }
       try {
         const committed = await this.#commit(conn, tokens);
         this.#cooldowns.delete(id);
-        this.#ctx.events.emit('refreshed', toConnectionInfo(committed.record));
         return committed;
       } catch (err) {
-        if (err instanceof StoreError) {
-          // The provider has already rotated: this pair is the only valid one. Keep it, keep the
-          // lease so no other process spends the dead refresh token, and retry the commit.
-          keepLease = true;
-          this.#holdPending(id, tokens);
-        }
+        if (!(err instanceof StoreError)) throw err;
+        // The provider has already rotated: this pair is the only valid one. Journal it, keep
+        // the lease so no other process spends the dead refresh token, and retry the commit.
+        keepLease = true;
+        lease.keep();
+        this.#hold(id, conn, tokens, lease);
+        if (!req.explicit) return withHeldTokens(conn, tokens);
         throw err;
       }
-    } catch (err) {
-      if (err instanceof StoreError || this.#closed) throw err;
-      return await this.#onGrantFailure(id, conn, err);
     } finally {
-      if (!keepLease) await this.#ctx.store.releaseLease(id, owner).catch(() => undefined);
+      if (!keepLease) await lease.release();
     }
   }
 
   /** Tries once more to commit every token pair held in memory. */
   async flushAll(): Promise<void> {
-    for (const id of [...this.#pending.keys()]) {
-      await this.#flushPending(id).catch(() => undefined);
+    for (const id of [...this.#held.keys()]) await this.#flush(id).catch(() => undefined);
+  }
+
+  /** The pair held for `id`, if the store refused it. */
+  held(id: string): HeldPair | undefined {
+    return this.#held.get(id);
+  }
+
+  /** Forgets a held pair (the connection was revoked or removed): returns it for revocation. */
+  forget(id: string): HeldPair | undefined {
+    const held = this.#held.get(id);
+    if (held?.timer) clearTimeout(held.timer);
+    this.#held.delete(id);
+    this.#journal?.remove(id);
+    return held;
+  }
+
+  /** Stops background retries; held pairs stay in the rescue journal for the next open. */
+  close(): void {
+    for (const p of this.#held.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.timer = null;
     }
   }
 
-  close(): void {
-    this.#closed = true;
-    for (const p of this.#pending.values()) if (p.timer) clearTimeout(p.timer);
+  /**
+   * Commits pairs a previous process journaled. Each goes through the same guard as any
+   * commit: onto the version it was granted from, or one whose credential is the one it spent.
+   */
+  async recover(pairs: RescuedPair[]): Promise<void> {
+    for (const pair of pairs) {
+      const record = await this.#ctx.store.get(pair.id);
+      if (!record) {
+        this.#journal?.remove(pair.id);
+        continue;
+      }
+      let opened: LoadedConnection;
+      try {
+        opened = openConnection(this.#ctx, record);
+      } catch {
+        continue; // Another configuration: leave it for a process that matches.
+      }
+      // The connection as it was when the pair was granted: its version and spent credential.
+      const spentConn: LoadedConnection = {
+        ...opened,
+        record: { ...opened.record, version: pair.fromVersion },
+        secrets: { ...opened.secrets, tokens: { ...pair.tokens, accessToken: '', refreshToken: pair.spent } },
+      };
+      try {
+        await this.#commit(spentConn, pair.tokens);
+        this.#journal?.remove(pair.id);
+      } catch (err) {
+        if (err instanceof StoreError) {
+          this.#hold(pair.id, spentConn, pair.tokens, null);
+        } else {
+          this.#journal?.remove(pair.id);
+        }
+      }
+    }
   }
 
   async #load(id: string): Promise<LoadedConnection> {
@@ -151,55 +249,33 @@ export class Refresher {
     return conn;
   }
 
+  #rejected(conn: LoadedConnection): boolean {
+    const token = conn.secrets.tokens?.accessToken;
+    return token !== undefined && this.#ctx.cache.isRejected(conn.record.id, token);
+  }
+
   /** Whether the stored state already answers the request without a token-endpoint call. */
   #satisfied(conn: LoadedConnection, req: RefreshRequest): boolean {
     const tokens = conn.secrets.tokens;
-    if (!tokens) return false;
-    if (req.rejectedToken !== undefined) return tokens.accessToken !== req.rejectedToken;
+    if (!tokens || this.#rejected(conn)) return false;
+    const now = this.#ctx.clock.now();
+    if (req.rejectedToken !== undefined) {
+      return tokens.accessToken !== req.rejectedToken && !isExpired(tokens.expiresAt, now);
+    }
     if (req.force) return false;
-    return !isDue(tokens.expiresAt, this.#ctx.clock.now(), this.#ctx.options.refreshWindowMs);
+    return !isDue(tokens.expiresAt, tokens.issuedAt, now, this.#ctx.options.refreshWindowMs);
   }
 
-  /**
-   * Takes the lease, or waits for the process that holds it and uses its result. Polling backs
-   * off; a change notification from the store (PostgreSQL) is not needed for correctness.
-   */
-  async #acquireOrWait(
-    id: string,
-    conn: LoadedConnection,
-    req: RefreshRequest,
-  ): Promise<{ acquired: boolean; conn: LoadedConnection }> {
-    const { store, options } = this.#ctx;
-    const seenVersion = conn.record.version;
-    let delay = LEASE_POLL_MIN_MS;
-    // Wall time, not the injectable clock: the lease expires in the store's time.
-    const deadline = Date.now() + options.leaseTtlMs * 2 + 5_000;
-    for (;;) {
-      if (await store.acquireLease(id, this.#ctx.owner, options.leaseTtlMs)) {
-        return { acquired: true, conn };
-      }
-      if (Date.now() > deadline) {
-        throw new StoreError(`Timed out waiting for another process to finish refreshing "${id}".`, {
-          connectionId: id,
-          provider: conn.record.provider,
-        });
-      }
-      await sleep(delay + Math.floor(Math.random() * delay));
-      delay = Math.min(delay * 2, LEASE_POLL_MAX_MS);
-      const current = await this.#load(id);
-      if (current.record.version !== seenVersion) {
-        // Someone committed. If that answered our need (a fresh token), use it; a forced refresh
-        // is satisfied by anyone's refresh after we asked.
-        const fresh = current.secrets.tokens;
-        if (
-          fresh &&
-          (req.force ? fresh.accessToken !== conn.secrets.tokens?.accessToken : this.#satisfied(current, req))
-        ) {
-          return { acquired: false, conn: current };
-        }
-        conn = current;
-      }
-    }
+  /** After a failure: whether the old token may still be handed out (never to an explicit refresh). */
+  #softResult(conn: LoadedConnection, req: RefreshRequest): boolean {
+    const t = conn.secrets.tokens;
+    return (
+      !req.explicit &&
+      t !== null &&
+      !isExpired(t.expiresAt, this.#ctx.clock.now()) &&
+      t.accessToken !== req.rejectedToken &&
+      !this.#rejected(conn)
+    );
   }
 
   async #grant(conn: LoadedConnection): Promise<TokenSet> {
@@ -210,7 +286,7 @@ export class Refresher {
       try {
         return await this.#grantOnce(conn);
       } catch (err) {
-        if (!isTransient(err) || attempt >= retry.attempts || this.#closed) throw err;
+        if (!isTransient(err) || attempt >= retry.attempts || this.#ctx.closed()) throw err;
         let delay = Math.min(retry.baseDelayMs * 2 ** (attempt - 1), retry.maxDelayMs);
         if (err instanceof RateLimited && err.retryAfter !== undefined) {
           const asked = err.retryAfter * 1000;
@@ -223,15 +299,15 @@ export class Refresher {
     }
   }
 
-  #grantOnce(conn: LoadedConnection): Promise<TokenSet> {
-    const { record, spec, client, endpoints, secrets } = conn;
+  #grantContext(conn: LoadedConnection): GrantContext {
+    const { record, spec, client, endpoints } = conn;
     if (!client) {
       throw new InvalidClient(`Connection "${record.id}" has no client to refresh with.`, {
         connectionId: record.id,
         provider: record.provider,
       });
     }
-    const ctx: GrantContext = {
+    return {
       spec,
       params: record.params,
       endpoints,
@@ -240,8 +316,14 @@ export class Refresher {
       connectionId: record.id,
       http: this.#ctx.options.http,
     };
+  }
+
+  #grantOnce(conn: LoadedConnection): Promise<TokenSet> {
+    const { record, spec, secrets } = conn;
+    const ctx = this.#grantContext(conn);
     if (record.authMode === 'client_credentials') {
-      return requestClientCredentials(ctx, record.scopes ? { scopes: record.scopes } : {});
+      const scopes = record.scopes ?? spec.scopes;
+      return requestClientCredentials(ctx, scopes.length > 0 ? { scopes } : {});
     }
     const refreshToken = secrets.tokens?.refreshToken;
     if (!refreshToken) {
@@ -259,27 +341,33 @@ export class Refresher {
   }
 
   /**
-   * Compare-and-swap the new pair onto the connection. A conflict means someone else wrote the
-   * record (a learned base URL, say) while we held the lease: merge our tokens onto theirs.
+   * The guarded commit (README, invariant 7): the pair lands only on the version it was
+   * granted from, or on a newer version whose credential is still the one this grant spent
+   * (someone wrote other fields meanwhile). A newer pair is never overwritten; a revoked,
+   * removed, needs_reauth or rebound connection is never brought back — and the new refresh
+   * token, which nobody will use, is revoked at the provider (RFC 7009).
    */
   async #commit(conn: LoadedConnection, tokens: TokenSet): Promise<LoadedConnection> {
-    let base = conn.record;
-    for (let attempt = 1; ; attempt++) {
-      let written: ConnectionRecord | null;
-      try {
-        written = await this.#ctx.store.put(this.#withTokens(base, conn, tokens), base.version);
-      } catch (err) {
-        if (attempt >= COMMIT_ATTEMPTS) throw asStoreError(err, base);
-        await sleep(50 * 2 ** attempt);
-        continue;
-      }
-      if (written) return openConnection(this.#ctx, written);
-      const latest = await this.#ctx.store.get(base.id);
-      if (!latest)
-        throw new StoreError(`Connection "${base.id}" was removed while it was being refreshed.`, {
-          connectionId: base.id,
-        });
-      base = latest;
+    const id = conn.record.id;
+    const spent = spentOf(conn.secrets.tokens);
+    try {
+      const written = await writeConnection(this.#ctx, id, 'commit_tokens', (current) => {
+        if (!current) throw new WriteRefused('commit_tokens', 'removed', null);
+        if (!sameBinding(current, conn.record)) throw new WriteRefused('commit_tokens', 'rebound', current);
+        if (current.version !== conn.record.version) {
+          const stored = openSecrets(this.#ctx.sealer, current).tokens;
+          if (spentOf(stored) !== spent) throw new WriteRefused('commit_tokens', 'superseded', current);
+        }
+        return this.#withTokens(current, conn, tokens);
+      });
+      const committed = openConnection(this.#ctx, written as ConnectionRecord);
+      this.#ctx.events.emit('refreshed', toConnectionInfo(committed.record));
+      return committed;
+    } catch (err) {
+      if (!(err instanceof WriteRefused)) throw err;
+      await this.#revokeOrphan(conn, tokens, err.current);
+      if (err.reason === 'superseded') return this.#load(id);
+      throw err.toBatonError(id);
     }
   }
 
@@ -287,83 +375,164 @@ export class Refresher {
     const now = this.#ctx.clock.now();
     return {
       ...base,
-      status: 'active',
       sealed: sealSecrets(this.#ctx.sealer, base, { tokens, credentials: conn.secrets.credentials }),
       accessTokenExpiresAt: tokens.expiresAt,
       refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
       scopes: tokens.scope ?? base.scopes,
       lastRefreshedAt: now,
       lastError: null,
-      updatedAt: now,
     };
   }
 
-  #holdPending(id: string, tokens: TokenSet): void {
-    const existing = this.#pending.get(id);
-    if (existing?.timer) clearTimeout(existing.timer);
-    const pending: PendingCommit = { tokens, timer: null };
-    this.#pending.set(id, pending);
-    this.#schedulePending(id, pending, 250);
+  /** Best effort: a refresh token nobody will store is revoked, never one still in use. */
+  async #revokeOrphan(
+    conn: LoadedConnection,
+    tokens: TokenSet,
+    current: ConnectionRecord | null,
+  ): Promise<void> {
+    const orphan = tokens.refreshToken;
+    if (!orphan || !conn.endpoints.revocationUrl || !conn.client) return;
+    if (orphan === conn.secrets.tokens?.refreshToken) return;
+    if (current) {
+      try {
+        if (openSecrets(this.#ctx.sealer, current).tokens?.refreshToken === orphan) return;
+      } catch {
+        // Unreadable now: it cannot be ours either.
+      }
+    }
+    await revokeToken(this.#grantContext(conn), { token: orphan, tokenTypeHint: 'refresh_token' }).catch(
+      () => undefined,
+    );
   }
 
-  #schedulePending(id: string, pending: PendingCommit, delayMs: number): void {
-    if (this.#closed) return;
-    pending.timer = setTimeout(() => {
-      pending.timer = null;
-      this.#flushPending(id).catch(() => {
-        if (this.#pending.get(id) === pending)
-          this.#schedulePending(id, pending, Math.min(delayMs * 2, 10_000));
+  #hold(id: string, from: LoadedConnection, tokens: TokenSet, lease: HeldLease | null): void {
+    const existing = this.#held.get(id);
+    if (existing?.timer) clearTimeout(existing.timer);
+    try {
+      this.#journal?.add(
+        id,
+        {
+          id,
+          provider: from.record.provider,
+          params: from.record.params,
+          clientId: from.record.clientId,
+          authMode: from.record.authMode,
+          apiBaseUrl: from.record.apiBaseUrl,
+        },
+        from.record.version,
+        tokens,
+        spentOf(from.secrets.tokens),
+        this.#ctx.clock.now(),
+      );
+    } catch (err) {
+      this.#ctx.events.emit(
+        'error',
+        new StoreError(
+          `Could not write the rescue journal for "${id}"; the new token pair is only in memory.`,
+          {
+            connectionId: id,
+            cause: err,
+          },
+        ),
+        id,
+      );
+    }
+    const pair: HeldPair = { id, tokens, from, lease, timer: null };
+    this.#held.set(id, pair);
+    this.#schedule(pair, 250);
+  }
+
+  #schedule(pair: HeldPair, delayMs: number): void {
+    if (this.#ctx.closed()) return;
+    pair.timer = setTimeout(() => {
+      pair.timer = null;
+      this.#flush(pair.id).catch(() => {
+        if (this.#held.get(pair.id) === pair) this.#schedule(pair, Math.min(delayMs * 2, 2_000));
       });
     }, delayMs);
-    pending.timer.unref();
+    pair.timer.unref();
   }
 
-  async #flushPending(id: string): Promise<void> {
-    const pending = this.#pending.get(id);
-    if (!pending) return;
-    const record = await this.#ctx.store.get(id).catch((err: unknown) => {
-      throw asStoreError(err, undefined, id);
-    });
-    if (!record) {
-      this.#pending.delete(id);
-      return;
+  async #flush(id: string): Promise<void> {
+    const pair = this.#held.get(id);
+    if (!pair) return;
+    try {
+      await this.#commit(pair.from, pair.tokens);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      // Refused (revoked, removed, superseded): the pair is done with either way.
     }
-    const conn = openConnection(this.#ctx, record);
-    const committed = await this.#commit(conn, pending.tokens);
-    if (pending.timer) clearTimeout(pending.timer);
-    this.#pending.delete(id);
-    await this.#ctx.store.releaseLease(id, this.#ctx.owner).catch(() => undefined);
-    this.#ctx.events.emit('refreshed', toConnectionInfo(committed.record));
+    if (pair.timer) clearTimeout(pair.timer);
+    if (this.#held.get(id) === pair) this.#held.delete(id);
+    this.#journal?.remove(id);
+    await pair.lease?.release();
   }
 
-  async #onGrantFailure(id: string, conn: LoadedConnection, err: unknown): Promise<LoadedConnection> {
+  async #onGrantFailure(
+    id: string,
+    conn: LoadedConnection,
+    err: unknown,
+    req: RefreshRequest,
+    lease: HeldLease,
+  ): Promise<LoadedConnection> {
     const { record } = conn;
     const secrets = secretValues(conn.secrets);
     if (err instanceof ReauthorizationRequired) {
       // Another process may have rotated the token after our read (its lease expired under it,
       // say); its pair is valid even though ours was refused.
       const latest = await this.#ctx.store.get(id);
-      if (latest && latest.version !== record.version) {
+      if (latest && latest.version !== record.version && latest.status === 'active') {
         const other = openConnection(this.#ctx, latest);
-        if (
-          other.secrets.tokens?.refreshToken !== conn.secrets.tokens?.refreshToken &&
-          latest.status === 'active'
-        ) {
-          return other;
-        }
+        if (spentOf(other.secrets.tokens) !== spentOf(conn.secrets.tokens)) return other;
       }
-      const marked = await this.#recordFailure(latest ?? record, err, secrets, 'needs_reauth');
-      const error = new ReauthorizationRequired(
-        err.connectionId === id
-          ? redact(err.message, secrets)
-          : `${conn.spec.displayName} no longer accepts the refresh token of connection "${id}": ${redact(err.message, secrets)}`,
-        { connectionId: id, provider: record.provider, cause: err },
-      );
+      const lost = lease.takenOver;
+      const said = redact(err.message, secrets);
+      const message = lost
+        ? `A refresh of "${id}" was in flight in process ${lost.owner.split(':')[0]} at ${new Date(lost.since).toISOString()} and its result was lost (the process stopped after the provider replaced the refresh token and before storing it); ${conn.spec.displayName} now refuses the old one: ${said}`
+        : err.connectionId === id
+          ? said
+          : `${conn.spec.displayName} no longer accepts the refresh token of connection "${id}": ${said}`;
+      let marked: ConnectionRecord | null = null;
+      try {
+        marked = await writeConnection(this.#ctx, id, 'needs_reauth', (current) => {
+          if (!current) throw new WriteRefused('needs_reauth', 'removed', null);
+          // Only the grant we spent is dead: a newer pair someone stored stays.
+          if (current.version !== record.version) {
+            const stored = openSecrets(this.#ctx.sealer, current).tokens;
+            if (spentOf(stored) !== spentOf(conn.secrets.tokens)) {
+              throw new WriteRefused('needs_reauth', 'superseded', current);
+            }
+          }
+          return {
+            ...current,
+            lastError: { code: lost ? 'refresh_lost' : err.code, message, at: this.#ctx.clock.now() },
+          };
+        });
+      } catch (refused) {
+        if (refused instanceof WriteRefused && refused.reason === 'superseded') return this.#load(id);
+        if (!(refused instanceof WriteRefused)) throw refused;
+      }
+      const error = new ReauthorizationRequired(message, {
+        connectionId: id,
+        provider: record.provider,
+        cause: err,
+      });
       this.#ctx.events.emit('needs_reauth', toConnectionInfo(marked ?? record), error);
       throw error;
     }
     const error = toBatonError(err, id, record.provider);
-    await this.#recordFailure(record, error, secrets, null).catch(() => undefined);
+    await writeConnection(this.#ctx, id, 'record_error', (current) =>
+      current
+        ? {
+            ...current,
+            lastError: {
+              code: error.code,
+              message: redact(error.message, secrets),
+              at: this.#ctx.clock.now(),
+            },
+          }
+        : null,
+    ).catch(() => undefined);
     const prev = this.#cooldowns.get(id);
     const failures = (prev?.failures ?? 0) + 1;
     const { retry } = this.#ctx.options;
@@ -373,37 +542,8 @@ export class Refresher {
     this.#cooldowns.set(id, { failures, until: this.#ctx.clock.now() + wait, error });
     this.#ctx.events.emit('error', error, id);
     // The old access token may still be alive (we refreshed early); a dead one is never returned.
-    if (
-      conn.secrets.tokens &&
-      !isExpired(conn.record.accessTokenExpiresAt, this.#ctx.clock.now()) &&
-      isTransient(err)
-    ) {
-      return conn;
-    }
+    if (isTransient(err) && this.#softResult(conn, req)) return conn;
     throw error;
-  }
-
-  /** Writes lastError (and a new status) by CAS, retrying on conflicts. */
-  async #recordFailure(
-    record: ConnectionRecord,
-    err: BatonError,
-    secrets: string[],
-    status: 'needs_reauth' | null,
-  ): Promise<ConnectionRecord | null> {
-    let base: ConnectionRecord | null = record;
-    for (let i = 0; i < 5 && base; i++) {
-      const now = this.#ctx.clock.now();
-      const next: ConnectionRecord = {
-        ...base,
-        status: status ?? base.status,
-        lastError: { code: err.code, message: redact(err.message, secrets), at: now },
-        updatedAt: now,
-      };
-      const written = await this.#ctx.store.put(next, base.version);
-      if (written) return written;
-      base = await this.#ctx.store.get(record.id);
-    }
-    return null;
   }
 }
 
@@ -414,14 +554,4 @@ function toBatonError(err: unknown, id: string, provider: string): BatonError {
     {},
     { connectionId: id, provider, cause: err },
   );
-}
-
-function asStoreError(err: unknown, record?: ConnectionRecord, id?: string): StoreError {
-  if (err instanceof StoreError) return err;
-  const connectionId = record?.id ?? id;
-  return new StoreError(`The store refused the new token pair of "${connectionId}".`, {
-    connectionId,
-    provider: record?.provider,
-    cause: err,
-  });
 }

@@ -15,17 +15,24 @@ export interface ConnectionSecrets {
   credentials: StaticCredentials | null;
 }
 
-export function bindingOf(
-  record: Pick<ConnectionRecord, 'id' | 'provider' | 'params' | 'clientId'>,
-): SealBinding {
-  return { id: record.id, provider: record.provider, params: record.params, clientId: record.clientId };
+/** The record fields a connection's sealed blob is bound to. */
+export type Bound = Pick<
+  ConnectionRecord,
+  'id' | 'provider' | 'params' | 'clientId' | 'authMode' | 'apiBaseUrl'
+>;
+
+export function bindingOf(record: Bound): SealBinding {
+  return {
+    id: record.id,
+    provider: record.provider,
+    params: record.params,
+    clientId: record.clientId,
+    authMode: record.authMode,
+    apiBaseUrl: record.apiBaseUrl,
+  };
 }
 
-export function sealSecrets(
-  sealer: Sealer,
-  record: Pick<ConnectionRecord, 'id' | 'provider' | 'params' | 'clientId'>,
-  secrets: ConnectionSecrets,
-): string {
+export function sealSecrets(sealer: Sealer, record: Bound, secrets: ConnectionSecrets): string {
   return sealer.seal({ tokens: secrets.tokens, credentials: secrets.credentials }, bindingOf(record));
 }
 

@@ -1,13 +1,9 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, StoreError } from '../errors.js';
 import { assertUsable, type CoreContext, type LoadedConnection, loadConnection } from './context.js';
-import { isDue, type Refresher, type RefreshRequest } from './refresher.js';
-
-interface Cached {
-  conn: LoadedConnection;
-  accessToken: string | null;
-  /** When the token stops being handed out from memory (expiry minus the refresh window). */
-  freshUntil: number;
-}
+import { isDue, refreshPoint } from './due.js';
+import type { Refresher, RefreshRequest } from './refresher.js';
+import { openSecrets, sealSecrets } from './secrets.js';
+import { writeConnection } from './write-path.js';
 
 const STATIC_MODES = new Set(['token_pair', 'api_key']);
 
@@ -15,15 +11,20 @@ export function isStatic(conn: LoadedConnection): boolean {
   return STATIC_MODES.has(conn.record.authMode);
 }
 
+/** Whether the connection's access token works for one request only (Checkbook `single-use`). */
+export function isSingleUse(conn: LoadedConnection): boolean {
+  const single = conn.spec.singleUseScopes;
+  return !!single && single.length > 0 && (conn.record.scopes ?? []).some((s) => single.includes(s));
+}
+
 /**
- * Hands out valid tokens. A warm token comes from memory without touching the store; anything
- * else goes through one promise per connection, so a thousand concurrent callers in this
- * process cause one load and at most one refresh.
+ * Hands out valid tokens. A warm token comes from the cache without touching the store;
+ * anything else goes through one promise per connection, so a thousand concurrent callers in
+ * this process cause one load and at most one refresh.
  */
 export class TokenSource {
   readonly #ctx: CoreContext;
   readonly #refresher: Refresher;
-  readonly #cache = new Map<string, Cached>();
   readonly #inflight = new Map<string, Promise<LoadedConnection>>();
 
   constructor(ctx: CoreContext, refresher: Refresher) {
@@ -32,21 +33,65 @@ export class TokenSource {
   }
 
   async getAccessToken(id: string): Promise<string> {
-    const hit = this.#cache.get(id);
-    if (hit !== undefined && hit.accessToken !== null && hit.freshUntil > this.#ctx.clock.now())
-      return hit.accessToken;
-    return accessTokenOf(await this.connection(id));
+    const hit = this.#ctx.cache.fresh(id, this.#ctx.clock.now());
+    if (hit !== undefined && hit.accessToken !== null) return hit.accessToken;
+    return accessTokenOf(await this.usable(id));
+  }
+
+  /**
+   * The connection whose credentials a request may use now. A single-use token is claimed
+   * first (marked spent in the store), so it goes to exactly one request; the next caller
+   * gets a new one from a refresh, or a ReauthorizationRequired before any request is sent.
+   */
+  async usable(id: string): Promise<LoadedConnection> {
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.connection(id);
+      if (!isSingleUse(conn)) return conn;
+      const token = conn.secrets.tokens?.accessToken;
+      if (!token) return conn;
+      const claimed = await writeConnection(this.#ctx, id, 'spend', (current) => {
+        if (!current || current.version !== conn.record.version) return null;
+        const secrets = openSecrets(this.#ctx.sealer, current);
+        const tokens = secrets.tokens;
+        if (!tokens || tokens.accessToken !== token) return null;
+        const now = this.#ctx.clock.now();
+        const spent = { ...tokens, expiresAt: now };
+        return {
+          ...current,
+          sealed: sealSecrets(this.#ctx.sealer, current, { ...secrets, tokens: spent }),
+          accessTokenExpiresAt: now,
+          lastError: tokens.refreshToken
+            ? current.lastError
+            : {
+                code: 'single_use_spent',
+                message: `The single-use token of "${id}" was used by a request; another request needs a new authorization.`,
+                at: now,
+              },
+        };
+      });
+      if (claimed && claimed.version === conn.record.version + 1) return conn;
+      if (attempt >= 3) {
+        throw new StoreError(
+          `Could not claim the single-use token of "${id}": others kept taking it; try again.`,
+          {
+            connectionId: id,
+            provider: conn.record.provider,
+          },
+        );
+      }
+    }
   }
 
   /** The connection with a token that is not due, refreshing first if it is. */
   connection(id: string): Promise<LoadedConnection> {
-    const hit = this.#cache.get(id);
-    if (hit !== undefined && hit.freshUntil > this.#ctx.clock.now()) return Promise.resolve(hit.conn);
+    const hit = this.#ctx.cache.fresh(id, this.#ctx.clock.now());
+    if (hit !== undefined) return Promise.resolve(hit.conn);
     return this.#single(id, () => this.#loadFresh(id));
   }
 
-  /** After the provider rejected `token` (a 401): the stored token if another process refreshed, else a forced refresh. */
+  /** After the provider rejected `token` (a 401): it leaves the cache, and a refresh (or another process's result) replaces it. */
   async afterRejection(id: string, token: string): Promise<LoadedConnection> {
+    this.#ctx.cache.reject(id, token);
     const inflight = this.#inflight.get(id);
     if (inflight) {
       const conn = await inflight.catch(() => null);
@@ -55,36 +100,28 @@ export class TokenSource {
     return this.#single(id, () => this.#refreshed(id, { force: true, rejectedToken: token }));
   }
 
-  /** An explicit refresh (`baton.refresh`). */
+  /** An explicit refresh (`baton.refresh`): a failure is thrown, never the old token. */
   refresh(id: string, force: boolean): Promise<LoadedConnection> {
+    return this.#single(id, () => this.#refreshed(id, { force, explicit: true }));
+  }
+
+  /** A background refresh (the keeper): the old token stays fine while it lives. */
+  refreshSoft(id: string, force: boolean): Promise<LoadedConnection> {
     return this.#single(id, () => this.#refreshed(id, { force }));
   }
 
-  /** Puts a connection that was just written into the cache. */
+  /** Puts a connection that was just read or written into the cache, until its refresh point. */
   remember(conn: LoadedConnection): LoadedConnection {
     const tokens = conn.secrets.tokens;
-    const now = this.#ctx.clock.now();
     let freshUntil: number;
-    if (isStatic(conn)) freshUntil = Number.POSITIVE_INFINITY;
-    else if (!tokens || conn.record.status !== 'active') freshUntil = 0;
-    else if (tokens.expiresAt === null) freshUntil = Number.POSITIVE_INFINITY;
-    else freshUntil = tokens.expiresAt - this.#ctx.options.refreshWindowMs;
-    if (freshUntil > now) {
-      this.#cache.set(id(conn), { conn, accessToken: tokens?.accessToken ?? null, freshUntil });
-    } else {
-      this.#cache.delete(id(conn));
-    }
+    if (conn.record.status !== 'active') freshUntil = 0;
+    else if (isStatic(conn)) freshUntil = Number.POSITIVE_INFINITY;
+    else if (!tokens || isSingleUse(conn)) freshUntil = 0;
+    else freshUntil = refreshPoint(tokens.expiresAt, tokens.issuedAt, this.#ctx.options.refreshWindowMs);
+    if (freshUntil > this.#ctx.clock.now())
+      this.#ctx.cache.set(conn, tokens?.accessToken ?? null, freshUntil);
+    else this.#ctx.cache.drop(conn.record.id);
     return conn;
-  }
-
-  /** Forgets a connection (another process changed it, or it was removed). */
-  invalidate(connectionId: string, version?: number): void {
-    const hit = this.#cache.get(connectionId);
-    if (hit && (version === undefined || hit.conn.record.version < version)) this.#cache.delete(connectionId);
-  }
-
-  clear(): void {
-    this.#cache.clear();
   }
 
   #single(connectionId: string, run: () => Promise<LoadedConnection>): Promise<LoadedConnection> {
@@ -104,7 +141,11 @@ export class TokenSource {
     assertUsable(conn);
     if (isStatic(conn)) return conn;
     const tokens = conn.secrets.tokens;
-    if (tokens && !isDue(tokens.expiresAt, this.#ctx.clock.now(), this.#ctx.options.refreshWindowMs))
+    if (
+      tokens &&
+      !this.#ctx.cache.isRejected(connectionId, tokens.accessToken) &&
+      !isDue(tokens.expiresAt, tokens.issuedAt, this.#ctx.clock.now(), this.#ctx.options.refreshWindowMs)
+    )
       return conn;
     return this.#refresher.refresh(connectionId, { force: false });
   }
@@ -121,10 +162,6 @@ export class TokenSource {
     }
     return this.#refresher.refresh(connectionId, req);
   }
-}
-
-function id(conn: LoadedConnection): string {
-  return conn.record.id;
 }
 
 export function accessTokenOf(conn: LoadedConnection): string {

@@ -360,7 +360,11 @@ export class PostgresStore implements Store {
   }
 
   async acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
-    const { rows } = await this.#query<{ taken: boolean; prev_owner: string | null; prev_since: string | null }>(
+    const { rows } = await this.#query<{
+      taken: boolean;
+      prev_owner: string | null;
+      prev_since: string | null;
+    }>(
       'take the refresh lease',
       `WITH prev AS (SELECT owner, since FROM baton_leases WHERE id = $1),
             up AS (

@@ -312,23 +312,26 @@ export class SqliteStore implements Store {
 
   acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
     return this.#run('take the refresh lease', () =>
-      this.#db.transaction((): LeaseGrant | null => {
-        const now = Date.now();
-        const held = this.#db.prepare('SELECT owner, expires_at, since FROM leases WHERE id = ?').get(id) as
-          | { owner: string; expires_at: number; since: number | null }
-          | undefined;
-        if (held && held.owner !== owner && held.expires_at > now) return null;
-        const renewing = held?.owner === owner;
-        this.#db
-          .prepare(
-            `INSERT INTO leases (id, owner, expires_at, since) VALUES (?, ?, ?, ?)
+      this.#db
+        .transaction((): LeaseGrant | null => {
+          const now = Date.now();
+          const held = this.#db.prepare('SELECT owner, expires_at, since FROM leases WHERE id = ?').get(id) as
+            | { owner: string; expires_at: number; since: number | null }
+            | undefined;
+          if (held && held.owner !== owner && held.expires_at > now) return null;
+          const renewing = held?.owner === owner;
+          this.#db
+            .prepare(
+              `INSERT INTO leases (id, owner, expires_at, since) VALUES (?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, since = excluded.since`,
-          )
-          .run(id, owner, now + ttlMs, renewing ? (held.since ?? now) : now);
-        return {
-          takenOver: held && !renewing ? { owner: held.owner, since: held.since ?? held.expires_at - ttlMs } : null,
-        };
-      }).immediate(),
+            )
+            .run(id, owner, now + ttlMs, renewing ? (held.since ?? now) : now);
+          return {
+            takenOver:
+              held && !renewing ? { owner: held.owner, since: held.since ?? held.expires_at - ttlMs } : null,
+          };
+        })
+        .immediate(),
     );
   }
 
@@ -391,7 +394,8 @@ export class SqliteStore implements Store {
       const gap =
         first !== undefined &&
         first.seq > this.#seenSeq + 1 &&
-        (this.#db.prepare('SELECT MIN(seq) AS s FROM change_log').get() as { s: number }).s > this.#seenSeq + 1;
+        (this.#db.prepare('SELECT MIN(seq) AS s FROM change_log').get() as { s: number }).s >
+          this.#seenSeq + 1;
       this.#dataVersion = dataVersion;
       if (first !== undefined) this.#seenSeq = (rows[rows.length - 1] as { seq: number }).seq;
       if (gap) this.#emit(null, null);

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import fc from 'fast-check';
@@ -29,18 +30,29 @@ describe('persist before use', () => {
     w.sim.clock.advance(HOUR + 1000);
 
     store.failPuts = 100;
-    const err = await baton.getAccessToken('alice').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StoreError);
-    expect((err as StoreError).remediation).toMatch(/in memory/);
+    // The rotated pair is the only valid one: it is journaled (sealed, fsynced) and served.
+    const held = await baton.getAccessToken('alice');
+    expect(held).not.toBe(before.tokens?.accessToken);
     expect(baton.pendingCommits).toEqual(['alice']);
+    expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
+    const journal = readFileSync(`${w.dbPath}.rescue`, 'utf8');
+    expect(journal).toContain('"alice"');
+    expect(journal).not.toContain(held);
+    // An explicit refresh says the pair is not stored yet.
+    await expect(baton.refresh('alice', { force: true })).rejects.toBeInstanceOf(StoreError);
     expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
     // The store still holds the old pair, untouched.
     const stored = await inner.get('alice');
     expect(stored?.version).toBe((await w.baton.get('alice')).version);
 
     store.failPuts = 0;
+    // The background retry commits it.
+    for (let i = 0; i < 100 && baton.pendingCommits.length > 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
     const token = await baton.getAccessToken('alice');
+    expect(token).toBe(held);
     expect(baton.pendingCommits).toEqual([]);
+    expect(existsSync(`${w.dbPath}.rescue`)).toBe(false);
     // One token-endpoint call in all: the held pair was committed, not fetched again.
     expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
     const after = await baton.reveal('alice');
@@ -62,13 +74,14 @@ describe('persist before use', () => {
     baton.on('refreshed', (i) => refreshed.push(i.id));
     w.sim.clock.advance(HOUR + 1000);
     store.failPuts = 4; // three commit attempts fail, the first background retry fails, the next succeeds
-    await expect(baton.getAccessToken('alice')).rejects.toBeInstanceOf(StoreError);
+    const held = await baton.getAccessToken('alice');
     for (let i = 0; i < 100 && baton.pendingCommits.length > 0; i++)
       await new Promise((r) => setTimeout(r, 50));
     expect(baton.pendingCommits).toEqual([]);
     expect(refreshed).toEqual(['alice']);
     const other = await w.open();
     const token = await other.getAccessToken('alice');
+    expect(token).toBe(held);
     expect(token).toBe((await baton.reveal('alice')).tokens?.accessToken);
     expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
     await inner.close();

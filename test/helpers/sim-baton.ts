@@ -35,7 +35,8 @@ export async function world(
       clients: profile.clients,
       clock: { now: () => sim.clock.now() },
       retry: { baseDelayMs: 5, maxDelayMs: 50 },
-      env: {},
+      // The data dir (rescue journals of non-file stores) stays inside the test's temp dir.
+      env: { BATON_HOME: dir },
       ...options.baton,
       ...extra,
     });

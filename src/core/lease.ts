@@ -1,0 +1,95 @@
+import { StoreError } from '../errors.js';
+import type { LeaseGrant } from '../store/store.js';
+import { sleep } from './clock.js';
+import type { CoreContext } from './context.js';
+
+const POLL_MIN_MS = 10;
+const POLL_MAX_MS = 200;
+
+/**
+ * The refresh lease of one connection, held by this process (README, invariant 1). While held
+ * it is renewed every third of its TTL, so a grant that runs longer than the TTL (retries,
+ * slow providers) keeps it; a holder that stops, dies or stalls loses it after the TTL. `lost`
+ * says another owner may have taken it meanwhile: the commit's guard then decides (a lost
+ * lease never writes over a newer pair).
+ */
+export class HeldLease {
+  readonly takenOver: LeaseGrant['takenOver'];
+  #timer: NodeJS.Timeout | null = null;
+  #lost = false;
+  #released = false;
+
+  constructor(
+    private readonly ctx: CoreContext,
+    readonly id: string,
+    grant: LeaseGrant,
+  ) {
+    this.takenOver = grant.takenOver;
+    const every = Math.max(50, Math.floor(ctx.options.leaseTtlMs / 3));
+    this.#timer = setInterval(() => void this.#renew(), every);
+    this.#timer.unref();
+  }
+
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#released) return;
+    try {
+      const again = await this.ctx.store.acquireLease(this.id, this.ctx.owner, this.ctx.options.leaseTtlMs);
+      if (!again) this.#lost = true;
+    } catch {
+      // The store is unreachable: the lease may lapse; the commit's guard protects the record.
+    }
+  }
+
+  /** Stops renewing and keeps the row until it expires (a held pair waits for the store). */
+  keep(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  async release(): Promise<void> {
+    this.keep();
+    if (this.#released) return;
+    this.#released = true;
+    await this.ctx.store.releaseLease(this.id, this.ctx.owner).catch(() => undefined);
+  }
+}
+
+/**
+ * Takes the lease of `id`, or waits while another process holds it. `check` runs after each
+ * pause and may end the wait with a result (another process already did the work). Waiting is
+ * bounded by how long the holder may legitimately take: its whole grant budget plus a TTL.
+ */
+export async function acquireLease<T>(
+  ctx: CoreContext,
+  id: string,
+  check: () => Promise<T | undefined>,
+): Promise<{ lease: HeldLease } | { result: T }> {
+  const { store, options } = ctx;
+  let delay = POLL_MIN_MS;
+  // Wall time, not the injectable clock: the lease expires in the store's time.
+  const deadline = Date.now() + grantBudgetMs(ctx) + options.leaseTtlMs + 5_000;
+  for (;;) {
+    const grant = await store.acquireLease(id, ctx.owner, options.leaseTtlMs);
+    if (grant) return { lease: new HeldLease(ctx, id, grant) };
+    if (Date.now() > deadline) {
+      throw new StoreError(`Timed out waiting for another process to finish refreshing "${id}".`, {
+        connectionId: id,
+      });
+    }
+    await sleep(delay + Math.floor(Math.random() * delay));
+    delay = Math.min(delay * 2, POLL_MAX_MS);
+    const result = await check();
+    if (result !== undefined) return { result };
+  }
+}
+
+/** The longest a grant with all its retries may take: attempts × timeout + the backoff between. */
+export function grantBudgetMs(ctx: CoreContext): number {
+  const { retry, http } = ctx.options;
+  const timeout = http.timeoutMs ?? 30_000;
+  return retry.attempts * timeout + (retry.attempts - 1) * retry.maxDelayMs;
+}

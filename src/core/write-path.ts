@@ -1,0 +1,108 @@
+import { ConnectionNotFound, ReauthorizationRequired, StoreError } from '../errors.js';
+import type { ConnectionRecord } from '../store/store.js';
+import { sleep } from './clock.js';
+import type { CoreContext } from './context.js';
+import { type Operation, transition } from './state.js';
+
+/** Why a write was refused. */
+export type RefusalReason =
+  /** The stored status does not allow the operation (revoked, needs_reauth). */
+  | 'status'
+  /** The connection is gone. */
+  | 'removed'
+  /** Another writer stored a newer token pair than the one this write descends from. */
+  | 'superseded'
+  /** The connection now belongs to another client, provider or params. */
+  | 'rebound';
+
+/** A write the state machine or a guard refused; nothing was written. */
+export class WriteRefused extends Error {
+  constructor(
+    readonly op: Operation,
+    readonly reason: RefusalReason,
+    readonly current: ConnectionRecord | null,
+  ) {
+    super(`${op} refused: ${reason}`);
+    this.name = 'WriteRefused';
+  }
+
+  /** The error a caller of a public method sees. */
+  toBatonError(id: string): Error {
+    const c = this.current;
+    if (!c || this.reason === 'removed') return new ConnectionNotFound(id);
+    if (c.status === 'revoked') {
+      return new ReauthorizationRequired(`Connection "${id}" was revoked.`, {
+        connectionId: id,
+        provider: c.provider,
+      });
+    }
+    if (c.status === 'needs_reauth') {
+      return new ReauthorizationRequired(
+        `Connection "${id}" needs to be authorized again${c.lastError ? `: ${c.lastError.message}` : ''}.`,
+        { connectionId: id, provider: c.provider },
+      );
+    }
+    return new StoreError(
+      `Connection "${id}" changed while it was being written (${this.reason}); try again.`,
+      {
+        connectionId: id,
+        provider: c.provider,
+      },
+    );
+  }
+}
+
+const CONFLICT_ATTEMPTS = 8;
+const STORE_ATTEMPTS = 3;
+
+/**
+ * The one write path (README, invariant 7). Every read-modify-write of a connection is a CAS
+ * loop here: read, ask the state machine whether `op` may start from the stored status, let
+ * `build` make the next record from the current one (it may throw WriteRefused, or return null
+ * for "nothing to write"), compare-and-swap, and on a conflict start again from the newer
+ * record. The cache hears of every write at once.
+ */
+export async function writeConnection(
+  ctx: CoreContext,
+  id: string,
+  op: Operation,
+  build: (current: ConnectionRecord | null) => ConnectionRecord | null,
+): Promise<ConnectionRecord | null> {
+  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
+    const current = await storeCall(ctx, id, () => ctx.store.get(id));
+    const status = transition(current?.status ?? 'absent', op);
+    if (status === null) throw new WriteRefused(op, current ? 'status' : 'removed', current);
+    const next = build(current);
+    if (next === null) return current;
+    const written = await storeCall(ctx, id, () =>
+      ctx.store.put({ ...next, id, status, updatedAt: ctx.clock.now() }, current?.version ?? null),
+    );
+    if (written) {
+      ctx.cache.wrote(written);
+      return written;
+    }
+  }
+  throw new StoreError(`Connection "${id}" kept changing while it was being written; try again.`, {
+    connectionId: id,
+  });
+}
+
+/** A store call retried briefly on failure, then reported as a StoreError. */
+async function storeCall<T>(ctx: CoreContext, id: string, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= STORE_ATTEMPTS || ctx.closed()) throw asStoreError(err, id);
+      await sleep(50 * 2 ** (attempt - 1));
+    }
+  }
+}
+
+export function asStoreError(err: unknown, id?: string): StoreError {
+  if (err instanceof StoreError) return err;
+  return new StoreError(`The store failed while writing connection "${id ?? '?'}".`, {
+    connectionId: id,
+    cause: err,
+  });
+}
