@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { ReauthorizationRequired } from '../../src/errors.js';
 import type { World } from './sim-baton.js';
 import { tokenCalls } from './sim-baton.js';
 import { spawnWorker } from './workers.js';
@@ -55,6 +56,33 @@ export function crossProcessSuite(opts: {
     expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
     expect((await w.baton.reveal('alice')).tokens?.accessToken).toBe([...tokens][0]);
   }, 90_000);
+
+  it('a refresh lost with its process (killed after the provider rotated, before the commit) is named, not an opaque invalid_grant', async () => {
+    const w = opts.world();
+    w.sim.clock.advance(HOUR + 5_000);
+    const victim = spawnWorker(WORKER, workerEnv({ leaseTtlMs: 600, callers: 1, hangCommits: true }));
+    try {
+      await victim.next();
+      victim.send('go');
+      for (let i = 0; i < 200 && tokenCalls(w, 'cronofy', 'refresh_token') === 0; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(1);
+      // The provider has answered (rotated); the commit hangs; the process dies.
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      victim.child.kill('SIGKILL');
+    }
+    await new Promise((r) => setTimeout(r, 700)); // its lease expires
+    const survivor = await w.open({ leaseTtlMs: 600, clock: { now: () => Date.now() + HOUR + 5_000 } });
+    const err = await survivor.getAccessToken('alice').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReauthorizationRequired);
+    expect((err as Error).message).toContain(`in flight in process ${victim.child.pid}`);
+    const info = await survivor.get('alice');
+    expect(info.status).toBe('needs_reauth');
+    expect(info.lastError?.code).toBe('refresh_lost');
+    expect(tokenCalls(w, 'cronofy', 'refresh_token')).toBe(2);
+  }, 60_000);
 
   it('a process killed while holding the lease blocks the others only until the lease expires', async () => {
     const w = opts.world();
