@@ -6,6 +6,7 @@ import {
   ConfigError,
   ConnectionMismatch,
   ConnectionNotFound,
+  SecretKeyError,
   StoreError,
 } from '../errors.js';
 import { buildAuthorizationUrl, checkCallback, parseCallback } from '../protocol/authorization.js';
@@ -252,8 +253,15 @@ export class Baton {
       clientId: client.clientId,
       redirectUri,
       scopes,
+      // The row's other fields are sealed too, so an edited row is refused (README, security notes).
       sealed: this.#ctx.sealer.seal(
-        { codeVerifier: pkce?.verifier ?? null },
+        {
+          codeVerifier: pkce?.verifier ?? null,
+          connectionId: input.connectionId,
+          redirectUri,
+          scopes,
+          expiresAt: now + this.#authorizationTtlMs,
+        },
         { id: `pending:${state}`, provider: spec.id, params, clientId: client.clientId },
       ),
       createdAt: now,
@@ -284,6 +292,7 @@ export class Baton {
       );
     }
     const opts = { provider: pending.provider, connectionId: pending.connectionId };
+    const secret = this.#openPending(pending);
     if (pending.expiresAt <= this.#ctx.clock.now()) {
       throw new AuthorizationError(
         'expired_state',
@@ -302,12 +311,6 @@ export class Baton {
         opts,
       );
     }
-    const secret = this.#ctx.sealer.open(pending.sealed, {
-      id: `pending:${pending.state}`,
-      provider: spec.id,
-      params: pending.params,
-      clientId: pending.clientId,
-    });
     const codeVerifier = typeof secret['codeVerifier'] === 'string' ? secret['codeVerifier'] : undefined;
     const ctx = this.#grantContext(spec, pending.params, client, pending.connectionId);
     const tokens = await exchangeAuthorizationCode(ctx, {
@@ -564,6 +567,36 @@ export class Baton {
       );
     }
     return spec;
+  }
+
+  /**
+   * Opens a pending authorization's sealed part (bound to its state, provider, params and
+   * client) and checks the row's other fields against their sealed copies.
+   */
+  #openPending(pending: PendingAuthorization): Record<string, unknown> {
+    const opened = this.#ctx.sealer.open(pending.sealed, {
+      id: `pending:${pending.state}`,
+      provider: pending.provider,
+      params: pending.params,
+      clientId: pending.clientId,
+    });
+    const sealedCopy = {
+      connectionId: opened['connectionId'],
+      redirectUri: opened['redirectUri'],
+      scopes: opened['scopes'],
+      expiresAt: opened['expiresAt'],
+    };
+    for (const [field, value] of Object.entries(sealedCopy)) {
+      // Pending authorizations begun before these fields were sealed carry none of them.
+      if (value === undefined) continue;
+      if (JSON.stringify(value) !== JSON.stringify(pending[field as keyof PendingAuthorization])) {
+        throw new SecretKeyError(
+          `The pending authorization of "${String(sealedCopy.connectionId)}" was altered in the store (${field}).`,
+          { provider: pending.provider },
+        );
+      }
+    }
+    return opened;
   }
 
   #grantContext(

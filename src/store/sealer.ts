@@ -47,7 +47,7 @@ export function sealVersion(sealed: string): string | null {
 
 /**
  * AES-256-GCM with a random 96-bit IV per seal. The blob names its key id so keys can rotate:
- * blobs sealed under a previous key still open, and `needsReseal` says which to re-seal.
+ * blobs sealed under a previous key still open, and every write seals under the current key.
  */
 export class Sealer {
   readonly #current: SecretKey;
@@ -100,9 +100,5 @@ export class Sealer {
         `They do not authenticate under key ${keyId}: the data was altered, or it belongs to another connection, provider, params or client.`,
       );
     }
-  }
-
-  needsReseal(sealed: string): boolean {
-    return sealed.split('.')[1] !== this.#current.id;
   }
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,19 @@ const binding: SealBinding = {
   clientId: 'c1',
 };
 const SECRET = 'refresh-token-planted-7f3a';
+
+/** A blob as the first format sealed it: AAD = [id, provider, params, clientId]. */
+function sealV1(k: { id: string; key: Buffer }, value: unknown, b: SealBinding): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', k.key, iv);
+  cipher.setAAD(Buffer.from(JSON.stringify([b.id, b.provider, b.params, b.clientId])));
+  const body = Buffer.concat([
+    cipher.update(JSON.stringify(value), 'utf8'),
+    cipher.final(),
+    cipher.getAuthTag(),
+  ]);
+  return `v1.${k.id}.${iv.toString('base64url')}.${body.toString('base64url')}`;
+}
 
 describe('Sealer', () => {
   it('round-trips and never leaves the plaintext in the blob', () => {
@@ -64,15 +77,31 @@ describe('Sealer', () => {
     expect(() => s.open(`${parts.slice(0, 3).join('.')}.AAAA`, binding)).toThrow(/truncated/);
   });
 
-  it('opens blobs of a previous key and says they need resealing; an unknown key is named', () => {
+  it('opens blobs of a previous key and seals new ones under the current key; an unknown key is named', () => {
     const old = key();
     const current = key();
     const sealedOld = new Sealer({ current: old }).seal({ t: 1 }, binding);
     const s = new Sealer({ current, previous: [old] });
     expect(s.open(sealedOld, binding)).toEqual({ t: 1 });
-    expect(s.needsReseal(sealedOld)).toBe(true);
-    expect(s.needsReseal(s.seal({ t: 1 }, binding))).toBe(false);
+    expect(sealedOld.split('.')[1]).toBe(old.id);
+    expect(s.seal({ t: 1 }, binding).split('.')[1]).toBe(current.id);
     expect(() => new Sealer({ current }).open(sealedOld, binding)).toThrow(new RegExp(`key ${old.id}`));
+  });
+
+  it('binds the auth mode and the learned API base (v2), and still opens v1 blobs under the old binding', () => {
+    const k = key();
+    const s = new Sealer({ current: k });
+    const bound = { ...binding, authMode: 'oauth2', apiBaseUrl: 'https://eu1.example.test/acme/' };
+    const sealed = s.seal({ t: 1 }, bound);
+    expect(sealed.startsWith('v2.')).toBe(true);
+    expect(s.open(sealed, bound)).toEqual({ t: 1 });
+    expect(() => s.open(sealed, { ...bound, apiBaseUrl: 'https://evil.test/' })).toThrow(SecretKeyError);
+    expect(() => s.open(sealed, { ...bound, apiBaseUrl: null })).toThrow(SecretKeyError);
+    expect(() => s.open(sealed, { ...bound, authMode: 'token_pair' })).toThrow(SecretKeyError);
+    // A v1 blob (sealed before the binding grew) authenticates id, provider, params and client only.
+    const v1 = sealV1(k, { t: 2 }, binding);
+    expect(s.open(v1, bound)).toEqual({ t: 2 });
+    expect(() => s.open(v1, { ...bound, clientId: 'other' })).toThrow(SecretKeyError);
   });
 
   it('round-trips any JSON value under any binding (property)', () => {
