@@ -41,7 +41,9 @@ function sqliteEngine(): Engine {
         try {
           const q = text.replace(/\$\d+/g, '?');
           const stmt = db.prepare(q);
-          return stmt.reader ? (stmt.all(...params) as Record<string, unknown>[]) : (stmt.run(...params), []);
+          if (stmt.reader) return stmt.all(...params) as Record<string, unknown>[];
+          stmt.run(...params);
+          return [];
         } finally {
           db.close();
         }
@@ -150,11 +152,11 @@ for (const makeEngine of engines) {
       ['client_id', 'someone-else'],
     ] as const) {
       it(`an edited ${column} is refused before any request`, async () => {
-        const apiBefore = w.sim.counters().api.cronofy?.total ?? 0;
+        const apiBefore = w.sim.counters().api.cronofy;
         await set(column, value);
         const outcome = await use(w, 'alice');
         expect(outcome instanceof SecretKeyError || outcome instanceof ConnectionMismatch).toBe(true);
-        expect(w.sim.counters().api.cronofy?.total ?? 0).toBe(apiBefore);
+        expect(w.sim.counters().api.cronofy).toBe(apiBefore);
         expect(evil.hits).toEqual([]);
       });
     }
