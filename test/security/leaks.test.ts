@@ -5,12 +5,7 @@ import { inspect } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
-import {
-  type BatonError,
-  InvalidClient,
-  ProviderError,
-  ReauthorizationRequired,
-} from '../../src/errors.js';
+import { type BatonError, InvalidClient, ProviderError, ReauthorizationRequired } from '../../src/errors.js';
 import { randomKey, tempDir } from '../helpers/env.js';
 import { dropSchema, PG_URL, sql, uniqueSchema } from '../store/pg.js';
 
@@ -119,136 +114,143 @@ const ECHOES: Record<string, Echo> = {
   },
 };
 
-describe.each([
-  { engine: 'sqlite' },
-  ...(PG_URL ? [{ engine: 'postgres' }] : []),
-])('no secret leaves in any encoding ($engine)', ({ engine }) => {
-  let server: Server;
-  let url: string;
-  let echo: Echo | null = null;
-  let dir: string;
-  let cleanup: () => void;
-  let schema: string;
-  let store: string;
+describe.each([{ engine: 'sqlite' }, ...(PG_URL ? [{ engine: 'postgres' }] : [])])(
+  'no secret leaves in any encoding ($engine)',
+  ({ engine }) => {
+    let server: Server;
+    let url: string;
+    let echo: Echo | null = null;
+    let dir: string;
+    let cleanup: () => void;
+    let schema: string;
+    let store: string;
 
-  beforeAll(async () => {
-    server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      let body = '';
-      req.on('data', (c: Buffer) => {
-        body += c.toString();
+    beforeAll(async () => {
+      server = createServer((req: IncomingMessage, res: ServerResponse) => {
+        let body = '';
+        req.on('data', (c: Buffer) => {
+          body += c.toString();
+        });
+        req.on('end', () => {
+          const form = new URLSearchParams(body);
+          if (echo === null || form.get('grant_type') === 'authorization_code') {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(
+              JSON.stringify({
+                access_token: 'at-planted-access-0001',
+                refresh_token: REFRESH_TOKEN,
+                token_type: 'bearer',
+                expires_in: 3600,
+              }),
+            );
+            return;
+          }
+          res.writeHead(echo.status, { 'content-type': echo.type ?? 'application/json' });
+          res.end(echo.body(req, form));
+        });
       });
-      req.on('end', () => {
-        const form = new URLSearchParams(body);
-        if (echo === null || form.get('grant_type') === 'authorization_code') {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({
-              access_token: 'at-planted-access-0001',
-              refresh_token: REFRESH_TOKEN,
-              token_type: 'bearer',
-              expires_in: 3600,
-            }),
-          );
-          return;
-        }
-        res.writeHead(echo.status, { 'content-type': echo.type ?? 'application/json' });
-        res.end(echo.body(req, form));
-      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      ({ dir, cleanup } = tempDir());
+      schema = uniqueSchema();
+      store =
+        engine === 'sqlite'
+          ? `sqlite:${dir}/b.db`
+          : (() => {
+              const u = new URL(PG_URL as string);
+              u.searchParams.set('schema', schema);
+              return u.toString();
+            })();
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    ({ dir, cleanup } = tempDir());
-    schema = uniqueSchema();
-    store =
-      engine === 'sqlite'
-        ? `sqlite:${dir}/b.db`
-        : (() => {
-            const u = new URL(PG_URL as string);
-            u.searchParams.set('schema', schema);
-            return u.toString();
-          })();
-  });
 
-  afterAll(async () => {
-    server.close();
-    cleanup();
-    if (engine === 'postgres') await dropSchema(schema);
-  });
+    afterAll(async () => {
+      server.close();
+      cleanup();
+      if (engine === 'postgres') await dropSchema(schema);
+    });
 
-  async function open(): Promise<Baton> {
-    return Baton.open({
-      store,
-      secretKey: randomKey(),
-      env: {},
-      retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxCooldownMs: 1 },
-      providers: {
-        leaky: {
-          displayName: 'Leaky',
-          authModes: ['oauth2'],
-          authorizationUrl: `${url}/authorize`,
-          tokenUrl: `${url}/token`,
-          apiBaseUrl: `${url}/api/`,
-          clientAuth: 'basic',
+    async function open(): Promise<Baton> {
+      return Baton.open({
+        store,
+        secretKey: randomKey(),
+        env: {},
+        retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxCooldownMs: 1 },
+        providers: {
+          leaky: {
+            displayName: 'Leaky',
+            authModes: ['oauth2'],
+            authorizationUrl: `${url}/authorize`,
+            tokenUrl: `${url}/token`,
+            apiBaseUrl: `${url}/api/`,
+            clientAuth: 'basic',
+          },
         },
-      },
-      clients: { leaky: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } },
-    });
-  }
-
-  /** The stored last_error, read raw from the database (not through Baton). */
-  async function rawLastError(id: string): Promise<string> {
-    if (engine === 'sqlite') {
-      const db = new Database(`${dir}/b.db`, { readonly: true });
-      try {
-        const row = db.prepare('SELECT last_error FROM connections WHERE id = ?').get(id) as {
-          last_error: string | null;
-        };
-        return row.last_error ?? '';
-      } finally {
-        db.close();
-      }
-    }
-    const res = await sql(`SELECT last_error::text AS e FROM ${schema}.baton_connections WHERE id = $1`, [id]);
-    return (res.rows[0]?.e as string | null) ?? '';
-  }
-
-  it.each([
-    { name: 'urlEncoded', expected: ReauthorizationRequired, event: 'needs_reauth' },
-    { name: 'pastTheCut', expected: ProviderError, event: 'error' },
-    { name: 'basicWithoutPrefix', expected: InvalidClient, event: 'error' },
-    { name: 'htmlPage', expected: ProviderError, event: 'error' },
-  ] as const)('$name: error, events and stored last_error are clean', async ({ name, expected, event }) => {
-    const baton = await open();
-    const id = `c-${name}`;
-    try {
-      echo = null;
-      const begun = await baton.beginAuthorization({
-        provider: 'leaky',
-        connectionId: id,
-        redirectUri: 'http://127.0.0.1:1/cb',
+        clients: { leaky: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } },
       });
-      await baton.completeAuthorization({ state: begun.state, code: 'the-code-0001' });
-      const events: { kind: string; text: string[] }[] = [];
-      baton.on('error', (e) => events.push({ kind: 'error', text: [JSON.stringify(e), e.message, inspect(e)] }));
-      baton.on('needs_reauth', (info, e) =>
-        events.push({ kind: 'needs_reauth', text: [JSON.stringify(info), JSON.stringify(e), e.message, inspect(e)] }),
-      );
-
-      echo = ECHOES[name] as Echo;
-      const err = await baton.refresh(id, { force: true }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(expected);
-      expectErrorClean(name, err);
-
-      expect(events.map((e) => e.kind)).toContain(event);
-      for (const e of events) for (const t of e.text) expectClean(`${e.kind} event`, t);
-
-      const stored = await rawLastError(id);
-      expect(stored).toMatch(/Leaky/);
-      expectClean('stored last_error', stored);
-      expectClean('lastError through the API', JSON.stringify((await baton.get(id)).lastError));
-      if (engine === 'sqlite') expect(leak(readFileSync(`${dir}/b.db`).toString('latin1'))).toBeUndefined();
-    } finally {
-      await baton.close();
     }
-  });
-});
+
+    /** The stored last_error, read raw from the database (not through Baton). */
+    async function rawLastError(id: string): Promise<string> {
+      if (engine === 'sqlite') {
+        const db = new Database(`${dir}/b.db`, { readonly: true });
+        try {
+          const row = db.prepare('SELECT last_error FROM connections WHERE id = ?').get(id) as {
+            last_error: string | null;
+          };
+          return row.last_error ?? '';
+        } finally {
+          db.close();
+        }
+      }
+      const res = await sql(`SELECT last_error::text AS e FROM ${schema}.baton_connections WHERE id = $1`, [
+        id,
+      ]);
+      return (res.rows[0]?.e as string | null) ?? '';
+    }
+
+    it.each([
+      { name: 'urlEncoded', expected: ReauthorizationRequired, event: 'needs_reauth' },
+      { name: 'pastTheCut', expected: ProviderError, event: 'error' },
+      { name: 'basicWithoutPrefix', expected: InvalidClient, event: 'error' },
+      { name: 'htmlPage', expected: ProviderError, event: 'error' },
+    ] as const)('$name: error, events and stored last_error are clean', async ({ name, expected, event }) => {
+      const baton = await open();
+      const id = `c-${name}`;
+      try {
+        echo = null;
+        const begun = await baton.beginAuthorization({
+          provider: 'leaky',
+          connectionId: id,
+          redirectUri: 'http://127.0.0.1:1/cb',
+        });
+        await baton.completeAuthorization({ state: begun.state, code: 'the-code-0001' });
+        const events: { kind: string; text: string[] }[] = [];
+        baton.on('error', (e) =>
+          events.push({ kind: 'error', text: [JSON.stringify(e), e.message, inspect(e)] }),
+        );
+        baton.on('needs_reauth', (info, e) =>
+          events.push({
+            kind: 'needs_reauth',
+            text: [JSON.stringify(info), JSON.stringify(e), e.message, inspect(e)],
+          }),
+        );
+
+        echo = ECHOES[name] as Echo;
+        const err = await baton.refresh(id, { force: true }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(expected);
+        expectErrorClean(name, err);
+
+        expect(events.map((e) => e.kind)).toContain(event);
+        for (const e of events) for (const t of e.text) expectClean(`${e.kind} event`, t);
+
+        const stored = await rawLastError(id);
+        expect(stored).toMatch(/Leaky/);
+        expectClean('stored last_error', stored);
+        expectClean('lastError through the API', JSON.stringify((await baton.get(id)).lastError));
+        if (engine === 'sqlite') expect(leak(readFileSync(`${dir}/b.db`).toString('latin1'))).toBeUndefined();
+      } finally {
+        await baton.close();
+      }
+    });
+  },
+);
