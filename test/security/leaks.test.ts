@@ -120,6 +120,7 @@ describe.each([{ engine: 'sqlite' }, ...(PG_URL ? [{ engine: 'postgres' }] : [])
     let server: Server;
     let url: string;
     let echo: Echo | null = null;
+    let lastAuthorization: string | undefined;
     let dir: string;
     let cleanup: () => void;
     let schema: string;
@@ -133,6 +134,7 @@ describe.each([{ engine: 'sqlite' }, ...(PG_URL ? [{ engine: 'postgres' }] : [])
         });
         req.on('end', () => {
           const form = new URLSearchParams(body);
+          lastAuthorization = req.headers.authorization;
           if (echo === null || form.get('grant_type') === 'authorization_code') {
             res.writeHead(200, { 'content-type': 'application/json' });
             res.end(
@@ -238,6 +240,8 @@ describe.each([{ engine: 'sqlite' }, ...(PG_URL ? [{ engine: 'postgres' }] : [])
         echo = ECHOES[name] as Echo;
         const err = await baton.refresh(id, { force: true }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(expected);
+        // The endpoint saw (and could echo) the client's Basic credentials, RFC 6749 §2.3.1 form.
+        expect(lastAuthorization).toBe(`Basic ${basicValue}`);
         expectErrorClean(name, err);
 
         expect(events.map((e) => e.kind)).toContain(event);
