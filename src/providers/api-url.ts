@@ -7,6 +7,7 @@ import { ConfigError, redact } from '../errors.js';
 const DOT_LOOKALIKES = /[\u3002\uff61\uff0e\u2024]/g;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
 const CONTROL = /[\u0000-\u001f\u007f]/;
+const PLAIN = /^[\x21-\x24\x26-\x7e]*$/;
 const ABSOLUTE = /^https?:\/\//i;
 
 function refuse(path: string, base: string, why: string): ConfigError {
@@ -37,6 +38,11 @@ function decodeOnce(segment: string): string {
  * with look-alike full stops read as dots and surrounding spaces ignored.
  */
 function badSegment(segment: string): string | null {
+  // The common case: printable ASCII with no escapes folds to itself.
+  if (PLAIN.test(segment)) {
+    if (segment === '.' || segment === '..') return `has a "${segment}" segment`;
+    return segment.includes('\\') ? 'contains a backslash' : null;
+  }
   let s = segment;
   for (let round = 0; round < 4; round++) {
     const folded = s.normalize('NFKC').replace(DOT_LOOKALIKES, '.');
