@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BatonError, ProviderError, ReauthorizationRequired } from '../../src/errors.js';
+import { AuthorizationError, BatonError, ProviderError, ReauthorizationRequired } from '../../src/errors.js';
+import { checkCallback } from '../../src/protocol/authorization.js';
 import { excerpt, REDACTED, redact } from '../../src/redact.js';
 
 /** Every run of 8 characters of `s`: a text containing none of them contains no substring of >= 8. */
@@ -277,5 +278,25 @@ describe('BatonError and secrets', () => {
     const reauth = new ReauthorizationRequired(`no ${secret}`, { secrets: [secret], connectionId: 'c' });
     expect(reauth.message).toBe(`no ${REDACTED}`);
     expect(Object.keys(reauth)).not.toContain('secrets');
+  });
+});
+
+describe('authorization callback errors', () => {
+  it('quote the provider description redacted, then cut, with the code and state scrubbed', () => {
+    const code = 'auth-code-planted-7777';
+    const state = 'state-planted-8888-abcd';
+    const description = `${'because '.repeat(20)}code ${encodeURIComponent(code)} state ${state}`;
+    const err = (() => {
+      try {
+        checkCallback({ state, code, error: 'server_error', errorDescription: description }, state);
+      } catch (e) {
+        return e as AuthorizationError;
+      }
+      throw new Error('no error');
+    })();
+    expect(err).toBeInstanceOf(AuthorizationError);
+    expect(err.reason).toBe('provider_error');
+    expect(leaked(err.message, [code, state, encodeURIComponent(code)])).toBeUndefined();
+    expect(err.message.length).toBeLessThan(280);
   });
 });
