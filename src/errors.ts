@@ -1,3 +1,5 @@
+import { redact, redactedCause, type Secret } from './redact.js';
+
 /**
  * Every error Baton throws is a BatonError: a stable `code`, the connection and provider it
  * concerns (when known), and a `remediation` sentence telling a person what to do. Messages
@@ -9,6 +11,11 @@ export interface BatonErrorOptions {
   provider?: string | undefined;
   remediation?: string | undefined;
   cause?: unknown;
+  /**
+   * Secrets the message (and a ProviderError's excerpt) may quote: given, they are redacted at
+   * construction and an Error `cause` is replaced by a redacted stand-in. Never stored.
+   */
+  secrets?: readonly Secret[] | undefined;
 }
 
 export class BatonError extends Error {
@@ -18,7 +25,15 @@ export class BatonError extends Error {
   readonly remediation: string;
 
   constructor(code: string, message: string, remediation: string, options: BatonErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const secrets = options.secrets;
+    const cause =
+      secrets === undefined || !(options.cause instanceof Error)
+        ? options.cause
+        : redactedCause(options.cause, secrets);
+    super(
+      secrets === undefined ? message : redact(message, secrets),
+      cause === undefined ? undefined : { cause },
+    );
     this.name = new.target.name;
     this.code = code;
     this.connectionId = options.connectionId;
@@ -31,6 +46,7 @@ export class BatonError extends Error {
     return `${this.message}\n${this.remediation}`;
   }
 
+  /** The fields a log line or `--json` output carries; never the `cause`, never the stack. */
   toJSON(): Record<string, unknown> {
     return {
       name: this.name,
@@ -183,7 +199,10 @@ export class ProviderError extends BatonError {
       options,
     );
     this.status = details.status;
-    this.excerpt = details.excerpt;
+    this.excerpt =
+      details.excerpt === undefined || options.secrets === undefined
+        ? details.excerpt
+        : redact(details.excerpt, options.secrets);
     this.providerCode = details.providerCode;
   }
 }
@@ -243,28 +262,5 @@ export class SecretKeyError extends BatonError {
   }
 }
 
-const REDACTED = '[redacted]';
-
-/**
- * Removes secrets from text that may be shown to a person: the known secret values, then
- * anything shaped like a credential (bearer/basic headers, token fields in JSON or forms).
- */
-export function redact(text: string, secrets: Iterable<string | undefined | null> = []): string {
-  let out = text;
-  for (const s of secrets) {
-    if (s && s.length >= 4) out = out.split(s).join(REDACTED);
-  }
-  return out
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`)
-    .replace(
-      /("?(?:access_token|refresh_token|id_token|client_secret|code|api_secret|apiSecret|password|token|code_verifier)"?\s*[:=]\s*"?)([^"&\s,}]+)/gi,
-      `$1${REDACTED}`,
-    );
-}
-
-/** A short excerpt of a response body, redacted, for error messages. */
-export function excerpt(body: string, secrets: Iterable<string | undefined | null> = [], max = 200): string {
-  const flat = body.replace(/\s+/g, ' ').trim();
-  const clipped = flat.length > max ? `${flat.slice(0, max)}…` : flat;
-  return redact(clipped, secrets);
-}
+export type { ClientPair, Secret, Secrets } from './redact.js';
+export { excerpt, REDACTED, redact, redactedCause } from './redact.js';

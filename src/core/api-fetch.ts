@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { ConfigError, NetworkError, redact } from '../errors.js';
 import { describeNetworkError } from '../protocol/http.js';
+import { resolveApiUrl } from '../providers/api-url.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
@@ -80,13 +81,6 @@ function missingCredentials(conn: LoadedConnection): ConfigError {
     'Connect it again with its API key and secret (`baton connect`).',
     { connectionId: conn.record.id, provider: conn.record.provider },
   );
-}
-
-/** `base` + `path`, keeping the base's path prefix (a leading slash does not escape it). */
-export function resolveApiUrl(base: string, path: string): URL {
-  if (/^https?:\/\//i.test(path)) return new URL(path);
-  const b = base.endsWith('/') ? base : `${base}/`;
-  return new URL(b + path.replace(/^\/+/, ''));
 }
 
 function replayable(body: RequestInit['body']): boolean {

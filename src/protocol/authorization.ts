@@ -1,4 +1,4 @@
-import { AuthorizationError, ConfigError } from '../errors.js';
+import { AuthorizationError, ConfigError, excerpt } from '../errors.js';
 import type { ProviderSpec } from '../providers/spec.js';
 import type { Endpoints } from '../providers/template.js';
 
@@ -127,7 +127,10 @@ export function checkCallback(
     );
   }
   if (cb.error) {
-    const description = cb.errorDescription ? `: ${cb.errorDescription.slice(0, 200)}` : '';
+    // The description is the provider's text, quoted back: redacted, then cut.
+    const description = cb.errorDescription
+      ? `: ${excerpt(cb.errorDescription, [cb.code, expectedState], 200)}`
+      : '';
     if (cb.error === 'access_denied') {
       throw new AuthorizationError('access_denied', `The account owner declined access${description}.`, opts);
     }

@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { type ClientPair, ConfigError } from '../errors.js';
 import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
 import type { Endpoints } from '../providers/template.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
@@ -20,6 +20,11 @@ export interface GrantContext {
 function basic(id: string, secret: string): string {
   const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
   return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
+}
+
+/** The client's id and secret, so that redaction also removes their HTTP Basic form. */
+function clientPair(ctx: GrantContext): ClientPair {
+  return { clientId: ctx.client.clientId, clientSecret: ctx.client.clientSecret };
 }
 
 /** Puts the client's credentials where the provider wants them (`clientAuth`) and POSTs. */
@@ -62,6 +67,13 @@ async function post(
       redirectAuthHosts: spec.redirectAuthHosts,
       connectionId: ctx.connectionId,
       provider: spec.id,
+      secrets: [
+        clientPair(ctx),
+        fields['refresh_token'],
+        fields['code'],
+        fields['code_verifier'],
+        fields['token'],
+      ],
     },
     ctx.http,
   );
@@ -79,7 +91,7 @@ function responseContext(
     grant,
     now: ctx.now(),
     connectionId: ctx.connectionId,
-    secrets: [ctx.client.clientSecret, ...secrets],
+    secrets: [clientPair(ctx), ...secrets],
     previous,
   };
 }

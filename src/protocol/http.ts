@@ -1,5 +1,5 @@
 import { type Dispatcher, fetch } from 'undici';
-import { NetworkError, ProviderError } from '../errors.js';
+import { NetworkError, ProviderError, type Secret } from '../errors.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
 
 export interface HttpOptions {
@@ -25,6 +25,8 @@ export interface PostInput {
   redirectAuthHosts: readonly string[];
   connectionId?: string | undefined;
   provider?: string | undefined;
+  /** What this request carries (client pair, refresh token, code): scrubbed from any error it causes. */
+  secrets?: readonly Secret[] | undefined;
 }
 
 const MAX_REDIRECTS = 3;
@@ -76,6 +78,7 @@ async function send(url: URL, input: PostInput, options: HttpOptions): Promise<R
       connectionId: input.connectionId,
       provider: input.provider,
       cause: err,
+      secrets: input.secrets ?? [],
     });
   }
 }

@@ -6,6 +6,7 @@ import {
   ProviderError,
   RateLimited,
   ReauthorizationRequired,
+  type Secret,
 } from '../errors.js';
 import type { ProviderSpec } from '../providers/spec.js';
 import type { RawResponse } from './http.js';
@@ -19,8 +20,8 @@ export interface ResponseContext {
   grant: GrantType;
   now: number;
   connectionId?: string | undefined;
-  /** Values to scrub from anything quoted back (the refresh token sent, the client secret). */
-  secrets: (string | undefined | null)[];
+  /** Values to scrub from anything quoted back (the refresh token sent, the client id + secret pair). */
+  secrets: readonly Secret[];
   /** For a refresh: the set being replaced, whose refresh token survives when none is returned. */
   previous?: TokenSet | null | undefined;
 }

@@ -2,6 +2,27 @@ import { ConfigError } from '../errors.js';
 import type { ProviderSpec } from './spec.js';
 
 /**
+ * What a param value may be made of before it goes into a URL template (RFC 3986 §2.3
+ * unreserved characters), and never `.` or `..`: percent-encoding alone does not keep a value
+ * like `..` from stepping out of a path prefix (`/t/{tenant}/api/` → `/api/`).
+ */
+const SAFE_PARAM = /^[A-Za-z0-9._~-]+$/;
+
+/** A ConfigError naming the param unless `value` is safe to put into a URL template. */
+export function checkParamValue(
+  spec: Pick<ProviderSpec, 'id' | 'displayName'>,
+  name: string,
+  value: string,
+): void {
+  if (SAFE_PARAM.test(value) && value !== '.' && value !== '..') return;
+  throw new ConfigError(
+    `The ${spec.displayName} param "${name}" has the value "${value}", which may not go into a URL.`,
+    `Use letters, digits and "-", ".", "_", "~" only (not "." or ".." alone) for ${name}.`,
+    { provider: spec.id },
+  );
+}
+
+/**
  * Checks a connection's params against its provider and fills defaults. Every param that
  * decides where a request goes (company, data center, environment) passes through here, so an
  * unknown data center is a ConfigError before any URL is built.
@@ -39,6 +60,7 @@ export function resolveParams(
         { provider: spec.id },
       );
     }
+    checkParamValue(spec, name, value);
     if (param.pattern && !new RegExp(`^(?:${param.pattern})$`).test(value)) {
       throw new ConfigError(
         `"${value}" is not a valid ${spec.displayName} ${name} (${param.description}).`,

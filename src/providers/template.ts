@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { checkParamValue } from './params.js';
 import type { ProviderSpec } from './spec.js';
 
 /** A connection's endpoints, its spec's templates expanded over its params. */
@@ -37,8 +38,12 @@ export function expandTemplate(
   });
 }
 
-/** Params plus the variables each param value derives (`dataCenter: de` → `apiHost: api-de.cronofy.com`). */
+/**
+ * Params plus the variables each param value derives (`dataCenter: de` → `apiHost: api-de.cronofy.com`).
+ * Every param value is checked again here, whether it came from a caller or from a stored row.
+ */
 export function templateVars(spec: ProviderSpec, params: Record<string, string>): Record<string, string> {
+  for (const [name, value] of Object.entries(params)) checkParamValue(spec, name, value);
   const vars: Record<string, string> = { ...params };
   for (const [name, param] of Object.entries(spec.params)) {
     const value = params[name];

@@ -1,0 +1,108 @@
+import { ConfigError, redact } from '../errors.js';
+
+/**
+ * Full stops that some servers and proxies fold into `.` (the WHATWG URL parser does so in host
+ * names, not in paths): ideographic, halfwidth ideographic, fullwidth, one-dot leader.
+ */
+const DOT_LOOKALIKES = /[\u3002\uff61\uff0e\u2024]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const PLAIN = /^[\x21-\x24\x26-\x7e]*$/;
+const ABSOLUTE = /^https?:\/\//i;
+
+function refuse(path: string, base: string, why: string): ConfigError {
+  return new ConfigError(
+    `The API path "${redact(path)}" ${why}, which would leave the API base ${base}.`,
+    `Give a path under the API base without "." or ".." segments, backslashes, encoded slashes or a leading "//"; percent-encode a value that contains them (e.g. encodeURIComponent) and check it before it goes into the path.`,
+  );
+}
+
+/** Percent-decodes what decodes, leaving malformed escapes as they are. */
+function decodeOnce(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
+  }
+}
+
+/**
+ * Why one path segment may not be sent, or null. A segment is judged as any server along the
+ * way might read it: percent-decoded (up to three times, for double encoding), NFKC-folded,
+ * with look-alike full stops read as dots and surrounding spaces ignored.
+ */
+function badSegment(segment: string): string | null {
+  // The common case: printable ASCII with no escapes folds to itself.
+  if (PLAIN.test(segment)) {
+    if (segment === '.' || segment === '..') return `has a "${segment}" segment`;
+    return segment.includes('\\') ? 'contains a backslash' : null;
+  }
+  let s = segment;
+  for (let round = 0; round < 4; round++) {
+    const folded = s.normalize('NFKC').replace(DOT_LOOKALIKES, '.');
+    // Trimmed too: the URL parser drops spaces at the end of its input, and so do some servers.
+    const dots = folded.trim();
+    if (dots === '.' || dots === '..') return `has a "${segment}" segment`;
+    if (folded.includes('\\')) return 'contains a backslash';
+    if (round > 0 && folded.includes('/')) return 'contains an encoded slash';
+    if (CONTROL.test(folded)) return 'contains a control character';
+    if (!s.includes('%')) break;
+    const next = decodeOnce(s);
+    if (next === s) break;
+    s = next;
+  }
+  return null;
+}
+
+/**
+ * `base` + `path`, confined to the base's path prefix (the README's path-confinement rule). A
+ * leading `/` means "from the base", not "from the host root". A path that could step outside
+ * the prefix — a `.` or `..` segment raw, percent-encoded or spelt with look-alike dots, a
+ * backslash, an encoded slash, a leading `//`, a control character — is a ConfigError naming
+ * the path. An absolute URL is returned for the host policy to judge, but one on the API's own
+ * origin must also lie under the base path, and none may carry userinfo. Whatever the input,
+ * the result is checked: on the base's origin, its pathname starts with the base's.
+ */
+export function resolveApiUrl(base: string, path: string): URL {
+  const b = base.endsWith('/') ? base : `${base}/`;
+  const baseUrl = new URL(b);
+  const absolute = ABSOLUTE.test(path);
+  if (!absolute && path.startsWith('//')) throw refuse(path, b, 'starts with "//"');
+  const end = path.search(/[?#]/);
+  const pathPart = end === -1 ? path : path.slice(0, end);
+  if (CONTROL.test(pathPart)) throw refuse(path, b, 'contains a control character');
+  const segments = (absolute ? pathPart.replace(ABSOLUTE, '').replace(/^[^/\\]*/, '') : pathPart).split('/');
+  for (const segment of segments) {
+    const why = badSegment(segment);
+    if (why) throw refuse(path, b, why);
+  }
+  if (absolute) {
+    let url: URL;
+    try {
+      url = new URL(path);
+    } catch {
+      throw refuse(path, b, 'is not a URL');
+    }
+    if (url.username || url.password) throw refuse(path, b, 'carries a user name or password');
+    if (url.origin === baseUrl.origin && !url.pathname.startsWith(baseUrl.pathname)) {
+      throw refuse(path, b, `is outside the base path ${baseUrl.pathname}`);
+    }
+    return url;
+  }
+  const url = new URL(b + path.replace(/^\/+/, ''));
+  if (
+    url.origin !== baseUrl.origin ||
+    url.username !== baseUrl.username ||
+    url.password !== baseUrl.password ||
+    !url.pathname.startsWith(baseUrl.pathname)
+  ) {
+    throw refuse(path, b, `resolves outside the base path ${baseUrl.pathname}`);
+  }
+  return url;
+}
