@@ -1,5 +1,5 @@
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
-import { ConfigError, NetworkError, redact } from '../errors.js';
+import { ConfigError, NetworkError, redactedCause } from '../errors.js';
 import { describeNetworkError } from '../protocol/http.js';
 import { resolveApiUrl } from '../providers/api-url.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
@@ -252,7 +252,7 @@ export class ApiFetcher {
           {
             connectionId: conn.record.id,
             provider: conn.record.provider,
-            cause: new Error(redact(String((err as Error)?.message ?? err), secretValues(conn.secrets))),
+            cause: redactedCause(err, secretValues(conn.secrets, conn.client)),
           },
         );
       } finally {

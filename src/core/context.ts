@@ -133,7 +133,20 @@ export function openConnection(ctx: CoreContext, record: ConnectionRecord): Load
     }
   }
   const secrets = openSecrets(ctx.sealer, record);
-  return { record, secrets, spec, client, endpoints: connectionEndpoints(spec, record) };
+  let endpoints: Endpoints;
+  try {
+    endpoints = connectionEndpoints(spec, record);
+  } catch (err) {
+    // A stored param the spec no longer accepts: name the connection it belongs to.
+    if (err instanceof ConfigError && err.connectionId === undefined) {
+      throw new ConfigError(`Connection "${record.id}": ${err.message}`, err.remediation, {
+        connectionId: record.id,
+        provider: record.provider,
+      });
+    }
+    throw err;
+  }
+  return { record, secrets, spec, client, endpoints };
 }
 
 /** The same connection with other tokens (a pair held while the store is down). */

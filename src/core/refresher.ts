@@ -1,3 +1,4 @@
+import type { Secret } from '../errors.js';
 import {
   type BatonError,
   ConnectionNotFound,
@@ -476,7 +477,7 @@ export class Refresher {
     lease: HeldLease,
   ): Promise<LoadedConnection> {
     const { record } = conn;
-    const secrets = secretValues(conn.secrets);
+    const secrets = secretValues(conn.secrets, conn.client);
     if (err instanceof ReauthorizationRequired) {
       // Another process may have rotated the token after our read (its lease expired under it,
       // say); its pair is valid even though ours was refused.
@@ -516,11 +517,12 @@ export class Refresher {
         connectionId: id,
         provider: record.provider,
         cause: err,
+        secrets,
       });
       this.#ctx.events.emit('needs_reauth', toConnectionInfo(marked ?? record), error);
       throw error;
     }
-    const error = toBatonError(err, id, record.provider);
+    const error = toBatonError(err, id, record.provider, secrets);
     await writeConnection(this.#ctx, id, 'record_error', (current) =>
       current
         ? {
@@ -547,11 +549,11 @@ export class Refresher {
   }
 }
 
-function toBatonError(err: unknown, id: string, provider: string): BatonError {
+function toBatonError(err: unknown, id: string, provider: string, secrets: readonly Secret[]): BatonError {
   if (err && typeof err === 'object' && 'remediation' in err) return err as BatonError;
   return new ProviderError(
     `Refreshing "${id}" failed unexpectedly.`,
     {},
-    { connectionId: id, provider, cause: err },
+    { connectionId: id, provider, cause: err, secrets },
   );
 }

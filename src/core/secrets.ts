@@ -1,3 +1,4 @@
+import type { Secret } from '../errors.js';
 import { SecretKeyError } from '../errors.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import type { SealBinding, Sealer } from '../store/sealer.js';
@@ -55,17 +56,24 @@ export function openSecrets(sealer: Sealer, record: ConnectionRecord): Connectio
   };
 }
 
-/** Every secret value a connection holds, for scrubbing text before it is shown. */
-export function secretValues(secrets: ConnectionSecrets | null | undefined): string[] {
-  if (!secrets) return [];
-  const out: string[] = [];
-  if (secrets.tokens) {
+/**
+ * Every secret a connection holds, for scrubbing text before it is shown: its tokens, its
+ * static credentials (also as the pair HTTP Basic joins) and its OAuth client's secret with id.
+ */
+export function secretValues(
+  secrets: ConnectionSecrets | null | undefined,
+  client?: { clientId: string; clientSecret?: string | undefined } | null,
+): Secret[] {
+  const out: Secret[] = [];
+  if (secrets?.tokens) {
     out.push(secrets.tokens.accessToken);
     if (secrets.tokens.refreshToken) out.push(secrets.tokens.refreshToken);
   }
-  if (secrets.credentials) {
-    out.push(secrets.credentials.apiKey);
-    if (secrets.credentials.apiSecret) out.push(secrets.credentials.apiSecret);
+  if (secrets?.credentials) {
+    const { apiKey, apiSecret } = secrets.credentials;
+    out.push(apiKey);
+    if (apiSecret) out.push(apiSecret, { clientId: apiKey, clientSecret: apiSecret });
   }
+  if (client?.clientSecret) out.push({ clientId: client.clientId, clientSecret: client.clientSecret });
   return out;
 }
