@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { ConfigError, NetworkError, redactedCause } from '../errors.js';
 import { describeNetworkError } from '../protocol/http.js';
+import { followRedirects } from '../protocol/redirects.js';
 import { resolveApiUrl } from '../providers/api-url.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
 import type { CoreContext, LoadedConnection } from './context.js';
@@ -33,6 +34,13 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 function isSocketReset(err: unknown): boolean {
   const cause = (err as { cause?: { code?: string } } | null)?.cause;
   return cause?.code === 'UND_ERR_SOCKET' || cause?.code === 'ECONNRESET' || cause?.code === 'EPIPE';
+}
+
+/** A response as the redirect loop sees it. */
+interface Answer {
+  res: Response;
+  status: number;
+  location: string | null;
 }
 
 interface Prepared {
@@ -127,7 +135,8 @@ export class ApiFetcher {
   }
 
   async fetch(id: string, path: string, init: BatonRequestInit = {}): Promise<Response> {
-    let conn = await this.#tokens.usable(id);
+    // Warm: straight from the cache (single-use connections are never cached).
+    let conn = this.#ctx.cache.fresh(id, this.#ctx.clock.now())?.conn ?? (await this.#tokens.usable(id));
     const url = this.#resolve(conn.endpoints.apiBaseUrl, path);
     const { apiOrigin } = prepare(conn);
     if (!hostAllowed(url, conn.spec.redirectAuthHosts, apiOrigin)) {
@@ -172,51 +181,45 @@ export class ApiFetcher {
   async #send(conn: LoadedConnection, first: URL, init: BatonRequestInit): Promise<Response> {
     const {
       header: [name, value],
-      apiOrigin,
     } = prepare(conn);
-    let url = first;
-    let method = (init.method ?? 'GET').toUpperCase();
-    let body = init.body;
-    for (let hop = 0; ; hop++) {
-      // The common case (no caller headers) skips building a Headers object.
-      let headers: RequestInit['headers'];
-      if (init.headers === undefined) headers = { [name]: value };
-      else {
-        const h = new Headers(init.headers);
-        h.set(name, value);
-        headers = h;
-      }
-      const res = await this.#attempt(
-        conn,
-        url,
-        {
-          ...init,
-          method,
-          body,
-          headers,
-          redirect: 'manual',
-          ...this.#dispatcher,
-        },
-        init.timeoutMs,
-      );
-      if (!REDIRECTS.has(res.status) || hop >= MAX_REDIRECTS) return res;
-      const location = res.headers.get('location');
-      if (!location) return res;
-      const target = new URL(location, url);
-      if (!hostAllowed(target, conn.spec.redirectAuthHosts, apiOrigin)) {
-        // Not a host that may see these credentials: hand the redirect back untouched.
-        return res;
-      }
-      await res.body?.cancel().catch(() => undefined);
-      if (hop === 0 && (res.status === 301 || res.status === 308)) {
-        conn = await this.#learnBase(conn, url, target);
-      }
-      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
-        method = 'GET';
-        body = undefined;
-      }
-      url = target;
+    let current = conn;
+    const { timeoutMs, ...rest } = init;
+    // The common case (no caller headers) skips building a Headers object.
+    let headers: RequestInit['headers'];
+    if (init.headers === undefined) headers = { [name]: value };
+    else {
+      const h = new Headers(init.headers);
+      h.set(name, value);
+      headers = h;
     }
+    const { response } = await followRedirects<RequestInit['body'], Answer>(
+      { url: first, method: (init.method ?? 'GET').toUpperCase(), body: init.body },
+      async (hop) => {
+        const res = await this.#attempt(
+          current,
+          hop.url,
+          { ...rest, method: hop.method, body: hop.body, headers, redirect: 'manual', ...this.#dispatcher },
+          timeoutMs,
+        );
+        return {
+          res,
+          status: res.status,
+          location: REDIRECTS.has(res.status) ? res.headers.get('location') : null,
+        };
+      },
+      {
+        maxRedirects: MAX_REDIRECTS,
+        allowedHosts: conn.spec.redirectAuthHosts,
+        keepMethod: false,
+        onFollow: async ({ res }, from, to) => {
+          await res.body?.cancel().catch(() => undefined);
+          if (from.index === 0 && (res.status === 301 || res.status === 308)) {
+            current = await this.#learnBase(current, from.url, to);
+          }
+        },
+      },
+    );
+    return response.res;
   }
 
   /**

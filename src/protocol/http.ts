@@ -1,6 +1,6 @@
 import { type Dispatcher, fetch } from 'undici';
 import { NetworkError, ProviderError, type Secret } from '../errors.js';
-import { hostAllowed } from '../providers/redirect-policy.js';
+import { followRedirects } from './redirects.js';
 
 export interface HttpOptions {
   /** Per-request timeout. Default 30 s. */
@@ -32,31 +32,33 @@ export interface PostInput {
 const MAX_REDIRECTS = 3;
 
 /**
- * POSTs to a token or revocation endpoint. Redirects are followed by hand and only to hosts the
- * provider allows: a client secret never leaves for a host the spec does not name (Checkfront
- * moves migrated companies, token endpoint included, with a 301).
+ * POSTs to a token or revocation endpoint. Redirects are followed by the one redirect loop
+ * (redirects.ts) and only to hosts the provider allows: a client secret never leaves for a
+ * host the spec does not name (Checkfront moves migrated companies, token endpoint included,
+ * with a 301).
  */
 export async function postTokenEndpoint(input: PostInput, options: HttpOptions = {}): Promise<RawResponse> {
-  let url = new URL(input.url);
-  const origin = url;
-  for (let hop = 0; ; hop++) {
-    const res = await send(url, input, options);
-    const location = res.headers.get('location');
-    if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
-    const next = new URL(location, url);
-    if (hop >= MAX_REDIRECTS || !hostAllowed(next, input.redirectAuthHosts, origin)) {
-      throw new ProviderError(
-        `${origin.host} redirected the token request to ${next.host}, where Baton will not send client credentials.`,
-        { status: res.status },
-        {
-          connectionId: input.connectionId,
-          provider: input.provider,
-          remediation: `If ${next.host} is the provider's new host, add it to the provider's redirectAuthHosts or update its tokenUrl.`,
-        },
-      );
-    }
-    url = next;
+  const origin = new URL(input.url);
+  const { response, refused } = await followRedirects(
+    { url: origin, method: 'POST', body: input.body },
+    async (hop) => {
+      const raw = await send(hop.url, input, options);
+      return { ...raw, location: raw.headers.get('location') };
+    },
+    { maxRedirects: MAX_REDIRECTS, allowedHosts: input.redirectAuthHosts, keepMethod: true },
+  );
+  if (refused) {
+    throw new ProviderError(
+      `${origin.host} redirected the token request to ${refused.host}, where Baton will not send client credentials.`,
+      { status: response.status },
+      {
+        connectionId: input.connectionId,
+        provider: input.provider,
+        remediation: `If ${refused.host} is the provider's new host, add it to the provider's redirectAuthHosts or update its tokenUrl.`,
+      },
+    );
   }
+  return response;
 }
 
 async function send(url: URL, input: PostInput, options: HttpOptions): Promise<RawResponse> {
