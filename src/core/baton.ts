@@ -32,12 +32,14 @@ import { type Clock, systemClock } from './clock.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints, type LoadedConnection, openConnection } from './context.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
+import { grantContextFor } from './grant-context.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
 import { Refresher } from './refresher.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { TokenCache } from './token-cache.js';
+import { toTokenSet } from './token-lifetime.js';
 import { TokenSource } from './token-source.js';
 import { WriteRefused, writeConnection } from './write-path.js';
 
@@ -313,11 +315,12 @@ export class Baton {
     }
     const codeVerifier = typeof secret['codeVerifier'] === 'string' ? secret['codeVerifier'] : undefined;
     const ctx = this.#grantContext(spec, pending.params, client, pending.connectionId);
-    const tokens = await exchangeAuthorizationCode(ctx, {
+    const response = await exchangeAuthorizationCode(ctx, {
       code,
       redirectUri: pending.redirectUri,
       ...(codeVerifier ? { codeVerifier } : {}),
     });
+    const tokens = toTokenSet(response, spec, 'authorization_code');
     const record = await this.#saveConnection({
       id: pending.connectionId,
       provider: spec.id,
@@ -364,9 +367,13 @@ export class Baton {
       await this.#checkReplace(input.connectionId, spec, params, client, input.replace);
       // The caller's scopes, else the spec's defaults ("requested when the caller names none").
       const scopes = input.scopes ?? spec.scopes;
-      const tokens = await requestClientCredentials(
-        this.#grantContext(spec, params, client, input.connectionId),
-        scopes.length > 0 ? { scopes } : {},
+      const tokens = toTokenSet(
+        await requestClientCredentials(
+          this.#grantContext(spec, params, client, input.connectionId),
+          scopes.length > 0 ? { scopes } : {},
+        ),
+        spec,
+        'client_credentials',
       );
       const record = await this.#saveConnection({
         id: input.connectionId,
@@ -606,15 +613,13 @@ export class Baton {
     connectionId: string,
     conn?: LoadedConnection,
   ): GrantContext {
-    return {
+    return grantContextFor(
       spec,
       params,
-      endpoints: conn?.endpoints ?? connectionEndpoints(spec, { params, apiBaseUrl: null }),
+      conn?.endpoints ?? connectionEndpoints(spec, { params, apiBaseUrl: null }),
       client,
-      now: () => this.#ctx.clock.now(),
-      connectionId,
-      http: this.#ctx.options.http,
-    };
+      { now: () => this.#ctx.clock.now(), connectionId, http: this.#ctx.options.http },
+    );
   }
 
   /**

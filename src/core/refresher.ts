@@ -28,9 +28,11 @@ import {
   withHeldTokens,
 } from './context.js';
 import { isDue, isExpired } from './due.js';
+import { grantContextFor } from './grant-context.js';
 import type { HeldPair, RescuedPair, RescueJournal } from './held-pairs.js';
 import { acquireLease, type HeldLease } from './lease.js';
 import { openSecrets, sealSecrets, secretValues } from './secrets.js';
+import { toTokenSet } from './token-lifetime.js';
 import { WriteRefused, writeConnection } from './write-path.js';
 
 /** Why a refresh was asked for. */
@@ -308,37 +310,36 @@ export class Refresher {
         provider: record.provider,
       });
     }
-    return {
-      spec,
-      params: record.params,
-      endpoints,
-      client,
+    return grantContextFor(spec, record.params, endpoints, client, {
       now: () => this.#ctx.clock.now(),
       connectionId: record.id,
       http: this.#ctx.options.http,
-    };
+    });
   }
 
-  #grantOnce(conn: LoadedConnection): Promise<TokenSet> {
+  async #grantOnce(conn: LoadedConnection): Promise<TokenSet> {
     const { record, spec, secrets } = conn;
     const ctx = this.#grantContext(conn);
     if (record.authMode === 'client_credentials') {
       const scopes = record.scopes ?? spec.scopes;
-      return requestClientCredentials(ctx, scopes.length > 0 ? { scopes } : {});
+      const response = await requestClientCredentials(ctx, scopes.length > 0 ? { scopes } : {});
+      return toTokenSet(response, spec, 'client_credentials');
     }
     const refreshToken = secrets.tokens?.refreshToken;
     if (!refreshToken) {
-      return Promise.reject(
-        new ReauthorizationRequired(
-          `Connection "${record.id}" has no refresh token; the provider gave none.`,
-          {
-            connectionId: record.id,
-            provider: record.provider,
-          },
-        ),
+      throw new ReauthorizationRequired(
+        `Connection "${record.id}" has no refresh token; the provider gave none.`,
+        {
+          connectionId: record.id,
+          provider: record.provider,
+        },
       );
     }
-    return refreshAccessToken(ctx, { refreshToken, previous: secrets.tokens });
+    const response = await refreshAccessToken(ctx, {
+      refreshToken,
+      accessToken: secrets.tokens?.accessToken,
+    });
+    return toTokenSet(response, spec, 'refresh_token', secrets.tokens);
   }
 
   /**

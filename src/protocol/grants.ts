@@ -1,15 +1,27 @@
 import { type ClientPair, ConfigError } from '../errors.js';
-import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
-import type { Endpoints } from '../providers/template.js';
+import type { ClientAuth, ClientConfig } from '../providers/spec.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
-import { errorFromResponse, type GrantType, parseTokenResponse } from './token-response.js';
-import type { TokenSet } from './token-set.js';
+import {
+  errorFromResponse,
+  type GrantType,
+  type ProviderLabel,
+  parseTokenResponse,
+  type TokenResponse,
+} from './token-response.js';
 
-/** Everything one grant needs; no storage, no state. */
+/**
+ * Everything one grant needs, and nothing of the provider spec beyond it: the endpoints, how
+ * the client authenticates, where a redirect may take its credentials, and what to call the
+ * provider in errors. No storage, no state, no lifetime policy.
+ */
 export interface GrantContext {
-  spec: ProviderSpec;
-  params: Record<string, string>;
-  endpoints: Endpoints;
+  provider: ProviderLabel;
+  tokenUrl?: string | undefined;
+  revocationUrl?: string | undefined;
+  clientAuth: ClientAuth;
+  scopeSeparator: string;
+  /** Hosts a redirect may take the client's credentials to (the spec's redirectAuthHosts). */
+  redirectAuthHosts: readonly string[];
   client: ClientConfig;
   now(): number;
   connectionId?: string | undefined;
@@ -34,7 +46,7 @@ async function post(
   fields: Record<string, string>,
   grant: GrantType,
 ) {
-  const { spec, client } = ctx;
+  const { provider: spec, client } = ctx;
   if (!url) {
     throw new ConfigError(
       `${spec.displayName} has no ${grant === 'revocation' ? 'revocation' : 'token'} endpoint.`,
@@ -45,14 +57,14 @@ async function post(
   const headers: Record<string, string> = {};
   const body: Record<string, string> = { ...fields };
   const secret = client.clientSecret;
-  if (spec.clientAuth === 'basic' && secret !== undefined) {
+  if (ctx.clientAuth === 'basic' && secret !== undefined) {
     headers['authorization'] = basic(client.clientId, secret);
   } else {
     body['client_id'] = client.clientId;
     if (secret !== undefined) body['client_secret'] = secret;
   }
   let text: string;
-  if (spec.clientAuth === 'json') {
+  if (ctx.clientAuth === 'json') {
     headers['content-type'] = 'application/json; charset=utf-8';
     text = JSON.stringify(body);
   } else {
@@ -64,7 +76,7 @@ async function post(
       url,
       headers,
       body: text,
-      redirectAuthHosts: spec.redirectAuthHosts,
+      redirectAuthHosts: ctx.redirectAuthHosts,
       connectionId: ctx.connectionId,
       provider: spec.id,
       secrets: [
@@ -79,20 +91,13 @@ async function post(
   );
 }
 
-function responseContext(
-  ctx: GrantContext,
-  grant: GrantType,
-  secrets: (string | undefined)[],
-  previous?: TokenSet | null,
-) {
+function responseContext(ctx: GrantContext, grant: GrantType, secrets: (string | null | undefined)[]) {
   return {
-    spec: ctx.spec,
-    params: ctx.params,
+    provider: ctx.provider,
     grant,
     now: ctx.now(),
     connectionId: ctx.connectionId,
     secrets: [clientPair(ctx), ...secrets],
-    previous,
   };
 }
 
@@ -100,36 +105,34 @@ function responseContext(
 export async function exchangeAuthorizationCode(
   ctx: GrantContext,
   input: { code: string; redirectUri: string; codeVerifier?: string },
-): Promise<TokenSet> {
+): Promise<TokenResponse> {
   const fields: Record<string, string> = {
     grant_type: 'authorization_code',
     code: input.code,
     redirect_uri: input.redirectUri,
   };
   if (input.codeVerifier) fields['code_verifier'] = input.codeVerifier;
-  const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'authorization_code');
+  const res = await post(ctx, ctx.tokenUrl, fields, 'authorization_code');
   return parseTokenResponse(
     res,
     responseContext(ctx, 'authorization_code', [input.code, input.codeVerifier]),
   );
 }
 
-/** RFC 6749 §6. A response without a refresh token keeps the previous one in force. */
+/**
+ * RFC 6749 §6. `accessToken` is the token being replaced, scrubbed from any error like the
+ * refresh token. What a response without a refresh token means is core's to decide.
+ */
 export async function refreshAccessToken(
   ctx: GrantContext,
-  input: { refreshToken: string; previous?: TokenSet | null; scopes?: string[] },
-): Promise<TokenSet> {
+  input: { refreshToken: string; accessToken?: string | undefined; scopes?: string[] },
+): Promise<TokenResponse> {
   const fields: Record<string, string> = { grant_type: 'refresh_token', refresh_token: input.refreshToken };
-  if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.spec.scopeSeparator);
-  const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'refresh_token');
+  if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.scopeSeparator);
+  const res = await post(ctx, ctx.tokenUrl, fields, 'refresh_token');
   return parseTokenResponse(
     res,
-    responseContext(
-      ctx,
-      'refresh_token',
-      [input.refreshToken, input.previous?.accessToken],
-      input.previous ?? null,
-    ),
+    responseContext(ctx, 'refresh_token', [input.refreshToken, input.accessToken]),
   );
 }
 
@@ -137,10 +140,10 @@ export async function refreshAccessToken(
 export async function requestClientCredentials(
   ctx: GrantContext,
   input: { scopes?: string[] } = {},
-): Promise<TokenSet> {
+): Promise<TokenResponse> {
   const fields: Record<string, string> = { grant_type: 'client_credentials' };
-  if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.spec.scopeSeparator);
-  const res = await post(ctx, ctx.endpoints.tokenUrl, fields, 'client_credentials');
+  if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.scopeSeparator);
+  const res = await post(ctx, ctx.tokenUrl, fields, 'client_credentials');
   return parseTokenResponse(res, responseContext(ctx, 'client_credentials', []));
 }
 
@@ -154,7 +157,7 @@ export async function revokeToken(
 ): Promise<void> {
   const fields: Record<string, string> = { token: input.token };
   if (input.tokenTypeHint) fields['token_type_hint'] = input.tokenTypeHint;
-  const res: RawResponse = await post(ctx, ctx.endpoints.revocationUrl, fields, 'revocation');
+  const res: RawResponse = await post(ctx, ctx.revocationUrl, fields, 'revocation');
   if (res.status >= 200 && res.status < 300) return;
   throw errorFromResponse(res, responseContext(ctx, 'revocation', [input.token]));
 }

@@ -8,22 +8,46 @@ import {
   ReauthorizationRequired,
   type Secret,
 } from '../errors.js';
-import type { ProviderSpec } from '../providers/spec.js';
+import type { ErrorDialect } from '../providers/spec.js';
 import type { RawResponse } from './http.js';
-import type { TokenSet } from './token-set.js';
 
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'revocation';
 
+/** Who answered: what error messages name, and how the provider words its errors. */
+export interface ProviderLabel {
+  id: string;
+  displayName: string;
+  errorDialect: ErrorDialect;
+  /** The environment the credentials were for (sandbox / production), to say which were wrong. */
+  environment?: string | undefined;
+}
+
 export interface ResponseContext {
-  spec: ProviderSpec;
-  params: Record<string, string>;
+  provider: ProviderLabel;
   grant: GrantType;
   now: number;
   connectionId?: string | undefined;
   /** Values to scrub from anything quoted back (the refresh token sent, the client id + secret pair). */
   secrets: readonly Secret[];
-  /** For a refresh: the set being replaced, whose refresh token survives when none is returned. */
-  previous?: TokenSet | null | undefined;
+}
+
+/**
+ * A token response as the provider sent it (RFC 6749 §5.1), checked and normalised but with
+ * no policy applied: lifetimes are the provider's seconds or null. Core turns it into a
+ * TokenSet (defaults, sliding refresh tokens, the old refresh token carried over).
+ */
+export interface TokenResponse {
+  accessToken: string;
+  /** Normalised to `Bearer` when the provider says `bearer`, `BEARER`, … */
+  tokenType: string;
+  expiresIn: number | null;
+  refreshToken: string | null;
+  refreshTokenExpiresIn: number | null;
+  scope: string[] | null;
+  /** When it was received (epoch ms). */
+  receivedAt: number;
+  /** Fields the provider added (`account_id`, `sub`, `linking_profile`), kept as they came. */
+  extra: Record<string, unknown>;
 }
 
 const KNOWN_FIELDS = new Set([
@@ -57,15 +81,15 @@ function seconds(value: unknown): number | null | 'invalid' {
 /**
  * RFC 6749 §5.1, strictly: a 2xx that is not a JSON object with a non-empty string
  * `access_token` is a ProviderError, never a token. Token types are normalised (`bearer` →
- * `Bearer`); a missing `expires_in` falls back to the spec's documented lifetime.
+ * `Bearer`); `expires_in` may be a number or a numeric string.
  */
-export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): TokenSet {
+export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): TokenResponse {
   if (res.status < 200 || res.status >= 300) throw errorFromResponse(res, ctx);
   const malformed = (why: string) =>
     new ProviderError(
-      `${ctx.spec.displayName} answered the ${ctx.grant.replace('_', ' ')} request with ${why}.`,
+      `${ctx.provider.displayName} answered the ${ctx.grant.replace('_', ' ')} request with ${why}.`,
       { status: res.status, excerpt: excerpt(res.body, ctx.secrets) },
-      { connectionId: ctx.connectionId, provider: ctx.spec.id },
+      { connectionId: ctx.connectionId, provider: ctx.provider.id },
     );
   const json = jsonObject(res.body);
   if (!json) throw malformed(res.body.trim() === '' ? 'an empty body' : 'a body that is not a JSON object');
@@ -93,36 +117,16 @@ export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): Toke
     scope = scopeRaw as string[];
   else if (scopeRaw !== undefined && scopeRaw !== null) throw malformed('an unusable scope');
 
-  const now = ctx.now;
-  const lifetime = expiresIn ?? ctx.spec.defaultExpiresIn;
-  const previous = ctx.previous ?? null;
-  let refreshToken = typeof refreshRaw === 'string' ? refreshRaw : null;
-  let refreshTokenExpiresAt: number | null = null;
-  const rtLifetime = ctx.spec.refreshTokenLifetime;
-  if (refreshToken !== null) {
-    if (refreshIn !== null) refreshTokenExpiresAt = now + refreshIn * 1000;
-    else if (rtLifetime) {
-      const unchanged = previous?.refreshToken === refreshToken;
-      refreshTokenExpiresAt =
-        unchanged && !rtLifetime.sliding && previous
-          ? previous.refreshTokenExpiresAt
-          : now + rtLifetime.seconds * 1000;
-    }
-  } else if (previous?.refreshToken && ctx.grant === 'refresh_token') {
-    // RFC 6749 §6: no new refresh token means the old one stays in force.
-    refreshToken = previous.refreshToken;
-    refreshTokenExpiresAt = previous.refreshTokenExpiresAt;
-  }
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(json)) if (!KNOWN_FIELDS.has(k)) extra[k] = v;
   return {
     accessToken,
     tokenType: tokenType.toLowerCase() === 'bearer' ? 'Bearer' : tokenType,
-    expiresAt: lifetime === null ? null : now + lifetime * 1000,
-    refreshToken,
-    refreshTokenExpiresAt,
-    scope: scope ?? (ctx.grant === 'refresh_token' ? (previous?.scope ?? null) : null),
-    issuedAt: now,
+    expiresIn,
+    refreshToken: typeof refreshRaw === 'string' ? refreshRaw : null,
+    refreshTokenExpiresIn: refreshIn,
+    scope,
+    receivedAt: ctx.now,
     extra,
   };
 }
@@ -141,7 +145,7 @@ interface ProviderSaid {
   description: string | undefined;
 }
 
-function whatTheProviderSaid(spec: ProviderSpec, body: string): ProviderSaid {
+function whatTheProviderSaid(provider: ProviderLabel, body: string): ProviderSaid {
   const json = jsonObject(body);
   if (!json) return { code: undefined, description: undefined };
   if (typeof json['error'] === 'string') {
@@ -150,7 +154,7 @@ function whatTheProviderSaid(spec: ProviderSpec, body: string): ProviderSaid {
   }
   // Checkissuing: {"status":0,"errors":["Access Denied"]}
   const errors = json['errors'];
-  if (spec.errorDialect === 'checkissuing' || Array.isArray(errors)) {
+  if (provider.errorDialect === 'checkissuing') {
     if (Array.isArray(errors)) {
       const text = errors.filter((e) => typeof e === 'string').join('; ');
       if (/access denied/i.test(text)) return { code: 'access_denied', description: text };
@@ -166,7 +170,7 @@ function whatTheProviderSaid(spec: ProviderSpec, body: string): ProviderSaid {
  * empty body) as a ProviderError with a short redacted excerpt.
  */
 export function errorFromResponse(res: RawResponse, ctx: ResponseContext): BatonError {
-  const { spec } = ctx;
+  const spec = ctx.provider;
   const opts = { connectionId: ctx.connectionId, provider: spec.id };
   const raw = whatTheProviderSaid(spec, res.body);
   // The provider's words are quoted back to a person: scrub them like any other response text.
@@ -183,7 +187,7 @@ export function errorFromResponse(res: RawResponse, ctx: ResponseContext): Baton
       opts,
     );
   }
-  const environment = spec.environmentParam ? ctx.params[spec.environmentParam] : undefined;
+  const environment = spec.environment;
   if (
     said.code === 'invalid_client' ||
     said.code === 'unauthorized_client' ||

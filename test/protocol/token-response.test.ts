@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { toTokenSet } from '../../src/core/token-lifetime.js';
 import {
   AuthorizationError,
   BatonError,
@@ -28,9 +29,14 @@ function res(status: number, body: string, headers: Record<string, string> = {})
   return { status, body, headers: new Headers(headers), url: 'https://x.test/token' };
 }
 function ctx(provider: string, grant: GrantType, extra: Record<string, unknown> = {}) {
+  const spec = reg.get(provider);
   return {
-    spec: reg.get(provider),
-    params: { environment: 'sandbox' },
+    provider: {
+      id: spec.id,
+      displayName: spec.displayName,
+      errorDialect: spec.errorDialect,
+      environment: spec.environmentParam ? 'sandbox' : undefined,
+    },
     grant,
     now: NOW,
     connectionId: 'c1',
@@ -58,17 +64,32 @@ describe('parseTokenResponse', () => {
     );
     expect(t).toMatchObject({
       tokenType: 'Bearer',
-      expiresAt: NOW + 3_600_000,
+      expiresIn: 3600,
       refreshToken: 'r1',
       scope: ['read_events', 'create_event'],
+      receivedAt: NOW,
     });
     expect(t.extra).toEqual({ account_id: 'acc_1', sub: 'apc_1' });
   });
 
-  it('falls back to the documented lifetime and computes refresh-token expiry (Checkfront 14 days)', () => {
+  it('only parses: lifetimes the provider did not give stay null', () => {
     const t = parseTokenResponse(
-      res(200, JSON.stringify({ access_token: 'a', refresh_token: 'r' })),
+      res(200, JSON.stringify({ access_token: 'a', expires_in: '60', refresh_token: 'r' })),
       ctx('checkfront', 'authorization_code'),
+    );
+    expect(t).toMatchObject({ expiresIn: 60, refreshTokenExpiresIn: null, refreshToken: 'r' });
+  });
+});
+
+describe('toTokenSet (core lifetime policy)', () => {
+  it('falls back to the documented lifetime and computes refresh-token expiry (Checkfront 14 days)', () => {
+    const t = toTokenSet(
+      parseTokenResponse(
+        res(200, JSON.stringify({ access_token: 'a', refresh_token: 'r' })),
+        ctx('checkfront', 'authorization_code'),
+      ),
+      reg.get('checkfront'),
+      'authorization_code',
     );
     expect(t.expiresAt).toBe(NOW + 14000 * 1000);
     expect(t.refreshTokenExpiresAt).toBe(NOW + 14 * 86400 * 1000);
@@ -76,18 +97,50 @@ describe('parseTokenResponse', () => {
   });
 
   it('keeps the previous refresh token when a refresh returns none (RFC 6749 §6)', () => {
-    const previous = parseTokenResponse(
-      res(200, JSON.stringify({ access_token: 'a', refresh_token: 'r', scope: 'x' })),
-      ctx('cronofy', 'authorization_code'),
+    const cronofy = reg.get('cronofy');
+    const previous = toTokenSet(
+      parseTokenResponse(
+        res(200, JSON.stringify({ access_token: 'a', refresh_token: 'r', scope: 'x' })),
+        ctx('cronofy', 'authorization_code'),
+      ),
+      cronofy,
+      'authorization_code',
     );
-    const t = parseTokenResponse(
-      res(200, JSON.stringify({ access_token: 'b', expires_in: 60 })),
-      ctx('cronofy', 'refresh_token', { previous }),
+    const t = toTokenSet(
+      parseTokenResponse(
+        res(200, JSON.stringify({ access_token: 'b', expires_in: 60 })),
+        ctx('cronofy', 'refresh_token'),
+      ),
+      cronofy,
+      'refresh_token',
+      previous,
     );
     expect(t.refreshToken).toBe('r');
     expect(t.scope).toEqual(['x']);
+    expect(t.expiresAt).toBe(NOW + 60_000);
   });
 
+  it('slides a sliding refresh-token lifetime on every refresh, and keeps a fixed one', () => {
+    const sliding = { defaultExpiresIn: 100, refreshTokenLifetime: { seconds: 1000, sliding: true } };
+    const fixed = { defaultExpiresIn: 100, refreshTokenLifetime: { seconds: 1000, sliding: false } };
+    const first = toTokenSet(
+      parseTokenResponse(
+        res(200, '{"access_token":"a","refresh_token":"r"}'),
+        ctx('cronofy', 'refresh_token'),
+      ),
+      fixed,
+      'authorization_code',
+    );
+    const later = parseTokenResponse(res(200, '{"access_token":"b","refresh_token":"r"}'), {
+      ...ctx('cronofy', 'refresh_token'),
+      now: NOW + 500_000,
+    });
+    expect(toTokenSet(later, fixed, 'refresh_token', first).refreshTokenExpiresAt).toBe(NOW + 1_000_000);
+    expect(toTokenSet(later, sliding, 'refresh_token', first).refreshTokenExpiresAt).toBe(NOW + 1_500_000);
+  });
+});
+
+describe('parseTokenResponse, strictly', () => {
   it('rejects 2xx bodies that are not token responses', () => {
     for (const body of [
       '',

@@ -1,0 +1,31 @@
+import type { GrantContext } from '../protocol/grants.js';
+import type { HttpOptions } from '../protocol/http.js';
+import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
+import type { Endpoints } from '../providers/template.js';
+
+/** What the protocol layer needs of a provider spec for one grant: endpoints and client authentication. */
+export function grantContextFor(
+  spec: ProviderSpec,
+  params: Record<string, string>,
+  endpoints: Endpoints,
+  client: ClientConfig,
+  options: { now(): number; connectionId?: string | undefined; http?: HttpOptions | undefined },
+): GrantContext {
+  return {
+    provider: {
+      id: spec.id,
+      displayName: spec.displayName,
+      errorDialect: spec.errorDialect,
+      environment: spec.environmentParam ? params[spec.environmentParam] : undefined,
+    },
+    tokenUrl: endpoints.tokenUrl,
+    revocationUrl: endpoints.revocationUrl,
+    clientAuth: spec.clientAuth,
+    scopeSeparator: spec.scopeSeparator,
+    redirectAuthHosts: spec.redirectAuthHosts,
+    client,
+    now: options.now,
+    connectionId: options.connectionId,
+    http: options.http,
+  };
+}
