@@ -57,6 +57,7 @@ function faultResponse(f: Fault): SimResponse | null {
     case 'rate-limit':
       return json(429, { error: 'too_many_requests' }, { 'retry-after': String(f.retryAfter ?? 1) });
     case 'delay':
+    case 'slow-answer':
       return null;
   }
 }
@@ -153,7 +154,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       rotated: presented !== null && issuedRefresh !== null && issuedRefresh !== presented,
       accessToken,
       accepted:
-        endpoint !== 'api' || accessToken === null || (fault && fault.kind !== 'delay')
+        endpoint !== 'api' ||
+        accessToken === null ||
+        (fault && fault.kind !== 'delay' && fault.kind !== 'slow-answer')
           ? null
           : response.status !== 401,
       revokedToken: endpoint === 'revoke' ? (str(fields['token']) ?? str(fields['refresh_token'])) : null,
@@ -231,7 +234,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         });
       }
       case 'POST fail': {
-        const kinds = ['status', 'html', 'malformed-json', 'empty', 'drop', 'delay', 'rate-limit'];
+        const kinds = [
+          'status',
+          'html',
+          'malformed-json',
+          'empty',
+          'drop',
+          'delay',
+          'slow-answer',
+          'rate-limit',
+        ];
         const endpoints = ['authorize', 'token', 'revoke', 'api'];
         if (
           !isVendor(body['vendor']) ||
@@ -328,6 +340,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       const fault = state.takeFault(vendor, endpoint);
       if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
       response = (fault ? faultResponse(fault) : null) ?? (await routed.route.handle());
+      if (fault?.kind === 'slow-answer') await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
       if (info && watched) {
         const entry = tokenEntry(req, vendor, watched, response, fault, receivedWallMs);
         tokenLog.push(entry);

@@ -26,7 +26,11 @@ export interface Fault {
   endpoint: Endpoint;
   /** How many matching requests fail. Default 1. */
   count?: number;
-  kind: 'status' | 'html' | 'malformed-json' | 'empty' | 'drop' | 'delay' | 'rate-limit';
+  /**
+   * `delay` waits before the vendor handles the request; `slow-answer` lets the vendor handle it
+   * (a token endpoint has rotated by then) and holds the answer for `delayMs`.
+   */
+  kind: 'status' | 'html' | 'malformed-json' | 'empty' | 'drop' | 'delay' | 'slow-answer' | 'rate-limit';
   status?: number;
   body?: string;
   delayMs?: number;

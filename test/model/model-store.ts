@@ -15,6 +15,8 @@ export interface ModelStoreControl {
   readonly store: Store;
   readonly inner: Store;
   failPuts: number;
+  /** While true every call rejects, as a database that went away would; it can come back. */
+  down: boolean;
   readonly dead: boolean;
   crash(): void;
 }
@@ -36,10 +38,14 @@ const ASYNC_CALLS = new Set([
  */
 export function modelStore(inner: Store, jitter: Rng): ModelStoreControl {
   let dead = false;
-  const lost = () => new StoreError('store connection lost: the process crashed (model)');
+  const lost = () =>
+    new StoreError(
+      control.down ? 'store is down (model fault)' : 'store connection lost: the process crashed (model)',
+    );
   const control = {
     inner,
     failPuts: 0,
+    down: false,
     get dead() {
       return dead;
     },
@@ -48,11 +54,11 @@ export function modelStore(inner: Store, jitter: Rng): ModelStoreControl {
     },
   } as ModelStoreControl;
   async function gate(): Promise<void> {
-    if (dead) throw lost();
+    if (dead || control.down) throw lost();
     const r = jitter.next();
     if (r < 0.5) await new Promise<void>((resolve) => setImmediate(resolve));
     else if (r < 0.8) await sleep(Math.floor(r * 4));
-    if (dead) throw lost();
+    if (dead || control.down) throw lost();
   }
   const wrapped = new Map<PropertyKey, unknown>();
   const store = new Proxy(inner, {
@@ -78,6 +84,7 @@ export function modelStore(inner: Store, jitter: Rng): ModelStoreControl {
           }
           return fn(...args);
         };
+      // Other methods (a store's identity, say) answer even while the database is down.
       else
         w = (...args: unknown[]) => {
           if (dead) throw lost();
