@@ -709,7 +709,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       violate(
         'rotated-refresh-token-spent-again',
         `${e.tag ?? '?'} token call seq ${e.seq}`,
-        `refresh token ${short(e.presentedRefreshToken)} had been rotated at seq ${rotation.seq} (answered to ${rotation.tag}), yet was presented again (answer ${e.status})`,
+        `refresh token ${short(e.presentedRefreshToken)} had been rotated at seq ${rotation.seq} (answered to ${rotation.tag} in ${Math.round(rotation.answeredWallMs - rotation.receivedWallMs)} ms${rotation.fault ? `, fault ${rotation.fault}` : ''}), yet was presented again by ${e.tag} (answer ${e.status})`,
       );
     }
 
