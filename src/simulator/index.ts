@@ -17,6 +17,10 @@ export type {
   Rotation,
   Simulator,
   SimulatorOptions,
+  TokenInfo,
+  TokenLogEntry,
+  TokenStatus,
+  TokenTap,
   Vendor,
   VendorCounters,
 } from './types.js';

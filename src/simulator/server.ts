@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { VirtualClock } from './clock.js';
 import {
   basicAuth,
+  bearer,
   bodyFields,
   html,
   json,
@@ -20,6 +21,8 @@ import type {
   Rotation,
   Simulator,
   SimulatorOptions,
+  TokenLogEntry,
+  TokenTap,
   Vendor,
 } from './types.js';
 import { VENDORS } from './types.js';
@@ -54,6 +57,7 @@ function faultResponse(f: Fault): SimResponse | null {
     case 'rate-limit':
       return json(429, { error: 'too_many_requests' }, { 'retry-after': String(f.retryAfter ?? 1) });
     case 'delay':
+    case 'slow-answer':
       return null;
   }
 }
@@ -91,6 +95,73 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     cronofy: cronofy(state, consent),
   };
   const log: RequestLogEntry[] = [];
+  let tokenLog: TokenLogEntry[] = [];
+  const taps = new Set<TokenTap>();
+  const wallNow = () => performance.timeOrigin + performance.now();
+  const header = (req: SimRequest, name: string): string | null => {
+    const v = req.headers[name];
+    return typeof v === 'string' ? v : Array.isArray(v) ? (v[0] ?? null) : null;
+  };
+  const tapAll: TokenTap = (phase, info, entry) => {
+    for (const t of taps) {
+      try {
+        t(phase, info, entry);
+      } catch {
+        // A watcher's failure is its own; the vendor still answers.
+      }
+    }
+  };
+
+  /** The token log's entry for one answered token, revocation or API request. */
+  function tokenEntry(
+    req: SimRequest,
+    vendor: Vendor,
+    endpoint: 'token' | 'revoke' | 'api',
+    response: SimResponse,
+    fault: Fault | null,
+    receivedWallMs: number,
+  ): TokenLogEntry {
+    const fields = endpoint === 'api' ? {} : (bodyFields(req) ?? {});
+    let answer: Record<string, unknown> = {};
+    if (endpoint === 'token' && response.status === 200 && response.body) {
+      try {
+        const parsed: unknown = JSON.parse(response.body);
+        if (parsed && typeof parsed === 'object') answer = parsed as Record<string, unknown>;
+      } catch {
+        // Not JSON (a fault): nothing was issued.
+      }
+    }
+    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+    const presented = endpoint === 'token' ? str(fields['refresh_token']) : null;
+    const issuedRefresh = str(answer['refresh_token']);
+    const accessToken = endpoint === 'api' ? bearer(req) : null;
+    return {
+      seq: ++state.seq,
+      at: clock.now(),
+      receivedWallMs,
+      answeredWallMs: wallNow(),
+      vendor,
+      endpoint,
+      tag: header(req, 'x-sim-tag'),
+      op: header(req, 'x-sim-op'),
+      status: response.drop ? 0 : response.status,
+      fault: fault?.kind ?? null,
+      grantType: endpoint === 'token' ? str(fields['grant_type']) : null,
+      presentedRefreshToken: presented,
+      scope: endpoint === 'token' ? str(fields['scope']) : null,
+      issuedAccessToken: str(answer['access_token']),
+      issuedRefreshToken: issuedRefresh,
+      rotated: presented !== null && issuedRefresh !== null && issuedRefresh !== presented,
+      accessToken,
+      accepted:
+        endpoint !== 'api' ||
+        accessToken === null ||
+        (fault && fault.kind !== 'delay' && fault.kind !== 'slow-answer')
+          ? null
+          : response.status !== 401,
+      revokedToken: endpoint === 'revoke' ? (str(fields['token']) ?? str(fields['refresh_token'])) : null,
+    };
+  }
   let origin = '';
   let migrationOrigin = '';
 
@@ -163,7 +234,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         });
       }
       case 'POST fail': {
-        const kinds = ['status', 'html', 'malformed-json', 'empty', 'drop', 'delay', 'rate-limit'];
+        const kinds = [
+          'status',
+          'html',
+          'malformed-json',
+          'empty',
+          'drop',
+          'delay',
+          'slow-answer',
+          'rate-limit',
+        ];
         const endpoints = ['authorize', 'token', 'revoke', 'api'];
         if (
           !isVendor(body['vendor']) ||
@@ -245,10 +325,27 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const routed: Routed = which === 'main' ? routeMain(req) : routeMigration(req);
     let response = routed.response;
     if (!response && routed.vendor && routed.route) {
-      count(routed.vendor, routed.route.endpoint, req);
-      const fault = state.takeFault(routed.vendor, routed.route.endpoint);
+      const vendor = routed.vendor;
+      const endpoint = routed.route.endpoint;
+      const watched = endpoint === 'token' || endpoint === 'revoke' || endpoint === 'api' ? endpoint : null;
+      const receivedWallMs = wallNow();
+      const info = watched && {
+        vendor,
+        endpoint: watched,
+        tag: header(req, 'x-sim-tag'),
+        op: header(req, 'x-sim-op'),
+      };
+      if (info && taps.size > 0) tapAll('request', info, null);
+      count(vendor, endpoint, req);
+      const fault = state.takeFault(vendor, endpoint);
       if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
       response = (fault ? faultResponse(fault) : null) ?? (await routed.route.handle());
+      if (fault?.kind === 'slow-answer') await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
+      if (info && watched) {
+        const entry = tokenEntry(req, vendor, watched, response, fault, receivedWallMs);
+        tokenLog.push(entry);
+        if (taps.size > 0) tapAll('response', info, entry);
+      }
     }
     response ??= json(404, {
       error: 'not_found',
@@ -309,6 +406,27 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       state.migrated.set(company, region);
     },
     requestLog: () => log.map((e) => ({ ...e })),
+    tokenLog: () => tokenLog.map((e) => ({ ...e })),
+    clearTokenLog: () => {
+      tokenLog = [];
+    },
+    tokenStatus: (token) => state.tokenInfo(token).status,
+    tokenInfo: (token) => state.tokenInfo(token),
+    grantStatus: (grantId) => {
+      const g = state.grants.get(grantId);
+      return g ? { revoked: g.revoked, revokedSeq: g.revokedSeq, createdSeq: g.createdSeq } : null;
+    },
+    seq: () => state.seq,
+    tap: (listener) => {
+      taps.add(listener);
+      return () => {
+        taps.delete(listener);
+      };
+    },
+    setAccessTokenLifetime: (vendor, seconds) => {
+      if (seconds === null) state.accessLifetimeMs.delete(vendor);
+      else state.accessLifetimeMs.set(vendor, seconds * 1000);
+    },
     close: async () => {
       await Promise.all([close(main), close(migration)]);
     },

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { VirtualClock } from './clock.js';
-import type { Counters, Endpoint, Fault, Rotation, Vendor } from './types.js';
+import type { Counters, Endpoint, Fault, Rotation, TokenInfo, TokenStatus, Vendor } from './types.js';
 import { VENDORS } from './types.js';
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -42,6 +42,9 @@ export interface Grant {
   refreshExpiresAt: number | null;
   refreshes: number;
   revoked: boolean;
+  /** Sequence numbers (see SimState.seq) of the grant's creation and revocation. */
+  createdSeq: number;
+  revokedSeq: number | null;
 }
 
 export interface AccessToken {
@@ -51,6 +54,17 @@ export interface AccessToken {
   singleUse: boolean;
   used: boolean;
   revoked: boolean;
+  /** The expiry it was issued with; `expireAccessTokens` moves expiresAt, not this. */
+  naturalExpiresAt: number;
+  issuedSeq: number;
+}
+
+/** A refresh token the simulator ever issued, kept after it stops working. */
+export interface RefreshTokenRecord {
+  grantId: string;
+  issuedSeq: number;
+  /** Why it stopped working: replaced by a rotation, or its grant was revoked. */
+  retired: { reason: 'rotated' | 'revoked'; seq: number } | null;
 }
 
 /** Everything the vendors remember between requests. */
@@ -61,6 +75,12 @@ export class SimState {
   readonly accessTokens = new Map<string, AccessToken>();
   readonly refreshTokens = new Map<string, string>(); // refresh token → grant id
   readonly migrated = new Map<string, string>(); // checkfront company → region
+  /** Every refresh token ever issued, for introspection (`tokenStatus`). */
+  readonly refreshHistory = new Map<string, RefreshTokenRecord>();
+  /** Access-token lifetimes set by `setAccessTokenLifetime`, per vendor. */
+  readonly accessLifetimeMs = new Map<Vendor, number>();
+  /** A counter every token event takes a number from, so events can be ordered. */
+  seq = 0;
   cronofyRotation: Rotation;
   readonly cronofyRateLimit: { tokenRequestsPerMinute: number } | undefined;
   readonly codeLifetimeMs: number;
@@ -112,7 +132,12 @@ export class SimState {
     return c;
   }
 
-  newGrant(g: Omit<Grant, 'id' | 'refreshes' | 'revoked' | 'refreshToken' | 'refreshExpiresAt'>): Grant {
+  newGrant(
+    g: Omit<
+      Grant,
+      'id' | 'refreshes' | 'revoked' | 'refreshToken' | 'refreshExpiresAt' | 'createdSeq' | 'revokedSeq'
+    >,
+  ): Grant {
     const grant: Grant = {
       ...g,
       id: hex(8),
@@ -120,26 +145,43 @@ export class SimState {
       revoked: false,
       refreshToken: null,
       refreshExpiresAt: null,
+      createdSeq: ++this.seq,
+      revokedSeq: null,
     };
     this.grants.set(grant.id, grant);
     return grant;
   }
 
   setRefreshToken(grant: Grant, token: string | null, lifetimeMs: number | null): void {
-    if (grant.refreshToken && grant.refreshToken !== token) this.refreshTokens.delete(grant.refreshToken);
+    if (grant.refreshToken && grant.refreshToken !== token) {
+      this.refreshTokens.delete(grant.refreshToken);
+      this.#retire(grant.refreshToken, 'rotated');
+    }
     grant.refreshToken = token;
     grant.refreshExpiresAt = token && lifetimeMs !== null ? this.clock.now() + lifetimeMs : null;
-    if (token) this.refreshTokens.set(token, grant.id);
+    if (token) {
+      this.refreshTokens.set(token, grant.id);
+      if (!this.refreshHistory.has(token))
+        this.refreshHistory.set(token, { grantId: grant.id, issuedSeq: ++this.seq, retired: null });
+    }
+  }
+
+  #retire(token: string, reason: 'rotated' | 'revoked'): void {
+    const r = this.refreshHistory.get(token);
+    if (r && !r.retired) r.retired = { reason, seq: ++this.seq };
   }
 
   issueAccessToken(grant: Grant, token: string, lifetimeMs: number, singleUse = false): AccessToken {
+    const expiresAt = this.clock.now() + lifetimeMs;
     const t: AccessToken = {
       token,
       grantId: grant.id,
-      expiresAt: this.clock.now() + lifetimeMs,
+      expiresAt,
       singleUse,
       used: false,
       revoked: false,
+      naturalExpiresAt: expiresAt,
+      issuedSeq: ++this.seq,
     };
     this.accessTokens.set(token, t);
     return t;
@@ -172,9 +214,53 @@ export class SimState {
   }
 
   revokeGrant(g: Grant): void {
+    if (!g.revoked) g.revokedSeq = ++this.seq;
     g.revoked = true;
-    if (g.refreshToken) this.refreshTokens.delete(g.refreshToken);
+    if (g.refreshToken) {
+      this.refreshTokens.delete(g.refreshToken);
+      this.#retire(g.refreshToken, 'revoked');
+    }
     this.revokeAccessTokensOf(g.id);
+  }
+
+  /** What became of a token this simulator issued, by its own records. */
+  tokenInfo(token: string): TokenInfo {
+    const now = this.clock.now();
+    const access = this.accessTokens.get(token);
+    if (access) {
+      const g = this.grants.get(access.grantId);
+      const status: TokenStatus =
+        access.revoked || g?.revoked
+          ? 'revoked'
+          : access.expiresAt <= now
+            ? 'expired'
+            : access.singleUse && access.used
+              ? 'used'
+              : 'live';
+      return {
+        kind: 'access',
+        status,
+        grantId: access.grantId,
+        issuedSeq: access.issuedSeq,
+        expiresAt: access.expiresAt,
+        naturalExpiresAt: access.naturalExpiresAt,
+      };
+    }
+    const refresh = this.refreshHistory.get(token);
+    if (refresh) {
+      const g = this.grants.get(refresh.grantId);
+      let status: TokenStatus = 'live';
+      if (refresh.retired) status = refresh.retired.reason;
+      else if (g?.revoked) status = 'revoked';
+      else if (g?.refreshExpiresAt != null && g.refreshExpiresAt <= now) status = 'expired';
+      return { kind: 'refresh', status, grantId: refresh.grantId, issuedSeq: refresh.issuedSeq };
+    }
+    return { kind: 'unknown', status: 'unknown' };
+  }
+
+  /** An access token's lifetime for a vendor: what `setAccessTokenLifetime` set, else the vendor's own. */
+  accessLifetime(vendor: Vendor, vendorDefaultMs: number): number {
+    return this.accessLifetimeMs.get(vendor) ?? vendorDefaultMs;
   }
 
   revokeGrants(filter: { vendor: Vendor; account?: string; clientId?: string }): number {

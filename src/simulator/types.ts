@@ -26,7 +26,11 @@ export interface Fault {
   endpoint: Endpoint;
   /** How many matching requests fail. Default 1. */
   count?: number;
-  kind: 'status' | 'html' | 'malformed-json' | 'empty' | 'drop' | 'delay' | 'rate-limit';
+  /**
+   * `delay` waits before the vendor handles the request; `slow-answer` lets the vendor handle it
+   * (a token endpoint has rotated by then) and holds the answer for `delayMs`.
+   */
+  kind: 'status' | 'html' | 'malformed-json' | 'empty' | 'drop' | 'delay' | 'slow-answer' | 'rate-limit';
   status?: number;
   body?: string;
   delayMs?: number;
@@ -56,6 +60,71 @@ export interface RequestLogEntry {
   status: number;
   durationMs: number;
 }
+
+/**
+ * What became of a token, by the simulator's own records: `rotated` (a refresh token replaced
+ * by a newer one), `revoked` (its grant was revoked, by RFC 7009 or the `revoke` control),
+ * `expired`, `used` (a single-use access token already spent), `unknown` (never issued here).
+ */
+export type TokenStatus = 'live' | 'rotated' | 'revoked' | 'expired' | 'used' | 'unknown';
+
+export type TokenInfo =
+  | {
+      kind: 'access';
+      status: TokenStatus;
+      grantId: string;
+      /** Position in the simulator's event order (TokenLogEntry.seq). */
+      issuedSeq: number;
+      expiresAt: number;
+      /** The expiry it was issued with, before any `expireAccessTokens`. */
+      naturalExpiresAt: number;
+    }
+  | { kind: 'refresh'; status: TokenStatus; grantId: string; issuedSeq: number }
+  | { kind: 'unknown'; status: 'unknown' };
+
+/**
+ * One request to a token, revocation or API endpoint, with the tokens it carried and was given.
+ * Unlike the request log, it holds secrets: it exists for tests that use the simulator as the
+ * oracle of what a provider issued, accepted and refused, and is only reachable in code.
+ */
+export interface TokenLogEntry {
+  /** Order among all token events (issues, rotations, revocations and these entries). */
+  seq: number;
+  /** Virtual time of the answer. */
+  at: number;
+  /** Wall-clock epoch ms (fractional) when the request arrived and when it was answered. */
+  receivedWallMs: number;
+  answeredWallMs: number;
+  vendor: Vendor;
+  endpoint: 'token' | 'revoke' | 'api';
+  /** The request's `x-sim-tag` and `x-sim-op` headers: labels a test attaches to its requests. */
+  tag: string | null;
+  op: string | null;
+  status: number;
+  /** The fault that answered instead of the vendor, if any. */
+  fault: Fault['kind'] | null;
+  /** Token endpoint: grant_type, the refresh token presented, the scope asked for. */
+  grantType: string | null;
+  presentedRefreshToken: string | null;
+  scope: string | null;
+  /** Token endpoint: the tokens in a successful answer (the refresh token as answered, rotated or not). */
+  issuedAccessToken: string | null;
+  issuedRefreshToken: string | null;
+  /** Token endpoint: the presented refresh token was replaced by `issuedRefreshToken`. */
+  rotated: boolean;
+  /** API: the bearer token sent, and whether the vendor accepted it (401: no; a fault: null). */
+  accessToken: string | null;
+  accepted: boolean | null;
+  /** Revocation endpoint: the token asked to be revoked. */
+  revokedToken: string | null;
+}
+
+/** Called when a token, revocation or API request arrives, and again just before it is answered. */
+export type TokenTap = (
+  phase: 'request' | 'response',
+  info: { vendor: Vendor; endpoint: 'token' | 'revoke' | 'api'; tag: string | null; op: string | null },
+  entry: TokenLogEntry | null,
+) => void;
 
 export interface ClientCredentials {
   clientId: string;
@@ -107,5 +176,18 @@ export interface Simulator {
   setCronofyRotation(mode: Rotation): void;
   migrateCheckfront(company: string, region?: string): void;
   requestLog(): RequestLogEntry[];
+  /** Token, revocation and API requests with their tokens, oldest first (secrets: tests only). */
+  tokenLog(): TokenLogEntry[];
+  clearTokenLog(): void;
+  tokenStatus(token: string): TokenStatus;
+  tokenInfo(token: string): TokenInfo;
+  /** Whether a grant (TokenInfo.grantId) was revoked, and at which event. */
+  grantStatus(grantId: string): { revoked: boolean; revokedSeq: number | null; createdSeq: number } | null;
+  /** The current event number: everything logged later has a larger seq. */
+  seq(): number;
+  /** Watches token, revocation and API requests; returns the function that stops watching. */
+  tap(listener: TokenTap): () => void;
+  /** Issue access tokens of this lifetime (Cronofy), instead of the vendor's own one hour. */
+  setAccessTokenLifetime(vendor: Vendor, seconds: number | null): void;
   close(): Promise<void>;
 }

@@ -26,11 +26,13 @@ const idOf = (prefix: string, account: string) =>
 export function cronofy(state: SimState, consent: () => 'auto' | 'prompt'): SimVendor {
   const client: ClientCredentials = { clientId: alnum(32), clientSecret: alnum(64), params: {} };
 
+  const lifetime = () => state.accessLifetime('cronofy', 3600_000);
+
   function respond(grant: Grant, accessToken: string, withAccount: boolean): SimResponse {
     const body: Record<string, unknown> = {
       token_type: 'bearer',
       access_token: accessToken,
-      expires_in: 3600,
+      expires_in: Math.round(lifetime() / 1000),
       refresh_token: grant.refreshToken,
       scope: grant.scope,
     };
@@ -80,7 +82,7 @@ export function cronofy(state: SimState, consent: () => 'auto' | 'prompt'): SimV
         scope: code.scope,
       });
       state.setRefreshToken(grant, alnum(32), null);
-      return respond(grant, state.issueAccessToken(grant, alnum(32), 3600_000).token, true);
+      return respond(grant, state.issueAccessToken(grant, alnum(32), lifetime()).token, true);
     }
     if (f['grant_type'] === 'refresh_token') {
       const grant = state.grantByRefreshToken('cronofy', dc, f['refresh_token']);
@@ -89,7 +91,7 @@ export function cronofy(state: SimState, consent: () => 'auto' | 'prompt'): SimV
       const mode = state.cronofyRotation;
       const rotate = mode === 'always' || (mode === 'sometimes' && grant.refreshes % 2 === 0);
       if (rotate) state.setRefreshToken(grant, alnum(32), null);
-      return respond(grant, state.issueAccessToken(grant, alnum(32), 3600_000).token, false);
+      return respond(grant, state.issueAccessToken(grant, alnum(32), lifetime()).token, false);
     }
     return err('unsupported_grant_type');
   }

@@ -1,0 +1,845 @@
+/**
+ * The model-based interleaving driver: three Baton instances ("processes") on one store, a
+ * simulator as the provider, and a seeded schedule of operations, provider events, store
+ * faults and crashes. After every step it checks Baton's invariants (README, "Invariants")
+ * with the SIMULATOR as the oracle of what the provider issued, rotated, accepted and refused.
+ *
+ * How interleavings are produced. The operation sequence is a pure function of the seed: each
+ * step draws 1–4 operations (each on one instance) and 0–2 provider/store events from one
+ * generator. Within a step the operations are started together, each after a seeded delay of
+ * 0–4 ms, and every store call of every instance first waits a seeded moment (a setImmediate or
+ * 0–3 ms, from a per-instance generator), so the read-modify-writes of the instances interleave
+ * differently per seed. Some events fire mid-step: after a seeded delay, or when the simulator
+ * sees a token request of a given instance arrive or be answered (crash points). Real I/O still
+ * decides the finest order, so a seed replays the same operations and usually, not always, the
+ * same interleaving; failures print the seed and the trace of the last steps.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, fetch } from 'undici';
+import { Baton } from '../../src/core/baton.js';
+import { type SimulatorDiscovery, simulatorProfile } from '../../src/core/simulator-profile.js';
+import { BatonError, ReauthorizationRequired } from '../../src/errors.js';
+import { type Simulator, startSimulator, type TokenLogEntry } from '../../src/simulator/index.js';
+import { MemoryStore, openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/store.js';
+import { randomKey, tempDir } from '../helpers/env.js';
+import { type ModelStoreControl, modelStore } from './model-store.js';
+import { Rng } from './rng.js';
+
+export type Engine = 'memory' | 'sqlite' | 'postgres';
+
+export interface ModelOptions {
+  engine: Engine;
+  seed: number;
+  steps: number;
+  /** PostgreSQL URL (a unique schema per run is added). */
+  postgresUrl?: string | undefined;
+  /** Called with every trace line as it happens (the soak's --verbose). */
+  onTrace?: (line: string) => void;
+}
+
+export interface Violation {
+  kind: string;
+  step: number;
+  op: string;
+  detail: string;
+}
+
+export interface ModelResult {
+  engine: Engine;
+  seed: number;
+  steps: number;
+  violations: Violation[];
+  /** Rotations lost in the windows Baton cannot close: a crash between answer and commit, an answer never delivered. */
+  namedLosses: { crashWindow: number; unanswered: number };
+  trace: string[];
+  stats: Record<string, number>;
+}
+
+const CONN = 'alice';
+const CC = 'cc';
+const INSTANCES = 3;
+const HTTP_TIMEOUT_MS = 400;
+const LEASE_TTL_MS = 700;
+/**
+ * How long a change made by one instance may take to reach another's cache: the change feed
+ * (memory, PostgreSQL LISTEN/NOTIFY) or SQLite's background check (1 s by the README's rule).
+ */
+const VISIBILITY_MS: Record<Engine, number> = { memory: 50, postgres: 250, sqlite: 1_250 };
+const STEP_LIMIT_MS = 20_000;
+/** A forced refresh may be satisfied by a refresh in flight when it was asked for. */
+const JOIN_SLACK_MS = 50;
+
+const wall = () => performance.timeOrigin + performance.now();
+
+interface Instance {
+  slot: number;
+  gen: number;
+  tag: string;
+  baton: Baton;
+  store: ModelStoreControl;
+  agent: Agent;
+  crashedAt: number | null;
+}
+
+interface OpRecord {
+  id: string;
+  kind: string;
+  conn: string;
+  tag: string;
+  startWall: number;
+  startSeq: number;
+  startVirtual: number;
+  endWall: number;
+  endSeq: number;
+  ok: boolean;
+  value: unknown;
+  error: unknown;
+  /** maximum version known (any source) when the op started */
+  versionAtStart: number;
+}
+
+interface StatusEvent {
+  conn: string;
+  status: 'revoked' | 'removed' | 'needs_reauth';
+  /** Simulator event number when it became known: tokens issued before it belong to the old state. */
+  seq: number;
+  wall: number;
+  /** The instance that made the change, or null when the observer saw it. */
+  tag: string | null;
+}
+
+interface Snapshot {
+  exists: boolean;
+  status: string | null;
+  version: number;
+  refreshToken: string | null;
+  accessToken: string | null;
+}
+
+const VENDOR_OF: Record<string, 'cronofy' | 'checkissuing'> = { [CONN]: 'cronofy', [CC]: 'checkissuing' };
+
+export async function runModel(opts: ModelOptions): Promise<ModelResult> {
+  const rng = new Rng(opts.seed);
+  const jitterRoot = new Rng(opts.seed ^ 0x5bd1e995);
+  const trace: string[] = [];
+  const violations: Violation[] = [];
+  const stats: Record<string, number> = {};
+  const bump = (k: string) => {
+    stats[k] = (stats[k] ?? 0) + 1;
+  };
+  const named = { crashWindow: 0, unanswered: 0 };
+  const log = (line: string) => {
+    trace.push(line);
+    opts.onTrace?.(line);
+  };
+
+  const sim: Simulator = await startSimulator({ consent: 'auto', cronofyRotation: 'always' });
+  const discovery = sim.discovery() as unknown as SimulatorDiscovery;
+  const profile = simulatorProfile(discovery, 'http://127.0.0.1:1/callback');
+  const { dir, cleanup } = tempDir('baton-model-');
+  const secretKey = randomKey();
+  let schema: string | null = null;
+  let storeSpec: string | null = null;
+  const shared = opts.engine === 'memory' ? new MemoryStore() : null;
+  if (opts.engine === 'sqlite') storeSpec = `sqlite:${dir}/baton.db`;
+  if (opts.engine === 'postgres') {
+    if (!opts.postgresUrl) throw new Error('the postgres engine needs a URL');
+    schema = `baton_model_${process.pid}_${opts.seed >>> 0}_${Math.random().toString(36).slice(2, 6)}`;
+    const u = new URL(opts.postgresUrl);
+    u.searchParams.set('schema', schema);
+    storeSpec = u.toString();
+  }
+  const innerStores: Store[] = [];
+  const openInner = async (): Promise<Store> => {
+    if (shared) return shared;
+    const s = await openStore(storeSpec as string, { env: {} });
+    innerStores.push(s);
+    return s;
+  };
+
+  let gens = 0;
+  const openInstance = async (slot: number): Promise<Instance> => {
+    const gen = gens++;
+    const tag = `i${slot}.${gen}`;
+    const store = modelStore(await openInner(), jitterRoot.fork(gen));
+    const agent = new Agent({ keepAliveTimeout: 10_000 }).compose(
+      (dispatch) => (o, handler) =>
+        dispatch(
+          {
+            ...o,
+            headers: Array.isArray(o.headers)
+              ? [...o.headers, 'x-sim-tag', tag]
+              : { ...((o.headers as Record<string, string> | null | undefined) ?? {}), 'x-sim-tag': tag },
+          },
+          handler,
+        ),
+    ) as unknown as Agent;
+    const baton = await Baton.open({
+      store: store.store,
+      secretKey,
+      providers: profile.providers,
+      clients: profile.clients,
+      clock: { now: () => sim.clock.now() },
+      retry: { baseDelayMs: 5, maxDelayMs: 50 },
+      leaseTtlMs: LEASE_TTL_MS,
+      http: { timeoutMs: HTTP_TIMEOUT_MS, dispatcher: agent },
+      env: { BATON_HOME: dir },
+    });
+    return { slot, gen, tag, baton, store, agent, crashedAt: null };
+  };
+
+  const instances: Instance[] = [];
+  const dead: Instance[] = [];
+  const observerStore = shared ?? (await openStore(storeSpec as string, { env: {} }));
+  if (!shared) innerStores.push(observerStore);
+  const observer = await Baton.open({
+    store: observerStore,
+    secretKey,
+    providers: profile.providers,
+    clients: profile.clients,
+    clock: { now: () => sim.clock.now() },
+    env: { BATON_HOME: dir },
+  });
+
+  // ---- oracle state ----
+  const statusEvents: StatusEvent[] = [];
+  const maxVersion = new Map<string, number>();
+  const seenStoredRefresh = new Set<string>();
+  const reportedLost = new Set<string>();
+  let prev = new Map<string, Snapshot>();
+  let logIndex = 0;
+  let stepNo = 0;
+  let opCounter = 0;
+  const crashes = new Map<string, number>(); // tag → wall time of the crash
+
+  const violate = (kind: string, op: string, detail: string) => {
+    violations.push({ kind, step: stepNo, op, detail });
+    log(`  !! ${kind} (${op}): ${detail}`);
+  };
+  const short = (t: string | null | undefined) => (t ? `${t.slice(0, 6)}…` : String(t));
+
+  async function snapshot(conn: string): Promise<Snapshot> {
+    const record = await observerStore.get(conn);
+    if (!record) return { exists: false, status: null, version: 0, refreshToken: null, accessToken: null };
+    let refreshToken: string | null = null;
+    let accessToken: string | null = null;
+    try {
+      const secrets = await observer.reveal(conn);
+      refreshToken = secrets.tokens?.refreshToken ?? null;
+      accessToken = secrets.tokens?.accessToken ?? null;
+    } catch {
+      // Sealed under another binding mid-change: the status and version still count.
+    }
+    return { exists: true, status: record.status, version: record.version, refreshToken, accessToken };
+  }
+
+  // ---- setup: one authorized Cronofy connection and one client-credentials connection ----
+  for (let slot = 0; slot < INSTANCES; slot++) instances.push(await openInstance(slot));
+  await authorize(instances[0] as Instance, false);
+  await (instances[0] as Instance).baton.connect({
+    provider: 'checkissuing',
+    connectionId: CC,
+    params: { environment: 'sandbox' },
+  });
+  for (const c of [CONN, CC]) {
+    const s = await snapshot(c);
+    prev.set(c, s);
+    maxVersion.set(c, s.version);
+    if (s.refreshToken) seenStoredRefresh.add(s.refreshToken);
+  }
+  logIndex = sim.tokenLog().length;
+
+  async function authorize(inst: Instance, replace: boolean, completer: Instance = inst): Promise<unknown> {
+    const { url } = await inst.baton.beginAuthorization({
+      provider: 'cronofy',
+      connectionId: CONN,
+      redirectUri: 'http://127.0.0.1:1/callback',
+      ...(replace ? { replace: true } : {}),
+    });
+    const u = new URL(url);
+    u.searchParams.set('sim_decision', 'approve');
+    u.searchParams.set('sim_account', 'alice');
+    const res = await fetch(u, { redirect: 'manual' });
+    await res.text();
+    const location = res.headers.get('location');
+    if (!location) throw new Error(`authorize answered ${res.status}`);
+    return completer.baton.completeAuthorization({ callbackUrl: location });
+  }
+
+  function crash(inst: Instance, why: string): void {
+    if (inst.crashedAt !== null) return;
+    inst.crashedAt = wall();
+    crashes.set(inst.tag, inst.crashedAt);
+    inst.store.crash();
+    void inst.agent.destroy().catch(() => undefined);
+    void inst.baton.close().catch(() => undefined);
+    dead.push(inst);
+    log(`  ✝ crash ${inst.tag} (${why})`);
+    bump('crash');
+  }
+
+  async function replaceCrashed(): Promise<void> {
+    for (let i = 0; i < instances.length; i++) {
+      const inst = instances[i] as Instance;
+      if (inst.crashedAt !== null) {
+        const fresh = await openInstance(inst.slot);
+        instances[i] = fresh;
+        log(`  ↻ ${fresh.tag} replaces ${inst.tag}`);
+      }
+    }
+  }
+
+  const knownVersion = (conn: string) => maxVersion.get(conn) ?? 0;
+
+  // ---- the operations ----
+  type OpKind =
+    | 'get'
+    | 'fetch'
+    | 'refresh'
+    | 'revoke'
+    | 'remove'
+    | 'reauth'
+    | 'info'
+    | 'connect'
+    | 'get-cc'
+    | 'fetch-cc';
+  const OPS: (readonly [OpKind, number])[] = [
+    ['get', 30],
+    ['fetch', 20],
+    ['refresh', 10],
+    ['info', 6],
+    ['revoke', 3],
+    ['remove', 1],
+    ['reauth', 10],
+    ['connect', 3],
+    ['get-cc', 5],
+    ['fetch-cc', 4],
+  ];
+
+  async function runOp(
+    kind: OpKind,
+    inst: Instance,
+    other: Instance,
+    delayMs: number,
+    replace: boolean,
+  ): Promise<OpRecord> {
+    const id = `op${++opCounter}`;
+    const conn = kind === 'connect' || kind === 'get-cc' || kind === 'fetch-cc' ? CC : CONN;
+    if (delayMs > 0) await sleep(delayMs);
+    const rec: OpRecord = {
+      id,
+      kind,
+      conn,
+      tag: inst.tag,
+      startWall: wall(),
+      startSeq: sim.seq(),
+      startVirtual: sim.clock.now(),
+      endWall: 0,
+      endSeq: 0,
+      ok: false,
+      value: undefined,
+      error: undefined,
+      versionAtStart: knownVersion(conn),
+    };
+    const b = inst.baton;
+    try {
+      switch (kind) {
+        case 'get':
+        case 'get-cc':
+          rec.value = await b.getAccessToken(conn);
+          break;
+        case 'fetch':
+        case 'fetch-cc': {
+          const res = await b.fetch(conn, conn === CC ? 'v1/account' : 'v1/account', {
+            headers: { 'x-sim-op': id },
+          });
+          await res.text();
+          rec.value = res.status;
+          break;
+        }
+        case 'refresh':
+          rec.value = await b.refresh(conn, { force: true });
+          break;
+        case 'info':
+          rec.value = await b.get(conn);
+          break;
+        case 'revoke':
+          rec.value = await b.revoke(conn);
+          break;
+        case 'remove':
+          rec.value = await b.remove(conn);
+          break;
+        case 'reauth':
+          rec.value = await authorize(inst, replace, other);
+          break;
+        case 'connect':
+          rec.value = await b.connect({
+            provider: 'checkissuing',
+            connectionId: CC,
+            params: { environment: 'sandbox' },
+            ...(replace ? { replace: true } : {}),
+          });
+          break;
+      }
+      rec.ok = true;
+    } catch (err) {
+      rec.error = err;
+    }
+    rec.endWall = wall();
+    rec.endSeq = sim.seq();
+    return rec;
+  }
+
+  const describeOp = (r: OpRecord) => {
+    const out = r.ok
+      ? typeof r.value === 'string'
+        ? `→ ${short(r.value)}`
+        : r.value && typeof r.value === 'object' && 'version' in r.value
+          ? `→ v${(r.value as { version: number }).version} ${(r.value as { status?: string }).status ?? ''}`
+          : `→ ${JSON.stringify(r.value)}`
+      : `✗ ${(r.error as { code?: string })?.code ?? (r.error as Error)?.name ?? r.error}`;
+    return `${r.id} ${r.tag} ${r.kind}${r.conn === CC && !r.kind.endsWith('cc') && r.kind !== 'connect' ? ' cc' : ''} ${out}`;
+  };
+
+  // ---- the loop ----
+  try {
+    for (stepNo = 1; stepNo <= opts.steps; stepNo++) {
+      await replaceCrashed();
+      const live = instances.filter((i) => i.crashedAt === null);
+      const events: string[] = [];
+      const midStep: (() => void)[] = [];
+      const untap: (() => void)[] = [];
+
+      // Provider and store events at the start of the step (or armed for mid-step).
+      const nEvents = rng.weighted([
+        [0, 5],
+        [1, 4],
+        [2, 1],
+      ] as const);
+      for (let e = 0; e < nEvents; e++) {
+        const ev = rng.weighted([
+          ['advance', 6],
+          ['expire', 3],
+          ['rotation', 3],
+          ['provider-revoke', 1],
+          ['token-5xx', 3],
+          ['token-drop', 1],
+          ['token-slow', 1],
+          ['token-timeout', 1],
+          ['store-fail', 3],
+          ['crash', 3],
+          ['pause', 0.4],
+        ] as const);
+        switch (ev) {
+          case 'advance': {
+            const ms = rng.pick([30, 45, 58, 59, 61, 65]) * 60_000;
+            sim.clock.advance(ms);
+            events.push(`advance ${ms / 60_000}min`);
+            break;
+          }
+          case 'expire': {
+            const vendor = rng.pick(['cronofy', 'checkissuing'] as const);
+            const later = rng.chance(0.4) ? rng.int(1, 8) : 0;
+            const fire = () => sim.expireAccessTokens({ vendor });
+            if (later) midStep.push(() => void sleep(later).then(fire));
+            else fire();
+            events.push(`provider-expires ${vendor}${later ? ` @+${later}ms` : ''}`);
+            break;
+          }
+          case 'rotation': {
+            const mode = rng.pick(['never', 'always', 'sometimes'] as const);
+            sim.setCronofyRotation(mode);
+            events.push(`rotation=${mode}`);
+            break;
+          }
+          case 'provider-revoke': {
+            const later = rng.chance(0.5) ? rng.int(1, 8) : 0;
+            const fire = () => sim.revokeGrants({ vendor: 'cronofy' });
+            if (later) midStep.push(() => void sleep(later).then(fire));
+            else fire();
+            events.push(`provider-revokes cronofy${later ? ` @+${later}ms` : ''}`);
+            break;
+          }
+          case 'token-5xx': {
+            const count = rng.int(1, 3);
+            const kind = rng.pick(['status', 'html'] as const);
+            sim.failNext({
+              vendor: 'cronofy',
+              endpoint: 'token',
+              kind,
+              status: rng.pick([500, 502, 503]),
+              count,
+            });
+            events.push(`token ${kind} 5xx ×${count}`);
+            break;
+          }
+          case 'token-drop':
+            sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'drop', count: 1 });
+            events.push('token drop ×1');
+            break;
+          case 'token-slow': {
+            const delayMs = rng.int(50, 150);
+            sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'delay', delayMs, count: 1 });
+            events.push(`token slow ${delayMs}ms`);
+            break;
+          }
+          case 'token-timeout':
+            sim.failNext({
+              vendor: 'cronofy',
+              endpoint: 'token',
+              kind: 'delay',
+              delayMs: HTTP_TIMEOUT_MS + 200,
+              count: 1,
+            });
+            events.push('token timeout');
+            break;
+          case 'store-fail': {
+            const inst = rng.pick(live);
+            inst.store.failPuts = rng.int(1, 3);
+            events.push(`${inst.tag} store refuses ${inst.store.failPuts} writes`);
+            break;
+          }
+          case 'crash': {
+            const inst = rng.pick(live);
+            const point = rng.pick(['immediate', 'token-request', 'token-response', 'delay'] as const);
+            if (point === 'delay') {
+              const ms = rng.int(0, 6);
+              midStep.push(() => void sleep(ms).then(() => crash(inst, `after ${ms}ms`)));
+            } else if (point === 'token-request' || point === 'token-response') {
+              const phase = point === 'token-request' ? 'request' : 'response';
+              untap.push(
+                sim.tap((p, info) => {
+                  if (p === phase && info.endpoint === 'token' && info.tag === inst.tag)
+                    crash(inst, `at ${point}`);
+                }),
+              );
+            } else {
+              midStep.push(() => crash(inst, 'mid-step'));
+            }
+            events.push(`crash ${inst.tag} @${point}`);
+            break;
+          }
+          case 'pause':
+            events.push('pause');
+            break;
+        }
+      }
+      if (events.includes('pause')) await sleep(VISIBILITY_MS[opts.engine] + 50);
+
+      // The operations, started together with seeded delays.
+      const nOps = rng.weighted([
+        [1, 3],
+        [2, 4],
+        [3, 3],
+        [4, 2],
+      ] as const);
+      const planned: { kind: OpKind; inst: Instance; other: Instance; delay: number; replace: boolean }[] =
+        [];
+      for (let i = 0; i < nOps; i++) {
+        planned.push({
+          kind: rng.weighted(OPS),
+          inst: rng.pick(live),
+          other: rng.pick(live),
+          delay: rng.chance(0.5) ? 0 : rng.int(1, 4),
+          replace: rng.chance(0.3),
+        });
+      }
+      log(
+        `step ${stepNo}: ${planned.map((p) => `${p.inst.tag} ${p.kind}${p.delay ? `@+${p.delay}` : ''}`).join(', ')}${events.length ? ` | ${events.join(', ')}` : ''}`,
+      );
+      const started = planned.map((p) => runOp(p.kind, p.inst, p.other, p.delay, p.replace));
+      for (const fire of midStep) fire();
+      const all = Promise.all(started);
+      const timer = sleep(STEP_LIMIT_MS).then(() => 'hang' as const);
+      const outcome = await Promise.race([all, timer]);
+      for (const u of untap) u();
+      if (outcome === 'hang') {
+        violate(
+          'hang',
+          planned.map((p) => p.kind).join('+'),
+          `the step did not finish within ${STEP_LIMIT_MS} ms`,
+        );
+        break;
+      }
+      const records = outcome;
+      for (const r of records) log(`  ${describeOp(r)}`);
+      // Let mid-step timers that are still pending fire before the boundary.
+      await sleep(10);
+      await check(records);
+      if (violations.length > 0) break;
+    }
+  } finally {
+    for (const inst of instances) await inst.baton.close().catch(() => undefined);
+    for (const inst of [...instances, ...dead]) await inst.agent.close().catch(() => undefined);
+    await observer.close().catch(() => undefined);
+    for (const s of innerStores) await s.close().catch(() => undefined);
+    if (shared) await shared.close();
+    await sim.close();
+    if (schema) {
+      const pg = await import('pg');
+      const client = new pg.default.Client({ connectionString: opts.postgresUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+      await client.end();
+    }
+    cleanup();
+  }
+  return {
+    engine: opts.engine,
+    seed: opts.seed,
+    steps: stepNo,
+    violations,
+    namedLosses: named,
+    trace,
+    stats,
+  };
+
+  // ---- the invariants ----
+  async function check(records: OpRecord[]): Promise<void> {
+    const entries = sim.tokenLog().slice(logIndex);
+    logIndex += entries.length;
+    const fullLog = sim.tokenLog();
+    const liveRecords = records.filter((r) => !crashes.has(r.tag));
+    const crashedDuring = (tag: string, afterWall: number) => {
+      const at = crashes.get(tag);
+      return at !== undefined && at >= afterWall;
+    };
+
+    // Untyped errors: every failure is a BatonError with a remediation.
+    for (const r of liveRecords) {
+      if (!r.ok && !(r.error instanceof BatonError)) {
+        violate('untyped-error', `${r.id} ${r.kind}`, String((r.error as Error)?.stack ?? r.error));
+      }
+    }
+
+    // Status changes the instances made (or learned) themselves.
+    for (const r of liveRecords) {
+      // Tokens issued before the op started belong to the state it ended; later ones may be a
+      // concurrent new authorization's.
+      if (r.ok && r.kind === 'revoke')
+        statusEvents.push({ conn: r.conn, status: 'revoked', seq: r.startSeq, wall: r.endWall, tag: r.tag });
+      if (r.ok && r.kind === 'remove')
+        statusEvents.push({ conn: r.conn, status: 'removed', seq: r.startSeq, wall: r.endWall, tag: r.tag });
+      if (!r.ok && r.error instanceof ReauthorizationRequired)
+        statusEvents.push({
+          conn: r.conn,
+          status: 'needs_reauth',
+          seq: r.startSeq,
+          wall: r.endWall,
+          tag: r.tag,
+        });
+    }
+
+    /** Why `token` must not be used by `tag` in an op that started at `startWall`, if it must not. */
+    const deadReason = (
+      token: string,
+      conn: string,
+      tag: string,
+      startWall: number,
+      startVirtual: number,
+    ): string | null => {
+      const info = sim.tokenInfo(token);
+      if (info.kind !== 'access') return info.kind === 'unknown' ? 'a token the provider never issued' : null;
+      if (info.naturalExpiresAt <= startVirtual)
+        return `expired at ${new Date(info.naturalExpiresAt).toISOString()} before the call started`;
+      const refused = fullLog.find(
+        (e) =>
+          e.endpoint === 'api' &&
+          e.accessToken === token &&
+          e.accepted === false &&
+          e.tag === tag &&
+          e.answeredWallMs < startWall,
+      );
+      if (refused)
+        return `the provider refused it (401, seq ${refused.seq}) to this instance before the call started`;
+      const bound = VISIBILITY_MS[opts.engine];
+      const ev = statusEvents.find(
+        (s) =>
+          s.conn === conn &&
+          info.issuedSeq < s.seq &&
+          (s.tag === tag ? s.wall < startWall : s.wall + bound < startWall),
+      );
+      if (ev)
+        return `its connection became ${ev.status} (${ev.tag ? `by ${ev.tag}` : 'seen in the store'}) ${Math.round(startWall - ev.wall)} ms before the call started`;
+      return null;
+    };
+
+    // 1. No dead token handed out.
+    for (const r of liveRecords) {
+      if (!r.ok || typeof r.value !== 'string') continue;
+      const why = deadReason(r.value, r.conn, r.tag, r.startWall, r.startVirtual);
+      if (why) violate('dead-token-handed-out', `${r.id} ${r.tag} ${r.kind}`, `${short(r.value)}: ${why}`);
+    }
+    // ... nor sent to the API.
+    for (const e of entries) {
+      if (e.endpoint !== 'api' || !e.accessToken || !e.op || !e.tag || crashes.has(e.tag)) continue;
+      const r = records.find((x) => x.id === e.op);
+      if (!r) continue;
+      const why = deadReason(e.accessToken, r.conn, r.tag, r.startWall, r.startVirtual);
+      if (why) violate('dead-token-sent', `${r.id} ${r.tag} ${r.kind}`, `${short(e.accessToken)}: ${why}`);
+      const again = entries.find(
+        (x) => x.op === e.op && x.seq > e.seq && x.accessToken === e.accessToken && e.accepted === false,
+      );
+      if (again)
+        violate(
+          'refused-token-resent',
+          `${r.id} ${r.tag} ${r.kind}`,
+          `${short(e.accessToken)} was sent again after its 401`,
+        );
+    }
+
+    // 2. At most one token-endpoint call per rotation: a rotated refresh token is never spent again.
+    for (const e of entries) {
+      if (e.endpoint !== 'token' || e.grantType !== 'refresh_token' || !e.presentedRefreshToken) continue;
+      if (e.tag && crashedDuring(e.tag, e.receivedWallMs) && e.status === 0) continue;
+      const rotation = fullLog.find(
+        (x) => x.rotated && x.presentedRefreshToken === e.presentedRefreshToken && x.seq < e.seq,
+      );
+      if (!rotation) continue;
+      const cls = classifyLoss(rotation);
+      if (cls === 'crash-window' || cls === 'unanswered') {
+        if (!reportedLost.has(rotation.issuedRefreshToken as string)) {
+          reportedLost.add(rotation.issuedRefreshToken as string);
+          named[cls === 'crash-window' ? 'crashWindow' : 'unanswered']++;
+          log(`  (named loss: ${cls} — rotation seq ${rotation.seq} to ${rotation.tag})`);
+        }
+        continue;
+      }
+      violate(
+        'rotated-refresh-token-spent-again',
+        `${e.tag ?? '?'} token call seq ${e.seq}`,
+        `refresh token ${short(e.presentedRefreshToken)} had been rotated at seq ${rotation.seq} (answered to ${rotation.tag} in ${Math.round(rotation.answeredWallMs - rotation.receivedWallMs)} ms${rotation.fault ? `, fault ${rotation.fault}` : ''}), yet was presented again by ${e.tag} (answer ${e.status})`,
+      );
+    }
+
+    // 4. (forced refresh) An explicit refresh that reports success was a refresh.
+    for (const r of liveRecords) {
+      if (r.kind !== 'refresh' || !r.ok) continue;
+      const vendor = VENDOR_OF[r.conn];
+      const granted = fullLog.some(
+        (e) =>
+          e.endpoint === 'token' &&
+          e.vendor === vendor &&
+          e.status === 200 &&
+          e.issuedAccessToken !== null &&
+          // answered while it ran, or just before it asked (a refresh it joined was committing)
+          e.answeredWallMs >= r.startWall - JOIN_SLACK_MS &&
+          e.seq <= r.endSeq,
+      );
+      if (!granted)
+        violate(
+          'forced-refresh-false-success',
+          `${r.id} ${r.tag} refresh`,
+          'refresh({force:true}) resolved although no token was granted while it ran',
+        );
+    }
+
+    // Versions never move back, as any op sees them.
+    const removedOrReauthed = (conn: string) =>
+      records.some(
+        (x) => x.conn === conn && (x.kind === 'remove' || x.kind === 'reauth' || x.kind === 'connect'),
+      );
+    for (const r of liveRecords) {
+      if (!r.ok || !r.value || typeof r.value !== 'object' || !('version' in r.value)) continue;
+      const v = (r.value as { version: number }).version;
+      if (v < r.versionAtStart && !removedOrReauthed(r.conn))
+        violate(
+          'version-moved-back',
+          `${r.id} ${r.tag} ${r.kind}`,
+          `saw version ${v} after version ${r.versionAtStart} was known`,
+        );
+      if (v > knownVersion(r.conn)) maxVersion.set(r.conn, v);
+    }
+
+    // Store-level checks at the step boundary.
+    const next = new Map<string, Snapshot>();
+    for (const conn of [CONN, CC]) {
+      const before = prev.get(conn) as Snapshot;
+      const now = await snapshot(conn);
+      next.set(conn, now);
+      const stepRecs = records.filter((r) => r.conn === conn);
+      const renewed = stepRecs.some((r) => r.kind === 'reauth' || r.kind === 'connect');
+      const removed = stepRecs.some((r) => r.kind === 'remove');
+
+      // revoked / needs_reauth / removed are left only by a new authorization.
+      if (before.status !== 'active' && now.exists && now.status === 'active' && !renewed)
+        violate(
+          'resurrected',
+          conn,
+          `${before.exists ? before.status : 'removed'} (v${before.version}) became active (v${now.version}) without a new authorization`,
+        );
+      // A revoke that completed in this step, with no new authorization since, leaves the connection revoked.
+      const revoked = liveRecords.filter((r) => r.conn === conn && r.kind === 'revoke' && r.ok);
+      if (revoked.length > 0 && !renewed && !removed && now.exists && now.status === 'active')
+        violate(
+          'revoke-lost',
+          `${revoked[0]?.id} ${revoked[0]?.tag} revoke`,
+          `revoke() resolved but the connection is active again (v${now.version})`,
+        );
+      // After revoke completes, the provider's grant is dead.
+      if (revoked.length > 0 && !renewed && before.status === 'active' && before.refreshToken) {
+        const info = sim.tokenInfo(before.refreshToken);
+        const grant = info.kind !== 'unknown' ? sim.grantStatus(info.grantId) : null;
+        if (grant && !grant.revoked)
+          violate(
+            'grant-alive-after-revoke',
+            `${revoked[0]?.id} ${revoked[0]?.tag} revoke`,
+            `the provider's grant ${info.kind !== 'unknown' ? info.grantId : ''} is still live`,
+          );
+      }
+      // Versions never move back in the store.
+      if (now.exists && before.exists && now.version < before.version && !(removed && renewed))
+        violate('version-moved-back', conn, `store went from v${before.version} to v${now.version}`);
+      if (now.version > knownVersion(conn)) maxVersion.set(conn, now.version);
+      if (removed || (!now.exists && before.exists)) maxVersion.set(conn, now.version);
+
+      // Status changes seen in the store.
+      const status = now.exists ? now.status : 'removed';
+      const prevStatus = before.exists ? before.status : 'removed';
+      if (status !== 'active' && status !== prevStatus)
+        statusEvents.push({
+          conn,
+          status: status as StatusEvent['status'],
+          seq: sim.seq(),
+          wall: wall(),
+          tag: null,
+        });
+
+      // 3. A rotated refresh token is never lost: the stored one is not one the provider rotated away.
+      if (now.refreshToken) seenStoredRefresh.add(now.refreshToken);
+      const holding = instances.some((i) => i.crashedAt === null && i.baton.pendingCommits.includes(conn));
+      if (now.exists && now.status === 'active' && now.refreshToken && !holding) {
+        const info = sim.tokenInfo(now.refreshToken);
+        if (info.status === 'rotated' && !reportedLost.has(`stored:${now.refreshToken}`)) {
+          reportedLost.add(`stored:${now.refreshToken}`);
+          const rotation = fullLog.find((x) => x.rotated && x.presentedRefreshToken === now.refreshToken);
+          const cls = rotation ? classifyLoss(rotation) : 'lost';
+          if (cls === 'crash-window' || cls === 'unanswered') {
+            if (rotation && !reportedLost.has(rotation.issuedRefreshToken as string)) {
+              reportedLost.add(rotation.issuedRefreshToken as string);
+              named[cls === 'crash-window' ? 'crashWindow' : 'unanswered']++;
+              log(`  (named loss: ${cls} — rotation seq ${rotation.seq} to ${rotation.tag})`);
+            }
+          } else {
+            violate(
+              'rotated-refresh-token-lost',
+              conn,
+              `the store (v${now.version}, active) holds refresh token ${short(now.refreshToken)}, which the provider rotated at seq ${rotation?.seq} (answered to ${rotation?.tag}); the newer one was never stored`,
+            );
+          }
+        }
+      }
+    }
+    prev = next;
+
+    /** Whether a rotation's new refresh token was lost in a window Baton cannot close. */
+    function classifyLoss(rotation: TokenLogEntry): 'crash-window' | 'unanswered' | 'stored' | 'lost' {
+      if (rotation.issuedRefreshToken && seenStoredRefresh.has(rotation.issuedRefreshToken)) return 'stored';
+      if (rotation.fault === 'delay' && rotation.answeredWallMs - rotation.receivedWallMs >= HTTP_TIMEOUT_MS)
+        return 'unanswered';
+      if (rotation.tag && crashedDuring(rotation.tag, rotation.receivedWallMs)) return 'crash-window';
+      return 'lost';
+    }
+  }
+}
