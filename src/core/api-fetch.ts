@@ -150,11 +150,10 @@ export class ApiFetcher {
     let res = await this.#send(conn, url, init);
     const rejected = conn.secrets.tokens?.accessToken;
     if (res.status === 401 && !isStatic(conn) && rejected) {
-      if (!canReplay) {
-        // The token leaves the cache at once; the next call refreshes. This body cannot be sent again.
-        this.#ctx.cache.reject(id, rejected);
-        return res;
-      }
+      // The token leaves the cache before anything else runs; the next call refreshes.
+      this.#ctx.cache.reject(id, rejected);
+      // A body that cannot be sent again goes back to the caller with the 401.
+      if (!canReplay) return res;
       await res.body?.cancel().catch(() => undefined);
       conn = await this.#tokens.afterRejection(id, rejected);
       res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), init);

@@ -30,7 +30,13 @@ import { ApiFetcher, type BatonRequestInit } from './api-fetch.js';
 import { ClientDirectory, type ClientRegistration, type ClientsOption } from './clients.js';
 import { type Clock, systemClock } from './clock.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
-import { type CoreContext, connectionEndpoints, type LoadedConnection, openConnection } from './context.js';
+import {
+  type CoreContext,
+  connectionEndpoints,
+  type LoadedConnection,
+  openConnection,
+  readRecord,
+} from './context.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
 import { grantContextFor } from './grant-context.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
@@ -445,7 +451,7 @@ export class Baton {
   // ---- inspect ----
 
   async get(id: string): Promise<ConnectionInfo> {
-    const record = await this.#ctx.store.get(id);
+    const record = await readRecord(this.#ctx, id);
     if (!record) throw new ConnectionNotFound(id);
     return toConnectionInfo(record);
   }
@@ -459,7 +465,7 @@ export class Baton {
    * configuration first, like every other use.
    */
   async reveal(id: string): Promise<ConnectionSecrets> {
-    const record = await this.#ctx.store.get(id);
+    const record = await readRecord(this.#ctx, id);
     if (!record) throw new ConnectionNotFound(id);
     return openConnection(this.#ctx, record).secrets;
   }
@@ -473,12 +479,12 @@ export class Baton {
    * current one, and no later commit brings the connection back.
    */
   async revoke(id: string): Promise<RevokeResult> {
-    const first = await this.#ctx.store.get(id);
+    const first = await readRecord(this.#ctx, id);
     if (!first) throw new ConnectionNotFound(id);
     const taken = await acquireLease(this.#ctx, id, async () => undefined);
     const lease = 'lease' in taken ? taken.lease : null;
     try {
-      const record = await this.#ctx.store.get(id);
+      const record = await readRecord(this.#ctx, id);
       if (!record) throw new ConnectionNotFound(id);
       const conn = openConnection(this.#ctx, record);
       const held = this.#refresher.held(id);
@@ -634,7 +640,7 @@ export class Baton {
     replace: boolean | undefined,
   ): Promise<void> {
     if (replace) return;
-    const existing = await this.#ctx.store.get(id);
+    const existing = await readRecord(this.#ctx, id);
     if (!existing) return;
     const same =
       existing.provider === spec.id &&

@@ -108,12 +108,23 @@ function assertLearnedBaseAllowed(
 }
 
 /**
+ * Every read of a connection goes through here: what this process sees in the store, its
+ * cache learns at once (README, invariant 8) — a newer version drops an older cached token,
+ * even one the change feed has not reported yet.
+ */
+export async function readRecord(ctx: CoreContext, id: string): Promise<ConnectionRecord | null> {
+  const record = await ctx.store.get(id);
+  ctx.cache.changed(id, record ? record.version : null);
+  return record;
+}
+
+/**
  * Reads a connection and checks that the configuration in force is the one that issued it
  * (DESIGN invariant 4): another client id is a ConnectionMismatch naming both, never an opaque
  * invalid_grant from the provider later.
  */
 export async function loadConnection(ctx: CoreContext, id: string): Promise<LoadedConnection> {
-  const record = await ctx.store.get(id);
+  const record = await readRecord(ctx, id);
   if (!record) throw new ConnectionNotFound(id);
   return openConnection(ctx, record);
 }

@@ -18,13 +18,16 @@ export class HeldLease {
   #timer: NodeJS.Timeout | null = null;
   #lost = false;
   #released = false;
+  #unlock: (() => void) | null;
 
   constructor(
     private readonly ctx: CoreContext,
     readonly id: string,
     grant: LeaseGrant,
+    unlock: () => void,
   ) {
     this.takenOver = grant.takenOver;
+    this.#unlock = unlock;
     const every = Math.max(50, Math.floor(ctx.options.leaseTtlMs / 3));
     this.#timer = setInterval(() => void this.#renew(), every);
     this.#timer.unref();
@@ -44,17 +47,26 @@ export class HeldLease {
     }
   }
 
-  /** Stops renewing and keeps the row until it expires (a held pair waits for the store). */
+  /**
+   * Stops renewing and keeps the row until it expires (a held pair waits for the store), so
+   * no other process spends the refresh token the held pair replaced. This process may go on:
+   * a revoke here must not wait for the store to come back.
+   */
   keep(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
+    this.#unlock?.();
+    this.#unlock = null;
   }
 
   async release(): Promise<void> {
-    this.keep();
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
     if (this.#released) return;
     this.#released = true;
     await this.ctx.store.releaseLease(this.id, this.ctx.owner).catch(() => undefined);
+    this.#unlock?.();
+    this.#unlock = null;
   }
 }
 
@@ -68,13 +80,57 @@ export async function acquireLease<T>(
   id: string,
   check: () => Promise<T | undefined>,
 ): Promise<{ lease: HeldLease } | { result: T }> {
+  // The store lease is re-entrant for its owner (this Baton): callers within it take turns here.
+  const unlock = await localTurn(ctx, id);
+  try {
+    const got = await acquireStoreLease(ctx, id, check, unlock);
+    if ('result' in got) unlock();
+    return got;
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+const turns = new WeakMap<CoreContext, Map<string, Promise<void>>>();
+
+/** Waits for this Baton's previous holder of `id`'s lease, then returns the function that ends this turn. */
+async function localTurn(ctx: CoreContext, id: string): Promise<() => void> {
+  let byId = turns.get(ctx);
+  if (!byId) {
+    byId = new Map();
+    turns.set(ctx, byId);
+  }
+  const previous = byId.get(id);
+  let end!: () => void;
+  const mine = new Promise<void>((resolve) => {
+    end = resolve;
+  });
+  const chained = (previous ?? Promise.resolve()).then(() => mine);
+  byId.set(id, chained);
+  if (previous) await previous;
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    end();
+    if (byId.get(id) === chained) byId.delete(id);
+  };
+}
+
+async function acquireStoreLease<T>(
+  ctx: CoreContext,
+  id: string,
+  check: () => Promise<T | undefined>,
+  unlock: () => void,
+): Promise<{ lease: HeldLease } | { result: T }> {
   const { store, options } = ctx;
   let delay = POLL_MIN_MS;
   // Wall time, not the injectable clock: the lease expires in the store's time.
   const deadline = Date.now() + grantBudgetMs(ctx) + options.leaseTtlMs + 5_000;
   for (;;) {
     const grant = await store.acquireLease(id, ctx.owner, options.leaseTtlMs);
-    if (grant) return { lease: new HeldLease(ctx, id, grant) };
+    if (grant) return { lease: new HeldLease(ctx, id, grant, unlock) };
     if (Date.now() > deadline) {
       throw new StoreError(`Timed out waiting for another process to finish refreshing "${id}".`, {
         connectionId: id,

@@ -25,6 +25,7 @@ import {
   type CoreContext,
   type LoadedConnection,
   openConnection,
+  readRecord,
   withHeldTokens,
 } from './context.js';
 import { isDue, isExpired } from './due.js';
@@ -214,7 +215,7 @@ export class Refresher {
    */
   async recover(pairs: RescuedPair[]): Promise<void> {
     for (const pair of pairs) {
-      const record = await this.#ctx.store.get(pair.id);
+      const record = await readRecord(this.#ctx, pair.id);
       if (!record) {
         this.#journal?.remove(pair.id);
         continue;
@@ -245,7 +246,7 @@ export class Refresher {
   }
 
   async #load(id: string): Promise<LoadedConnection> {
-    const record = await this.#ctx.store.get(id);
+    const record = await readRecord(this.#ctx, id);
     if (!record) throw new ConnectionNotFound(id);
     const conn = openConnection(this.#ctx, record);
     assertUsable(conn);
@@ -482,7 +483,7 @@ export class Refresher {
     if (err instanceof ReauthorizationRequired) {
       // Another process may have rotated the token after our read (its lease expired under it,
       // say); its pair is valid even though ours was refused.
-      const latest = await this.#ctx.store.get(id);
+      const latest = await readRecord(this.#ctx, id);
       if (latest && latest.version !== record.version && latest.status === 'active') {
         const other = openConnection(this.#ctx, latest);
         if (spentOf(other.secrets.tokens) !== spentOf(conn.secrets.tokens)) return other;

@@ -97,17 +97,22 @@ export class TokenSource {
       const conn = await inflight.catch(() => null);
       if (conn?.secrets.tokens && conn.secrets.tokens.accessToken !== token) return conn;
     }
-    return this.#single(id, () => this.#refreshed(id, { force: true, rejectedToken: token }));
+    return this.#single(`${id}\0rejected`, () => this.#refreshed(id, { force: true, rejectedToken: token }));
   }
 
-  /** An explicit refresh (`baton.refresh`): a failure is thrown, never the old token. */
+  /**
+   * An explicit refresh (`baton.refresh`): a failure is thrown, never the old token. It joins
+   * only other explicit refreshes: a plain load in flight would answer without refreshing.
+   */
   refresh(id: string, force: boolean): Promise<LoadedConnection> {
-    return this.#single(id, () => this.#refreshed(id, { force, explicit: true }));
+    return this.#single(`${id}\0${force ? 'forced' : 'explicit'}`, () =>
+      this.#refreshed(id, { force, explicit: true }),
+    );
   }
 
   /** A background refresh (the keeper): the old token stays fine while it lives. */
   refreshSoft(id: string, force: boolean): Promise<LoadedConnection> {
-    return this.#single(id, () => this.#refreshed(id, { force }));
+    return this.#single(`${id}\0${force ? 'forced-soft' : 'soft'}`, () => this.#refreshed(id, { force }));
   }
 
   /** Puts a connection that was just read or written into the cache, until its refresh point. */
@@ -124,15 +129,16 @@ export class TokenSource {
     return conn;
   }
 
-  #single(connectionId: string, run: () => Promise<LoadedConnection>): Promise<LoadedConnection> {
-    const existing = this.#inflight.get(connectionId);
+  /** One promise per kind of work per connection (`key`); a load is never mistaken for a refresh. */
+  #single(key: string, run: () => Promise<LoadedConnection>): Promise<LoadedConnection> {
+    const existing = this.#inflight.get(key);
     if (existing) return existing;
     const p = run()
       .then((conn) => this.remember(conn))
       .finally(() => {
-        if (this.#inflight.get(connectionId) === p) this.#inflight.delete(connectionId);
+        if (this.#inflight.get(key) === p) this.#inflight.delete(key);
       });
-    this.#inflight.set(connectionId, p);
+    this.#inflight.set(key, p);
     return p;
   }
 

@@ -1,7 +1,7 @@
 import { ConnectionNotFound, ReauthorizationRequired, StoreError } from '../errors.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { sleep } from './clock.js';
-import type { CoreContext } from './context.js';
+import { type CoreContext, readRecord } from './context.js';
 import { type Operation, transition } from './state.js';
 
 /** Why a write was refused. */
@@ -69,7 +69,7 @@ export async function writeConnection(
   build: (current: ConnectionRecord | null) => ConnectionRecord | null,
 ): Promise<ConnectionRecord | null> {
   for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
-    const current = await storeCall(ctx, id, () => ctx.store.get(id));
+    const current = await storeCall(ctx, id, () => readRecord(ctx, id));
     const status = transition(current?.status ?? 'absent', op);
     if (status === null) throw new WriteRefused(op, current ? 'status' : 'removed', current);
     const next = build(current);

@@ -693,8 +693,14 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     for (const e of entries) {
       if (e.endpoint !== 'token' || e.grantType !== 'refresh_token' || !e.presentedRefreshToken) continue;
       if (e.tag && crashedDuring(e.tag, e.receivedWallMs) && e.status === 0) continue;
+      // Ordered by arrival, not by answer: a request the provider held (a delay fault) and
+      // answered after a retry rotated the token was sent before that rotation was asked for.
       const rotation = fullLog.find(
-        (x) => x.rotated && x.presentedRefreshToken === e.presentedRefreshToken && x.seq < e.seq,
+        (x) =>
+          x.rotated &&
+          x.presentedRefreshToken === e.presentedRefreshToken &&
+          x.seq !== e.seq &&
+          x.receivedWallMs < e.receivedWallMs,
       );
       if (!rotation) continue;
       const cls = classifyLoss(rotation);

@@ -62,8 +62,9 @@ export function modelStore(inner: Store, jitter: Rng): ModelStoreControl {
   }
   const wrapped = new Map<PropertyKey, unknown>();
   const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
+    get(target, prop) {
+      // Getters run on the real store: engines keep their state in private fields.
+      const value = Reflect.get(target, prop, target) as unknown;
       if (typeof value !== 'function') return value;
       let w = wrapped.get(prop);
       if (w) return w;
