@@ -713,6 +713,26 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       );
     }
 
+    // ... and no more refresh calls in a step than its operations can justify: one for the
+    // token falling due, one per forced refresh, one per fetch (a 401), one per crash (a survivor
+    // redoes the dead instance's refresh).
+    {
+      const granted = entries.filter(
+        (e) => e.endpoint === 'token' && e.grantType === 'refresh_token' && e.status === 200,
+      ).length;
+      const justified =
+        1 +
+        records.filter((r) => r.conn === CONN && (r.kind === 'refresh' || r.kind === 'fetch')).length +
+        records.filter((r) => crashes.has(r.tag)).length +
+        [...crashes.values()].filter((at) => at >= (records[0]?.startWall ?? 0) - 20).length;
+      if (granted > justified)
+        violate(
+          'extra-refresh-calls',
+          records.map((r) => `${r.id} ${r.kind}`).join(', '),
+          `${granted} refresh_token grants in one step; its operations justify at most ${justified}`,
+        );
+    }
+
     // 4. (forced refresh) An explicit refresh that reports success was a refresh.
     for (const r of liveRecords) {
       if (r.kind !== 'refresh' || !r.ok) continue;
