@@ -641,7 +641,8 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     ): string | null => {
       const info = sim.tokenInfo(token);
       if (info.kind !== 'access') return info.kind === 'unknown' ? 'a token the provider never issued' : null;
-      if (info.naturalExpiresAt <= startVirtual)
+      // (A second of slack: Baton dates the expiry from when it read the answer, a little later.)
+      if (info.naturalExpiresAt + 1_000 <= startVirtual)
         return `expired at ${new Date(info.naturalExpiresAt).toISOString()} before the call started`;
       const refused = fullLog.find(
         (e) =>
@@ -747,12 +748,22 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           e.answeredWallMs >= r.startWall - JOIN_SLACK_MS &&
           e.seq <= r.endSeq,
       );
-      if (!granted)
+      if (!granted) {
+        const answers = fullLog
+          .filter(
+            (e) =>
+              e.endpoint === 'token' &&
+              e.tag === r.tag &&
+              e.receivedWallMs >= r.startWall &&
+              e.seq <= r.endSeq,
+          )
+          .map((e) => `${e.status}${e.fault ? ` (${e.fault})` : ''}`);
         violate(
           'forced-refresh-false-success',
           `${r.id} ${r.tag} refresh`,
-          'refresh({force:true}) resolved although no token was granted while it ran',
+          `refresh({force:true}) resolved although no token was granted while it ran (this instance's token calls meanwhile: ${answers.join(', ') || 'none'})`,
         );
+      }
     }
 
     // Versions never move back, as any op sees them.
