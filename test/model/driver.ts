@@ -13,6 +13,30 @@
  * sees a token request of a given instance arrive or be answered (crash points). Real I/O still
  * decides the finest order, so a seed replays the same operations and usually, not always, the
  * same interleaving; failures print the seed and the trace of the last steps.
+ *
+ * Crashes. A crashed instance's store connection and HTTP agent die at once (every later store
+ * call rejects, open sockets are destroyed), its in-flight results are ignored, and a fresh
+ * instance takes its slot at the next step, as a restarted process would.
+ *
+ * What is checked after every step (violation kinds in quotes):
+ * - no token is handed out ("dead-token-handed-out") or sent to the API ("dead-token-sent",
+ *   "refused-token-resent") that the provider refused with a 401 to that instance, that had
+ *   naturally expired, or that was issued before its connection became revoked / removed /
+ *   needs_reauth — known to the same instance before the call started, or to any instance
+ *   VISIBILITY_MS earlier (the cross-process bound of each engine);
+ * - at most one token-endpoint call per rotation: a refresh token the provider rotated away is
+ *   never presented again ("rotated-refresh-token-spent-again"), and a step makes no more
+ *   refresh calls than its operations justify ("extra-refresh-calls");
+ * - a rotated refresh token is never lost: an active connection never holds a refresh token the
+ *   provider rotated away ("rotated-refresh-token-lost") — unless the new one went to an
+ *   instance that crashed after the provider answered (the named crash window) or its answer
+ *   never arrived (a timeout after the provider handled it); those are counted as named losses;
+ * - revoked / needs_reauth / removed become active only by a new authorization ("resurrected");
+ *   a revoke that resolved leaves the connection revoked ("revoke-lost") and its provider grant
+ *   dead ("grant-alive-after-revoke");
+ * - versions never move back ("version-moved-back"); an explicit refresh that resolves was a
+ *   refresh ("forced-refresh-false-success"); every failure is a BatonError ("untyped-error");
+ *   no step hangs ("hang").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
