@@ -13,6 +13,30 @@
  * sees a token request of a given instance arrive or be answered (crash points). Real I/O still
  * decides the finest order, so a seed replays the same operations and usually, not always, the
  * same interleaving; failures print the seed and the trace of the last steps.
+ *
+ * Crashes. A crashed instance's store connection and HTTP agent die at once (every later store
+ * call rejects, open sockets are destroyed), its in-flight results are ignored, and a fresh
+ * instance takes its slot at the next step, as a restarted process would.
+ *
+ * What is checked after every step (violation kinds in quotes):
+ * - no token is handed out ("dead-token-handed-out") or sent to the API ("dead-token-sent",
+ *   "refused-token-resent") that the provider refused with a 401 to that instance, that had
+ *   naturally expired, or that was issued before its connection became revoked / removed /
+ *   needs_reauth — known to the same instance before the call started, or to any instance
+ *   VISIBILITY_MS earlier (the cross-process bound of each engine);
+ * - at most one token-endpoint call per rotation: a refresh token the provider rotated away is
+ *   never presented again ("rotated-refresh-token-spent-again"), and a step makes no more
+ *   refresh calls than its operations justify ("extra-refresh-calls");
+ * - a rotated refresh token is never lost: an active connection never holds a refresh token the
+ *   provider rotated away ("rotated-refresh-token-lost") — unless the new one went to an
+ *   instance that crashed after the provider answered (the named crash window) or its answer
+ *   never arrived (a timeout after the provider handled it); those are counted as named losses;
+ * - revoked / needs_reauth / removed become active only by a new authorization ("resurrected");
+ *   a revoke that resolved leaves the connection revoked ("revoke-lost") and its provider grant
+ *   dead ("grant-alive-after-revoke");
+ * - versions never move back ("version-moved-back"); an explicit refresh that resolves was a
+ *   refresh ("forced-refresh-false-success"); every failure is a BatonError ("untyped-error");
+ *   no step hangs ("hang").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
@@ -641,7 +665,8 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     ): string | null => {
       const info = sim.tokenInfo(token);
       if (info.kind !== 'access') return info.kind === 'unknown' ? 'a token the provider never issued' : null;
-      if (info.naturalExpiresAt <= startVirtual)
+      // (A second of slack: Baton dates the expiry from when it read the answer, a little later.)
+      if (info.naturalExpiresAt + 1_000 <= startVirtual)
         return `expired at ${new Date(info.naturalExpiresAt).toISOString()} before the call started`;
       const refused = fullLog.find(
         (e) =>
@@ -719,6 +744,26 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       );
     }
 
+    // ... and no more refresh calls in a step than its operations can justify: one for the
+    // token falling due, one per forced refresh, one per fetch (a 401), one per crash (a survivor
+    // redoes the dead instance's refresh).
+    {
+      const granted = entries.filter(
+        (e) => e.endpoint === 'token' && e.grantType === 'refresh_token' && e.status === 200,
+      ).length;
+      const justified =
+        1 +
+        records.filter((r) => r.conn === CONN && (r.kind === 'refresh' || r.kind === 'fetch')).length +
+        records.filter((r) => crashes.has(r.tag)).length +
+        [...crashes.values()].filter((at) => at >= (records[0]?.startWall ?? 0) - 20).length;
+      if (granted > justified)
+        violate(
+          'extra-refresh-calls',
+          records.map((r) => `${r.id} ${r.kind}`).join(', '),
+          `${granted} refresh_token grants in one step; its operations justify at most ${justified}`,
+        );
+    }
+
     // 4. (forced refresh) An explicit refresh that reports success was a refresh.
     for (const r of liveRecords) {
       if (r.kind !== 'refresh' || !r.ok) continue;
@@ -733,12 +778,22 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           e.answeredWallMs >= r.startWall - JOIN_SLACK_MS &&
           e.seq <= r.endSeq,
       );
-      if (!granted)
+      if (!granted) {
+        const answers = fullLog
+          .filter(
+            (e) =>
+              e.endpoint === 'token' &&
+              e.tag === r.tag &&
+              e.receivedWallMs >= r.startWall &&
+              e.seq <= r.endSeq,
+          )
+          .map((e) => `${e.status}${e.fault ? ` (${e.fault})` : ''}`);
         violate(
           'forced-refresh-false-success',
           `${r.id} ${r.tag} refresh`,
-          'refresh({force:true}) resolved although no token was granted while it ran',
+          `refresh({force:true}) resolved although no token was granted while it ran (this instance's token calls meanwhile: ${answers.join(', ') || 'none'})`,
         );
+      }
     }
 
     // Versions never move back, as any op sees them.

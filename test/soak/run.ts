@@ -51,6 +51,8 @@ const firstSeed = args.seed !== undefined ? Number(args.seed) : Math.floor(Math.
 
 if (args.kill) await killSoak();
 else await modelSoak();
+// Pending wait timers of finished runs must not hold the process open.
+process.exit(process.exitCode ?? 0);
 
 async function modelSoak(): Promise<void> {
   const engines: Engine[] = args.engine
@@ -200,7 +202,7 @@ async function killSoak(): Promise<void> {
         ['after-response', 2],
         ['delay', 4],
       ] as const);
-      const delayMs = point === 'delay' ? rng.int(0, 60) : point === 'after-response' ? rng.int(0, 4) : 0;
+      const delayMs = point === 'delay' ? rng.int(0, 250) : point === 'after-response' ? rng.int(0, 4) : 0;
       const connectionId = 'alice';
       const secretKey = randomKey();
       let store: string;

@@ -14,13 +14,8 @@ const STEPS = Number(process.env['BATON_MODEL_STEPS'] ?? 30);
 const FIRST = Number(process.env['BATON_MODEL_FIRST_SEED'] ?? 1);
 const seeds = Array.from({ length: SEEDS }, (_, i) => FIRST + i);
 
-const engines: { engine: Engine; enabled: boolean }[] = [
-  { engine: 'memory', enabled: true },
-  { engine: 'sqlite', enabled: true },
-  { engine: 'postgres', enabled: Boolean(PG_URL) },
-];
-
-for (const { engine, enabled } of engines) {
+/** One engine's model suite; each engine has its own test file so the runner can run them side by side. */
+export function modelSuite(engine: Engine, enabled = true): void {
   describe.skipIf(!enabled)(`model interleavings on ${engine} (three instances, one store)`, () => {
     it.each(seeds)(
       `seed %i × ${STEPS} steps keeps every invariant`,
