@@ -35,6 +35,15 @@ import { Keeper, type KeeperOptions } from './keeper.js';
 import { Refresher } from './refresher.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { TokenSource } from './token-source.js';
+import {
+  type ClientCheck,
+  type IdentityCheck,
+  type ImportTokensInput,
+  importTokens,
+  type VerifyCredentialsInput,
+  verifyClient,
+  verifyCredentials,
+} from './verify.js';
 
 export interface BatonOptions {
   /** 'memory:', 'sqlite:<path>', 'postgres://…', a pg.Pool or a Store. Default: BATON_STORE, else SQLite in the user data dir. */
@@ -605,6 +614,23 @@ export class Baton {
     throw new StoreError(`Connection "${id}" kept changing while it was being updated; try again.`, {
       connectionId: id,
     });
+  }
+
+  // ---- checks before storing (see verify.ts) ----
+
+  /** Calls the identity endpoint with credentials that are not stored yet. */
+  verifyCredentials(input: VerifyCredentialsInput): Promise<IdentityCheck> {
+    return verifyCredentials(this.#ctx, input);
+  }
+
+  /** Checks a configured OAuth client's id and secret at the token endpoint, without a user grant. */
+  verifyClient(provider: string, params: Record<string, string> = {}): Promise<ClientCheck> {
+    return verifyClient(this.#ctx, provider, params);
+  }
+
+  /** Stores OAuth tokens obtained elsewhere, once the identity endpoint accepted them. */
+  importTokens(input: ImportTokensInput): Promise<ConnectionInfo> {
+    return importTokens(this.#ctx, input, (id) => this.#tokens.invalidate(id));
   }
 }
 
