@@ -14,7 +14,10 @@ export async function run(argv: string[], cli: Cli): Promise<number> {
       return reportError(cli, err);
     }
   }
-  const [{ CommanderError }, { buildProgram }] = await Promise.all([import('commander'), import('./program.js')]);
+  const [{ CommanderError }, { buildProgram }] = await Promise.all([
+    import('commander'),
+    import('./program.js'),
+  ]);
   const program = buildProgram(cli, VERSION);
   try {
     await program.parseAsync(argv, { from: 'user' });

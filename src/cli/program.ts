@@ -82,7 +82,10 @@ Start here: \`baton demo\` runs the whole story against a built-in simulator; th
   add(
     new Command('demo')
       .description('Run the whole story against the built-in simulator on an embedded SQLite store')
-      .option('--db <path>', 'keep the SQLite store in this file (default: a temporary file, removed afterwards)')
+      .option(
+        '--db <path>',
+        'keep the SQLite store in this file (default: a temporary file, removed afterwards)',
+      )
       .option('--callers <n>', 'concurrent callers when the token expires', '50')
       .addHelpText('after', '\nExamples:\n  npx baton-oauth demo\n  baton demo --json | jq ".[].step"')
       .action(lazy(async () => (await import('./commands/demo.js')).demo)),
@@ -94,7 +97,11 @@ Start here: \`baton demo\` runs the whole story against a built-in simulator; th
         'Serve stand-ins for Checkfront, Checkbook, Checkissuing and Cronofy on loopback, until interrupted',
       )
       .option('--port <port>', 'port of the main origin (0: any free port)', '4010')
-      .option('--migration-port <port>', 'port of the second origin that migrated Checkfront companies move to', '0')
+      .option(
+        '--migration-port <port>',
+        'port of the second origin that migrated Checkfront companies move to',
+        '0',
+      )
       .option('--consent <mode>', 'auto (approve at once) or prompt (show an approve/deny page)', 'prompt')
       .option('--cronofy-rotation <mode>', 'never | always | sometimes', 'always')
       .addHelpText(
@@ -121,9 +128,18 @@ Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
   const connectOptions = (cmd: Command) =>
     cmd
       .option('--no-browser', 'print the authorization URL instead of opening a browser')
-      .option('--oob', 'no loopback listener: the provider shows the code and you paste it (Checkfront redirect_uri=oob)')
-      .option('--port <port>', 'port for the loopback redirect listener (default: from the redirect URI, else any free port)')
-      .option('--redirect-uri <uri>', 'redirect URI registered with the provider (default: the configured one, else the loopback listener)')
+      .option(
+        '--oob',
+        'no loopback listener: the provider shows the code and you paste it (Checkfront redirect_uri=oob)',
+      )
+      .option(
+        '--port <port>',
+        'port for the loopback redirect listener (default: from the redirect URI, else any free port)',
+      )
+      .option(
+        '--redirect-uri <uri>',
+        'redirect URI registered with the provider (default: the configured one, else the loopback listener)',
+      )
       .addOption(
         new Option('--timeout <seconds>', 'how long to wait for the authorization')
           .default(300, '300')
@@ -136,13 +152,28 @@ Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
   add(
     connectOptions(
       new Command('connect')
-        .description('Authorize a connection and store it: OAuth2 in the browser, or a key pair, or client credentials')
+        .description(
+          'Authorize a connection and store it: OAuth2 in the browser, or a key pair, or client credentials',
+        )
         .argument('<provider>', 'provider id (see `baton providers`)')
-        .option('--id <id>', 'connection id (default: <provider>-<first param value>, e.g. checkbook-sandbox)')
-        .option('-p, --param <key=value>', 'provider param, e.g. company=acme, dataCenter=de (repeatable)', collectPairs)
-        .option('-e, --env <environment>', "shorthand for the provider's environment param, e.g. --env sandbox")
+        .option(
+          '--id <id>',
+          'connection id (default: <provider>-<first param value>, e.g. checkbook-sandbox)',
+        )
+        .option(
+          '-p, --param <key=value>',
+          'provider param, e.g. company=acme, dataCenter=de (repeatable)',
+          collectPairs,
+        )
+        .option(
+          '-e, --env <environment>',
+          "shorthand for the provider's environment param, e.g. --env sandbox",
+        )
         .option('-s, --scope <scope>', 'scope to request (repeatable; default: the provider’s)', collectList)
-        .option('--mode <mode>', 'oauth2 | token_pair | api_key | client_credentials (default: the provider’s first)'),
+        .option(
+          '--mode <mode>',
+          'oauth2 | token_pair | api_key | client_credentials (default: the provider’s first)',
+        ),
     )
       .option('--replace', 'replace an existing connection of another provider, params or client')
       .addHelpText(
@@ -165,7 +196,9 @@ Connecting an existing id of the same provider authorizes it again with its stor
   add(
     connectOptions(
       new Command('reconnect')
-        .description('Authorize an existing connection again, with its stored provider, params, scopes and client')
+        .description(
+          'Authorize an existing connection again, with its stored provider, params, scopes and client',
+        )
         .argument('<id>', 'connection id'),
     )
       .addHelpText('after', '\nExamples:\n  baton reconnect alice\n  baton reconnect acme --no-browser')
@@ -208,7 +241,10 @@ token is kept for the configured client, which must be the one that issued it.`,
       .description('Show one connection: status, account, expiry, last refresh and last error')
       .argument('<id>', 'connection id')
       .option('--reveal', 'also print its secrets (access token, refresh token, API key)')
-      .addHelpText('after', '\nExamples:\n  baton show acme\n  baton show alice --json\n  baton show alice --reveal')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  baton show acme\n  baton show alice --json\n  baton show alice --reveal',
+      )
       .action(lazy(async () => (await import('./commands/inspect.js')).show)),
   );
 
@@ -253,7 +289,9 @@ token is kept for the configured client, which must be the one that issued it.`,
   add(
     confirmable(
       new Command('revoke')
-        .description('Revoke the grant at the provider (RFC 7009, where supported) and mark the connection revoked')
+        .description(
+          'Revoke the grant at the provider (RFC 7009, where supported) and mark the connection revoked',
+        )
         .argument('<id>', 'connection id'),
     )
       .addHelpText('after', '\nExamples:\n  baton revoke alice\n  baton revoke alice --yes')
@@ -322,7 +360,10 @@ when there is none. Client secrets belong in the environment (BATON_<PROVIDER>_C
   config.addCommand(
     withOutput(
       cli,
-      new Command('get').description('Print one setting').argument('<key>', 'e.g. store').action(lazy(async () => (await import('./commands/config.js')).configGet)),
+      new Command('get')
+        .description('Print one setting')
+        .argument('<key>', 'e.g. store')
+        .action(lazy(async () => (await import('./commands/config.js')).configGet)),
     ),
   );
   config.addCommand(
@@ -336,7 +377,12 @@ when there is none. Client secrets belong in the environment (BATON_<PROVIDER>_C
     ),
   );
   config.addCommand(
-    withOutput(cli, new Command('list').description('Print every setting and where it came from').action(lazy(async () => (await import('./commands/config.js')).configList))),
+    withOutput(
+      cli,
+      new Command('list')
+        .description('Print every setting and where it came from')
+        .action(lazy(async () => (await import('./commands/config.js')).configList)),
+    ),
   );
   add(config);
 

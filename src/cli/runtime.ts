@@ -1,7 +1,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Baton, BatonOptions } from '../core/baton.js';
-import { BatonError, ConfigError, InvalidClient, ReauthorizationRequired, SecretKeyError } from '../errors.js';
+import {
+  BatonError,
+  ConfigError,
+  InvalidClient,
+  ReauthorizationRequired,
+  SecretKeyError,
+} from '../errors.js';
 import { type ResolvedConfig, resolveConfig } from './config.js';
 import { type Paint, paint, useColor } from './format.js';
 import { UsageError } from './usage.js';
@@ -281,7 +287,11 @@ export function cliRemediation(err: BatonError): string {
   return tidy(
     err.remediation
       .replace(/ or pass clients: \{[^}]*\} } to Baton\.open\(\)/, ' or set them in baton.config.json')
-      .replace(/Baton\.open\(\{ clients \}\)/g, 'baton.config.json'),
+      .replace(/Baton\.open\(\{ clients \}\)/g, 'baton.config.json')
+      .replace(
+        /add it with Baton\.open\(\{ providers: \{ ([^ ]+): \{ … \} \} \}\)/,
+        'add it under "providers" in baton.config.json ("$1": { … })',
+      ),
   );
 }
 

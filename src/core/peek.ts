@@ -29,7 +29,7 @@ export async function peekAccessToken(
   const store = await openStore(options.store, { env });
   try {
     const record = await store.get(id);
-    if (!record || record.status !== 'active' || record.authMode === 'token_pair' || record.authMode === 'api_key')
+    if (record?.status !== 'active' || record.authMode === 'token_pair' || record.authMode === 'api_key')
       return undefined;
     const ctx: CoreContext = {
       store,
@@ -48,7 +48,8 @@ export async function peekAccessToken(
     };
     const tokens = openConnection(ctx, record).secrets.tokens;
     if (!tokens?.accessToken) return undefined;
-    if (tokens.expiresAt !== null && tokens.expiresAt - ctx.options.refreshWindowMs <= ctx.clock.now()) return undefined;
+    if (tokens.expiresAt !== null && tokens.expiresAt - ctx.options.refreshWindowMs <= ctx.clock.now())
+      return undefined;
     return tokens.accessToken;
   } finally {
     if (typeof options.store !== 'object') await store.close();

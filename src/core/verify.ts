@@ -46,7 +46,10 @@ const MAX_REDIRECTS = 5;
  * credentials are refused instead of being saved as an active connection. Redirects are
  * followed only to hosts the spec lets credentials reach (the same rule as `baton.fetch`).
  */
-export async function verifyCredentials(ctx: CoreContext, input: VerifyCredentialsInput): Promise<IdentityCheck> {
+export async function verifyCredentials(
+  ctx: CoreContext,
+  input: VerifyCredentialsInput,
+): Promise<IdentityCheck> {
   const spec = ctx.providers.get(input.provider);
   const params = resolveParams(spec, input.params);
   const endpoints = connectionEndpoints(spec, { params, apiBaseUrl: null });
@@ -71,16 +74,20 @@ export async function verifyCredentials(ctx: CoreContext, input: VerifyCredentia
         signal: AbortSignal.timeout(ctx.options.http.timeoutMs ?? 30_000),
       });
     } catch (err) {
-      throw new NetworkError(`${spec.displayName}'s identity endpoint could not be reached: ${describeNetworkError(err)}`, {
-        provider: spec.id,
-        cause: err,
-      });
+      throw new NetworkError(
+        `${spec.displayName}'s identity endpoint could not be reached: ${describeNetworkError(err)}`,
+        {
+          provider: spec.id,
+          cause: err,
+        },
+      );
     }
     const location = res.headers.get('location');
     if (res.status >= 300 && res.status < 400 && location && hop < MAX_REDIRECTS) {
       await res.body?.cancel().catch(() => undefined);
       const next = new URL(location, url);
-      if (!hostAllowed(next, spec.redirectAuthHosts, origin)) return { checked: true, status: res.status, account: null };
+      if (!hostAllowed(next, spec.redirectAuthHosts, origin))
+        return { checked: true, status: res.status, account: null };
       url = next;
       continue;
     }
@@ -92,7 +99,11 @@ export async function verifyCredentials(ctx: CoreContext, input: VerifyCredentia
       // Not JSON: no account details.
     }
     const account = res.ok ? accountFromBody(body) : null;
-    return { checked: true, status: res.status, account: account && Object.keys(account).length > 0 ? account : null };
+    return {
+      checked: true,
+      status: res.status,
+      account: account && Object.keys(account).length > 0 ? account : null,
+    };
   }
 }
 
@@ -122,13 +133,18 @@ export async function verifyClient(
   const resolved = resolveParams(spec, params);
   const client = ctx.clients.find(spec.id, resolved);
   if (!client) {
-    throw new ConfigError(`No client is configured for ${spec.displayName}.`, `Configure one for ${spec.id} first.`, {
-      provider: spec.id,
-    });
+    throw new ConfigError(
+      `No client is configured for ${spec.displayName}.`,
+      `Configure one for ${spec.id} first.`,
+      {
+        provider: spec.id,
+      },
+    );
   }
   const base = { provider: spec.id, params: resolved, clientId: client.clientId };
   const endpoints = connectionEndpoints(spec, { params: resolved, apiBaseUrl: null });
-  if (!endpoints.tokenUrl) return { ...base, result: 'unchecked', detail: `${spec.displayName} has no token endpoint.` };
+  if (!endpoints.tokenUrl)
+    return { ...base, result: 'unchecked', detail: `${spec.displayName} has no token endpoint.` };
   const grant = {
     spec,
     params: resolved,
@@ -143,11 +159,19 @@ export async function verifyClient(
       return { ...base, result: 'ok', detail: 'the client credentials grant succeeded' };
     }
     await refreshAccessToken(grant, { refreshToken: `baton-client-check-${Date.now()}` });
-    return { ...base, result: 'unchecked', detail: 'the token endpoint accepted a refresh token that cannot exist' };
+    return {
+      ...base,
+      result: 'unchecked',
+      detail: 'the token endpoint accepted a refresh token that cannot exist',
+    };
   } catch (err) {
     if (err instanceof InvalidClient) return { ...base, result: 'rejected', detail: err.message, error: err };
     if (err instanceof ReauthorizationRequired)
-      return { ...base, result: 'ok', detail: 'the token endpoint authenticated the client (invalid_grant for a dummy token)' };
+      return {
+        ...base,
+        result: 'ok',
+        detail: 'the token endpoint authenticated the client (invalid_grant for a dummy token)',
+      };
     if (err instanceof BatonError) return { ...base, result: 'unchecked', detail: err.message, error: err };
     throw err;
   }
@@ -191,7 +215,8 @@ export async function importTokens(
     tokenType: 'Bearer',
     expiresAt: input.expiresAt ?? null,
     refreshToken: input.refreshToken ?? null,
-    refreshTokenExpiresAt: spec.refreshTokenLifetime && input.refreshToken ? now + spec.refreshTokenLifetime.seconds * 1000 : null,
+    refreshTokenExpiresAt:
+      spec.refreshTokenLifetime && input.refreshToken ? now + spec.refreshTokenLifetime.seconds * 1000 : null,
     scope: input.scopes ?? null,
     issuedAt: now,
     extra: {},
@@ -233,10 +258,13 @@ export async function importTokens(
   record.sealed = sealSecrets(ctx.sealer, record, secrets);
   const written = await ctx.store.put(record, existing ? existing.version : null);
   if (!written) {
-    throw new StoreError(`Connection "${input.connectionId}" changed while it was being imported; try again.`, {
-      connectionId: input.connectionId,
-      provider: spec.id,
-    });
+    throw new StoreError(
+      `Connection "${input.connectionId}" changed while it was being imported; try again.`,
+      {
+        connectionId: input.connectionId,
+        provider: spec.id,
+      },
+    );
   }
   onWritten(input.connectionId);
   return toConnectionInfo(written);

@@ -2,9 +2,30 @@ import { COMMANDS } from '../program.js';
 import type { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
 
-const GLOBAL = ['--store', '--key-file', '--config', '--simulator', '--json', '--no-color', '--debug', '--help', '--version'];
+const GLOBAL = [
+  '--store',
+  '--key-file',
+  '--config',
+  '--simulator',
+  '--json',
+  '--no-color',
+  '--debug',
+  '--help',
+  '--version',
+];
 /** Commands whose first argument is a stored connection id, completed from `baton list --json`. */
-const BY_ID = ['reconnect', 'show', 'token', 'request', 'refresh', 'revoke', 'remove', 'rm', 'logout', 'doctor'];
+const BY_ID = [
+  'reconnect',
+  'show',
+  'token',
+  'request',
+  'refresh',
+  'revoke',
+  'remove',
+  'rm',
+  'logout',
+  'doctor',
+];
 const BY_PROVIDER = ['connect', 'providers'];
 const PROVIDERS = ['checkfront', 'checkbook', 'checkissuing', 'cronofy'];
 
@@ -68,6 +89,10 @@ function fish(): string {
 export async function completion(cli: Cli, shell: string): Promise<void> {
   const scripts: Record<string, () => string> = { bash, zsh, fish };
   const make = scripts[shell];
-  if (!make) throw new UsageError(`No completion for the shell "${shell}".`, 'Use baton completion bash, zsh or fish.');
+  if (!make)
+    throw new UsageError(
+      `No completion for the shell "${shell}".`,
+      'Use baton completion bash, zsh or fish.',
+    );
   cli.stdout.write(make());
 }

@@ -44,7 +44,12 @@ export async function configGet(cli: Cli, key: string): Promise<void> {
   const path = file(cli);
   const raw = path ? (readConfigFile(path) as Record<string, unknown>) : {};
   const value = 'top' in k ? raw[k.top] : clientEntry(raw, k.provider)?.[k.field];
-  if (cli.json) return cli.printJson({ key, value: value === undefined ? null : 'top' in k ? value : masked(k.field, value), file: path ?? null });
+  if (cli.json)
+    return cli.printJson({
+      key,
+      value: value === undefined ? null : 'top' in k ? value : masked(k.field, value),
+      file: path ?? null,
+    });
   if (value === undefined) {
     cli.note(`${key} is not set${path ? ` in ${path}` : ' (no baton.config.json found)'}.`);
     process.exitCode = 1;
@@ -58,17 +63,30 @@ export async function configSet(cli: Cli, key: string, value: string): Promise<v
   const found = file(cli);
   const path = found ?? join(cli.cwd, 'baton.config.json');
   if (!path.endsWith('.json'))
-    throw new ConfigError(`baton config writes JSON, and the config file in force is ${path}.`, 'Edit that YAML file yourself, or convert it to baton.config.json.');
-  if ('top' in k && k.top === 'store' && !/^(memory:?|sqlite:.+|postgres(ql)?:\/\/.+|.+\.(db|sqlite3?))$/i.test(value))
-    throw new UsageError(`"${value}" is not a store.`, "Use 'sqlite:<path>', 'postgres://user@host/db' or 'memory:'.");
+    throw new ConfigError(
+      `baton config writes JSON, and the config file in force is ${path}.`,
+      'Edit that YAML file yourself, or convert it to baton.config.json.',
+    );
+  if (
+    'top' in k &&
+    k.top === 'store' &&
+    !/^(memory:?|sqlite:.+|postgres(ql)?:\/\/.+|.+\.(db|sqlite3?))$/i.test(value)
+  )
+    throw new UsageError(
+      `"${value}" is not a store.`,
+      "Use 'sqlite:<path>', 'postgres://user@host/db' or 'memory:'.",
+    );
   if ('top' in k && k.top === 'simulator' && !/^https?:\/\/.+/.test(value))
     throw new UsageError(`"${value}" is not a simulator URL.`, 'Use e.g. http://127.0.0.1:4010.');
-  const raw = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8') || '{}') as Record<string, unknown>) : {};
+  const raw = existsSync(path)
+    ? (JSON.parse(readFileSync(path, 'utf8') || '{}') as Record<string, unknown>)
+    : {};
   if (existsSync(path)) readConfigFile(path); // refuses a file that is already invalid
   if ('top' in k) raw[k.top] = value;
   else {
-    const clients = (raw['clients'] ??= {}) as Record<string, Record<string, unknown>>;
     const entry = clientEntry(raw, k.provider) ?? {};
+    raw['clients'] ??= {};
+    const clients = raw['clients'] as Record<string, Record<string, unknown>>;
     clients[k.provider] = { ...entry, [k.field]: value };
   }
   const tmp = `${path}.${process.pid}.tmp`;
@@ -77,7 +95,9 @@ export async function configSet(cli: Cli, key: string, value: string): Promise<v
   if (cli.json) return cli.printJson({ key, file: path });
   cli.print(`${cli.out.green('✓')} ${key} set in ${path}`);
   if ('field' in k && k.field === 'clientSecret')
-    cli.note(`${cli.err.yellow('!')} A secret in a file: prefer BATON_${k.provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_SECRET in the environment, and keep the file out of version control.`);
+    cli.note(
+      `${cli.err.yellow('!')} A secret in a file: prefer BATON_${k.provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_SECRET in the environment, and keep the file out of version control.`,
+    );
 }
 
 export async function configList(cli: Cli): Promise<void> {
@@ -99,10 +119,19 @@ export async function configList(cli: Cli): Promise<void> {
   for (const name of Object.keys(cli.env).sort()) {
     const m = /^BATON_(.+)_(CLIENT_ID|CLIENT_SECRET|REDIRECT_URI)$/.exec(name);
     if (m && cli.env[name])
-      rows.push({ key: name, value: m[2] === 'CLIENT_SECRET' ? '(set, hidden)' : (cli.env[name] as string), source: 'env' });
+      rows.push({
+        key: name,
+        value: m[2] === 'CLIENT_SECRET' ? '(set, hidden)' : (cli.env[name] as string),
+        source: 'env',
+      });
   }
   if (cli.json) return cli.printJson({ file: config.file ?? null, settings: rows });
-  cli.print(`${cli.out.dim('file')}  ${config.file ?? '(none found; `baton config set` creates ./baton.config.json)'}`);
+  cli.print(
+    `${cli.out.dim('file')}  ${config.file ?? '(none found; `baton config set` creates ./baton.config.json)'}`,
+  );
   const width = Math.max(...rows.map((r) => r.key.length));
-  for (const r of rows) cli.print(`${r.key.padEnd(width)}  ${r.value ?? cli.out.dim('(default)')}  ${cli.out.dim(`[${r.source}]`)}`);
+  for (const r of rows)
+    cli.print(
+      `${r.key.padEnd(width)}  ${r.value ?? cli.out.dim('(default)')}  ${cli.out.dim(`[${r.source}]`)}`,
+    );
 }

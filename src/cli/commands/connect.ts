@@ -70,12 +70,18 @@ export async function connect(cli: Cli, provider: string, opts: ConnectOptions):
       let given = { ...(opts.param ?? {}) };
       if (opts.env !== undefined) {
         if (!spec.environmentParam) {
-          throw new UsageError(`${spec.displayName} has no environments.`, 'Drop --env, or use --param for its params.');
+          throw new UsageError(
+            `${spec.displayName} has no environments.`,
+            'Drop --env, or use --param for its params.',
+          );
         }
         given = { ...given, [spec.environmentParam]: opts.env };
       }
       if (opts.mode !== undefined && !MODES.includes(opts.mode as AuthMode)) {
-        throw new UsageError(`--mode ${opts.mode} is not an auth mode.`, `Use --mode with one of: ${spec.authModes.join(', ')}.`);
+        throw new UsageError(
+          `--mode ${opts.mode} is not an auth mode.`,
+          `Use --mode with one of: ${spec.authModes.join(', ')}.`,
+        );
       }
       const id = opts.id ?? defaultId(spec.id, given);
       const existing = await find(baton, id);
@@ -100,7 +106,12 @@ export async function connect(cli: Cli, provider: string, opts: ConnectOptions):
         mode ??= existing.authMode;
       }
       mode ??= chooseMode(cli, spec.authModes, spec.id, opts);
-      await authorize(cli, baton, { spec, id, params, mode, scopes, replace: Boolean(opts.replace), existing }, opts);
+      await authorize(
+        cli,
+        baton,
+        { spec, id, params, mode, scopes, replace: Boolean(opts.replace), existing },
+        opts,
+      );
     },
     { create: true },
   );
@@ -140,7 +151,10 @@ function chooseMode(cli: Cli, modes: AuthMode[], provider: string, opts: Connect
 function precheck(baton: Baton, plan: Plan): void {
   const { spec, mode, scopes } = plan;
   if (!spec.authModes.includes(mode)) {
-    throw new UsageError(`${spec.displayName} does not support ${mode}.`, `Use --mode with one of: ${spec.authModes.join(', ')}.`);
+    throw new UsageError(
+      `${spec.displayName} does not support ${mode}.`,
+      `Use --mode with one of: ${spec.authModes.join(', ')}.`,
+    );
   }
   if (scopes && spec.singleScope && scopes.length > 1) {
     throw new UsageError(
@@ -200,8 +214,19 @@ async function authorize(cli: Cli, baton: Baton, plan: Plan, opts: FlowOptions):
         );
       }
       verified = check.checked;
+      if (!check.checked && !cli.json)
+        cli.note(
+          `${cli.err.yellow('!')} ${spec.displayName} has no identity endpoint: the credentials could not be checked before storing.`,
+        );
     } else verified = false;
-    info = await baton.connect({ provider: spec.id, connectionId: id, params, authMode: mode, credentials, replace: true });
+    info = await baton.connect({
+      provider: spec.id,
+      connectionId: id,
+      params,
+      authMode: mode,
+      credentials,
+      replace: true,
+    });
   }
   const identity = verified === false ? undefined : await baton.identify(id);
   const final = await baton.get(id);
@@ -242,14 +267,20 @@ async function readAll(stream: NodeJS.ReadStream): Promise<string> {
 async function readCredentials(cli: Cli, provider: string, mode: AuthMode, opts: FlowOptions) {
   const apiKey = opts.apiKey ?? cli.env[envName(provider, 'API_KEY')];
   if (!apiKey) {
-    throw new UsageError(`${mode} needs an API key.`, `Pass --api-key, or set ${envName(provider, 'API_KEY')}.`);
+    throw new UsageError(
+      `${mode} needs an API key.`,
+      `Pass --api-key, or set ${envName(provider, 'API_KEY')}.`,
+    );
   }
   let apiSecret: string | undefined;
   if (opts.secretStdin) apiSecret = (await readAll(cli.stdin)).trim();
   else if (cli.env[envName(provider, 'API_SECRET')]) apiSecret = cli.env[envName(provider, 'API_SECRET')];
   else if (cli.interactive) {
     const { password } = await import('@inquirer/prompts');
-    apiSecret = await password({ message: 'API secret', mask: true }, { input: cli.stdin, output: cli.stderr });
+    apiSecret = await password(
+      { message: 'API secret', mask: true },
+      { input: cli.stdin, output: cli.stderr },
+    );
   }
   if (mode === 'token_pair' && !apiSecret) {
     throw new UsageError(
@@ -279,7 +310,12 @@ function listen(server: Server, port: number): Promise<void> {
  * wins: the redirect, or a code / callback URL pasted on standard input (a browser on another
  * machine, or Checkfront's `oob` page). The listener is closed on every path.
  */
-async function authorizeInBrowser(cli: Cli, baton: Baton, plan: Plan, opts: FlowOptions): Promise<ConnectionInfo> {
+async function authorizeInBrowser(
+  cli: Cli,
+  baton: Baton,
+  plan: Plan,
+  opts: FlowOptions,
+): Promise<ConnectionInfo> {
   const configured = opts.redirectUri ?? baton.clientFor(plan.spec.id, plan.params)?.redirectUri;
   let port: number | undefined;
   if (opts.port !== undefined) {
@@ -292,7 +328,10 @@ async function authorizeInBrowser(cli: Cli, baton: Baton, plan: Plan, opts: Flow
     try {
       loopback = new URL(configured);
     } catch {
-      throw new UsageError(`The redirect URI ${configured} is not a URL.`, 'Pass --redirect-uri http://127.0.0.1:8765/callback or similar.');
+      throw new UsageError(
+        `The redirect URI ${configured} is not a URL.`,
+        'Pass --redirect-uri http://127.0.0.1:8765/callback or similar.',
+      );
     }
   }
   let server: Server | undefined;
@@ -303,7 +342,9 @@ async function authorizeInBrowser(cli: Cli, baton: Baton, plan: Plan, opts: Flow
       redirectUri = 'oob';
     } else if (loopback && !['127.0.0.1', 'localhost', '[::1]'].includes(loopback.hostname)) {
       redirectUri = configured as string;
-      cli.note(`The redirect URI ${configured} is not a loopback address; paste the callback URL here once you are redirected.`);
+      cli.note(
+        `The redirect URI ${configured} is not a loopback address; paste the callback URL here once you are redirected.`,
+      );
     } else {
       callbackPath = loopback?.pathname ?? '/callback';
       server = createServer();
@@ -322,15 +363,17 @@ async function authorizeInBrowser(cli: Cli, baton: Baton, plan: Plan, opts: Flow
       redirectUri,
       ...(plan.replace ? { replace: true } : {}),
     });
-    cli.note(`Open this URL to authorize ${plan.id}:\n  ${begun.url}`);
-    if (opts.browser && !opts.oob) {
-      const { default: open } = await import('open');
-      await open(begun.url).then(
-        (child) => child.unref(),
-        () => cli.note('(Could not open a browser; open the URL yourself.)'),
-      );
-    }
-    return await waitForCallback(cli, baton, begun, server, callbackPath, opts.timeout * 1000);
+    // The listener and the paste reader are ready before the URL is shown or a browser opens.
+    return await waitForCallback(cli, baton, begun, server, callbackPath, opts.timeout * 1000, async () => {
+      cli.note(`Open this URL to authorize ${plan.id}:\n  ${begun.url}`);
+      if (opts.browser && !opts.oob) {
+        const { default: open } = await import('open');
+        await open(begun.url).then(
+          (child) => child.unref(),
+          () => cli.note('(Could not open a browser; open the URL yourself.)'),
+        );
+      }
+    });
   } finally {
     server?.close();
     server?.closeAllConnections();
@@ -344,50 +387,34 @@ async function waitForCallback(
   server: Server | undefined,
   path: string,
   timeoutMs: number,
+  announce: () => Promise<void>,
 ): Promise<ConnectionInfo> {
   const deadline = Date.now() + timeoutMs;
   const left = () => humanDuration(deadline - Date.now());
-  // A spinner redraws its line, which would overwrite what a person pastes: animate only when
-  // nobody can type (stdin is not a terminal) and colour is allowed.
-  const animate =
-    cli.stderr.isTTY && !cli.stdin.isTTY && cli.globals.color !== false && !('NO_COLOR' in cli.env) && !cli.json;
-  const spinner = animate
-    ? (await import('yocto-spinner')).default({ stream: cli.stderr, text: `Waiting for the redirect — ${left()} left.` }).start()
-    : undefined;
-  if (!animate && cli.stderr.isTTY) {
-    const until = new Date(deadline).toLocaleTimeString();
-    cli.note(`Waiting for the redirect until ${until} (${left()}).`);
-    if (cli.stdin.isTTY) cli.stderr.write('Or paste the code / callback URL here and press Enter: ');
-  }
-  return new Promise<ConnectionInfo>((resolve, reject) => {
-    let settled = false;
-    const rl = createInterface({ input: cli.stdin, terminal: false });
-    const ticker = spinner
-      ? setInterval(() => {
-          spinner.text = `Waiting for the redirect — ${left()} left.`;
-        }, 1000)
-      : undefined;
-    const timer = setTimeout(
+  let stopSpinner = () => {};
+  let settled = false;
+  const rl = createInterface({ input: cli.stdin, terminal: false });
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = new Promise<ConnectionInfo>((resolve, reject) => {
+    const finish = (result: ConnectionInfo | Error) => {
+      if (settled) return;
+      settled = true;
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    timer = setTimeout(
       () =>
         finish(
-          new AuthorizationError('expired_state', `No authorization arrived within ${humanDuration(timeoutMs)}.`, {
-            connectionId: begun.connectionId,
-          }),
+          new AuthorizationError(
+            'expired_state',
+            `No authorization arrived within ${humanDuration(timeoutMs)}.`,
+            {
+              connectionId: begun.connectionId,
+            },
+          ),
         ),
       timeoutMs,
     );
-    const finish = (outcome: ConnectionInfo | Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (ticker) clearInterval(ticker);
-      spinner?.stop();
-      rl.close();
-      cli.stdin.pause();
-      cli.stdin.unref?.();
-      if (outcome instanceof Error) reject(outcome);
-      else resolve(outcome);
-    };
     const complete = (callback: { callbackUrl: string } | { state: string; code: string }) =>
       baton.completeAuthorization(callback);
     rl.on('line', (line) => {
@@ -416,7 +443,8 @@ async function waitForCallback(
           );
         },
         (err: unknown) => {
-          const what = err instanceof BatonError ? `${err.message} ${err.remediation}` : 'The authorization failed.';
+          const what =
+            err instanceof BatonError ? `${err.message} ${err.remediation}` : 'The authorization failed.';
           res.writeHead(400, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
           res.end(`<!doctype html><title>Baton</title><h1>Not connected</h1><p>${escapeHtml(what)}</p>`, () =>
             finish(err as Error),
@@ -425,6 +453,41 @@ async function waitForCallback(
       );
     });
   });
+  try {
+    await announce();
+    if (!settled) {
+      // A spinner redraws its line, which would overwrite what a person pastes: animate only
+      // when nobody can type (stdin is not a terminal) and colour is allowed.
+      const animate =
+        cli.stderr.isTTY &&
+        !cli.stdin.isTTY &&
+        cli.globals.color !== false &&
+        !('NO_COLOR' in cli.env) &&
+        !cli.json;
+      if (animate) {
+        const spinner = (await import('yocto-spinner'))
+          .default({ stream: cli.stderr, text: `Waiting for the redirect — ${left()} left.` })
+          .start();
+        const ticker = setInterval(() => {
+          spinner.text = `Waiting for the redirect — ${left()} left.`;
+        }, 1000);
+        stopSpinner = () => {
+          clearInterval(ticker);
+          spinner.stop();
+        };
+      } else if (cli.stderr.isTTY) {
+        cli.note(`Waiting for the redirect until ${new Date(deadline).toLocaleTimeString()} (${left()}).`);
+        if (cli.stdin.isTTY) cli.stderr.write('Or paste the code / callback URL here and press Enter: ');
+      }
+    }
+    return await outcome;
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+    stopSpinner();
+    rl.close();
+    cli.stdin.pause();
+  }
 }
 
 function escapeHtml(s: string): string {

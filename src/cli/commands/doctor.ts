@@ -46,7 +46,10 @@ function explain(err: unknown): { message: string; remediation: string } {
     };
   }
   if (err instanceof ReauthorizationRequired && err.connectionId) {
-    return { message: tidy(err.message), remediation: `Authorize it again: baton reconnect ${err.connectionId}` };
+    return {
+      message: tidy(err.message),
+      remediation: `Authorize it again: baton reconnect ${err.connectionId}`,
+    };
   }
   if (err instanceof BatonError) return { message: tidy(err.message), remediation: cliRemediation(err) };
   return {
@@ -96,7 +99,8 @@ async function clients(cli: Cli, baton: Baton, connections: ConnectionInfo[], ad
     if (!spec.authModes.includes('oauth2') && !spec.authModes.includes('client_credentials')) continue;
     const candidates: Record<string, string>[] = [{}];
     const regs = config.clients[spec.id];
-    for (const r of Array.isArray(regs) ? regs : regs ? [regs] : []) if ('params' in r && r.params) candidates.push(r.params as Record<string, string>);
+    for (const r of Array.isArray(regs) ? regs : regs ? [regs] : [])
+      if ('params' in r && r.params) candidates.push(r.params as Record<string, string>);
     for (const c of connections) if (c.provider === spec.id && c.clientId) candidates.push(c.params);
     let configuredSomewhere = false;
     let missing: string | undefined;
@@ -125,11 +129,14 @@ async function clients(cli: Cli, baton: Baton, connections: ConnectionInfo[], ad
           check: name,
           level: 'warn',
           message: `${client.clientId}: could not be checked without a user grant (${tidy(result.detail)}).`,
-          remediation: 'A refresh of a connection using it will tell; run `baton doctor` after connecting one.',
+          remediation:
+            'A refresh of a connection using it will tell; run `baton doctor` after connecting one.',
         });
       }
     }
-    const configured = Boolean(regs) || Boolean(cli.env[`BATON_${spec.id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID`]);
+    const configured =
+      Boolean(regs) ||
+      Boolean(cli.env[`BATON_${spec.id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID`]);
     if (configured && !configuredSomewhere && missing) {
       add({
         check: `client ${spec.id}`,
@@ -141,7 +148,7 @@ async function clients(cli: Cli, baton: Baton, connections: ConnectionInfo[], ad
   }
 }
 
-async function connection(cli: Cli, baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<boolean> {
+async function connection(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<boolean> {
   const name = `connection ${info.id}`;
   const now = Date.now();
   if (info.status === 'revoked') {
@@ -227,7 +234,11 @@ async function clock(baton: Baton, info: ConnectionInfo, add: (c: Check) => void
           message: `this machine's clock is ${humanDuration(skew)} ${skew > 0 ? 'ahead of' : 'behind'} ${info.provider}'s.`,
           remediation: 'Enable NTP: expiry times are computed from the local clock.',
         }
-      : { check: 'clock', level: 'ok', message: `within ${humanDuration(Math.abs(skew))} of ${info.provider}'s` },
+      : {
+          check: 'clock',
+          level: 'ok',
+          message: `within ${humanDuration(Math.abs(skew))} of ${info.provider}'s`,
+        },
   );
 }
 
@@ -280,16 +291,20 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
         message: `${describeStore(await cli.storeSpec())} (${baton.store.kind}), ${all.length} connection(s)`,
       });
     } catch (err) {
-      if (!(err instanceof NoStore) && !(err instanceof SecretKeyError && /does not exist/.test(err.message))) throw err;
+      if (!(err instanceof NoStore) && !(err instanceof SecretKeyError && /does not exist/.test(err.message)))
+        throw err;
       add({ check: 'store', level: 'warn', message: tidy(err.message), remediation: cliRemediation(err) });
       // Clients can still be checked, on a throwaway store that creates nothing.
-      baton = await cli.openBaton({ store: 'memory:', secretKey: randomBytes(32).toString('base64') }, { create: true });
+      baton = await cli.openBaton(
+        { store: 'memory:', secretKey: randomBytes(32).toString('base64') },
+        { create: true },
+      );
     }
     await clients(cli, baton, all, add);
     const targets = id ? [await baton.get(id)] : all;
     let clockChecked = false;
     for (const info of targets) {
-      const reached = await connection(cli, baton, info, add);
+      const reached = await connection(baton, info, add);
       if (reached && !clockChecked) {
         clockChecked = true;
         await clock(baton, info, add);
@@ -304,7 +319,8 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
   if (cli.json) cli.printJson({ ok: !failed, checks });
   else {
     for (const c of checks) {
-      const mark = c.level === 'ok' ? cli.out.green('✓') : c.level === 'warn' ? cli.out.yellow('!') : cli.out.red('✗');
+      const mark =
+        c.level === 'ok' ? cli.out.green('✓') : c.level === 'warn' ? cli.out.yellow('!') : cli.out.red('✗');
       cli.print(`${mark} ${cli.out.bold(c.check)}: ${c.message}`);
       if (c.remediation && c.level !== 'ok') cli.print(`    ${cli.out.dim('→')} ${c.remediation}`);
     }

@@ -31,7 +31,8 @@ function expiry(o: Record<string, unknown>, now: number): number | null {
   }
   if (inSeconds !== undefined && inSeconds !== null) {
     const s = Number(inSeconds);
-    if (!Number.isFinite(s) || s <= 0) throw bad('have an expiresIn that is not a positive number of seconds');
+    if (!Number.isFinite(s) || s <= 0)
+      throw bad('have an expiresIn that is not a positive number of seconds');
     return now + s * 1000;
   }
   return null;
@@ -50,7 +51,8 @@ export async function importTokens(cli: Cli, id: string, opts: ImportOptions): P
   const accessToken = o['accessToken'] ?? o['access_token'];
   const refreshToken = o['refreshToken'] ?? o['refresh_token'] ?? null;
   if (typeof accessToken !== 'string' || accessToken === '') throw bad('have no accessToken');
-  if (refreshToken !== null && typeof refreshToken !== 'string') throw bad('have a refreshToken that is not a string');
+  if (refreshToken !== null && typeof refreshToken !== 'string')
+    throw bad('have a refreshToken that is not a string');
   const rawScopes = o['scopes'] ?? o['scope'];
   const scopes =
     typeof rawScopes === 'string'
@@ -65,7 +67,10 @@ export async function importTokens(cli: Cli, id: string, opts: ImportOptions): P
       let params = { ...(opts.param ?? {}) };
       if (opts.env !== undefined) {
         if (!spec.environmentParam)
-          throw new UsageError(`${spec.displayName} has no environments.`, 'Drop --env, or use --param for its params.');
+          throw new UsageError(
+            `${spec.displayName} has no environments.`,
+            'Drop --env, or use --param for its params.',
+          );
         params = { ...params, [spec.environmentParam]: opts.env };
       }
       const info = await baton.importTokens({
@@ -80,7 +85,9 @@ export async function importTokens(cli: Cli, id: string, opts: ImportOptions): P
       });
       if (cli.json) return cli.printJson(info);
       const who = info.account?.email ?? info.account?.name ?? info.account?.id;
-      cli.print(`${cli.out.green('✓')} Imported ${cli.out.bold(id)} (${spec.displayName}, oauth2)${who ? ` as ${who}` : ''}`);
+      cli.print(
+        `${cli.out.green('✓')} Imported ${cli.out.bold(id)} (${spec.displayName}, oauth2)${who ? ` as ${who}` : ''}`,
+      );
     },
     { create: true },
   );

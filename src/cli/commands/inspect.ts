@@ -66,9 +66,7 @@ export async function list(cli: Cli): Promise<void> {
     // No store yet is an empty list, and stays that way: nothing is created by looking.
     if (!(err instanceof NoStore)) throw err;
     if (cli.json) return cli.printJson([]);
-    return cli.note(
-      `No connections yet: ${err.message} Create one with \`baton connect <provider>\`.`,
-    );
+    return cli.note(`No connections yet: ${err.message} Create one with \`baton connect <provider>\`.`);
   }
   await cli.withBaton(async (baton) => {
     const all = await baton.list();

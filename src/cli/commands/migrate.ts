@@ -4,7 +4,10 @@ import { migrateStore } from '../../store/migrate.js';
 import { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
 
-export async function migrate(cli: Cli, opts: { from: string; to: string; overwrite?: boolean }): Promise<void> {
+export async function migrate(
+  cli: Cli,
+  opts: { from: string; to: string; overwrite?: boolean },
+): Promise<void> {
   // Copying from a store that does not exist would create it and report "0 copied".
   const fromPath = Cli.sqlitePath(opts.from);
   if (fromPath && !existsSync(fromPath)) {
@@ -14,7 +17,10 @@ export async function migrate(cli: Cli, opts: { from: string; to: string; overwr
     );
   }
   if (opts.from.trim() === 'memory:' || opts.from.trim() === 'memory')
-    throw new UsageError('--from memory: is always empty.', 'Copy from a SQLite file or a PostgreSQL database.');
+    throw new UsageError(
+      '--from memory: is always empty.',
+      'Copy from a SQLite file or a PostgreSQL database.',
+    );
   const from = await openStore(opts.from, { env: cli.env });
   try {
     const to = await openStore(opts.to, { env: cli.env });
@@ -30,7 +36,8 @@ export async function migrate(cli: Cli, opts: { from: string; to: string; overwr
         },
       });
       if (!cli.json && cli.stderr.isTTY) cli.stderr.write('\n');
-      if (cli.json) return cli.printJson({ from: describeStore(opts.from), to: describeStore(opts.to), ...result });
+      if (cli.json)
+        return cli.printJson({ from: describeStore(opts.from), to: describeStore(opts.to), ...result });
       cli.print(
         `${cli.out.green('✓')} ${result.copied} copied, ${result.skipped} already there — ${describeStore(opts.from)} → ${describeStore(opts.to)}`,
       );

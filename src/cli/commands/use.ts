@@ -16,7 +16,10 @@ function parseHeaders(list: string[]): Record<string, string> {
     const name = h.slice(0, i).trim();
     const value = h.slice(i + 1).trim();
     if (!TOKEN.test(name))
-      throw new UsageError(`The header name "${name}" is not a valid token (RFC 9110).`, 'Use letters, digits and - in header names.');
+      throw new UsageError(
+        `The header name "${name}" is not a valid token (RFC 9110).`,
+        'Use letters, digits and - in header names.',
+      );
     // biome-ignore lint/suspicious/noControlCharactersInRegex: CR, LF and NUL would split or end the header
     if (/[\r\n\u0000]/.test(value))
       throw new UsageError(
@@ -51,12 +54,17 @@ export async function request(
 ): Promise<void> {
   const method = opts.method.toUpperCase();
   if (!TOKEN.test(opts.method))
-    throw new UsageError(`-X ${JSON.stringify(opts.method)} is not an HTTP method; nothing was sent.`, 'Use e.g. -X GET, -X POST, -X PATCH.');
+    throw new UsageError(
+      `-X ${JSON.stringify(opts.method)} is not an HTTP method; nothing was sent.`,
+      'Use e.g. -X GET, -X POST, -X PATCH.',
+    );
   const headers = parseHeaders(opts.header ?? []);
   const body = opts.data === undefined ? undefined : readBody(opts.data);
   if (body !== undefined && headers['content-type'] === undefined) {
-    const first = typeof body === 'string' ? body.trimStart()[0] : String.fromCharCode(body.find((b) => b > 32) ?? 0);
-    headers['content-type'] = first === '{' || first === '[' ? 'application/json' : 'application/x-www-form-urlencoded';
+    const first =
+      typeof body === 'string' ? body.trimStart()[0] : String.fromCharCode(body.find((b) => b > 32) ?? 0);
+    headers['content-type'] =
+      first === '{' || first === '[' ? 'application/json' : 'application/x-www-form-urlencoded';
   }
   await cli.withBaton(async (baton) => {
     const started = performance.now();
@@ -70,7 +78,12 @@ export async function request(
       parsed = undefined;
     }
     if (cli.json) {
-      cli.printJson({ status: res.status, headers: Object.fromEntries(res.headers), body: parsed ?? text, durationMs: ms });
+      cli.printJson({
+        status: res.status,
+        headers: Object.fromEntries(res.headers),
+        body: parsed ?? text,
+        durationMs: ms,
+      });
     } else {
       const colour = res.status < 300 ? cli.err.green : res.status < 400 ? cli.err.yellow : cli.err.red;
       cli.note(cli.err.dim(`${colour(String(res.status))} ${method} ${path} ${ms} ms`));
@@ -100,12 +113,14 @@ function revocationNote(baton: Baton, info: ConnectionInfo): string {
   const spec = baton.providers.get(info.provider);
   if (info.authMode === 'token_pair' || info.authMode === 'api_key')
     return `static credentials cannot be revoked through an API; disable the key in ${spec.displayName}'s settings`;
-  if (!spec.revocationUrl) return `${spec.displayName} has no revocation endpoint; its tokens lapse on their own`;
+  if (!spec.revocationUrl)
+    return `${spec.displayName} has no revocation endpoint; its tokens lapse on their own`;
   return 'nothing was sent to the provider';
 }
 
-async function revokeOne(cli: Cli, baton: Baton, info: ConnectionInfo) {
-  if (info.status === 'revoked') return { revokedAtProvider: false, already: true, note: 'it was already revoked' };
+async function revokeOne(baton: Baton, info: ConnectionInfo) {
+  if (info.status === 'revoked')
+    return { revokedAtProvider: false, already: true, note: 'it was already revoked' };
   const result = await baton.revoke(info.id);
   return { ...result, already: false, note: result.revokedAtProvider ? '' : revocationNote(baton, info) };
 }
@@ -113,10 +128,21 @@ async function revokeOne(cli: Cli, baton: Baton, info: ConnectionInfo) {
 export async function revoke(cli: Cli, id: string, opts: { yes?: boolean }): Promise<void> {
   await cli.withBaton(async (baton) => {
     const info = await baton.get(id);
-    if (!(await cli.confirm(`Revoke ${id} (${info.provider}) at the provider and mark it revoked?`, opts.yes, `baton revoke ${id}`)))
+    if (
+      !(await cli.confirm(
+        `Revoke ${id} (${info.provider}) at the provider and mark it revoked?`,
+        opts.yes,
+        `baton revoke ${id}`,
+      ))
+    )
       return cancelled(cli);
-    const result = await revokeOne(cli, baton, info);
-    if (cli.json) return cli.printJson({ id, revokedAtProvider: result.revokedAtProvider, alreadyRevoked: result.already });
+    const result = await revokeOne(baton, info);
+    if (cli.json)
+      return cli.printJson({
+        id,
+        revokedAtProvider: result.revokedAtProvider,
+        alreadyRevoked: result.already,
+      });
     cli.print(
       result.already
         ? `${cli.out.green('✓')} ${id} was already revoked; nothing to do.`
@@ -130,7 +156,13 @@ export async function revoke(cli: Cli, id: string, opts: { yes?: boolean }): Pro
 export async function remove(cli: Cli, id: string, opts: { yes?: boolean }): Promise<void> {
   await cli.withBaton(async (baton) => {
     const info = await baton.get(id);
-    if (!(await cli.confirm(`Delete ${id} (${info.provider}) and its secrets from the store?`, opts.yes, `baton remove ${id}`)))
+    if (
+      !(await cli.confirm(
+        `Delete ${id} (${info.provider}) and its secrets from the store?`,
+        opts.yes,
+        `baton remove ${id}`,
+      ))
+    )
       return cancelled(cli);
     await baton.remove(id);
     if (cli.json) return cli.printJson({ id, removed: true });
@@ -143,11 +175,17 @@ export async function remove(cli: Cli, id: string, opts: { yes?: boolean }): Pro
 export async function logout(cli: Cli, id: string, opts: { yes?: boolean }): Promise<void> {
   await cli.withBaton(async (baton) => {
     const info = await baton.get(id);
-    if (!(await cli.confirm(`Revoke ${id} (${info.provider}) at the provider and delete it?`, opts.yes, `baton logout ${id}`)))
+    if (
+      !(await cli.confirm(
+        `Revoke ${id} (${info.provider}) at the provider and delete it?`,
+        opts.yes,
+        `baton logout ${id}`,
+      ))
+    )
       return cancelled(cli);
     let result: Awaited<ReturnType<typeof revokeOne>>;
     try {
-      result = await revokeOne(cli, baton, info);
+      result = await revokeOne(baton, info);
     } catch (err) {
       if (!cli.json) cli.note(`${id} was kept. To delete it without revoking: baton remove ${id} --yes`);
       throw err;
