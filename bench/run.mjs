@@ -367,7 +367,9 @@ const wall = (args) =>
     });
     child.on('error', reject);
     child.on('exit', (code) =>
-      code === 0 ? resolve(performance.now() - started) : reject(new Error(`${args.join(' ')} exited ${code}`)),
+      code === 0
+        ? resolve(performance.now() - started)
+        : reject(new Error(`${args.join(' ')} exited ${code}`)),
     );
   });
 const cli = join(here, '../dist/cli/main.js');
