@@ -372,7 +372,7 @@ const wall = (args) =>
         : reject(new Error(`${args.join(' ')} exited ${code}`)),
     );
   });
-const cli = join(here, '../dist/cli/main.js');
+const cli = join(here, '../dist/cli/bin.cjs');
 for (const [name, args] of [
   ['cold start: `baton token <id>`', [cli, 'token', 'cold']],
   ['cold start: `baton --help`', [cli, '--help']],

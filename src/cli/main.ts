@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-import { Cli, EXIT, reportError, UsageError } from './runtime.js';
+import type { Cli } from './runtime.js';
 
 const VERSION = '0.1.0';
 
 export async function run(argv: string[], cli: Cli): Promise<number> {
+  const { EXIT, reportError, UsageError } = await import('./runtime.js');
   cli.sawJsonFlag(argv);
   // `baton token <id>` is what scripts call on every use: it skips the argument parser.
   if (argv.length === 2 && argv[0] === 'token' && !argv[1]?.startsWith('-')) {
@@ -43,18 +44,21 @@ export async function run(argv: string[], cli: Cli): Promise<number> {
   }
 }
 
-const cli = new Cli({
-  env: process.env,
-  cwd: process.cwd(),
-  stdout: process.stdout,
-  stderr: process.stderr,
-  stdin: process.stdin,
-});
-run(process.argv.slice(2), cli).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const { Cli, reportError } = await import('./runtime.js');
+  const cli = new Cli({
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+  });
+  try {
+    process.exitCode = await run(argv, cli);
+  } catch (err) {
     process.exitCode = reportError(cli, err);
-  },
-);
+  }
+}
+
+void main();

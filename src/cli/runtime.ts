@@ -10,6 +10,7 @@ import {
 } from '../errors.js';
 import { type ResolvedConfig, resolveConfig } from './config.js';
 import { type Paint, paint, useColor } from './format.js';
+import { batonOptions, envWins } from './options.js';
 import { UsageError } from './usage.js';
 
 export { collectList, collectPairs, UsageError } from './usage.js';
@@ -194,22 +195,7 @@ export class Cli {
   options(): BatonOptions {
     const config = this.config();
     this.home();
-    return {
-      ...(config.store ? { store: config.store } : {}),
-      ...(config.keyFile ? { keyFile: config.keyFile } : {}),
-      providers: config.providers,
-      clients: this.#envWins(config.clients),
-      env: this.env,
-    };
-  }
-
-  /** Environment beats the config file (and a simulator's clients) for a provider's client. */
-  #envWins(clients: ResolvedConfig['clients']): ResolvedConfig['clients'] {
-    return Object.fromEntries(
-      Object.entries(clients).filter(
-        ([provider]) => !this.env[`BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID`],
-      ),
-    );
+    return batonOptions(config, this.env);
   }
 
   /** A Baton over the resolved configuration; with a simulator configured, its endpoints and clients. */
@@ -221,7 +207,7 @@ export class Cli {
       const { connectSimulator } = await import('../core/simulator-profile.js');
       const profile = await connectSimulator(config.simulator);
       options.providers = mergeOverrides(profile.providers, config.providers);
-      options.clients = this.#envWins({ ...profile.clients, ...config.clients });
+      options.clients = envWins({ ...profile.clients, ...config.clients }, this.env);
     }
     const { Baton } = await import('../core/baton.js');
     return Baton.open({ ...options, ...extra });

@@ -494,6 +494,14 @@ describe('every command exits with the documented code on its error paths', () =
         },
         { name: 'show nope', args: ['show', 'nope'], code: 1, stderr: /→ Check the id with `baton list`/ },
         {
+          name: 'token of a token pair (the fast path declines, the full command explains)',
+          args: ['token', 'desk'],
+          code: 1,
+          stderr:
+            /uses token_pair credentials and has no access token\.\n→ Use baton.fetch\(\) \(or `baton request`\)/,
+        },
+        { name: 'token nope', args: ['token', 'nope'], code: 1, stderr: /No connection named "nope"/ },
+        {
           name: 'reconnect nope',
           args: ['reconnect', 'nope'],
           code: 1,

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
-export const BIN = resolve('dist/cli/main.js');
+/** The `baton` executable as installed (package.json "bin"). */
+export const BIN = resolve('dist/cli/bin.cjs');
 
 export interface Ran {
   code: number | null;
