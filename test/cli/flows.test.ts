@@ -186,9 +186,21 @@ describe('baton CLI: first run to daily use', () => {
     const second = await run(['revoke', 'gus', '--yes'], env);
     expect(second.stdout).toMatch(/gus was already revoked; nothing to do\./);
     expect(second.stdout).not.toMatch(/no revocation endpoint/);
+    // A revoked connection is authorized again by the command doctor prints for it.
+    const doctor = json((await run(['doctor', 'gus', '--json'], env)).stdout) as {
+      checks: { check: string; remediation?: string }[];
+    };
+    expect(doctor.checks.find((c) => c.check === 'connection gus')?.remediation).toMatch(
+      /`baton reconnect gus`/,
+    );
+    const back = await authorizeAs(['reconnect', 'gus', '--no-browser'], 'alice');
+    expect(back.code, back.stderr).toBe(0);
+    expect(json((await run(['show', 'gus', '--json'], env)).stdout)).toMatchObject({ status: 'active' });
+    await tokensOf('gus');
     const out = await run(['logout', 'hal', '--yes', '--json'], env);
     expect(json(out.stdout)).toEqual({ id: 'hal', revokedAtProvider: true, removed: true });
     expect(sim.counters().revoke.cronofy).toBe(before + 2);
+    expect((await run(['revoke', 'gus', '--yes'], env)).code).toBe(0);
     expect((await run(['show', 'hal'], env)).code).toBe(1);
   });
 

@@ -9,6 +9,7 @@ import { ReauthorizationRequired } from '../../errors.js';
 import { startSimulator } from '../../simulator/index.js';
 import { humanDuration } from '../format.js';
 import type { Cli } from '../runtime.js';
+import { tidy } from '../runtime.js';
 
 interface Step {
   step: string;
@@ -148,7 +149,7 @@ export async function demo(cli: Cli, opts: { db?: string; callers: string }): Pr
       message = 'unexpectedly still authorized';
     } catch (err) {
       if (!(err instanceof ReauthorizationRequired)) throw err;
-      message = `${err.message}\n   → ${err.remediation}`;
+      message = `${tidy(err.message)}\n   → ${err.remediation}\n   (Here the simulator and the demo's store end with the demo; on your own store that command authorizes alice again with data center de.)`;
     }
     const revoked = await baton.get('alice');
     say({
