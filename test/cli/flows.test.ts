@@ -428,6 +428,39 @@ describe('baton CLI: first run to daily use', () => {
     },
   );
 
+  it.skipIf(!hasScript)(
+    'on a terminal remove asks first; no keeps the connection, yes removes it',
+    async () => {
+      const answer = async (reply: string) => {
+        const cmd = [process.execPath, BIN, 'remove', 'checkissuing-sandbox'].join(' ');
+        const child = spawn('script', ['-qec', cmd, '/dev/null'], {
+          env: { ...process.env, ...env },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        for (let i = 0; i < 400 && !out.includes('(y/N)'); i++) await new Promise((r) => setTimeout(r, 25));
+        child.stdin.write(`${reply}\r`);
+        const code = await new Promise<number | null>((r) => child.on('close', r));
+        clearTimeout(killer);
+        transcript.push(out);
+        return { code, out };
+      };
+      const no = await answer('n');
+      expect(no.out).toMatch(/Delete checkissuing-sandbox \(checkissuing\) and its secrets from the store\?/);
+      expect(no.code).toBe(1);
+      expect(no.out).toMatch(/Cancelled; nothing was changed\./);
+      expect((await run(['show', 'checkissuing-sandbox'], env)).code).toBe(0);
+      const yes = await answer('y');
+      expect(yes.code).toBe(0);
+      expect(yes.out).toMatch(/checkissuing-sandbox removed\./);
+      expect((await run(['show', 'checkissuing-sandbox'], env)).code).toBe(1);
+    },
+  );
+
   it('help: a start-here line, clean connect flags; the simulator answers its advertised admin URL', async () => {
     const [top, connect, sub] = await Promise.all([
       run(['--help'], env),
