@@ -66,7 +66,7 @@ export class ReauthorizationRequired extends BatonError {
       'reauthorization_required',
       message,
       options.connectionId
-        ? `Authorize the connection again: run \`baton connect ${options.provider ?? '<provider>'} --id ${options.connectionId}\` or call baton.beginAuthorization().`
+        ? `Authorize it again with its stored provider, params and client: baton reconnect ${options.connectionId} (in code: baton.beginAuthorization()).`
         : 'Authorize the connection again with baton.beginAuthorization().',
       options,
     );

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import YAML from 'yaml';
 import type { ClientsOption } from '../core/clients.js';
 import { ConfigError } from '../errors.js';
 import type { ProviderOverride } from '../providers/spec.js';
@@ -63,7 +63,10 @@ export function readConfigFile(path: string): FileConfig {
   }
   let value: unknown;
   try {
-    value = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+    // The YAML parser loads only for a YAML file (cold start).
+    value = path.endsWith('.json')
+      ? JSON.parse(text)
+      : (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : 'parse error';
     throw new ConfigError(

@@ -1,4 +1,12 @@
-import pc from 'picocolors';
+import { createRequire } from 'node:module';
+import type pc from 'picocolors';
+
+// Loaded on first use: `baton token` prints no colour and does not pay for it.
+let colors: typeof pc | undefined;
+const load = () => {
+  colors ??= createRequire(import.meta.url)('picocolors') as typeof pc;
+  return colors;
+};
 
 /** Colour only on a TTY and never with NO_COLOR (https://no-color.org). */
 export function useColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): boolean {
@@ -8,7 +16,7 @@ export function useColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): bo
 export type Paint = ReturnType<typeof pc.createColors>;
 
 export function paint(enabled: boolean): Paint {
-  return pc.createColors(enabled);
+  return load().createColors(enabled);
 }
 
 /** "3 h 41 m", "12 m 5 s", "40 s", "14 d 2 h". */

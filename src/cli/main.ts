@@ -1,61 +1,25 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { connectCommand } from './commands/connect.js';
-import { demoCommand } from './commands/demo.js';
-import { doctorCommand } from './commands/doctor.js';
-import { listCommand, providersCommand, showCommand } from './commands/inspect.js';
-import { migrateCommand } from './commands/migrate.js';
-import { simulateCommand } from './commands/simulate.js';
-import {
-  refreshCommand,
-  removeCommand,
-  requestCommand,
-  revokeCommand,
-  tokenCommand,
-} from './commands/use.js';
-import { Cli, EXIT, type GlobalOptions, reportError } from './runtime.js';
+import type { Cli } from './runtime.js';
+
+const VERSION = '0.1.0';
 
 export async function run(argv: string[], cli: Cli): Promise<number> {
-  const program = new Command('baton')
-    .description(
-      'Keeps API connections authorized: OAuth2 and API-key credentials, sealed, refreshed once, explained.',
-    )
-    .version('0.1.0')
-    .option('--store <store>', "store: 'sqlite:<path>', 'postgres://…', 'memory:' (env BATON_STORE)")
-    .option('--key-file <path>', 'secret key file (env BATON_KEY_FILE; BATON_SECRET_KEY wins)')
-    .option('--config <path>', 'config file (default: baton.config.json/yaml found from here up)')
-    .option('--simulator <url>', 'use a running `baton simulate` for every provider (env BATON_SIMULATOR)')
-    .option('--json', 'machine-readable output')
-    .option('--no-color', 'no colour (also NO_COLOR)')
-    .option('--debug', 'print stack traces')
-    .showSuggestionAfterError()
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => cli.stdout.write(s),
-      writeErr: (s) => cli.stderr.write(s),
-    })
-    .hook('preAction', (cmd) => cli.setGlobals(cmd.optsWithGlobals<GlobalOptions>()));
-  for (const make of [
-    demoCommand,
-    simulateCommand,
-    providersCommand,
-    connectCommand,
-    listCommand,
-    showCommand,
-    tokenCommand,
-    requestCommand,
-    refreshCommand,
-    revokeCommand,
-    removeCommand,
-    doctorCommand,
-    migrateCommand,
-  ]) {
-    const sub = make(cli);
-    sub
-      .exitOverride()
-      .configureOutput({ writeOut: (s) => cli.stdout.write(s), writeErr: (s) => cli.stderr.write(s) });
-    program.addCommand(sub);
+  const { EXIT, reportError, UsageError } = await import('./runtime.js');
+  cli.sawJsonFlag(argv);
+  // `baton token <id>` is what scripts call on every use: it skips the argument parser.
+  if (argv.length === 2 && argv[0] === 'token' && !argv[1]?.startsWith('-')) {
+    try {
+      await (await import('./commands/token.js')).token(cli, argv[1] as string);
+      return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+    } catch (err) {
+      return reportError(cli, err);
+    }
   }
+  const [{ CommanderError }, { buildProgram }] = await Promise.all([
+    import('commander'),
+    import('./program.js'),
+  ]);
+  const program = buildProgram(cli, VERSION);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
@@ -67,24 +31,34 @@ export async function run(argv: string[], cli: Cli): Promise<number> {
         err.code === 'commander.help'
       )
         return EXIT.ok;
+      if (cli.json) {
+        const text = cli.takeUsageText().trim() || err.message;
+        return reportError(
+          cli,
+          new UsageError(text.replace(/^error: /, ''), 'Run the command with --help to see its usage.'),
+        );
+      }
       return EXIT.usage;
     }
     return reportError(cli, err);
   }
 }
 
-const cli = new Cli({
-  env: process.env,
-  cwd: process.cwd(),
-  stdout: process.stdout,
-  stderr: process.stderr,
-  stdin: process.stdin,
-});
-run(process.argv.slice(2), cli).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const { Cli, reportError } = await import('./runtime.js');
+  const cli = new Cli({
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+  });
+  try {
+    process.exitCode = await run(argv, cli);
+  } catch (err) {
     process.exitCode = reportError(cli, err);
-  },
-);
+  }
+}
+
+void main();

@@ -1,9 +1,19 @@
-import { Command } from 'commander';
-import { Baton, type BatonOptions } from '../core/baton.js';
-import { connectSimulator } from '../core/simulator-profile.js';
-import { BatonError, ConfigError, ReauthorizationRequired } from '../errors.js';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Baton, BatonOptions } from '../core/baton.js';
+import {
+  BatonError,
+  ConfigError,
+  InvalidClient,
+  ReauthorizationRequired,
+  SecretKeyError,
+} from '../errors.js';
 import { type ResolvedConfig, resolveConfig } from './config.js';
 import { type Paint, paint, useColor } from './format.js';
+import { batonOptions, envWins } from './options.js';
+import { UsageError } from './usage.js';
+
+export { collectList, collectPairs, UsageError } from './usage.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, reauth: 3 } as const;
 
@@ -17,6 +27,9 @@ export interface GlobalOptions {
   color?: boolean;
 }
 
+/** The store a read-only command was pointed at does not exist; nothing was created. */
+export class NoStore extends ConfigError {}
+
 /** What a command talks to: the process's streams and environment, and the global flags. */
 export class Cli {
   readonly env: NodeJS.ProcessEnv;
@@ -26,6 +39,8 @@ export class Cli {
   readonly stdin: NodeJS.ReadStream;
   #opts: GlobalOptions = {};
   #config: ResolvedConfig | undefined;
+  #argvJson = false;
+  #usageText = '';
 
   constructor(io: {
     env: NodeJS.ProcessEnv;
@@ -41,6 +56,24 @@ export class Cli {
     this.stdin = io.stdin;
   }
 
+  /** Before parsing: whether --json is on the command line, so usage errors can be JSON too. */
+  sawJsonFlag(argv: string[]): void {
+    const end = argv.indexOf('--');
+    this.#argvJson = (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+  }
+
+  /** Commander's own error text: printed as is, or kept for the JSON error under --json. */
+  usageText(text: string): void {
+    if (this.#argvJson) this.#usageText += text;
+    else this.stderr.write(text);
+  }
+
+  takeUsageText(): string {
+    const t = this.#usageText;
+    this.#usageText = '';
+    return t;
+  }
+
   setGlobals(opts: GlobalOptions): void {
     this.#opts = opts;
   }
@@ -50,7 +83,7 @@ export class Cli {
   }
 
   get json(): boolean {
-    return Boolean(this.#opts.json);
+    return Boolean(this.#opts.json) || this.#argvJson;
   }
 
   get out(): Paint {
@@ -95,40 +128,115 @@ export class Cli {
     return this.#config;
   }
 
-  /** A Baton over the resolved configuration; with a simulator configured, its endpoints and clients. */
-  async openBaton(extra: Partial<BatonOptions> = {}): Promise<Baton> {
-    const config = this.config();
-    let providers = config.providers;
-    let clients = config.clients;
-    if (config.simulator) {
-      const profile = await connectSimulator(config.simulator);
-      providers = mergeOverrides(profile.providers, providers);
-      clients = { ...profile.clients, ...clients };
+  /** BATON_HOME, checked: it must be a directory (or not exist yet). */
+  home(): string | undefined {
+    const home = this.env['BATON_HOME'];
+    if (!home) return undefined;
+    if (existsSync(home) && !statSync(home).isDirectory()) {
+      throw new ConfigError(
+        `BATON_HOME (${home}) is a file, not a directory.`,
+        'Point BATON_HOME at a directory, or unset it to use the default data directory.',
+      );
     }
-    // Environment beats the config file (and a simulator's clients) for a provider's client.
-    clients = Object.fromEntries(
-      Object.entries(clients).filter(
-        ([provider]) => !this.env[`BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID`],
-      ),
-    );
-    return Baton.open({
-      ...(config.store ? { store: config.store } : {}),
-      ...(config.keyFile ? { keyFile: config.keyFile } : {}),
-      providers,
-      clients,
-      env: this.env,
-      ...extra,
-    });
+    return home;
+  }
+
+  /** The store spec in force: flag, environment, config file, else the default SQLite file. */
+  async storeSpec(): Promise<string> {
+    const config = this.config();
+    if (config.store) return config.store;
+    this.home();
+    const { defaultStoreSpec } = await import('../store/index.js');
+    return defaultStoreSpec(this.env);
+  }
+
+  /** The path of a SQLite store spec, or undefined for other engines. */
+  static sqlitePath(spec: string): string | undefined {
+    const text = spec.trim();
+    if (text.startsWith('sqlite:')) {
+      const path = text.replace(/^sqlite:(\/\/)?/, '');
+      return path && path !== ':memory:' ? resolve(path) : undefined;
+    }
+    if (/^[a-z][a-z0-9+.-]*:/i.test(text)) return undefined;
+    return /\.(db|sqlite3?)$/i.test(text) ? resolve(text) : undefined;
+  }
+
+  /**
+   * Commands that only read or change existing connections never create a store, a directory
+   * or a key file: a missing SQLite file or key file is an error naming it.
+   */
+  async requireExisting(): Promise<void> {
+    const spec = await this.storeSpec();
+    const path = Cli.sqlitePath(spec);
+    if (path && !existsSync(path)) {
+      throw new NoStore(
+        `The store sqlite:${path} does not exist; nothing was created.`,
+        'Create a connection first (`baton connect <provider>`), or point --store / BATON_STORE at an existing store.',
+      );
+    }
+    if (!this.env['BATON_SECRET_KEY']) {
+      const config = this.config();
+      const keyFile = config.keyFile ?? join(this.home() ?? (await this.dataDir()), 'secret.key');
+      if (!existsSync(keyFile)) {
+        throw new SecretKeyError(`The key file ${keyFile} does not exist; nothing was created.`, {
+          remediation:
+            'Set BATON_SECRET_KEY or --key-file to the key the store was sealed with (connections cannot be opened without it).',
+        });
+      }
+    }
+  }
+
+  async dataDir(): Promise<string> {
+    const { dataDir } = await import('../store/secret-key.js');
+    return dataDir(this.env);
+  }
+
+  /** Baton.open's options from flags, environment and the config file (no simulator). */
+  options(): BatonOptions {
+    const config = this.config();
+    this.home();
+    return batonOptions(config, this.env);
+  }
+
+  /** A Baton over the resolved configuration; with a simulator configured, its endpoints and clients. */
+  async openBaton(extra: Partial<BatonOptions> = {}, opts: { create?: boolean } = {}): Promise<Baton> {
+    if (!opts.create) await this.requireExisting();
+    const config = this.config();
+    const options = this.options();
+    if (config.simulator) {
+      const { connectSimulator } = await import('../core/simulator-profile.js');
+      const profile = await connectSimulator(config.simulator);
+      options.providers = mergeOverrides(profile.providers, config.providers);
+      options.clients = envWins({ ...profile.clients, ...config.clients }, this.env);
+    }
+    const { Baton } = await import('../core/baton.js');
+    return Baton.open({ ...options, ...extra });
   }
 
   /** Runs `fn` with an open Baton and closes it whatever happens. */
-  async withBaton<T>(fn: (baton: Baton) => Promise<T>, extra: Partial<BatonOptions> = {}): Promise<T> {
-    const baton = await this.openBaton(extra);
+  async withBaton<T>(
+    fn: (baton: Baton) => Promise<T>,
+    opts: { create?: boolean; extra?: Partial<BatonOptions> } = {},
+  ): Promise<T> {
+    const baton = await this.openBaton(opts.extra ?? {}, { create: opts.create ?? false });
     try {
       return await fn(baton);
     } finally {
       await baton.close();
     }
+  }
+
+  /** Asks before a destructive step: on a terminal a yes/no prompt, elsewhere `--yes` is required. */
+  async confirm(question: string, yes: boolean | undefined, command: string): Promise<boolean> {
+    if (yes) return true;
+    if (!this.interactive) {
+      throw new UsageError(
+        `${command} changes what is stored and needs confirmation, and this is not a terminal.`,
+        `Pass --yes to confirm: ${command} --yes`,
+      );
+    }
+    const { confirm } = await import('@inquirer/prompts');
+    return confirm({ message: question, default: false }, { input: this.stdin, output: this.stderr });
   }
 }
 
@@ -138,13 +246,39 @@ function mergeOverrides<T extends object>(a: Record<string, T>, b: Record<string
   return out;
 }
 
-/** A usage error: exit 2 with the message and what to type instead. */
-export class UsageError extends ConfigError {}
-
 export function exitCodeFor(err: unknown): number {
   if (err instanceof ReauthorizationRequired) return EXIT.reauth;
   if (err instanceof UsageError) return EXIT.usage;
   return EXIT.failure;
+}
+
+/** "…again.." from a message that quotes another sentence: one full stop is enough. */
+export function tidy(text: string): string {
+  return text.replace(/(?<!\.)\.\.(?!\.)/g, '.');
+}
+
+/**
+ * The library's remediations speak to a program (`Baton.open({ clients })`); on the command
+ * line the same fix is an environment variable or baton.config.json.
+ */
+export function cliRemediation(err: BatonError): string {
+  const provider = err.provider ?? '<provider>';
+  const envPrefix = `BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+  if (err.code === 'config_error' && /^No client is configured/.test(err.message)) {
+    return `Set ${envPrefix}_CLIENT_ID and ${envPrefix}_CLIENT_SECRET, or put the client id in baton.config.json (\`baton config set clients.${provider}.clientId <id>\`) and the secret in ${envPrefix}_CLIENT_SECRET.`;
+  }
+  if (err instanceof InvalidClient && !err.environment) {
+    return `Check the client id and secret configured for ${provider} (${envPrefix}_CLIENT_ID / _CLIENT_SECRET, or clients.${provider} in baton.config.json — \`baton config list\`).`;
+  }
+  return tidy(
+    err.remediation
+      .replace(/ or pass clients: \{[^}]*\} } to Baton\.open\(\)/, ' or set them in baton.config.json')
+      .replace(/Baton\.open\(\{ clients \}\)/g, 'baton.config.json')
+      .replace(
+        /add it with Baton\.open\(\{ providers: \{ ([^ ]+): \{ … \} \} \}\)/,
+        'add it under "providers" in baton.config.json ("$1": { … })',
+      ),
+  );
 }
 
 /** Prints an error as a person needs it: what happened, then what to do. Stack only with --debug. */
@@ -153,34 +287,16 @@ export function reportError(cli: Cli, err: unknown): number {
   if (cli.json) {
     const body =
       err instanceof BatonError
-        ? err.toJSON()
+        ? { ...err.toJSON(), message: tidy(err.message), remediation: cliRemediation(err) }
         : { name: 'Error', code: 'internal', message: String((err as Error)?.message ?? err) };
     cli.stderr.write(`${JSON.stringify({ error: body })}\n`);
   } else if (err instanceof BatonError) {
-    cli.note(`${cli.err.red('error')} ${err.message}`);
-    cli.note(`${cli.err.dim('→')} ${err.remediation}`);
+    cli.note(`${cli.err.red('error')} ${tidy(err.message)}`);
+    cli.note(`${cli.err.dim('→')} ${cliRemediation(err)}`);
   } else {
     cli.note(`${cli.err.red('error')} ${(err as Error)?.message ?? String(err)}`);
     cli.note(`${cli.err.dim('→')} This is unexpected; run again with --debug and report the output.`);
   }
   if (cli.globals.debug && err instanceof Error && err.stack) cli.note(err.stack);
   return code;
-}
-
-/** Collects repeatable `--param k=v` flags. */
-export function collectPairs(value: string, previous: Record<string, string> = {}): Record<string, string> {
-  const i = value.indexOf('=');
-  if (i <= 0)
-    throw new UsageError(`"${value}" is not of the form key=value.`, 'Write it as --param company=acme.');
-  return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
-}
-
-export function collectList(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-export type CommandFactory = (cli: Cli) => Command;
-
-export function command(name: string): Command {
-  return new Command(name);
 }

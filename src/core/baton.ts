@@ -47,6 +47,15 @@ import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './s
 import { TokenCache } from './token-cache.js';
 import { toTokenSet } from './token-lifetime.js';
 import { TokenSource } from './token-source.js';
+import {
+  type ClientCheck,
+  type IdentityCheck,
+  type ImportTokensInput,
+  importTokens,
+  type VerifyCredentialsInput,
+  verifyClient,
+  verifyCredentials,
+} from './verify.js';
 import { WriteRefused, writeConnection } from './write-path.js';
 
 export interface BatonOptions {
@@ -696,6 +705,23 @@ export class Baton {
     const record = written as ConnectionRecord;
     this.#tokens.remember(openConnection(this.#ctx, record));
     return record;
+  }
+
+  // ---- checks before storing (see verify.ts) ----
+
+  /** Calls the identity endpoint with credentials that are not stored yet. */
+  verifyCredentials(input: VerifyCredentialsInput): Promise<IdentityCheck> {
+    return verifyCredentials(this.#ctx, input);
+  }
+
+  /** Checks a configured OAuth client's id and secret at the token endpoint, without a user grant. */
+  verifyClient(provider: string, params: Record<string, string> = {}): Promise<ClientCheck> {
+    return verifyClient(this.#ctx, provider, params);
+  }
+
+  /** Stores OAuth tokens obtained elsewhere, once the identity endpoint accepted them. */
+  importTokens(input: ImportTokensInput): Promise<ConnectionInfo> {
+    return importTokens(this.#ctx, input);
   }
 }
 

@@ -202,6 +202,23 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const bad = (message: string) => json(400, { error: 'invalid_request', message });
     const get = req.method === 'GET';
     switch (`${req.method} ${path}`) {
+      case 'GET ':
+        // The discovery document advertises this URL: answer it with the list of controls.
+        return json(200, {
+          endpoints: [
+            'GET counters',
+            'POST reset-counters',
+            'GET clock',
+            'POST clock/advance {"ms"}',
+            'POST clock/set {"now"}',
+            'POST revoke {"vendor", "account"?, "clientId"?}',
+            'POST expire-access-tokens {"vendor"?}',
+            'POST fail {"vendor", "endpoint", "kind", …}',
+            'POST cronofy-rotation {"mode"}',
+            'POST checkfront/migrate {"company", "region"?}',
+            'GET requests',
+          ].map((e) => `${e.split(' ')[0]} /_sim/${e.split(' ').slice(1).join(' ')}`),
+        });
       case 'GET counters':
         return json(200, state.counters);
       case 'POST reset-counters':

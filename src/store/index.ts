@@ -1,15 +1,38 @@
 import { join, resolve } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { ConfigError } from '../errors.js';
 import { MemoryStore } from './memory-store.js';
-import { PostgresStore, redactUrl } from './postgres-store.js';
 import { dataDir } from './secret-key.js';
-import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 
 export { MemoryStore } from './memory-store.js';
-export { PostgresStore } from './postgres-store.js';
-export { SqliteStore } from './sqlite-store.js';
+
+// The engines load on first use: a command that reads one SQLite row does not pay for pg.
+const sqlite = async (path: string) => (await import('./sqlite-store.js')).SqliteStore.open(path);
+const postgres = () => import('./postgres-store.js');
+
+/** A pg.Pool, recognised without loading pg. */
+function isPool(value: unknown): value is pg.Pool {
+  const v = value as { connect?: unknown; query?: unknown; totalCount?: unknown } | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.connect === 'function' &&
+    typeof v.query === 'function' &&
+    typeof v.totalCount === 'number'
+  );
+}
+
+/** A PostgreSQL URL with its password masked. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return `${u.protocol}//${u.username ? `${u.username}${u.password ? `:${u.password}` : ''}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
 
 const FORMS = "'memory:', 'sqlite:<path>', 'postgres://user@host/db', a pg.Pool, or a Store";
 
@@ -35,7 +58,7 @@ export async function openStore(
   opts: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<Store> {
   const env = opts.env ?? process.env;
-  if (spec instanceof pg.Pool) return PostgresStore.open(spec);
+  if (isPool(spec)) return (await postgres()).PostgresStore.open(spec);
   if (isStore(spec)) return spec;
   if (spec !== undefined && typeof spec !== 'string') {
     throw new ConfigError('The store option is an object Baton cannot use.', `Use ${FORMS}.`);
@@ -47,9 +70,9 @@ export async function openStore(
     const path = text.replace(/^sqlite:(\/\/)?/, '');
     if (!path)
       throw new ConfigError('The SQLite store spec names no file.', 'Write it as sqlite:./baton.db.');
-    return SqliteStore.open(path === ':memory:' ? path : resolve(path));
+    return sqlite(path === ':memory:' ? path : resolve(path));
   }
-  if (/\.(db|sqlite3?)$/i.test(text)) return SqliteStore.open(resolve(text));
+  if (/\.(db|sqlite3?)$/i.test(text)) return sqlite(resolve(text));
   throw new ConfigError(`"${describeStore(text)}" is not a store Baton can open.`, `Use ${FORMS}.`);
 }
 
@@ -57,7 +80,7 @@ export async function openStore(
  * Baton's own URL parameters, taken off before the URL reaches pg: `schema` (default public),
  * `pool_max` (default 10) and `statement_timeout` in ms (default 10000).
  */
-function openPostgres(text: string): Promise<Store> {
+async function openPostgres(text: string): Promise<Store> {
   const url = new URL(text);
   const take = (name: string) => {
     const v = url.searchParams.get(name);
@@ -80,7 +103,7 @@ function openPostgres(text: string): Promise<Store> {
   };
   const max = number('pool_max', poolMax);
   const timeout = number('statement_timeout', statementTimeout);
-  return PostgresStore.open(url.toString(), {
+  return (await postgres()).PostgresStore.open(url.toString(), {
     ...(schema ? { schema } : {}),
     ...(max ? { max } : {}),
     ...(timeout ? { statementTimeoutMs: timeout } : {}),
@@ -90,7 +113,7 @@ function openPostgres(text: string): Promise<Store> {
 /** A label for a store spec that is safe to print (passwords redacted). */
 export function describeStore(spec: string | Store | pg.Pool | undefined): string {
   if (spec === undefined) return 'the default SQLite file';
-  if (spec instanceof pg.Pool) return 'a PostgreSQL pool';
+  if (isPool(spec)) return 'a PostgreSQL pool';
   if (typeof spec !== 'string') return `a ${spec.kind} store`;
   if (/^postgres(ql)?:\/\//i.test(spec)) return redactUrl(spec);
   return spec;

@@ -211,7 +211,10 @@ describe('baton CLI against the simulator', () => {
       'payouts',
     ]);
     const text = await run(['list'], env);
-    expect(text.stdout).toMatch(/alice\s+cronofy\s+active\s+alice@example.com\s+in 5\d m/);
+    expect(text.stdout).toMatch(
+      /alice\s+cronofy\s+oauth2\s+dataCenter=de\s+active\s+alice@example.com\s+in 5\d m/,
+    );
+    expect(text.stdout).toMatch(/MODE\s+PARAMS/);
     const show = await run(['show', 'alice'], env);
     expect(show.stdout).toMatch(/access token\s+expires in/);
     expect(json((await run(['show', 'alice', '--json'], env)).stdout)).not.toHaveProperty('secrets');
@@ -263,7 +266,7 @@ describe('baton CLI against the simulator', () => {
     expect(report.checks.find((c) => c.check === 'connection alice')).toMatchObject({ level: 'ok' });
     expect(report.checks.find((c) => c.check === 'connection bob')).toMatchObject({
       level: 'fail',
-      remediation: expect.stringMatching(/baton connect cronofy --id bob/),
+      remediation: expect.stringMatching(/baton reconnect bob/),
     });
     const one = await run(['doctor', 'alice'], env);
     expect(one.code).toBe(0);
@@ -285,13 +288,18 @@ describe('baton CLI against the simulator', () => {
 
   it('revokes and removes', async () => {
     const before = sim.counters().revoke.cronofy;
-    const rev = await run(['revoke', 'alice', '--json'], env);
-    expect(json(rev.stdout)).toEqual({ id: 'alice', revokedAtProvider: true });
+    const rev = await run(['revoke', 'alice', '--json', '--yes'], env);
+    expect(json(rev.stdout)).toEqual({ id: 'alice', revokedAtProvider: true, alreadyRevoked: false });
     expect(sim.counters().revoke.cronofy).toBe(before + 1);
     expect(json((await run(['show', 'alice', '--json'], env)).stdout)['status']).toBe('revoked');
-    expect((await run(['revoke', 'acme-desk'], env)).stdout).toMatch(/no revocation endpoint/);
-    expect((await run(['remove', 'alice'], env)).code).toBe(0);
-    expect((await run(['remove', 'alice'], env)).code).toBe(1);
+    expect((await run(['revoke', 'acme-desk', '--yes'], env)).stdout).toMatch(
+      /static credentials cannot be revoked/,
+    );
+    expect((await run(['remove', 'alice', '--yes'], env)).code).toBe(0);
+    expect((await run(['remove', 'alice', '--yes'], env)).code).toBe(1);
+    const again = await run(['--json', 'remove', 'alice', '--yes'], env);
+    expect(again.code).toBe(1);
+    expect(json(again.stderr)['error']).toMatchObject({ code: 'connection_not_found' });
   });
 
   it('reads flags, then environment, then baton.config.json found from the working directory up', async () => {

@@ -1,13 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
-export const BIN = resolve('dist/cli/main.js');
+/** The `baton` executable as installed (package.json "bin"). */
+export const BIN = resolve('dist/cli/bin.cjs');
 
 export interface Ran {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** The process outlived its hard limit and was killed: a command that does not exit. */
+  timedOut: boolean;
 }
+
+/** Every spawn is killed after this long: a command that never exits fails its test instead of hanging. */
+export const HARD_LIMIT_MS = 30_000;
 
 /** Every byte any command printed in this test file, for the secrets scan. */
 export const transcript: string[] = [];
@@ -16,6 +22,7 @@ export function start(
   args: string[],
   env: Record<string, string>,
   cwd?: string,
+  limitMs = HARD_LIMIT_MS,
 ): { child: ChildProcess; done: Promise<Ran>; stderrSoFar(): string } {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', ...env },
@@ -30,10 +37,16 @@ export function start(
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
+  let timedOut = false;
+  const limit = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, limitMs);
   const done = new Promise<Ran>((resolveDone) => {
     child.on('close', (code) => {
+      clearTimeout(limit);
       transcript.push(stdout, stderr);
-      resolveDone({ code, stdout, stderr });
+      resolveDone({ code, stdout, stderr, timedOut });
     });
   });
   return { child, done, stderrSoFar: () => stderr };
@@ -42,10 +55,12 @@ export function start(
 export async function run(
   args: string[],
   env: Record<string, string>,
-  input?: string,
+  input?: string | Buffer,
   cwd?: string,
+  limitMs?: number,
 ): Promise<Ran> {
-  const p = start(args, env, cwd);
+  const p = start(args, env, cwd, limitMs);
+  p.child.stdin?.on('error', () => undefined); // a command may exit before reading its input
   p.child.stdin?.end(input ?? '');
   return p.done;
 }

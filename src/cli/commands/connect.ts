@@ -1,152 +1,141 @@
 import { createServer, type Server } from 'node:http';
 import { createInterface } from 'node:readline';
-import { password } from '@inquirer/prompts';
-import type { Command } from 'commander';
-import open from 'open';
-import yoctoSpinner from 'yocto-spinner';
 import type { Baton, BeginAuthorizationResult } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
-import { AuthorizationError, BatonError } from '../../errors.js';
-import type { AuthMode } from '../../providers/spec.js';
+import { AuthorizationError, BatonError, ConfigError, ConnectionNotFound } from '../../errors.js';
+import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
 import { humanDuration } from '../format.js';
-import { type Cli, collectList, collectPairs, command, UsageError } from '../runtime.js';
+import { envName } from '../program.js';
+import { type Cli, cliRemediation, UsageError } from '../runtime.js';
 
-interface ConnectOptions {
-  id?: string;
-  param: Record<string, string>;
-  env?: string;
-  scope: string[];
-  mode?: AuthMode;
+interface FlowOptions {
   browser: boolean;
   oob?: boolean;
   port?: string;
   redirectUri?: string;
-  timeout: string;
+  timeout: number;
   apiKey?: string;
   secretStdin?: boolean;
+  verify: boolean;
+}
+
+interface ConnectOptions extends FlowOptions {
+  id?: string;
+  param?: Record<string, string>;
+  env?: string;
+  scope?: string[];
+  mode?: string;
   replace?: boolean;
 }
 
-function envName(provider: string, suffix: string): string {
-  return `BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${suffix}`;
+/** What one connect or reconnect will do, decided before anything listens or is stored. */
+interface Plan {
+  spec: ProviderSpec;
+  id: string;
+  params: Record<string, string>;
+  mode: AuthMode;
+  scopes: string[] | undefined;
+  replace: boolean;
+  existing: ConnectionInfo | undefined;
 }
 
-export function connectCommand(cli: Cli): Command {
-  return command('connect')
-    .description(
-      'Authorize a connection and store it: OAuth2 in the browser, or a key pair, or client credentials',
-    )
-    .argument('<provider>', 'provider id (see `baton providers`)')
-    .option('--id <id>', 'connection id (default: the provider id, or its first param value)')
-    .option(
-      '-p, --param <key=value>',
-      'provider param, e.g. company=acme, dataCenter=de (repeatable)',
-      collectPairs,
-      {},
-    )
-    .option('-e, --env <environment>', "shorthand for the provider's environment param, e.g. --env sandbox")
-    .option('-s, --scope <scope>', 'scope to request (repeatable; default: the provider’s)', collectList, [])
-    .option(
-      '--mode <mode>',
-      'oauth2 | token_pair | api_key | client_credentials (default: the provider’s first)',
-    )
-    .option('--no-browser', 'print the authorization URL instead of opening a browser')
-    .option(
-      '--oob',
-      'no loopback listener: the provider shows the code and you paste it (Checkfront redirect_uri=oob)',
-    )
-    .option(
-      '--port <port>',
-      'port for the loopback redirect listener (default: from the redirect URI, else any free port)',
-    )
-    .option(
-      '--redirect-uri <uri>',
-      'redirect URI registered with the provider (default: the configured one, else the loopback listener)',
-    )
-    .option('--timeout <seconds>', 'how long to wait for the authorization', '300')
-    .option(
-      '--api-key <key>',
-      `API key for token_pair / api_key modes (or ${envName('<provider>', 'API_KEY')})`,
-    )
-    .option('--secret-stdin', 'read the API secret from standard input')
-    .option('--replace', 'replace an existing connection authorized under other params or another client')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  baton connect cronofy --id alice --param dataCenter=de --scope read_events
-  baton connect checkfront --param company=acme --no-browser
-  baton connect checkfront --param company=acme --mode token_pair --api-key KEY --secret-stdin < secret.txt
-  baton connect checkissuing --id payouts --param environment=sandbox
+const MODES: AuthMode[] = ['oauth2', 'token_pair', 'api_key', 'client_credentials'];
 
-The OAuth2 flow listens on 127.0.0.1 for the provider's redirect (RFC 8252). If the browser
-runs elsewhere, paste the code or the whole callback URL at the prompt instead.`,
-    )
-    .action((provider: string, opts: ConnectOptions) =>
-      cli.withBaton(async (baton) => {
-        const spec = baton.providers.get(provider);
-        if (opts.env !== undefined) {
-          if (!spec.environmentParam) {
-            throw new UsageError(
-              `${spec.displayName} has no environments.`,
-              'Drop --env, or use --param for its params.',
-            );
-          }
-          opts.param = { ...opts.param, [spec.environmentParam]: opts.env };
-        }
-        const mode = opts.mode ?? chooseMode(cli, spec.authModes, provider, opts);
-        if (!spec.authModes.includes(mode)) {
+function describe(info: ConnectionInfo): string {
+  const params = Object.entries(info.params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `${info.provider}${params ? `, ${params}` : ''}, ${info.authMode}, ${info.status}`;
+}
+
+async function find(baton: Baton, id: string): Promise<ConnectionInfo | undefined> {
+  try {
+    return await baton.get(id);
+  } catch (err) {
+    if (err instanceof ConnectionNotFound) return undefined;
+    throw err;
+  }
+}
+
+/** `checkbook-sandbox`: the provider, then the first param given, so two providers never collide. */
+export function defaultId(provider: string, params: Record<string, string>): string {
+  const first = Object.values(params)[0];
+  return first ? `${provider}-${first}`.replace(/[^A-Za-z0-9._-]+/g, '-') : provider;
+}
+
+export async function connect(cli: Cli, provider: string, opts: ConnectOptions): Promise<void> {
+  await cli.withBaton(
+    async (baton) => {
+      const spec = baton.providers.get(provider);
+      let given = { ...(opts.param ?? {}) };
+      if (opts.env !== undefined) {
+        if (!spec.environmentParam) {
           throw new UsageError(
-            `${spec.displayName} does not support ${mode}.`,
-            `Use --mode with one of: ${spec.authModes.join(', ')}.`,
+            `${spec.displayName} has no environments.`,
+            'Drop --env, or use --param for its params.',
           );
         }
-        const id = opts.id ?? Object.values(opts.param)[0] ?? provider;
-        const scopes = opts.scope.length > 0 ? opts.scope : undefined;
-        let info: ConnectionInfo;
-        if (mode === 'oauth2') {
-          info = await authorizeInBrowser(cli, baton, { provider, id, params: opts.param, scopes, opts });
-        } else if (mode === 'client_credentials') {
-          info = await baton.connect({
-            provider,
-            connectionId: id,
-            params: opts.param,
-            authMode: mode,
-            ...(scopes ? { scopes } : {}),
-            ...(opts.replace ? { replace: true } : {}),
-          });
-        } else {
-          const credentials = await readCredentials(cli, provider, mode, opts);
-          info = await baton.connect({
-            provider,
-            connectionId: id,
-            params: opts.param,
-            authMode: mode,
-            credentials,
-            ...(opts.replace ? { replace: true } : {}),
-          });
-        }
-        const identity = await baton.identify(id);
-        const final = await baton.get(id);
-        if (cli.json) {
-          cli.printJson({ ...final, identity: { status: identity.status, account: identity.account } });
-        } else {
-          const who = identity.account?.email ?? identity.account?.name ?? identity.account?.id;
-          const params = Object.entries(info.params)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(' ');
-          cli.print(
-            `${cli.out.green('✓')} Connected ${cli.out.bold(id)} (${spec.displayName}${params ? `, ${params}` : ''}, ${mode})${who ? ` as ${who}` : ''}`,
+        given = { ...given, [spec.environmentParam]: opts.env };
+      }
+      if (opts.mode !== undefined && !MODES.includes(opts.mode as AuthMode)) {
+        throw new UsageError(
+          `--mode ${opts.mode} is not an auth mode.`,
+          `Use --mode with one of: ${spec.authModes.join(', ')}.`,
+        );
+      }
+      const id = opts.id ?? defaultId(spec.id, given);
+      const existing = await find(baton, id);
+      let params = given;
+      let scopes = opts.scope && opts.scope.length > 0 ? opts.scope : undefined;
+      let mode = opts.mode as AuthMode | undefined;
+      if (existing && !opts.replace) {
+        const merged = { ...existing.params, ...given };
+        const sameParams =
+          Object.keys(merged).length === Object.keys(existing.params).length &&
+          Object.entries(merged).every(([k, v]) => existing.params[k] === v);
+        if (existing.provider !== spec.id || !sameParams) {
+          throw new ConfigError(
+            `Connection "${id}" already exists (${describe(existing)}).`,
+            `Choose another id with --id, authorize that one again with \`baton reconnect ${id}\`, or pass --replace to overwrite it.`,
+            { connectionId: id, provider: spec.id },
           );
         }
-        if (identity.status !== 0 && identity.status >= 400) {
-          cli.note(
-            `${cli.err.yellow('!')} Stored, but ${spec.displayName}'s identity endpoint answered ${identity.status}: the credentials may be wrong. Run \`baton doctor ${id}\`.`,
-          );
-          process.exitCode = 1;
-        }
-      }),
+        // The same connection again (needs_reauth, revoked, or new scopes): keep what is stored.
+        params = merged;
+        scopes ??= existing.scopes ?? undefined;
+        mode ??= existing.authMode;
+      }
+      mode ??= chooseMode(cli, spec.authModes, spec.id, opts);
+      await authorize(
+        cli,
+        baton,
+        { spec, id, params, mode, scopes, replace: Boolean(opts.replace), existing },
+        opts,
+      );
+    },
+    { create: true },
+  );
+}
+
+export async function reconnect(cli: Cli, id: string, opts: FlowOptions): Promise<void> {
+  await cli.withBaton(async (baton) => {
+    const existing = await baton.get(id);
+    const spec = baton.providers.get(existing.provider);
+    await authorize(
+      cli,
+      baton,
+      {
+        spec,
+        id,
+        params: existing.params,
+        mode: existing.authMode,
+        scopes: existing.scopes ?? undefined,
+        replace: false,
+        existing,
+      },
+      opts,
     );
+  });
 }
 
 function chooseMode(cli: Cli, modes: AuthMode[], provider: string, opts: ConnectOptions): AuthMode {
@@ -158,13 +147,124 @@ function chooseMode(cli: Cli, modes: AuthMode[], provider: string, opts: Connect
   return modes[0] as AuthMode;
 }
 
+/** Every check that can fail without the provider, before a listener opens or anything is stored. */
+function precheck(baton: Baton, plan: Plan): void {
+  const { spec, mode, scopes } = plan;
+  if (!spec.authModes.includes(mode)) {
+    throw new UsageError(
+      `${spec.displayName} does not support ${mode}.`,
+      `Use --mode with one of: ${spec.authModes.join(', ')}.`,
+    );
+  }
+  if (scopes && spec.singleScope && scopes.length > 1) {
+    throw new UsageError(
+      `${spec.displayName} grants exactly one scope per authorization; ${scopes.length} were given (${scopes.join(', ')}).`,
+      `Pass a single --scope, one of: ${(spec.scopeOptions ?? spec.scopes).join(', ')}.`,
+    );
+  }
+  if (mode === 'oauth2' || mode === 'client_credentials') {
+    // Also validates the params (unknown values, missing required ones).
+    const client = baton.clientFor(spec.id, plan.params);
+    if (!client) {
+      const err = new ConfigError(`No client is configured for ${spec.displayName}.`, '', {
+        provider: spec.id,
+        connectionId: plan.id,
+      });
+      throw new ConfigError(err.message, cliRemediation(err), { provider: spec.id, connectionId: plan.id });
+    }
+    const stored = plan.existing?.clientId;
+    if (stored && !plan.replace && stored !== client.clientId) {
+      throw new ConfigError(
+        `Connection "${plan.id}" was authorized with ${spec.displayName} client ${stored}; the client configured now is ${client.clientId}.`,
+        `Configure client ${stored} again, or pass --replace to \`baton connect ${spec.id} --id ${plan.id}\` to authorize it under the new client.`,
+        { provider: spec.id, connectionId: plan.id },
+      );
+    }
+  } else {
+    baton.clientFor(spec.id, plan.params);
+  }
+}
+
+async function authorize(cli: Cli, baton: Baton, plan: Plan, opts: FlowOptions): Promise<void> {
+  precheck(baton, plan);
+  const { spec, id, params, mode, scopes } = plan;
+  let info: ConnectionInfo;
+  let verified: boolean | undefined;
+  if (mode === 'oauth2') {
+    info = await authorizeInBrowser(cli, baton, plan, opts);
+  } else if (mode === 'client_credentials') {
+    info = await baton.connect({
+      provider: spec.id,
+      connectionId: id,
+      params,
+      authMode: mode,
+      ...(scopes ? { scopes } : {}),
+      replace: true,
+    });
+  } else {
+    const credentials = await readCredentials(cli, spec.id, mode, opts);
+    if (opts.verify) {
+      const check = await baton.verifyCredentials({ provider: spec.id, params, authMode: mode, credentials });
+      if (check.checked && check.status >= 400) {
+        const env = spec.environmentParam ? params[spec.environmentParam] : undefined;
+        throw new ConfigError(
+          `${spec.displayName}'s identity endpoint refused these credentials (HTTP ${check.status}); nothing was stored.`,
+          `Check the API key${mode === 'token_pair' ? ' and secret' : ''}${env ? ` (they must be the ${env} ones)` : ''}, or pass --no-verify to store them anyway.`,
+          { provider: spec.id, connectionId: id },
+        );
+      }
+      verified = check.checked;
+      if (!check.checked && !cli.json)
+        cli.note(
+          `${cli.err.yellow('!')} ${spec.displayName} has no identity endpoint: the credentials could not be checked before storing.`,
+        );
+    } else verified = false;
+    info = await baton.connect({
+      provider: spec.id,
+      connectionId: id,
+      params,
+      authMode: mode,
+      credentials,
+      replace: true,
+    });
+  }
+  const identity = verified === false ? undefined : await baton.identify(id);
+  const final = await baton.get(id);
+  if (cli.json) {
+    cli.printJson({
+      ...final,
+      ...(identity ? { identity: { status: identity.status, account: identity.account } } : {}),
+      ...(verified !== undefined ? { verified } : {}),
+    });
+  } else {
+    const who = identity?.account?.email ?? identity?.account?.name ?? identity?.account?.id;
+    const shown = Object.entries(info.params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    cli.print(
+      `${cli.out.green('✓')} ${plan.existing ? 'Authorized again' : 'Connected'} ${cli.out.bold(id)} (${spec.displayName}${shown ? `, ${shown}` : ''}, ${mode})${who ? ` as ${who}` : ''}`,
+    );
+    if (verified === false && !opts.verify) {
+      cli.print(
+        `${cli.out.yellow('!')} Stored WITHOUT verification (--no-verify): the credentials were not checked. Check them with \`baton doctor ${id}\`.`,
+      );
+    }
+  }
+  if (identity && identity.status >= 400) {
+    cli.note(
+      `${cli.err.yellow('!')} Stored, but ${spec.displayName}'s identity endpoint answered ${identity.status}. Check it with \`baton doctor ${id}\`.`,
+    );
+    process.exitCode = 1;
+  }
+}
+
 async function readAll(stream: NodeJS.ReadStream): Promise<string> {
   let text = '';
   for await (const chunk of stream) text += String(chunk);
   return text;
 }
 
-async function readCredentials(cli: Cli, provider: string, mode: AuthMode, opts: ConnectOptions) {
+async function readCredentials(cli: Cli, provider: string, mode: AuthMode, opts: FlowOptions) {
   const apiKey = opts.apiKey ?? cli.env[envName(provider, 'API_KEY')];
   if (!apiKey) {
     throw new UsageError(
@@ -175,11 +275,13 @@ async function readCredentials(cli: Cli, provider: string, mode: AuthMode, opts:
   let apiSecret: string | undefined;
   if (opts.secretStdin) apiSecret = (await readAll(cli.stdin)).trim();
   else if (cli.env[envName(provider, 'API_SECRET')]) apiSecret = cli.env[envName(provider, 'API_SECRET')];
-  else if (cli.interactive)
+  else if (cli.interactive) {
+    const { password } = await import('@inquirer/prompts');
     apiSecret = await password(
       { message: 'API secret', mask: true },
       { input: cli.stdin, output: cli.stderr },
     );
+  }
   if (mode === 'token_pair' && !apiSecret) {
     throw new UsageError(
       'token_pair needs the API secret.',
@@ -189,117 +291,130 @@ async function readCredentials(cli: Cli, provider: string, mode: AuthMode, opts:
   return { apiKey, ...(apiSecret ? { apiSecret } : {}) };
 }
 
-interface FlowInput {
-  provider: string;
-  id: string;
-  params: Record<string, string>;
-  scopes: string[] | undefined;
-  opts: ConnectOptions;
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new UsageError(
+          `The loopback listener could not open port ${port}: ${err.code ?? err.message}.`,
+          'Pass another --port, or --port 0 for any free port.',
+        ),
+      ),
+    );
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
 }
 
 /**
  * RFC 8252 §7.3: a loopback listener on 127.0.0.1 receives the redirect. Whatever comes first
  * wins: the redirect, or a code / callback URL pasted on standard input (a browser on another
- * machine, or Checkfront's `oob` page).
+ * machine, or Checkfront's `oob` page). The listener is closed on every path.
  */
-async function authorizeInBrowser(cli: Cli, baton: Baton, input: FlowInput): Promise<ConnectionInfo> {
-  const { opts } = input;
-  const configured = opts.redirectUri ?? baton.clientFor(input.provider, input.params)?.redirectUri;
-  let redirectUri: string;
+async function authorizeInBrowser(
+  cli: Cli,
+  baton: Baton,
+  plan: Plan,
+  opts: FlowOptions,
+): Promise<ConnectionInfo> {
+  const configured = opts.redirectUri ?? baton.clientFor(plan.spec.id, plan.params)?.redirectUri;
+  let port: number | undefined;
+  if (opts.port !== undefined) {
+    port = Number(opts.port);
+    if (!/^\d+$/.test(opts.port) || port > 65535)
+      throw new UsageError(`--port ${opts.port} is not a port.`, 'Use a number from 0 to 65535 with --port.');
+  }
+  let loopback: URL | undefined;
+  if (configured && !opts.oob) {
+    try {
+      loopback = new URL(configured);
+    } catch {
+      throw new UsageError(
+        `The redirect URI ${configured} is not a URL.`,
+        'Pass --redirect-uri http://127.0.0.1:8765/callback or similar.',
+      );
+    }
+  }
   let server: Server | undefined;
-  let callbackPath = '/callback';
-  if (opts.oob) {
-    redirectUri = 'oob';
-  } else {
-    const loopback = configured ? new URL(configured) : undefined;
-    if (loopback && !['127.0.0.1', 'localhost', '[::1]'].includes(loopback.hostname)) {
+  try {
+    let redirectUri: string;
+    let callbackPath = '/callback';
+    if (opts.oob) {
+      redirectUri = 'oob';
+    } else if (loopback && !['127.0.0.1', 'localhost', '[::1]'].includes(loopback.hostname)) {
       redirectUri = configured as string;
       cli.note(
         `The redirect URI ${configured} is not a loopback address; paste the callback URL here once you are redirected.`,
       );
     } else {
       callbackPath = loopback?.pathname ?? '/callback';
-      const port = Number(opts.port ?? loopback?.port ?? 0);
       server = createServer();
-      await new Promise<void>((resolve, reject) => {
-        server?.once('error', reject);
-        server?.listen(port, '127.0.0.1', () => resolve());
-      });
+      await listen(server, port ?? Number(loopback?.port ?? 0));
       const address = server.address();
-      const actual = typeof address === 'object' && address ? address.port : port;
+      const actual = typeof address === 'object' && address ? address.port : 0;
       redirectUri = loopback
         ? `${loopback.protocol}//${loopback.hostname}:${actual}${callbackPath}`
         : `http://127.0.0.1:${actual}${callbackPath}`;
     }
-  }
-  const begun = await baton.beginAuthorization({
-    provider: input.provider,
-    connectionId: input.id,
-    params: input.params,
-    ...(input.scopes ? { scopes: input.scopes } : {}),
-    redirectUri,
-    ...(opts.replace ? { replace: true } : {}),
-  });
-  cli.note(`Open this URL to authorize ${input.id}:\n  ${begun.url}`);
-  if (opts.browser && !opts.oob) {
-    await open(begun.url).catch(() => cli.note('(Could not open a browser; open the URL yourself.)'));
-  }
-  const timeoutMs = Number(opts.timeout) * 1000;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-    throw new UsageError(`--timeout ${opts.timeout} is not a number of seconds.`, 'Use e.g. --timeout 120.');
-  try {
-    return await waitForCallback(cli, baton, begun, server, callbackPath, timeoutMs);
+    const begun = await baton.beginAuthorization({
+      provider: plan.spec.id,
+      connectionId: plan.id,
+      params: plan.params,
+      ...(plan.scopes ? { scopes: plan.scopes } : {}),
+      redirectUri,
+      ...(plan.replace ? { replace: true } : {}),
+    });
+    // The listener and the paste reader are ready before the URL is shown or a browser opens.
+    return await waitForCallback(cli, baton, begun, server, callbackPath, opts.timeout * 1000, async () => {
+      cli.note(`Open this URL to authorize ${plan.id}:\n  ${begun.url}`);
+      if (opts.browser && !opts.oob) {
+        const { default: open } = await import('open');
+        await open(begun.url).then(
+          (child) => child.unref(),
+          () => cli.note('(Could not open a browser; open the URL yourself.)'),
+        );
+      }
+    });
   } finally {
     server?.close();
     server?.closeAllConnections();
   }
 }
 
-function waitForCallback(
+async function waitForCallback(
   cli: Cli,
   baton: Baton,
   begun: BeginAuthorizationResult,
   server: Server | undefined,
   path: string,
   timeoutMs: number,
+  announce: () => Promise<void>,
 ): Promise<ConnectionInfo> {
-  return new Promise<ConnectionInfo>((resolve, reject) => {
-    let settled = false;
-    const deadline = Date.now() + timeoutMs;
-    const rl = createInterface({ input: cli.stdin, terminal: false });
-    // On a terminal: a spinner with the time left; elsewhere nothing that would garble a log.
-    const waiting = () =>
-      `Waiting for the redirect — ${humanDuration(deadline - Date.now())} left. Or paste the code / callback URL and press Enter.`;
-    const animate = cli.stderr.isTTY && cli.globals.color !== false && !('NO_COLOR' in cli.env);
-    const spinner = animate ? yoctoSpinner({ stream: cli.stderr, text: waiting() }).start() : undefined;
-    if (cli.stderr.isTTY && !animate) cli.note(waiting());
-    const ticker = spinner
-      ? setInterval(() => {
-          spinner.text = waiting();
-        }, 1000)
-      : undefined;
-    const timer = setTimeout(
+  const deadline = Date.now() + timeoutMs;
+  const left = () => humanDuration(deadline - Date.now());
+  let stopSpinner = () => {};
+  let settled = false;
+  const rl = createInterface({ input: cli.stdin, terminal: false });
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = new Promise<ConnectionInfo>((resolve, reject) => {
+    const finish = (result: ConnectionInfo | Error) => {
+      if (settled) return;
+      settled = true;
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    timer = setTimeout(
       () =>
         finish(
           new AuthorizationError(
             'expired_state',
             `No authorization arrived within ${humanDuration(timeoutMs)}.`,
-            { connectionId: begun.connectionId },
+            {
+              connectionId: begun.connectionId,
+            },
           ),
         ),
       timeoutMs,
     );
-    const finish = (outcome: ConnectionInfo | Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (ticker) clearInterval(ticker);
-      spinner?.stop();
-      rl.close();
-      cli.stdin.pause();
-      if (outcome instanceof Error) reject(outcome);
-      else resolve(outcome);
-    };
     const complete = (callback: { callbackUrl: string } | { state: string; code: string }) =>
       baton.completeAuthorization(callback);
     rl.on('line', (line) => {
@@ -338,6 +453,41 @@ function waitForCallback(
       );
     });
   });
+  try {
+    await announce();
+    if (!settled) {
+      // A spinner redraws its line, which would overwrite what a person pastes: animate only
+      // when nobody can type (stdin is not a terminal) and colour is allowed.
+      const animate =
+        cli.stderr.isTTY &&
+        !cli.stdin.isTTY &&
+        cli.globals.color !== false &&
+        !('NO_COLOR' in cli.env) &&
+        !cli.json;
+      if (animate) {
+        const spinner = (await import('yocto-spinner'))
+          .default({ stream: cli.stderr, text: `Waiting for the redirect — ${left()} left.` })
+          .start();
+        const ticker = setInterval(() => {
+          spinner.text = `Waiting for the redirect — ${left()} left.`;
+        }, 1000);
+        stopSpinner = () => {
+          clearInterval(ticker);
+          spinner.stop();
+        };
+      } else if (cli.stderr.isTTY) {
+        cli.note(`Waiting for the redirect until ${new Date(deadline).toLocaleTimeString()} (${left()}).`);
+        if (cli.stdin.isTTY) cli.stderr.write('Or paste the code / callback URL here and press Enter: ');
+      }
+    }
+    return await outcome;
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+    stopSpinner();
+    rl.close();
+    cli.stdin.pause();
+  }
 }
 
 function escapeHtml(s: string): string {

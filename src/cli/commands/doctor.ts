@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
 import { fetch } from 'undici';
 import type { Baton } from '../../core/baton.js';
+import type { ConnectionInfo } from '../../core/connection-info.js';
 import {
   BatonError,
   ConnectionMismatch,
@@ -11,12 +12,13 @@ import {
   SecretKeyError,
   StoreError,
 } from '../../errors.js';
+import { resolveParams } from '../../providers/params.js';
 import { ProviderRegistry } from '../../providers/registry.js';
 import { endpointsFor } from '../../providers/template.js';
 import { describeStore } from '../../store/index.js';
-import { checkKeyFilePermissions, dataDir } from '../../store/secret-key.js';
+import { checkKeyFilePermissions } from '../../store/secret-key.js';
 import { humanDuration } from '../format.js';
-import { type Cli, command } from '../runtime.js';
+import { type Cli, cliRemediation, NoStore, tidy } from '../runtime.js';
 
 type Level = 'ok' | 'warn' | 'fail';
 
@@ -31,186 +33,297 @@ interface Check {
 function explain(err: unknown): { message: string; remediation: string } {
   if (err instanceof ConnectionMismatch) {
     return {
-      message: `${err.message}. This is a token left over from another client or account — the provider would only say "invalid_grant".`,
-      remediation: err.remediation,
+      message: `${tidy(err.message)}. This is a token left over from another client or account — the provider would only say "invalid_grant".`,
+      remediation: cliRemediation(err),
     };
   }
   if (err instanceof InvalidClient) {
     return {
-      message: `${err.message}${err.environment ? ` Likely cause: credentials of the other environment than ${err.environment}.` : ''}`,
-      remediation: err.remediation,
+      message: tidy(
+        `${err.message}${err.environment ? ` Likely cause: credentials of the other environment than ${err.environment}.` : ''}`,
+      ),
+      remediation: cliRemediation(err),
     };
   }
-  if (err instanceof BatonError) return { message: err.message, remediation: err.remediation };
+  if (err instanceof ReauthorizationRequired && err.connectionId) {
+    return {
+      message: tidy(err.message),
+      remediation: `Authorize it again: baton reconnect ${err.connectionId}`,
+    };
+  }
+  if (err instanceof BatonError) return { message: tidy(err.message), remediation: cliRemediation(err) };
   return {
     message: String((err as Error)?.message ?? err),
     remediation: 'Run again with --debug and report the output.',
   };
 }
 
-export function doctorCommand(cli: Cli): Command {
-  return command('doctor')
-    .description('Check configuration, store, secret key, clock and connections, and explain what is wrong')
-    .argument('[id]', 'check only this connection')
-    .addHelpText('after', '\nExamples:\n  baton doctor\n  baton doctor acme --json')
-    .action(async (id: string | undefined) => {
-      const checks: Check[] = [];
-      const add = (c: Check) => checks.push(c);
-      const config = cli.config();
+const label = (params: Record<string, string>) =>
+  Object.entries(params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+
+/** BATON_<P>_CLIENT_ID without _CLIENT_SECRET, and the other way round. */
+function envPairs(cli: Cli, add: (c: Check) => void): void {
+  const seen = new Set<string>();
+  for (const name of Object.keys(cli.env)) {
+    const m = /^BATON_(.+)_CLIENT_(ID|SECRET)$/.exec(name);
+    if (!m || !cli.env[name] || seen.has(m[1] as string)) continue;
+    const prefix = m[1] as string;
+    seen.add(prefix);
+    const id = cli.env[`BATON_${prefix}_CLIENT_ID`];
+    const secret = cli.env[`BATON_${prefix}_CLIENT_SECRET`];
+    if (id && !secret) {
       add({
-        check: 'config',
-        level: 'ok',
-        message: `${config.file ? `read ${config.file}` : 'no baton.config.json/yaml found (flags and environment only)'}; store from ${config.sources.store}, secret key from ${config.sources.secretKey === 'env' ? 'BATON_SECRET_KEY' : config.sources.keyFile === 'default' ? 'the default key file' : `key file (${config.sources.keyFile})`}${config.simulator ? `, simulator ${config.simulator} (from ${config.sources.simulator})` : ''}`,
+        check: `environment BATON_${prefix}_*`,
+        level: 'warn',
+        message: `BATON_${prefix}_CLIENT_ID is set without BATON_${prefix}_CLIENT_SECRET; the client is used with no secret.`,
+        remediation: `Set BATON_${prefix}_CLIENT_SECRET too (unless the provider issued a public client).`,
       });
+    } else if (secret && !id) {
+      add({
+        check: `environment BATON_${prefix}_*`,
+        level: 'warn',
+        message: `BATON_${prefix}_CLIENT_SECRET is set without BATON_${prefix}_CLIENT_ID, so it is ignored.`,
+        remediation: `Set BATON_${prefix}_CLIENT_ID to the client id that goes with the secret, or unset the secret.`,
+      });
+    }
+  }
+}
+
+/** Each configured OAuth client, checked at the token endpoint without a user grant. */
+async function clients(cli: Cli, baton: Baton, connections: ConnectionInfo[], add: (c: Check) => void) {
+  const config = cli.config();
+  const done = new Set<string>();
+  for (const spec of baton.providers.list()) {
+    if (!spec.authModes.includes('oauth2') && !spec.authModes.includes('client_credentials')) continue;
+    const candidates: Record<string, string>[] = [{}];
+    const regs = config.clients[spec.id];
+    for (const r of Array.isArray(regs) ? regs : regs ? [regs] : [])
+      if ('params' in r && r.params) candidates.push(r.params as Record<string, string>);
+    for (const c of connections) if (c.provider === spec.id && c.clientId) candidates.push(c.params);
+    let configuredSomewhere = false;
+    let missing: string | undefined;
+    for (const given of candidates) {
+      let params: Record<string, string>;
       try {
-        ProviderRegistry.create(config.providers);
+        params = resolveParams(spec, given);
       } catch (err) {
-        add({ check: 'providers', level: 'fail', ...explain(err) });
+        missing = err instanceof BatonError ? err.message : String(err);
+        continue;
       }
-      if (!cli.env['BATON_SECRET_KEY']) {
-        const keyFile = config.keyFile ?? join(dataDir(cli.env), 'secret.key');
-        if (existsSync(keyFile)) {
-          const perms = checkKeyFilePermissions(keyFile);
-          add(
-            perms.ok
-              ? { check: 'secret key', level: 'ok', message: `${keyFile} (mode ${perms.mode.toString(8)})` }
-              : {
-                  check: 'secret key',
-                  level: 'fail',
-                  message: `${keyFile} is readable by others (mode ${perms.mode.toString(8)}).`,
-                  remediation: `chmod 600 ${keyFile}`,
-                },
-          );
-        } else {
-          add({
-            check: 'secret key',
-            level: 'warn',
-            message: `${keyFile} does not exist yet; it is created on first use.`,
-            remediation: 'Back it up once created: without it the stored connections cannot be opened.',
-          });
-        }
+      const client = baton.clientFor(spec.id, params);
+      if (!client) continue;
+      configuredSomewhere = true;
+      const key = `${spec.id} ${client.clientId} ${JSON.stringify(params)}`;
+      if (done.has(key)) continue;
+      done.add(key);
+      const name = `client ${spec.id}${Object.keys(params).length ? ` (${label(params)})` : ''}`;
+      const result = await baton.verifyClient(spec.id, params);
+      if (result.result === 'ok') {
+        add({ check: name, level: 'ok', message: `${client.clientId}: ${result.detail}.` });
+      } else if (result.result === 'rejected') {
+        add({ check: name, level: 'fail', ...explain(result.error) });
       } else {
-        add({ check: 'secret key', level: 'ok', message: 'from BATON_SECRET_KEY' });
-      }
-      let baton: Baton | undefined;
-      try {
-        baton = await cli.openBaton();
-        const all = await baton.list();
         add({
-          check: 'store',
-          level: 'ok',
-          message: `${describeStore(config.store ?? cli.env['BATON_STORE'])} (${baton.store.kind}), ${all.length} connection(s)`,
+          check: name,
+          level: 'warn',
+          message: `${client.clientId}: could not be checked without a user grant (${tidy(result.detail)}).`,
+          remediation:
+            'A refresh of a connection using it will tell; run `baton doctor` after connecting one.',
         });
-        const targets = id ? [await baton.get(id)] : all;
-        let clockChecked = false;
-        for (const info of targets) {
-          const name = `connection ${info.id}`;
-          const now = Date.now();
-          if (info.status === 'revoked') {
-            add({
-              check: name,
-              level: 'warn',
-              message: 'revoked.',
-              remediation: `Remove it (baton remove ${info.id}) or connect it again.`,
-            });
-            continue;
-          }
-          if (info.refreshTokenExpiresAt !== null && info.refreshTokenExpiresAt <= now) {
-            add({
-              check: name,
-              level: 'fail',
-              message: `its refresh token passed its lifetime ${humanDuration(now - info.refreshTokenExpiresAt)} ago.`,
-              remediation: `Authorize again: baton connect ${info.provider} --id ${info.id}. Run a keeper (baton.startKeeper()) so it does not lapse again.`,
-            });
-            continue;
-          }
-          try {
-            await baton.getAccessToken(info.id);
-            const identity = await baton.identify(info.id);
-            const fresh = await baton.get(info.id);
-            const who = identity.account?.email ?? identity.account?.name ?? identity.account?.id;
-            if (identity.status >= 400) {
-              add({
-                check: name,
-                level: 'fail',
-                message: `the identity endpoint answered ${identity.status}.`,
-                remediation: `Check the credentials; connect again with baton connect ${info.provider} --id ${info.id}.`,
-              });
-            } else {
-              const moved = fresh.apiBaseUrl
-                ? ` The account moved host: requests now go to ${fresh.apiBaseUrl}.`
-                : '';
-              add({
-                check: name,
-                level: moved ? 'warn' : 'ok',
-                message: `${info.provider} ${fresh.status}, ${fresh.accessTokenExpiresAt === null ? 'static credentials' : `token valid for ${humanDuration(fresh.accessTokenExpiresAt - now)}`}${who ? `, account ${who}` : ''}.${moved}`,
-                ...(moved
-                  ? {
-                      remediation:
-                        'Nothing to do: Baton follows the move. Update your own links to the new host.',
-                    }
-                  : {}),
-              });
-            }
-            if (!clockChecked) {
-              clockChecked = true;
-              const spec = baton.providers.get(info.provider);
-              const apiBase = fresh.apiBaseUrl ?? endpointsFor(spec, fresh.params).apiBaseUrl;
-              const date = await fetch(apiBase, {
-                method: 'HEAD',
-                redirect: 'manual',
-                signal: AbortSignal.timeout(5000),
-              })
-                .then((r) => r.headers.get('date'))
-                .catch(() => null);
-              if (date) {
-                const skew = Date.now() - Date.parse(date);
-                add(
-                  Math.abs(skew) > 60_000
-                    ? {
-                        check: 'clock',
-                        level: 'warn',
-                        message: `this machine's clock is ${humanDuration(skew)} ${skew > 0 ? 'ahead of' : 'behind'} ${info.provider}'s.`,
-                        remediation: 'Enable NTP: expiry times are computed from the local clock.',
-                      }
-                    : {
-                        check: 'clock',
-                        level: 'ok',
-                        message: `within ${humanDuration(Math.abs(skew))} of ${info.provider}'s`,
-                      },
-                );
-              }
-            }
-          } catch (err) {
-            const level: Level =
-              err instanceof ReauthorizationRequired ||
-              err instanceof ConnectionMismatch ||
-              err instanceof InvalidClient ||
-              err instanceof SecretKeyError
-                ? 'fail'
-                : 'warn';
-            add({ check: name, level, ...explain(err) });
-          }
-        }
-      } catch (err) {
-        add({ check: err instanceof StoreError ? 'store' : 'baton', level: 'fail', ...explain(err) });
-      } finally {
-        await baton?.close();
       }
-      const failed = checks.some((c) => c.level === 'fail');
-      if (cli.json) cli.printJson({ ok: !failed, checks });
-      else {
-        for (const c of checks) {
-          const mark =
-            c.level === 'ok'
-              ? cli.out.green('✓')
-              : c.level === 'warn'
-                ? cli.out.yellow('!')
-                : cli.out.red('✗');
-          cli.print(`${mark} ${cli.out.bold(c.check)}: ${c.message}`);
-          if (c.remediation && c.level !== 'ok') cli.print(`    ${cli.out.dim('→')} ${c.remediation}`);
-        }
-      }
-      if (failed) process.exitCode = 1;
+    }
+    const configured =
+      Boolean(regs) ||
+      Boolean(cli.env[`BATON_${spec.id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID`]);
+    if (configured && !configuredSomewhere && missing) {
+      add({
+        check: `client ${spec.id}`,
+        level: 'warn',
+        message: `configured, but could not be checked: ${tidy(missing)}`,
+        remediation: `Give the client params in baton.config.json, or connect one ${spec.displayName} connection first.`,
+      });
+    }
+  }
+}
+
+async function connection(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<boolean> {
+  const name = `connection ${info.id}`;
+  const now = Date.now();
+  if (info.status === 'revoked') {
+    add({
+      check: name,
+      level: 'warn',
+      message: 'revoked.',
+      remediation: `Authorize it again with \`baton reconnect ${info.id}\`, or delete it with \`baton remove ${info.id} --yes\`.`,
     });
+    return false;
+  }
+  if (info.refreshTokenExpiresAt !== null && info.refreshTokenExpiresAt <= now) {
+    add({
+      check: name,
+      level: 'fail',
+      message: `its refresh token passed its lifetime ${humanDuration(now - info.refreshTokenExpiresAt)} ago.`,
+      remediation: `Authorize it again: baton reconnect ${info.id} (and run a keeper, baton.startKeeper(), so it does not lapse again).`,
+    });
+    return false;
+  }
+  const isStatic = info.authMode === 'token_pair' || info.authMode === 'api_key';
+  try {
+    if (!isStatic) await baton.getAccessToken(info.id);
+    const identity = await baton.identify(info.id);
+    const fresh = await baton.get(info.id);
+    const who = identity.account?.email ?? identity.account?.name ?? identity.account?.id;
+    if (identity.status >= 400) {
+      add({
+        check: name,
+        level: 'fail',
+        message: `the identity endpoint answered ${identity.status}: the ${isStatic ? 'credentials are' : 'token is'} not accepted.`,
+        remediation: isStatic
+          ? `Store the right credentials: baton reconnect ${info.id} --api-key <key>`
+          : `Authorize it again: baton reconnect ${info.id}`,
+      });
+      return true;
+    }
+    const moved = fresh.apiBaseUrl ? ` The account moved host: requests now go to ${fresh.apiBaseUrl}.` : '';
+    const what =
+      identity.status === 0
+        ? `${info.provider} has no identity endpoint, so the ${isStatic ? 'credentials were' : 'token was'} not checked`
+        : isStatic
+          ? `${info.authMode} credentials accepted by the identity endpoint`
+          : `token valid for ${humanDuration((fresh.accessTokenExpiresAt ?? now) - now)}`;
+    add({
+      check: name,
+      level: moved || identity.status === 0 ? 'warn' : 'ok',
+      message: `${info.provider} ${fresh.status}, ${what}${who ? `, account ${who}` : ''}.${moved}`,
+      ...(moved
+        ? { remediation: 'Nothing to do: Baton follows the move. Update your own links to the new host.' }
+        : identity.status === 0
+          ? { remediation: `Try a request: baton request ${info.id} <path>` }
+          : {}),
+    });
+    return true;
+  } catch (err) {
+    const level: Level =
+      err instanceof ReauthorizationRequired ||
+      err instanceof ConnectionMismatch ||
+      err instanceof InvalidClient ||
+      err instanceof SecretKeyError
+        ? 'fail'
+        : 'warn';
+    add({ check: name, level, ...explain(err) });
+    return false;
+  }
+}
+
+async function clock(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<void> {
+  const fresh = await baton.get(info.id);
+  const spec = baton.providers.get(info.provider);
+  const apiBase = fresh.apiBaseUrl ?? endpointsFor(spec, fresh.params).apiBaseUrl;
+  const date = await fetch(apiBase, { method: 'HEAD', redirect: 'manual', signal: AbortSignal.timeout(5000) })
+    .then((r) => r.headers.get('date'))
+    .catch(() => null);
+  if (!date) return;
+  const skew = Date.now() - Date.parse(date);
+  add(
+    Math.abs(skew) > 60_000
+      ? {
+          check: 'clock',
+          level: 'warn',
+          message: `this machine's clock is ${humanDuration(skew)} ${skew > 0 ? 'ahead of' : 'behind'} ${info.provider}'s.`,
+          remediation: 'Enable NTP: expiry times are computed from the local clock.',
+        }
+      : {
+          check: 'clock',
+          level: 'ok',
+          message: `within ${humanDuration(Math.abs(skew))} of ${info.provider}'s`,
+        },
+  );
+}
+
+export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
+  const checks: Check[] = [];
+  const add = (c: Check) => checks.push(c);
+  const config = cli.config();
+  add({
+    check: 'config',
+    level: 'ok',
+    message: `${config.file ? `read ${config.file}` : 'no baton.config.json/yaml found (flags and environment only)'}; store from ${config.sources.store}, secret key from ${config.sources.secretKey === 'env' ? 'BATON_SECRET_KEY' : config.sources.keyFile === 'default' ? 'the default key file' : `key file (${config.sources.keyFile})`}${config.simulator ? `, simulator ${config.simulator} (from ${config.sources.simulator})` : ''}`,
+  });
+  envPairs(cli, add);
+  let baton: Baton | undefined;
+  try {
+    ProviderRegistry.create(config.providers);
+    if (!cli.env['BATON_SECRET_KEY']) {
+      const keyFile = config.keyFile ?? join(cli.home() ?? (await cli.dataDir()), 'secret.key');
+      if (existsSync(keyFile)) {
+        const perms = checkKeyFilePermissions(keyFile);
+        add(
+          perms.ok
+            ? { check: 'secret key', level: 'ok', message: `${keyFile} (mode ${perms.mode.toString(8)})` }
+            : {
+                check: 'secret key',
+                level: 'fail',
+                message: `${keyFile} is readable by others (mode ${perms.mode.toString(8)}).`,
+                remediation: `chmod 600 ${keyFile}`,
+              },
+        );
+      } else {
+        add({
+          check: 'secret key',
+          level: 'warn',
+          message: `${keyFile} does not exist yet; the first \`baton connect\` creates it.`,
+          remediation: 'Back it up once created: without it the stored connections cannot be opened.',
+        });
+      }
+    } else {
+      add({ check: 'secret key', level: 'ok', message: 'from BATON_SECRET_KEY' });
+    }
+    let all: ConnectionInfo[] = [];
+    try {
+      await cli.requireExisting();
+      baton = await cli.openBaton();
+      all = await baton.list();
+      add({
+        check: 'store',
+        level: 'ok',
+        message: `${describeStore(await cli.storeSpec())} (${baton.store.kind}), ${all.length} connection(s)`,
+      });
+    } catch (err) {
+      if (!(err instanceof NoStore) && !(err instanceof SecretKeyError && /does not exist/.test(err.message)))
+        throw err;
+      add({ check: 'store', level: 'warn', message: tidy(err.message), remediation: cliRemediation(err) });
+      // Clients can still be checked, on a throwaway store that creates nothing.
+      baton = await cli.openBaton(
+        { store: 'memory:', secretKey: randomBytes(32).toString('base64') },
+        { create: true },
+      );
+    }
+    await clients(cli, baton, all, add);
+    const targets = id ? [await baton.get(id)] : all;
+    let clockChecked = false;
+    for (const info of targets) {
+      const reached = await connection(baton, info, add);
+      if (reached && !clockChecked) {
+        clockChecked = true;
+        await clock(baton, info, add);
+      }
+    }
+  } catch (err) {
+    add({ check: err instanceof StoreError ? 'store' : 'baton', level: 'fail', ...explain(err) });
+  } finally {
+    await baton?.close();
+  }
+  const failed = checks.some((c) => c.level === 'fail');
+  if (cli.json) cli.printJson({ ok: !failed, checks });
+  else {
+    for (const c of checks) {
+      const mark =
+        c.level === 'ok' ? cli.out.green('✓') : c.level === 'warn' ? cli.out.yellow('!') : cli.out.red('✗');
+      cli.print(`${mark} ${cli.out.bold(c.check)}: ${c.message}`);
+      if (c.remediation && c.level !== 'ok') cli.print(`    ${cli.out.dim('→')} ${c.remediation}`);
+    }
+  }
+  if (failed) process.exitCode = 1;
 }

@@ -1,9 +1,8 @@
-import type { Command } from 'commander';
 import type { ConnectionInfo } from '../../core/connection-info.js';
 import { ProviderRegistry } from '../../providers/registry.js';
 import { endpointsFor } from '../../providers/template.js';
 import { relative, table } from '../format.js';
-import { type Cli, command } from '../runtime.js';
+import { type Cli, NoStore } from '../runtime.js';
 
 function statusText(cli: Cli, status: ConnectionInfo['status']): string {
   const p = cli.out;
@@ -15,147 +14,136 @@ function accountText(info: ConnectionInfo): string {
   return a?.email ?? a?.name ?? a?.id ?? '—';
 }
 
-export function providersCommand(cli: Cli): Command {
-  return command('providers')
-    .description('List the providers Baton knows: auth modes, params and endpoints')
-    .argument('[id]', 'show one provider in full')
-    .addHelpText('after', '\nExamples:\n  baton providers\n  baton providers cronofy --json')
-    .action(async (id: string | undefined) => {
-      const config = cli.config();
-      const registry = ProviderRegistry.create(config.providers);
-      const specs = id ? [registry.get(id)] : registry.list();
-      if (cli.json) return cli.printJson(id ? specs[0] : specs);
-      if (!id) {
-        const rows = [['PROVIDER', 'NAME', 'AUTH MODES', 'PARAMS']];
-        for (const s of specs) {
-          rows.push([s.id, s.displayName, s.authModes.join(', '), Object.keys(s.params).join(', ') || '—']);
-        }
-        return cli.print(table(rows, cli.width));
-      }
-      const s = specs[0]!;
-      const lines = [
-        `${cli.out.bold(s.displayName)} (${s.id})`,
-        `  auth modes:     ${s.authModes.join(', ')}`,
-      ];
-      for (const [name, p] of Object.entries(s.params)) {
-        const allowed = p.values ? ` [${p.values.join(', ')}]` : p.pattern ? ` /${p.pattern}/` : '';
-        lines.push(
-          `  param ${name}:${' '.repeat(Math.max(1, 9 - name.length))}${p.description}${allowed}${p.default ? ` (default ${p.default})` : ''}`,
-        );
-      }
-      lines.push(`  authorization:  ${s.authorizationUrl ?? '—'}`, `  token:          ${s.tokenUrl ?? '—'}`);
-      lines.push(`  revocation:     ${s.revocationUrl ?? '—'}`, `  API base:       ${s.apiBaseUrl}`);
-      lines.push(`  client auth:    ${s.clientAuth}${s.pkce ? ' + PKCE' : ''}`);
-      lines.push(
-        `  scopes:         ${(s.scopeOptions ?? s.scopes).join(' ') || '—'}${s.singleScope ? ' (exactly one)' : ''}`,
-      );
-      lines.push(
-        `  token lifetime: ${s.defaultExpiresIn ?? 'as the provider says'} s; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}; rotation: ${s.rotation}`,
-      );
-      if (Object.keys(s.params).every((n) => s.params[n]?.default !== undefined)) {
-        const defaults = Object.fromEntries(
-          Object.entries(s.params).map(([n, p]) => [n, p.default as string]),
-        );
-        lines.push(`  with defaults:  ${endpointsFor(s, defaults).apiBaseUrl}`);
-      }
-      if (s.notes) lines.push('', `  ${s.notes}`);
-      cli.print(lines.join('\n'));
-    });
+export async function providers(cli: Cli, id: string | undefined): Promise<void> {
+  const config = cli.config();
+  const registry = ProviderRegistry.create(config.providers);
+  const specs = id ? [registry.get(id)] : registry.list();
+  if (cli.json) return cli.printJson(id ? specs[0] : specs);
+  if (!id) {
+    const rows = [['PROVIDER', 'NAME', 'AUTH MODES', 'PARAMS']];
+    for (const s of specs) {
+      rows.push([s.id, s.displayName, s.authModes.join(', '), Object.keys(s.params).join(', ') || '—']);
+    }
+    return cli.print(table(rows, cli.width));
+  }
+  const s = specs[0]!;
+  const lines = [`${cli.out.bold(s.displayName)} (${s.id})`, `  auth modes:     ${s.authModes.join(', ')}`];
+  for (const [name, p] of Object.entries(s.params)) {
+    const allowed = p.values ? ` [${p.values.join(', ')}]` : p.pattern ? ` /${p.pattern}/` : '';
+    lines.push(
+      `  param ${name}:${' '.repeat(Math.max(1, 9 - name.length))}${p.description}${allowed}${p.default ? ` (default ${p.default})` : ''}`,
+    );
+  }
+  lines.push(`  authorization:  ${s.authorizationUrl ?? '—'}`, `  token:          ${s.tokenUrl ?? '—'}`);
+  lines.push(`  revocation:     ${s.revocationUrl ?? '—'}`, `  API base:       ${s.apiBaseUrl}`);
+  lines.push(`  client auth:    ${s.clientAuth}${s.pkce ? ' + PKCE' : ''}`);
+  lines.push(
+    `  scopes:         ${(s.scopeOptions ?? s.scopes).join(' ') || '—'}${s.singleScope ? ' (exactly one)' : ''}`,
+  );
+  lines.push(
+    `  token lifetime: ${s.defaultExpiresIn ?? 'as the provider says'} s; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}; rotation: ${s.rotation}`,
+  );
+  if (Object.keys(s.params).every((n) => s.params[n]?.default !== undefined)) {
+    const defaults = Object.fromEntries(Object.entries(s.params).map(([n, p]) => [n, p.default as string]));
+    lines.push(`  with defaults:  ${endpointsFor(s, defaults).apiBaseUrl}`);
+  }
+  if (s.notes) lines.push('', `  ${s.notes}`);
+  cli.print(lines.join('\n'));
 }
 
-export function listCommand(cli: Cli): Command {
-  return command('list')
-    .alias('ls')
-    .description('List stored connections and their status (no secrets)')
-    .addHelpText('after', '\nExamples:\n  baton list\n  baton list --json | jq ".[].status"')
-    .action(() =>
-      cli.withBaton(async (baton) => {
-        const all = await baton.list();
-        if (cli.json) return cli.printJson(all);
-        if (all.length === 0)
-          return cli.note('No connections yet. Create one with `baton connect <provider>`.');
-        const now = Date.now();
-        const rows = [['ID', 'PROVIDER', 'STATUS', 'ACCOUNT', 'TOKEN EXPIRES', 'REFRESH TOKEN']];
-        for (const c of all) {
-          rows.push([
-            c.id,
-            c.provider,
-            statusText(cli, c.status),
-            accountText(c),
-            relative(
-              c.accessTokenExpiresAt,
-              now,
-              c.authMode === 'token_pair' || c.authMode === 'api_key' ? 'static' : '—',
-            ),
-            relative(c.refreshTokenExpiresAt, now),
-          ]);
-        }
-        cli.print(table(rows, cli.width));
-      }),
-    );
+function paramsText(info: ConnectionInfo): string {
+  return (
+    Object.entries(info.params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ') || '—'
+  );
 }
 
-export function showCommand(cli: Cli): Command {
-  return command('show')
-    .description('Show one connection: status, account, expiry, last refresh and last error')
-    .argument('<id>', 'connection id')
-    .option('--reveal', 'also print its secrets (access token, refresh token, API key)')
-    .addHelpText(
-      'after',
-      '\nExamples:\n  baton show acme\n  baton show alice --json\n  baton show alice --reveal',
-    )
-    .action((id: string, opts: { reveal?: boolean }) =>
-      cli.withBaton(async (baton) => {
-        const info = await baton.get(id);
-        const secrets = opts.reveal ? await baton.reveal(id) : undefined;
-        if (cli.json) return cli.printJson(secrets ? { ...info, secrets } : info);
-        const now = Date.now();
-        const rows: [string, string][] = [
-          ['id', info.id],
-          ['provider', info.provider],
-          ['auth mode', info.authMode],
-          [
-            'params',
-            Object.entries(info.params)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(' ') || '—',
-          ],
-          ['status', statusText(cli, info.status)],
-          ['account', accountText(info)],
-          ['client id', info.clientId ?? '—'],
-          ['scopes', info.scopes?.join(' ') ?? '—'],
-          [
-            'access token',
-            info.accessTokenExpiresAt === null ? '—' : `expires ${relative(info.accessTokenExpiresAt, now)}`,
-          ],
-          [
-            'refresh token',
-            info.refreshTokenExpiresAt === null
-              ? '—'
-              : `expires ${relative(info.refreshTokenExpiresAt, now)}`,
-          ],
-          ['last refresh', relative(info.lastRefreshedAt, now, 'never')],
-          [
-            'last error',
-            info.lastError ? `${info.lastError.message} (${relative(info.lastError.at, now)})` : '—',
-          ],
-        ];
-        if (info.apiBaseUrl)
-          rows.push(['API base', `${info.apiBaseUrl} (learned from a permanent redirect)`]);
-        if (secrets?.tokens) {
-          rows.push(['ACCESS TOKEN', secrets.tokens.accessToken]);
-          if (secrets.tokens.refreshToken) rows.push(['REFRESH TOKEN', secrets.tokens.refreshToken]);
-        }
-        if (secrets?.credentials) {
-          rows.push(['API KEY', secrets.credentials.apiKey]);
-          if (secrets.credentials.apiSecret) rows.push(['API SECRET', secrets.credentials.apiSecret]);
-        }
-        cli.print(
-          table(
-            rows.map(([k, v]) => [cli.out.dim(k), v]),
-            cli.width,
-          ),
-        );
-      }),
+export async function list(cli: Cli): Promise<void> {
+  try {
+    await cli.requireExisting();
+  } catch (err) {
+    // No store yet is an empty list, and stays that way: nothing is created by looking.
+    if (!(err instanceof NoStore)) throw err;
+    if (cli.json) return cli.printJson([]);
+    return cli.note(`No connections yet: ${err.message} Create one with \`baton connect <provider>\`.`);
+  }
+  await cli.withBaton(async (baton) => {
+    const all = await baton.list();
+    if (cli.json) return cli.printJson(all);
+    if (all.length === 0) return cli.note('No connections yet. Create one with `baton connect <provider>`.');
+    const now = Date.now();
+    const rows = [
+      ['ID', 'PROVIDER', 'MODE', 'PARAMS', 'STATUS', 'ACCOUNT', 'TOKEN EXPIRES', 'REFRESH TOKEN'],
+    ];
+    for (const c of all) {
+      rows.push([
+        c.id,
+        c.provider,
+        c.authMode,
+        paramsText(c),
+        statusText(cli, c.status),
+        accountText(c),
+        relative(
+          c.accessTokenExpiresAt,
+          now,
+          c.authMode === 'token_pair' || c.authMode === 'api_key' ? 'static' : '—',
+        ),
+        relative(c.refreshTokenExpiresAt, now),
+      ]);
+    }
+    cli.print(table(rows, cli.width));
+  });
+}
+
+export async function show(cli: Cli, id: string, opts: { reveal?: boolean }): Promise<void> {
+  await cli.withBaton(async (baton) => {
+    const info = await baton.get(id);
+    const secrets = opts.reveal ? await baton.reveal(id) : undefined;
+    if (cli.json) return cli.printJson(secrets ? { ...info, secrets } : info);
+    const now = Date.now();
+    const rows: [string, string][] = [
+      ['id', info.id],
+      ['provider', info.provider],
+      ['auth mode', info.authMode],
+      [
+        'params',
+        Object.entries(info.params)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ') || '—',
+      ],
+      ['status', statusText(cli, info.status)],
+      ['account', accountText(info)],
+      ['client id', info.clientId ?? '—'],
+      ['scopes', info.scopes?.join(' ') ?? '—'],
+      [
+        'access token',
+        info.accessTokenExpiresAt === null ? '—' : `expires ${relative(info.accessTokenExpiresAt, now)}`,
+      ],
+      [
+        'refresh token',
+        info.refreshTokenExpiresAt === null ? '—' : `expires ${relative(info.refreshTokenExpiresAt, now)}`,
+      ],
+      ['last refresh', relative(info.lastRefreshedAt, now, 'never')],
+      [
+        'last error',
+        info.lastError ? `${info.lastError.message} (${relative(info.lastError.at, now)})` : '—',
+      ],
+    ];
+    if (info.apiBaseUrl) rows.push(['API base', `${info.apiBaseUrl} (learned from a permanent redirect)`]);
+    if (secrets?.tokens) {
+      rows.push(['ACCESS TOKEN', secrets.tokens.accessToken]);
+      if (secrets.tokens.refreshToken) rows.push(['REFRESH TOKEN', secrets.tokens.refreshToken]);
+    }
+    if (secrets?.credentials) {
+      rows.push(['API KEY', secrets.credentials.apiKey]);
+      if (secrets.credentials.apiSecret) rows.push(['API SECRET', secrets.credentials.apiSecret]);
+    }
+    cli.print(
+      table(
+        rows.map(([k, v]) => [cli.out.dim(k), v]),
+        cli.width,
+      ),
     );
+  });
 }

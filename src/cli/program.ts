@@ -1,0 +1,405 @@
+import { Command, Option } from 'commander';
+import type { Cli } from './runtime.js';
+import { collectList, collectPairs, UsageError } from './usage.js';
+
+/**
+ * Every command, its flags and its help, with no dependency of its own: each action imports
+ * its module when it runs, so `baton token` does not load the OAuth flow, the simulator, the
+ * prompts or PostgreSQL (README "Benchmark", cold start).
+ */
+
+export const COMMANDS = [
+  'demo',
+  'simulate',
+  'providers',
+  'connect',
+  'reconnect',
+  'import',
+  'list',
+  'show',
+  'token',
+  'request',
+  'refresh',
+  'revoke',
+  'remove',
+  'logout',
+  'doctor',
+  'migrate',
+  'config',
+  'completion',
+] as const;
+
+/** `BATON_CHECKBOOK_API_KEY` for a provider id. */
+export function envName(provider: string, suffix: string): string {
+  return `BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${suffix}`;
+}
+
+/** A positive number of seconds, or a usage error naming the flag. */
+export function seconds(flag: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
+      throw new UsageError(`${flag} ${value} is not a number of seconds.`, `Use e.g. ${flag} 120.`);
+    return n;
+  };
+}
+
+function withOutput(cli: Cli, cmd: Command): Command {
+  return cmd
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => cli.stdout.write(s), writeErr: (s) => cli.usageText(s) });
+}
+
+export function buildProgram(cli: Cli, version: string): Command {
+  const program = new Command('baton')
+    .description(
+      'Keeps API connections authorized: OAuth2 and API-key credentials, sealed, refreshed once, explained.',
+    )
+    .version(version)
+    .option('--store <store>', "store: 'sqlite:<path>', 'postgres://…', 'memory:' (env BATON_STORE)")
+    .option('--key-file <path>', 'secret key file (env BATON_KEY_FILE; BATON_SECRET_KEY wins)')
+    .option('--config <path>', 'config file (default: baton.config.json/yaml found from here up)')
+    .option('--simulator <url>', 'use a running `baton simulate` for every provider (env BATON_SIMULATOR)')
+    .option('--json', 'machine-readable output (errors too, on stderr)')
+    .option('--no-color', 'no colour (also NO_COLOR)')
+    .option('--debug', 'print stack traces')
+    .showSuggestionAfterError()
+    .addHelpText(
+      'after',
+      `
+Start here: \`baton demo\` runs the whole story against a built-in simulator; then
+\`baton providers\` and \`baton connect <provider>\`. Exit codes: 0 ok, 1 failure,
+2 usage error, 3 a connection must be authorized again (\`baton reconnect <id>\`).`,
+    )
+    .hook('preAction', (_, action) => cli.setGlobals(action.optsWithGlobals()));
+  withOutput(cli, program);
+  const add = (cmd: Command) => program.addCommand(withOutput(cli, cmd));
+  const lazy =
+    <A extends unknown[]>(load: () => Promise<(cli: Cli, ...args: A) => Promise<void>>) =>
+    async (...args: A) =>
+      (await load())(cli, ...args);
+
+  add(
+    new Command('demo')
+      .description('Run the whole story against the built-in simulator on an embedded SQLite store')
+      .option(
+        '--db <path>',
+        'keep the SQLite store in this file (default: a temporary file, removed afterwards)',
+      )
+      .option('--callers <n>', 'concurrent callers when the token expires', '50')
+      .addHelpText('after', '\nExamples:\n  npx baton-oauth demo\n  baton demo --json | jq ".[].step"')
+      .action(lazy(async () => (await import('./commands/demo.js')).demo)),
+  );
+
+  add(
+    new Command('simulate')
+      .description(
+        'Serve stand-ins for Checkfront, Checkbook, Checkissuing and Cronofy on loopback, until interrupted',
+      )
+      .option('--port <port>', 'port of the main origin (0: any free port)', '4010')
+      .option(
+        '--migration-port <port>',
+        'port of the second origin that migrated Checkfront companies move to',
+        '0',
+      )
+      .option('--consent <mode>', 'auto (approve at once) or prompt (show an approve/deny page)', 'prompt')
+      .option('--cronofy-rotation <mode>', 'never | always | sometimes', 'always')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  baton simulate --port 4010
+  BATON_SIMULATOR=http://127.0.0.1:4010 baton connect cronofy --id alice --param dataCenter=de
+
+Point the CLI at it with --simulator URL or BATON_SIMULATOR, and the library with
+Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
+      )
+      .action(lazy(async () => (await import('./commands/simulate.js')).simulate)),
+  );
+
+  add(
+    new Command('providers')
+      .description('List the providers Baton knows: auth modes, params and endpoints')
+      .argument('[id]', 'show one provider in full')
+      .addHelpText('after', '\nExamples:\n  baton providers\n  baton providers cronofy --json')
+      .action(lazy(async () => (await import('./commands/inspect.js')).providers)),
+  );
+
+  const connectOptions = (cmd: Command) =>
+    cmd
+      .option('--no-browser', 'print the authorization URL instead of opening a browser')
+      .option(
+        '--oob',
+        'no loopback listener: the provider shows the code and you paste it (Checkfront redirect_uri=oob)',
+      )
+      .option(
+        '--port <port>',
+        'port for the loopback redirect listener (default: from the redirect URI, else any free port)',
+      )
+      .option(
+        '--redirect-uri <uri>',
+        'redirect URI registered with the provider (default: the configured one, else the loopback listener)',
+      )
+      .addOption(
+        new Option('--timeout <seconds>', 'how long to wait for the authorization')
+          .default(300, '300')
+          .argParser(seconds('--timeout')),
+      )
+      .option('--api-key <key>', 'API key for token_pair / api_key modes (or BATON_<PROVIDER>_API_KEY)')
+      .option('--secret-stdin', 'read the API secret from standard input')
+      .option('--no-verify', 'store static credentials without checking them at the identity endpoint');
+
+  add(
+    connectOptions(
+      new Command('connect')
+        .description(
+          'Authorize a connection and store it: OAuth2 in the browser, or a key pair, or client credentials',
+        )
+        .argument('<provider>', 'provider id (see `baton providers`)')
+        .option(
+          '--id <id>',
+          'connection id (default: <provider>-<first param value>, e.g. checkbook-sandbox)',
+        )
+        .option(
+          '-p, --param <key=value>',
+          'provider param, e.g. company=acme, dataCenter=de (repeatable)',
+          collectPairs,
+        )
+        .option(
+          '-e, --env <environment>',
+          "shorthand for the provider's environment param, e.g. --env sandbox",
+        )
+        .option('-s, --scope <scope>', 'scope to request (repeatable; default: the provider’s)', collectList)
+        .option(
+          '--mode <mode>',
+          'oauth2 | token_pair | api_key | client_credentials (default: the provider’s first)',
+        ),
+    )
+      .option('--replace', 'replace an existing connection of another provider, params or client')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  baton connect cronofy --id alice --param dataCenter=de --scope read_events
+  baton connect checkfront --param company=acme --no-browser
+  BATON_CHECKFRONT_API_KEY=KEY baton connect checkfront --param company=acme --mode token_pair --secret-stdin < secret.txt
+  baton connect checkissuing --env sandbox
+
+The OAuth2 flow listens on 127.0.0.1 for the provider's redirect (RFC 8252). If the browser
+runs elsewhere, paste the code or the whole callback URL at the prompt instead. Static
+credentials are checked at the provider's identity endpoint before they are stored.
+Connecting an existing id of the same provider authorizes it again with its stored params.`,
+      )
+      .action(lazy(async () => (await import('./commands/connect.js')).connect)),
+  );
+
+  add(
+    connectOptions(
+      new Command('reconnect')
+        .description(
+          'Authorize an existing connection again, with its stored provider, params, scopes and client',
+        )
+        .argument('<id>', 'connection id'),
+    )
+      .addHelpText('after', '\nExamples:\n  baton reconnect alice\n  baton reconnect acme --no-browser')
+      .action(lazy(async () => (await import('./commands/connect.js')).reconnect)),
+  );
+
+  add(
+    new Command('import')
+      .description('Store OAuth tokens obtained elsewhere, read as JSON from stdin, after checking them')
+      .argument('<id>', 'connection id')
+      .requiredOption('--provider <provider>', 'provider id')
+      .option('-p, --param <key=value>', 'provider param (repeatable)', collectPairs)
+      .option('-e, --env <environment>', "shorthand for the provider's environment param")
+      .option('--replace', 'overwrite an existing connection of that id')
+      .addHelpText(
+        'after',
+        `
+Standard input: {"accessToken": "…", "refreshToken": "…", "expiresAt": "2030-01-01T00:00:00Z" | epoch ms,
+                 "expiresIn": seconds, "scopes": ["…"]}  (snake_case names work too)
+
+Example:
+  baton import alice --provider cronofy --param dataCenter=de < tokens.json
+
+The access token is checked at the identity endpoint before anything is stored; the refresh
+token is kept for the configured client, which must be the one that issued it.`,
+      )
+      .action(lazy(async () => (await import('./commands/import.js')).importTokens)),
+  );
+
+  add(
+    new Command('list')
+      .alias('ls')
+      .description('List stored connections: status, auth mode, params, account, expiry (no secrets)')
+      .addHelpText('after', '\nExamples:\n  baton list\n  baton list --json | jq ".[].status"')
+      .action(lazy(async () => (await import('./commands/inspect.js')).list)),
+  );
+
+  add(
+    new Command('show')
+      .description('Show one connection: status, account, expiry, last refresh and last error')
+      .argument('<id>', 'connection id')
+      .option('--reveal', 'also print its secrets (access token, refresh token, API key)')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  baton show acme\n  baton show alice --json\n  baton show alice --reveal',
+      )
+      .action(lazy(async () => (await import('./commands/inspect.js')).show)),
+  );
+
+  add(
+    new Command('token')
+      .description('Print a valid access token (refreshed first if due) and nothing else')
+      .argument('<id>', 'connection id')
+      .addHelpText(
+        'after',
+        '\nExample:\n  curl -H "Authorization: Bearer $(baton token alice)" https://api.cronofy.com/v1/userinfo',
+      )
+      .action(lazy(async () => (await import('./commands/token.js')).token)),
+  );
+
+  add(
+    new Command('request')
+      .description("Make an authenticated request to the connection's API")
+      .argument('<id>', 'connection id')
+      .argument('<path>', "a path under the provider's API base, e.g. api/3.0/ping")
+      .option('-X, --method <method>', 'HTTP method (an RFC 9110 token)', 'GET')
+      .option('-H, --header <header>', 'extra header "Name: value" (repeatable)', collectList)
+      .option('-d, --data <body>', 'request body, or @file to send a file’s bytes unchanged')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  baton request acme api/3.0/booking\n  baton request alice v1/userinfo --json\n  baton request acme api/3.0/booking -X POST -d @booking.json -H "Content-Type: application/json"',
+      )
+      .action(lazy(async () => (await import('./commands/use.js')).request)),
+  );
+
+  add(
+    new Command('refresh')
+      .description('Refresh the access token now if it is due (or always, with --force)')
+      .argument('<id>', 'connection id')
+      .option('--force', 'refresh even if the token is still valid')
+      .addHelpText('after', '\nExamples:\n  baton refresh alice\n  baton refresh alice --force --json')
+      .action(lazy(async () => (await import('./commands/use.js')).refresh)),
+  );
+
+  const confirmable = (cmd: Command) =>
+    cmd.option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)');
+
+  add(
+    confirmable(
+      new Command('revoke')
+        .description(
+          'Revoke the grant at the provider (RFC 7009, where supported) and mark the connection revoked',
+        )
+        .argument('<id>', 'connection id'),
+    )
+      .addHelpText('after', '\nExamples:\n  baton revoke alice\n  baton revoke alice --yes')
+      .action(lazy(async () => (await import('./commands/use.js')).revoke)),
+  );
+
+  add(
+    confirmable(
+      new Command('remove')
+        .alias('rm')
+        .description('Delete the connection and its secrets from the store (does not revoke)')
+        .argument('<id>', 'connection id'),
+    )
+      .addHelpText('after', '\nExamples:\n  baton remove alice\n  baton logout alice   # revoke, then remove')
+      .action(lazy(async () => (await import('./commands/use.js')).remove)),
+  );
+
+  add(
+    confirmable(
+      new Command('logout')
+        .description('Revoke the grant at the provider where supported, then delete the connection')
+        .argument('<id>', 'connection id'),
+    )
+      .addHelpText('after', '\nExample:\n  baton logout alice --yes')
+      .action(lazy(async () => (await import('./commands/use.js')).logout)),
+  );
+
+  add(
+    new Command('doctor')
+      .description(
+        'Check configuration, clients, store, secret key, clock and every connection, and explain what is wrong',
+      )
+      .argument('[id]', 'check only this connection')
+      .addHelpText('after', '\nExamples:\n  baton doctor\n  baton doctor acme --json')
+      .action(lazy(async () => (await import('./commands/doctor.js')).doctor)),
+  );
+
+  add(
+    new Command('migrate')
+      .description('Copy every connection from one store to another (sealed secrets move untouched)')
+      .requiredOption('--from <store>', "source store (must exist): 'sqlite:<path>', 'postgres://…'")
+      .requiredOption('--to <store>', 'target store')
+      .option('--overwrite', 'replace connections that already exist in the target')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  baton migrate --from sqlite:./baton.db --to postgres://baton@db/baton\n  baton migrate --from postgres://baton@db/baton --to sqlite:./backup.db\n\nThe same secret key opens the connections afterwards; running it twice copies nothing new.',
+      )
+      .action(lazy(async () => (await import('./commands/migrate.js')).migrate)),
+  );
+
+  const config = new Command('config').description(
+    'Read and write baton.config.json: store, keyFile, simulator, clients.<provider>.<field>',
+  );
+  config.addHelpText(
+    'after',
+    `
+Examples:
+  baton config list
+  baton config set store sqlite:./baton.db
+  baton config set clients.cronofy.clientId my-client-id
+  baton config get store
+
+Writes the nearest baton.config.json (or --config), creating one in the current directory
+when there is none. Client secrets belong in the environment (BATON_<PROVIDER>_CLIENT_SECRET).`,
+  );
+  config.addCommand(
+    withOutput(
+      cli,
+      new Command('get')
+        .description('Print one setting')
+        .argument('<key>', 'e.g. store')
+        .action(lazy(async () => (await import('./commands/config.js')).configGet)),
+    ),
+  );
+  config.addCommand(
+    withOutput(
+      cli,
+      new Command('set')
+        .description('Change one setting')
+        .argument('<key>', 'e.g. store, clients.cronofy.clientId')
+        .argument('<value>', 'the value')
+        .action(lazy(async () => (await import('./commands/config.js')).configSet)),
+    ),
+  );
+  config.addCommand(
+    withOutput(
+      cli,
+      new Command('list')
+        .description('Print every setting and where it came from')
+        .action(lazy(async () => (await import('./commands/config.js')).configList)),
+    ),
+  );
+  add(config);
+
+  add(
+    new Command('completion')
+      .description('Print a shell completion script: bash, zsh or fish')
+      .argument('<shell>', 'bash | zsh | fish')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  baton completion bash > ~/.local/share/bash-completion/completions/baton
+  baton completion zsh > "\${fpath[1]}/_baton"
+  baton completion fish > ~/.config/fish/completions/baton.fish`,
+      )
+      .action(lazy(async () => (await import('./commands/completion.js')).completion)),
+  );
+
+  return program;
+}

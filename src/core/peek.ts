@@ -1,0 +1,65 @@
+import { ProviderRegistry } from '../providers/registry.js';
+import { openStore } from '../store/index.js';
+import { Sealer } from '../store/sealer.js';
+import { loadSecretKey } from '../store/secret-key.js';
+import type { BatonOptions } from './baton.js';
+import { ClientDirectory } from './clients.js';
+import { systemClock } from './clock.js';
+import { type CoreContext, openConnection } from './context.js';
+import { isDue } from './due.js';
+import { BatonEmitter } from './events.js';
+import { TokenCache } from './token-cache.js';
+import { isSingleUse } from './token-source.js';
+
+/**
+ * The stored access token of an active connection when it is not within the refresh window,
+ * read without loading the HTTP stack; undefined when anything more is needed (a refresh, a
+ * static connection, a status to explain), so the caller goes through `Baton` for it. Checks
+ * the configured client against the stored one like every other use. Made for `baton token`,
+ * whose cold start is what a shell script pays on each call.
+ */
+export async function peekAccessToken(
+  options: Pick<BatonOptions, 'store' | 'secretKey' | 'keyFile' | 'clients' | 'providers' | 'env'> & {
+    refreshWindowMs?: number;
+  },
+  id: string,
+): Promise<string | undefined> {
+  const env = options.env ?? process.env;
+  const { key } = await loadSecretKey({ secretKey: options.secretKey, keyFile: options.keyFile, env });
+  const previous = [];
+  for (const p of (env['BATON_SECRET_KEY_PREVIOUS'] ?? '').split(',').filter(Boolean))
+    previous.push((await loadSecretKey({ secretKey: p, env: {} })).key);
+  const store = await openStore(options.store, { env });
+  try {
+    const record = await store.get(id);
+    if (record?.status !== 'active' || record.authMode === 'token_pair' || record.authMode === 'api_key')
+      return undefined;
+    const ctx: CoreContext = {
+      store,
+      sealer: new Sealer({ current: key, previous }),
+      providers: ProviderRegistry.create(options.providers),
+      clients: new ClientDirectory(options.clients, env),
+      clock: systemClock,
+      events: new BatonEmitter(),
+      options: {
+        refreshWindowMs: options.refreshWindowMs ?? 60_000,
+        leaseTtlMs: 30_000,
+        retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0, maxCooldownMs: 0 },
+        http: {},
+      },
+      owner: 'peek',
+      cache: new TokenCache(),
+      closed: () => false,
+    };
+    const conn = openConnection(ctx, record);
+    // A single-use token must be claimed in the store first: that is Baton's job.
+    if (isSingleUse(conn)) return undefined;
+    const tokens = conn.secrets.tokens;
+    if (!tokens?.accessToken) return undefined;
+    if (isDue(tokens.expiresAt, tokens.issuedAt, ctx.clock.now(), ctx.options.refreshWindowMs))
+      return undefined;
+    return tokens.accessToken;
+  } finally {
+    if (typeof options.store !== 'object') await store.close();
+  }
+}
