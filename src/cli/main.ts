@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { auditCommand } from './commands/audit.js';
 import { connectCommand } from './commands/connect.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { listCommand, providersCommand, showCommand } from './commands/inspect.js';
+import { keysCommand } from './commands/keys.js';
 import { migrateCommand } from './commands/migrate.js';
+import { withProviderSwitch } from './commands/provider-switch.js';
+import { serveCommand } from './commands/serve.js';
 import { simulateCommand } from './commands/simulate.js';
 import {
   refreshCommand,
@@ -38,7 +42,7 @@ export async function run(argv: string[], cli: Cli): Promise<number> {
   for (const make of [
     demoCommand,
     simulateCommand,
-    providersCommand,
+    (c: Cli) => withProviderSwitch(c, providersCommand(c)),
     connectCommand,
     listCommand,
     showCommand,
@@ -49,6 +53,9 @@ export async function run(argv: string[], cli: Cli): Promise<number> {
     removeCommand,
     doctorCommand,
     migrateCommand,
+    serveCommand,
+    keysCommand,
+    auditCommand,
   ]) {
     const sub = make(cli);
     sub

@@ -36,6 +36,7 @@ import { journalPath, RescueJournal } from './held-pairs.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
 import { Refresher } from './refresher.js';
+import { type Released, releaseCredentials } from './release.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { TokenCache } from './token-cache.js';
 import { TokenSource } from './token-source.js';
@@ -685,6 +686,11 @@ export class Baton {
     const record = written as ConnectionRecord;
     this.#tokens.remember(openConnection(this.#ctx, record));
     return record;
+  }
+
+  /** The connection's credentials now (token, or the header for static modes), refreshed first when due. */
+  release(id: string): Promise<Released> {
+    return releaseCredentials(this.#ctx, this.#tokens, id);
   }
 }
 
