@@ -53,6 +53,8 @@ export interface BatonServer {
   readonly app: FastifyInstance;
   readonly baton: Baton;
   readonly serverStore: ServerStore;
+  /** Every route registered (method and URL), for checking the OpenAPI document against. */
+  readonly routes: { method: string; url: string }[];
   /** Stops accepting, drains requests in flight (bounded), writes queued audit rows, commits held pairs. */
   close(): Promise<void>;
 }
@@ -190,9 +192,14 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
+    exposeHeadRoutes: false,
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+  const registered: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) registered.push({ method: m, url: r.url });
   });
   app.decorateRequest('batonState', null as unknown as RequestState);
 
@@ -683,5 +690,5 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     return closing;
   };
   logger.info({ url, store: baton.store.kind }, 'listening');
-  return { url, app, baton, serverStore, close };
+  return { url, app, baton, serverStore, routes: registered, close };
 }
