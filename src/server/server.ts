@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import Fastify, {
-  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  LogController,
 } from 'fastify';
 import pino from 'pino';
 import { Baton, type BatonOptions } from '../core/baton.js';
@@ -199,7 +199,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   });
   const registered: { method: string; url: string }[] = [];
   app.addHook('onRoute', (r) => {
-    for (const m of Array.isArray(r.method) ? r.method : [r.method]) registered.push({ method: m, url: r.url });
+    for (const m of Array.isArray(r.method) ? r.method : [r.method])
+      registered.push({ method: m, url: r.url });
   });
   app.decorateRequest('batonState', null as unknown as RequestState);
 

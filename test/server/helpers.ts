@@ -23,7 +23,9 @@ export interface Seen {
 }
 
 /** An upstream API that answers every request with what it received, optionally after a delay. */
-export async function echoServer(delayMs = 0): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+export async function echoServer(
+  delayMs = 0,
+): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -83,7 +85,10 @@ export async function spawnServe(env: NodeJS.ProcessEnv, args: string[] = []): P
 }
 
 /** Runs the CLI once and returns its output. */
-export async function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runCli(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env['PATH'], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -29,7 +29,12 @@ beforeAll(async () => {
     config,
     JSON.stringify({
       providers: {
-        slow: { displayName: 'Slow', apiBaseUrl: `${slow.url}/`, apiKeyAuth: { header: 'X-Api-Key', template: '{apiKey}' }, authModes: ['api_key'] },
+        slow: {
+          displayName: 'Slow',
+          apiBaseUrl: `${slow.url}/`,
+          apiKeyAuth: { header: 'X-Api-Key', template: '{apiKey}' },
+          authModes: ['api_key'],
+        },
       },
     }),
   );
@@ -48,13 +53,30 @@ afterAll(async () => {
 });
 
 async function newKey(e: NodeJS.ProcessEnv, name: string): Promise<string> {
-  const r = await runCli(e, ['--json', 'keys', 'create', '--name', name, '--allow', '*', '--ops', 'read,token,proxy,manage']);
+  const r = await runCli(e, [
+    '--json',
+    'keys',
+    'create',
+    '--name',
+    name,
+    '--allow',
+    '*',
+    '--ops',
+    'read,token,proxy,manage',
+  ]);
   expect(r.code).toBe(0);
   return (JSON.parse(r.stdout) as { key: string }).key;
 }
 
-function run(cmd: string, args: string[], e: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  const child = spawn(cmd, args, { env: { PATH: process.env['PATH'], ...e }, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(
+  cmd: string,
+  args: string[],
+  e: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string }> {
+  const child = spawn(cmd, args, {
+    env: { PATH: process.env['PATH'], ...e },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d) => {
     out += d;
@@ -70,7 +92,9 @@ describe('baton serve as a process (SQLite)', () => {
     const server = await spawnServe(env, ['--config', configPath]);
     try {
       const key = await newKey(env, 'scripts');
-      const cf = simulatorProfile(sim.discovery() as unknown as SimulatorDiscovery).apiKeys['checkfront']?.[0];
+      const cf = simulatorProfile(sim.discovery() as unknown as SimulatorDiscovery).apiKeys[
+        'checkfront'
+      ]?.[0];
       const made = await call(server.url, 'POST', '/v1/connections', key, {
         id: 'acme-cf',
         provider: 'checkfront',
@@ -88,7 +112,10 @@ describe('baton serve as a process (SQLite)', () => {
       expect(py.code).toBe(0);
       expect(py.out).toContain('"hasToken": true');
       expect(py.out).toContain('"version": "3.0"');
-      const denied = await run('python3', [join(EXAMPLES, 'release.py'), 'acme-cf', 'api/3.0/ping'], { ...scriptEnv, BATON_KEY: 'bk_wrong' });
+      const denied = await run('python3', [join(EXAMPLES, 'release.py'), 'acme-cf', 'api/3.0/ping'], {
+        ...scriptEnv,
+        BATON_KEY: 'bk_wrong',
+      });
       expect(denied.code).toBe(1);
       expect(denied.out).toContain('401 unauthorized');
       const audit = await runCli(env, ['--json', 'audit', '--connection', 'acme-cf']);
@@ -107,11 +134,18 @@ describe('baton serve as a process (SQLite)', () => {
     const server = await spawnServe(env, ['--config', configPath]);
     const key = await newKey(env, 'drain');
     expect(
-      (await call(server.url, 'POST', '/v1/connections', key, { id: 'slow-1', provider: 'slow', credentials: { apiKey: 'slow-key-0123' } }))
-        .status,
+      (
+        await call(server.url, 'POST', '/v1/connections', key, {
+          id: 'slow-1',
+          provider: 'slow',
+          credentials: { apiKey: 'slow-key-0123' },
+        })
+      ).status,
     ).toBe(201);
     slow.seen.length = 0;
-    const inflight = fetch(`${server.url}/v1/proxy/slow-1/wait`, { headers: { authorization: `Bearer ${key}` } });
+    const inflight = fetch(`${server.url}/v1/proxy/slow-1/wait`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     while (slow.seen.length === 0) await new Promise((r) => setTimeout(r, 10));
     server.kill('SIGTERM');
     const res = await inflight;
@@ -152,14 +186,19 @@ describe.skipIf(!PG_URL)('two baton serve processes on one PostgreSQL', () => {
     try {
       const key = await newKey(pgEnv, 'pg');
       const before = sim.counters().token.cronofy.total;
-      const begun = await call(a.url, 'POST', '/v1/connections/cal-pg/authorize', key, { provider: 'cronofy', redirectUri: `${a.url}/v1/callback` });
+      const begun = await call(a.url, 'POST', '/v1/connections/cal-pg/authorize', key, {
+        provider: 'cronofy',
+        redirectUri: `${a.url}/v1/callback`,
+      });
       expect(begun.text).toContain('"url"');
       const location = await consent(begun.json['url'] as string, 'approve');
       // The callback lands on the other replica: the pending authorization is in the shared store.
       const done = await call(b.url, 'GET', `/v1/callback${new URL(location).search}`);
       expect(done.status).toBe(200);
       const released = await Promise.all(
-        Array.from({ length: 40 }, (_, i) => call(i % 2 ? a.url : b.url, 'POST', '/v1/connections/cal-pg/token', key)),
+        Array.from({ length: 40 }, (_, i) =>
+          call(i % 2 ? a.url : b.url, 'POST', '/v1/connections/cal-pg/token', key),
+        ),
       );
       const tokens = new Set(released.map((r) => r.json['accessToken']));
       expect(tokens.size).toBe(1);
@@ -176,7 +215,8 @@ describe.skipIf(!PG_URL)('two baton serve processes on one PostgreSQL', () => {
       // A key disabled through one replica's store is refused by both.
       expect((await runCli(pgEnv, ['keys', 'disable', 'pg'])).code).toBe(0);
       await new Promise((r) => setTimeout(r, 1000));
-      for (const s of [a, b]) expect((await call(s.url, 'POST', '/v1/connections/cal-pg/token', key)).status).toBe(401);
+      for (const s of [a, b])
+        expect((await call(s.url, 'POST', '/v1/connections/cal-pg/token', key)).status).toBe(401);
     } finally {
       a.kill();
       b.kill();

@@ -135,7 +135,10 @@ describe('token release and proxy', () => {
     ['user@evil.example/x', 400],
   ])('refuses the path escape %s before anything is sent', async (path, status) => {
     upstream.seen.length = 0;
-    const raw = await rawRequest(server.url, `GET /v1/proxy/acme-echo/${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${keys['acme']}\r\nConnection: close\r\n\r\n`);
+    const raw = await rawRequest(
+      server.url,
+      `GET /v1/proxy/acme-echo/${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${keys['acme']}\r\nConnection: close\r\n\r\n`,
+    );
     expect(raw.split('\r\n')[0]).toContain(String(status));
     expect(raw).toContain('application/problem+json');
     expect(upstream.seen).toHaveLength(0);
@@ -160,23 +163,31 @@ describe('who may ask', () => {
     ['POST', '/v1/connections/acme-echo/refresh', 'manage', {}],
     ['POST', '/v1/connections/acme-echo/revoke', 'manage'],
     ['DELETE', '/v1/connections/acme-echo', 'manage'],
-    ['POST', '/v1/connections', 'manage', { id: 'acme-new', provider: 'echo', credentials: { apiKey: 'k-123456789' } }],
+    [
+      'POST',
+      '/v1/connections',
+      'manage',
+      { id: 'acme-new', provider: 'echo', credentials: { apiKey: 'k-123456789' } },
+    ],
     ['POST', '/v1/connections/acme-x/authorize', 'manage', { provider: 'cronofy' }],
     ['GET', '/v1/connections', 'read'],
   ];
 
-  it.each(cases)('%s %s: no key, a wrong key, a disabled key → 401; nothing released or proxied', async (method, path, _op, body) => {
-    upstream.seen.length = 0;
-    for (const key of [undefined, 'bk_wrong', keys['off']]) {
-      const res = await call(server.url, method, path, key, body);
-      expect(res.status).toBe(401);
-      expect(res.type).toContain('application/problem+json');
-      expect(res.json['code']).toBe('unauthorized');
-      expect(res.json).not.toHaveProperty('accessToken');
-    }
-    expect(upstream.seen).toHaveLength(0);
-    expect((await baton.get('acme-echo')).status).toBe('active');
-  });
+  it.each(cases)(
+    '%s %s: no key, a wrong key, a disabled key → 401; nothing released or proxied',
+    async (method, path, _op, body) => {
+      upstream.seen.length = 0;
+      for (const key of [undefined, 'bk_wrong', keys['off']]) {
+        const res = await call(server.url, method, path, key, body);
+        expect(res.status).toBe(401);
+        expect(res.type).toContain('application/problem+json');
+        expect(res.json['code']).toBe('unauthorized');
+        expect(res.json).not.toHaveProperty('accessToken');
+      }
+      expect(upstream.seen).toHaveLength(0);
+      expect((await baton.get('acme-echo')).status).toBe('active');
+    },
+  );
 
   it.each(cases.filter((c) => c[0] !== 'GET' || c[1] !== '/v1/connections'))(
     '%s %s: a key out of scope or without the operation → 403',
@@ -200,7 +211,12 @@ describe('who may ask', () => {
     expect((acme.json['items'] as { id: string }[]).map((c) => c.id)).toEqual(['acme-echo']);
     const page = await call(server.url, 'GET', '/v1/connections?limit=1', keys['admin']);
     expect((page.json['items'] as unknown[]).length).toBe(1);
-    const next = await call(server.url, 'GET', `/v1/connections?limit=10&cursor=${page.json['nextCursor']}`, keys['admin']);
+    const next = await call(
+      server.url,
+      'GET',
+      `/v1/connections?limit=10&cursor=${page.json['nextCursor']}`,
+      keys['admin'],
+    );
     expect((next.json['items'] as { id: string }[]).map((c) => c.id)).not.toContain(
       (page.json['items'] as { id: string }[])[0]?.id,
     );
@@ -215,7 +231,11 @@ describe('who may ask', () => {
   });
 
   it('a key disabled while in use stops working within the cache interval', async () => {
-    const { key } = await createCallerKey(server.serverStore, { name: 'soon-off', allow: ['*'], ops: ['token'] });
+    const { key } = await createCallerKey(server.serverStore, {
+      name: 'soon-off',
+      allow: ['*'],
+      ops: ['token'],
+    });
     secrets.push(key);
     expect((await call(server.url, 'POST', '/v1/connections/acme-echo/token', key)).status).toBe(200);
     await server.serverStore.setKeyDisabled('soon-off', true);
@@ -232,7 +252,9 @@ describe('who may ask', () => {
     expect(res.json['remediation']).toContain('baton providers enable echo');
     await server.serverStore.enableProvider('echo');
     await new Promise((r) => setTimeout(r, 250));
-    expect((await call(server.url, 'POST', '/v1/connections/acme-echo/token', keys['acme'])).status).toBe(200);
+    expect((await call(server.url, 'POST', '/v1/connections/acme-echo/token', keys['acme'])).status).toBe(
+      200,
+    );
   });
 });
 
@@ -266,7 +288,9 @@ describe('operations', () => {
     for (const op of ['token', 'proxy', 'create', 'authorize', 'callback']) expect(ops).toContain(op);
     expect(rows.some((r) => r.outcome === 'unauthorized' && r.keyName === null)).toBe(true);
     expect(rows.some((r) => r.outcome === 'forbidden' && r.keyName === 'cronofy')).toBe(true);
-    expect(rows.some((r) => r.operation === 'token' && r.outcome === 'ok' && r.keyName === 'acme')).toBe(true);
+    expect(rows.some((r) => r.operation === 'token' && r.outcome === 'ok' && r.keyName === 'acme')).toBe(
+      true,
+    );
     const text = JSON.stringify(rows);
     for (const s of secrets) expect(text).not.toContain(s);
   });
@@ -277,7 +301,8 @@ describe('operations', () => {
     expect(metrics).toContain('baton_proxy_requests_total');
     expect(metrics).toContain('baton_connections{provider="cronofy",status="active"} 1');
     expect(metrics).toContain('baton_token_endpoint_seconds_count{provider="cronofy"}');
-    for (const line of metrics.split('\n')) if (line && !line.startsWith('#')) expect(line).toMatch(/^baton_/);
+    for (const line of metrics.split('\n'))
+      if (line && !line.startsWith('#')) expect(line).toMatch(/^baton_/);
     expect(logs.text).toContain('"msg":"request"');
     for (const s of secrets) {
       expect(metrics).not.toContain(s);
@@ -290,7 +315,11 @@ describe('operations', () => {
     const docs = [
       await call(server.url, 'POST', '/v1/connections/acme-echo/token', `${keys['acme']}x`),
       await call(server.url, 'GET', '/v1/proxy/acme-echo/..%2fx', keys['acme']),
-      await call(server.url, 'POST', '/v1/connections', keys['admin'], { id: 'x', provider: 'nope', credentials: { apiKey: 'whatever-123' } }),
+      await call(server.url, 'POST', '/v1/connections', keys['admin'], {
+        id: 'x',
+        provider: 'nope',
+        credentials: { apiKey: 'whatever-123' },
+      }),
     ];
     for (const d of docs) {
       expect(d.status).toBeGreaterThanOrEqual(400);
