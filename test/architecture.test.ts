@@ -23,7 +23,8 @@ describe('architecture', () => {
     protocol: ['protocol', 'providers', 'errors.ts'],
     store: ['store', 'providers', 'errors.ts'],
     core: ['core', 'protocol', 'providers', 'store', 'errors.ts'],
-    cli: ['cli', 'core', 'protocol', 'providers', 'store', 'simulator', 'errors.ts'],
+    server: ['server', 'core', 'providers', 'store', 'errors.ts'],
+    cli: ['cli', 'core', 'protocol', 'providers', 'store', 'simulator', 'server', 'errors.ts'],
   };
   for (const [layer, may] of Object.entries(allowed)) {
     it(`${layer}/ imports only ${may.join(', ')}`, () => {

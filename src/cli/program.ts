@@ -27,6 +27,9 @@ export const COMMANDS = [
   'migrate',
   'config',
   'completion',
+  'serve',
+  'keys',
+  'audit',
 ] as const;
 
 /** `BATON_CHECKBOOK_API_KEY` for a provider id. */
@@ -117,12 +120,69 @@ Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
       .action(lazy(async () => (await import('./commands/simulate.js')).simulate)),
   );
 
-  add(
-    new Command('providers')
-      .description('List the providers Baton knows: auth modes, params and endpoints')
-      .argument('[id]', 'show one provider in full')
-      .addHelpText('after', '\nExamples:\n  baton providers\n  baton providers cronofy --json')
-      .action(lazy(async () => (await import('./commands/inspect.js')).providers)),
+  const providers = new Command('providers')
+    .description('List the providers Baton knows: auth modes, params and endpoints')
+    .argument('[id]', 'show one provider in full')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  baton providers\n  baton providers cronofy --json\n  baton providers disable cronofy',
+    )
+    .action(lazy(async () => (await import('./commands/inspect.js')).providers));
+  for (const [name, disable] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    providers.addCommand(
+      withOutput(
+        cli,
+        new Command(name)
+          .description(
+            disable
+              ? 'Stop every token release and proxied call for a provider on `baton serve` (all replicas, within a second)'
+              : 'Allow releases and proxied calls for a provider on `baton serve` again',
+          )
+          .argument('<provider>', 'provider id')
+          .action(async (provider: string) =>
+            (await import('./commands/provider-switch.js')).switchProvider(cli, provider, disable),
+          ),
+      ),
+    );
+  }
+  add(providers);
+
+  /**
+   * The server's commands keep their definitions in their modules (they load fastify): the
+   * top-level help lists them, and their flags are parsed once the module is loaded.
+   */
+  const delegate = (name: string, description: string, load: () => Promise<(cli: Cli) => Command>) =>
+    add(
+      new Command(name)
+        .description(description)
+        .helpOption(false)
+        .allowUnknownOption()
+        .allowExcessArguments()
+        .argument('[args...]')
+        .action(async (args: string[]) => {
+          // Parsed under a `baton` parent so its usage line and errors read as the real command's.
+          const parent = withOutput(cli, new Command('baton'));
+          parent.addCommand(withOutput(cli, (await load())(cli)));
+          await parent.parseAsync([name, ...args], { from: 'user' });
+        }),
+    );
+  delegate(
+    'serve',
+    'Run the HTTP server: token release and an authenticating proxy for callers with keys',
+    async () => (await import('./commands/serve.js')).serveCommand,
+  );
+  delegate(
+    'keys',
+    'Caller keys of `baton serve`: create, list, disable, enable, revoke',
+    async () => (await import('./commands/keys.js')).keysCommand,
+  );
+  delegate(
+    'audit',
+    'Read the audit log of `baton serve`: releases, proxied calls, management actions',
+    async () => (await import('./commands/audit.js')).auditCommand,
   );
 
   const connectOptions = (cmd: Command) =>

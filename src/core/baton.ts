@@ -43,6 +43,7 @@ import { journalPath, RescueJournal } from './held-pairs.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
 import { Refresher } from './refresher.js';
+import { type Released, releaseCredentials } from './release.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { TokenCache } from './token-cache.js';
 import { toTokenSet } from './token-lifetime.js';
@@ -722,6 +723,11 @@ export class Baton {
   /** Stores OAuth tokens obtained elsewhere, once the identity endpoint accepted them. */
   importTokens(input: ImportTokensInput): Promise<ConnectionInfo> {
     return importTokens(this.#ctx, input);
+  }
+
+  /** The connection's credentials now (token, or the header for static modes), refreshed first when due. */
+  release(id: string): Promise<Released> {
+    return releaseCredentials(this.#ctx, this.#tokens, id);
   }
 }
 

@@ -1,0 +1,47 @@
+import { authHeader } from './api-fetch.js';
+import type { CoreContext } from './context.js';
+import { isStatic, type TokenSource } from './token-source.js';
+
+/**
+ * What a connection's credentials are right now, for a program that sends its own requests
+ * (the server's token release). OAuth connections give their access token; static modes (API
+ * key, token pair) give the header to send. `headers` is filled for every mode.
+ */
+export interface Released {
+  connectionId: string;
+  provider: string;
+  authMode: string;
+  /** null for static modes. */
+  accessToken: string | null;
+  tokenType: string | null;
+  /** Epoch ms; null when the token has no known expiry or the mode has none. */
+  expiresAt: number | null;
+  headers: Record<string, string>;
+  /** Whether the credentials came from the in-memory cache without touching the store. */
+  cached: boolean;
+}
+
+/**
+ * Hands out credentials through the same token source as getAccessToken: refreshed first when
+ * due, one refresh per connection across every caller and process, single-use tokens claimed.
+ */
+export async function releaseCredentials(
+  ctx: CoreContext,
+  tokens: TokenSource,
+  id: string,
+): Promise<Released> {
+  const cached = ctx.cache.fresh(id, ctx.clock.now()) !== undefined;
+  const conn = await tokens.usable(id);
+  const [name, value] = authHeader(conn);
+  const t = isStatic(conn) ? null : conn.secrets.tokens;
+  return {
+    connectionId: conn.record.id,
+    provider: conn.record.provider,
+    authMode: conn.record.authMode,
+    accessToken: t?.accessToken ?? null,
+    tokenType: t ? (t.tokenType ?? 'Bearer') : null,
+    expiresAt: t?.expiresAt ?? null,
+    headers: { [name]: value },
+    cached,
+  };
+}

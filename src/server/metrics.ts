@@ -1,0 +1,133 @@
+import diagnostics from 'node:diagnostics_channel';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Baton } from '../core/baton.js';
+
+/**
+ * The server's Prometheus metrics, all prefixed `baton_`. Labels are provider ids, statuses,
+ * outcomes and error codes: never a connection id, a key or anything from a request.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly releases: Counter<'status'>;
+  readonly proxied: Counter<'status'>;
+  readonly refreshes: Counter<'provider' | 'outcome'>;
+  readonly tokenEndpoint: Histogram<'provider'>;
+  readonly cache: Counter<'result'>;
+  readonly keeperPass: Histogram;
+  readonly #unsubscribe: () => void;
+
+  constructor(baton: Baton) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'baton_process_' });
+    this.releases = new Counter({
+      name: 'baton_token_releases_total',
+      help: 'Token releases by HTTP status',
+      labelNames: ['status'],
+      registers: [r],
+    });
+    this.proxied = new Counter({
+      name: 'baton_proxy_requests_total',
+      help: 'Proxied requests by HTTP status answered to the caller',
+      labelNames: ['status'],
+      registers: [r],
+    });
+    this.refreshes = new Counter({
+      name: 'baton_refreshes_total',
+      help: 'Token refreshes seen by this process, by provider and outcome (refreshed, needs_reauth, or an error code)',
+      labelNames: ['provider', 'outcome'],
+      registers: [r],
+    });
+    this.tokenEndpoint = new Histogram({
+      name: 'baton_token_endpoint_seconds',
+      help: 'Latency of calls to providers’ token endpoints, until the response headers',
+      labelNames: ['provider'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [r],
+    });
+    this.cache = new Counter({
+      name: 'baton_token_cache_total',
+      help: 'Token releases answered from the in-memory cache (hit) or not (miss); the hit ratio is hit / (hit + miss)',
+      labelNames: ['result'],
+      registers: [r],
+    });
+    this.keeperPass = new Histogram({
+      name: 'baton_keeper_pass_seconds',
+      help: 'Duration of the keeper’s passes over every connection',
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
+      registers: [r],
+    });
+    new Gauge({
+      name: 'baton_held_pairs',
+      help: 'Rotated token pairs held in memory (and the rescue journal) while the store is unreachable',
+      registers: [r],
+      collect() {
+        this.set(baton.pendingCommits.length);
+      },
+    });
+    new Gauge({
+      name: 'baton_connections',
+      help: 'Stored connections by provider and status',
+      labelNames: ['provider', 'status'],
+      registers: [r],
+      async collect() {
+        this.reset();
+        for (const c of await baton.list()) this.inc({ provider: c.provider, status: c.status });
+      },
+    });
+    const onRefreshed = (info: { provider: string }) =>
+      this.refreshes.inc({ provider: info.provider, outcome: 'refreshed' });
+    const onReauth = (info: { provider: string }) =>
+      this.refreshes.inc({ provider: info.provider, outcome: 'needs_reauth' });
+    const onError = (err: { code: string; provider?: string | undefined }) =>
+      this.refreshes.inc({ provider: err.provider ?? 'unknown', outcome: err.code });
+    baton.on('refreshed', onRefreshed).on('needs_reauth', onReauth).on('error', onError);
+    const stopTiming = timeTokenEndpoints(baton, this.tokenEndpoint);
+    this.#unsubscribe = () => {
+      baton.off('refreshed', onRefreshed).off('needs_reauth', onReauth).off('error', onError);
+      stopTiming();
+    };
+  }
+
+  close(): void {
+    this.#unsubscribe();
+  }
+}
+
+/**
+ * Times requests to token endpoints through undici's diagnostics channels: a request whose
+ * origin and path match a provider's token URL template is timed until its response headers.
+ */
+function timeTokenEndpoints(baton: Baton, histogram: Histogram<'provider'>): () => void {
+  const patterns: { provider: string; re: RegExp }[] = [];
+  for (const spec of baton.providers.list()) {
+    if (!spec.tokenUrl) continue;
+    const escaped = spec.tokenUrl.replace(/[.+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+');
+    patterns.push({ provider: spec.id, re: new RegExp(`^${escaped.replace(/\{[^}]+\}/g, '[^/]+')}$`) });
+  }
+  const started = new WeakMap<object, { provider: string; end: () => void }>();
+  const onCreate = (message: unknown) => {
+    const { request } = message as { request: { origin?: string | URL; path?: string; method?: string } };
+    if (request.method !== 'POST') return;
+    const url = `${String(request.origin ?? '')}${(request.path ?? '').split('?')[0]}`;
+    const match = patterns.find((p) => p.re.test(url));
+    if (match)
+      started.set(request, {
+        provider: match.provider,
+        end: histogram.startTimer({ provider: match.provider }),
+      });
+  };
+  const onHeaders = (message: unknown) => {
+    const { request } = message as { request: object };
+    const s = started.get(request);
+    if (s) {
+      s.end();
+      started.delete(request);
+    }
+  };
+  diagnostics.subscribe('undici:request:create', onCreate);
+  diagnostics.subscribe('undici:request:headers', onHeaders);
+  return () => {
+    diagnostics.unsubscribe('undici:request:create', onCreate);
+    diagnostics.unsubscribe('undici:request:headers', onHeaders);
+  };
+}

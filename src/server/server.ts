@@ -1,0 +1,695 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import pino from 'pino';
+import { Baton, type BatonOptions } from '../core/baton.js';
+import type { ConnectionInfo } from '../core/connection-info.js';
+import { BatonError, ConfigError, ConnectionNotFound, redact } from '../errors.js';
+import { AuditLog } from './audit.js';
+import { type Caller, KeyRing, ProviderSwitches } from './keys.js';
+import { Metrics } from './metrics.js';
+import { buildOpenApi, type RouteDoc } from './openapi.js';
+import { forbidden, HttpProblem, PROBLEM_TYPE, toProblem, unauthorized } from './problem.js';
+import * as S from './schemas.js';
+import type { Operation, ServerStore } from './server-store.js';
+import { openServerStore } from './server-store.js';
+
+export interface ServerOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** The store spec ('sqlite:<path>', 'postgres://…', 'memory:'); default BATON_STORE, else the default SQLite file. */
+  store?: string;
+  /** A Baton already open (the server does not close it). Otherwise one is opened from `baton` options. */
+  instance?: Baton;
+  baton?: Omit<BatonOptions, 'store'>;
+  /** Run the keeper (background refresh) in this process. Default true. */
+  keeper?: boolean;
+  keeperIntervalMs?: number;
+  /** How long shutdown waits for requests in flight. Default 10 s. */
+  shutdownTimeoutMs?: number;
+  /** Audit rows older than this are pruned. Default 90 days. */
+  auditRetentionMs?: number;
+  /** The server's URL as callers and browsers reach it (for the authorization callback). Default http://host:port. */
+  publicUrl?: string;
+  /** pino level. Default info. */
+  logLevel?: string;
+  /** Where log lines go. Default stdout. */
+  logStream?: NodeJS.WritableStream;
+  /** How long a disabled key or provider may still be honoured. Default 500 ms (under the 1 s promised). */
+  cacheTtlMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface BatonServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly baton: Baton;
+  readonly serverStore: ServerStore;
+  /** Every route registered (method and URL), for checking the OpenAPI document against. */
+  readonly routes: { method: string; url: string }[];
+  /** Stops accepting, drains requests in flight (bounded), writes queued audit rows, commits held pairs. */
+  close(): Promise<void>;
+}
+
+interface RequestState {
+  caller: Caller | null;
+  connectionId: string | null;
+  provider: string | null;
+  detail: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    batonState: RequestState;
+  }
+  interface FastifyContextConfig {
+    op?: Operation | null;
+    audit?: string;
+  }
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'authorization',
+  'content-length',
+  'accept-encoding',
+  'expect',
+]);
+
+const RESPONSE_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'authorization',
+  'proxy-authorization',
+]);
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** The path of a URL for logs and the audit log: no query string, redacted. */
+function pathOnly(url: string): string {
+  const q = url.search(/[?#]/);
+  return redact(q === -1 ? url : url.slice(0, q));
+}
+
+/** Starts the HTTP server: the broker API, the authenticating proxy, health and metrics. */
+export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+  const env = options.env ?? process.env;
+  const storeSpec = options.store ?? (env['BATON_STORE'] || undefined);
+  const ownsBaton = !options.instance;
+  const baton =
+    options.instance ??
+    (await Baton.open({ ...options.baton, ...(storeSpec ? { store: storeSpec } : {}), env, keeper: false }));
+  let serverStore: ServerStore;
+  try {
+    serverStore = await openServerStore(baton.store, storeSpec);
+  } catch (err) {
+    if (ownsBaton) await baton.close();
+    throw err;
+  }
+  const ttl = options.cacheTtlMs ?? 500;
+  const keys = new KeyRing(serverStore, ttl);
+  const switches = new ProviderSwitches(serverStore, ttl);
+  const metrics = new Metrics(baton);
+
+  const logger = pino(
+    {
+      level: options.logLevel ?? 'info',
+      base: { service: 'baton' },
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'req.headers["x-api-key"]',
+          'headers.authorization',
+        ],
+        censor: '[redacted]',
+      },
+      serializers: {
+        err: (err: unknown) =>
+          err instanceof BatonError
+            ? err.toJSON()
+            : { name: (err as Error)?.name, message: redact(String((err as Error)?.message ?? err)) },
+      },
+    },
+    options.logStream ?? process.stdout,
+  );
+  const audit = new AuditLog(
+    serverStore,
+    { ...(options.auditRetentionMs ? { retentionMs: options.auditRetentionMs } : {}) },
+    (err) => logger.error({ err }, 'audit rows could not be written; they are kept and written again'),
+  );
+
+  // Connection id → provider, for scopes by provider and the kill switch; the store's change
+  // feed (NOTIFY on PostgreSQL) drops entries another replica changed.
+  const providerOf = new Map<string, string | null>();
+  const unsubscribe = baton.store.subscribe((id) => {
+    if (id === null) providerOf.clear();
+    else providerOf.delete(id);
+  });
+  const lookupProvider = async (id: string): Promise<string | null> => {
+    if (providerOf.has(id)) return providerOf.get(id) ?? null;
+    let provider: string | null = null;
+    try {
+      provider = (await baton.get(id)).provider;
+    } catch (err) {
+      if (!(err instanceof ConnectionNotFound)) throw err;
+    }
+    if (provider !== null) {
+      if (providerOf.size > 50_000) providerOf.clear();
+      providerOf.set(id, provider);
+    }
+    return provider;
+  };
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+    exposeHeadRoutes: false,
+    forceCloseConnections: 'idle',
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+  const registered: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of Array.isArray(r.method) ? r.method : [r.method])
+      registered.push({ method: m, url: r.url });
+  });
+  app.decorateRequest('batonState', null as unknown as RequestState);
+
+  let draining = false;
+
+  app.addHook('onRequest', async (req, reply) => {
+    req.batonState = { caller: null, connectionId: null, provider: null, detail: null };
+    reply.header('x-request-id', req.id);
+    const op = req.routeOptions.config.op;
+    if (!op) return;
+    const header = req.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) throw unauthorized('No caller key was sent.');
+    const caller = await keys.lookup(m[1] as string);
+    if (!caller) throw unauthorized('The caller key is unknown, revoked or disabled.');
+    req.batonState.caller = caller;
+    if (!caller.key.ops.includes(op)) {
+      throw forbidden(
+        `The caller key "${caller.key.name}" may not ${op}.`,
+        `Use a key created with --ops including ${op}.`,
+      );
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const st = req.batonState;
+    const auditOp = req.routeOptions.config.audit;
+    const outcome =
+      (reply as FastifyReply & { batonCode?: string }).batonCode ?? (reply.statusCode < 400 ? 'ok' : 'error');
+    if (auditOp && st) {
+      audit.record({
+        at: Date.now(),
+        requestId: req.id,
+        keyName: st.caller?.key.name ?? null,
+        connectionId: st.connectionId,
+        provider: st.provider,
+        operation: auditOp,
+        outcome,
+        status: reply.statusCode,
+        detail: st.detail,
+      });
+    }
+    if (auditOp === 'token') metrics.releases.inc({ status: String(reply.statusCode) });
+    else if (auditOp === 'proxy') metrics.proxied.inc({ status: String(reply.statusCode) });
+    req.log.info(
+      {
+        method: req.method,
+        path: pathOnly(req.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        key: st?.caller?.key.name,
+        connection: st?.connectionId ?? undefined,
+        outcome,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const problem = toProblem(err, req.id);
+    (reply as FastifyReply & { batonCode?: string }).batonCode = problem.code;
+    if (problem.status >= 500) req.log.error({ err }, problem.detail);
+    if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter));
+    return reply.code(problem.status).type(PROBLEM_TYPE).send(problem);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const problem = toProblem(
+      new HttpProblem(
+        404,
+        'not_found',
+        `No route ${req.method} ${pathOnly(req.url)}.`,
+        'See /v1/openapi.json for the routes.',
+      ),
+      req.id,
+    );
+    (reply as FastifyReply & { batonCode?: string }).batonCode = problem.code;
+    return reply.code(404).type(PROBLEM_TYPE).send(problem);
+  });
+
+  /** Scope and kill-switch checks for a route on one connection. */
+  const authorizeConnection = async (
+    req: FastifyRequest,
+    id: string,
+    providerHint?: string,
+  ): Promise<string> => {
+    const st = req.batonState;
+    st.connectionId = id;
+    const caller = st.caller as Caller;
+    const provider = providerHint ?? (await lookupProvider(id));
+    st.provider = provider;
+    if (!caller.scope.allows(id, provider)) {
+      throw forbidden(
+        `The caller key "${caller.key.name}" is not allowed to use connection "${id}".`,
+        'Use a key whose --allow covers this connection id or its provider.',
+      );
+    }
+    if (provider === null) throw new ConnectionNotFound(id);
+    const op = req.routeOptions.config.op;
+    if ((op === 'token' || op === 'proxy') && (await switches.disabled(provider))) {
+      throw new HttpProblem(
+        403,
+        'provider_disabled',
+        `Releases and proxied calls for ${provider} are switched off on this server.`,
+        `An operator switched ${provider} off; \`baton providers enable ${provider}\` switches it back on.`,
+      );
+    }
+    return provider;
+  };
+
+  const routes: RouteDoc[] = [];
+  const route = <P = Record<string, string>, Q = unknown, B = unknown>(def: {
+    method: 'GET' | 'POST' | 'DELETE';
+    url: string;
+    op: Operation | null;
+    audit?: string;
+    summary: string;
+    schema: { params?: object; querystring?: object; body?: object; response: Record<number, object> };
+    handler: (
+      req: FastifyRequest<{ Params: P; Querystring: Q; Body: B }>,
+      reply: FastifyReply,
+    ) => Promise<unknown>;
+  }) => {
+    routes.push({ method: def.method, url: def.url, op: def.op, summary: def.summary, schema: def.schema });
+    app.route({
+      method: def.method,
+      url: def.url,
+      config: { op: def.op, ...(def.audit ? { audit: def.audit } : {}) },
+      schema: def.schema,
+      handler: def.handler as never,
+    });
+  };
+
+  // ---- connections
+
+  route<
+    Record<string, never>,
+    { provider?: string; status?: string; prefix?: string; limit: number; cursor?: string }
+  >({
+    method: 'GET',
+    url: '/v1/connections',
+    op: 'read',
+    summary: 'List the connections this key may see (paginated by id)',
+    schema: { querystring: S.listQuery, response: { 200: S.listResponse } },
+    handler: async (req) => {
+      const q = req.query;
+      const caller = req.batonState.caller as Caller;
+      const all = (await baton.list()).filter(
+        (c) =>
+          caller.scope.allows(c.id, c.provider) &&
+          (q.provider === undefined || c.provider === q.provider) &&
+          (q.status === undefined || c.status === q.status) &&
+          (q.prefix === undefined || c.id.startsWith(q.prefix)) &&
+          (q.cursor === undefined || c.id > q.cursor),
+      );
+      const items = all.slice(0, q.limit);
+      return {
+        items,
+        nextCursor: all.length > q.limit ? (items[items.length - 1] as ConnectionInfo).id : null,
+      };
+    },
+  });
+
+  route<{ id: string }>({
+    method: 'GET',
+    url: '/v1/connections/:id',
+    op: 'read',
+    summary: 'One connection (never its secrets)',
+    schema: { params: S.idParams, response: { 200: S.connectionSchema } },
+    handler: async (req) => {
+      await authorizeConnection(req, req.params.id);
+      return baton.get(req.params.id);
+    },
+  });
+
+  route<
+    Record<string, never>,
+    unknown,
+    {
+      id: string;
+      provider: string;
+      params?: Record<string, string>;
+      authMode?: 'client_credentials' | 'token_pair' | 'api_key';
+      credentials?: { apiKey: string; apiSecret?: string };
+      scopes?: string[];
+      replace?: boolean;
+    }
+  >({
+    method: 'POST',
+    url: '/v1/connections',
+    op: 'manage',
+    audit: 'create',
+    summary: 'Create a static-credential or client-credentials connection',
+    schema: { body: S.createBody, response: { 201: S.connectionSchema } },
+    handler: async (req, reply) => {
+      const b = req.body;
+      if (!baton.providers.list().some((p) => p.id === b.provider)) baton.providers.get(b.provider);
+      await authorizeConnection(req, b.id, b.provider);
+      const info = await baton.connect({
+        connectionId: b.id,
+        provider: b.provider,
+        ...(b.params ? { params: b.params } : {}),
+        ...(b.authMode ? { authMode: b.authMode } : {}),
+        ...(b.credentials ? { credentials: b.credentials } : {}),
+        ...(b.scopes ? { scopes: b.scopes } : {}),
+        ...(b.replace ? { replace: true } : {}),
+      });
+      providerOf.delete(b.id);
+      return reply.code(201).send(info);
+    },
+  });
+
+  route<
+    { id: string },
+    unknown,
+    {
+      provider: string;
+      params?: Record<string, string>;
+      scopes?: string[];
+      redirectUri?: string;
+      replace?: boolean;
+    }
+  >({
+    method: 'POST',
+    url: '/v1/connections/:id/authorize',
+    op: 'manage',
+    audit: 'authorize',
+    summary: 'Begin an authorization: returns the URL to send the account owner to',
+    schema: { params: S.idParams, body: S.authorizeBody, response: { 200: S.authorizeResponse } },
+    handler: async (req) => {
+      const b = req.body;
+      baton.providers.get(b.provider);
+      await authorizeConnection(req, req.params.id, b.provider);
+      const client = baton.clientFor(b.provider, b.params ?? {});
+      const redirectUri = b.redirectUri ?? client?.redirectUri ?? `${publicUrl}/v1/callback`;
+      return baton.beginAuthorization({
+        provider: b.provider,
+        connectionId: req.params.id,
+        redirectUri,
+        ...(b.params ? { params: b.params } : {}),
+        ...(b.scopes ? { scopes: b.scopes } : {}),
+        ...(b.replace ? { replace: true } : {}),
+      });
+    },
+  });
+
+  route<Record<string, never>, Record<string, string>>({
+    method: 'GET',
+    url: '/v1/callback',
+    op: null,
+    audit: 'callback',
+    summary:
+      'The authorization callback (the provider redirects the browser here; the state authenticates it)',
+    schema: { querystring: S.callbackQuery, response: { 200: S.connectionSchema } },
+    handler: async (req) => {
+      const q = req.query;
+      const info = await baton.completeAuthorization({
+        state: q['state'] ?? '',
+        ...(q['code'] !== undefined ? { code: q['code'] } : {}),
+        ...(q['error'] !== undefined ? { error: q['error'] } : {}),
+        ...(q['error_description'] !== undefined ? { errorDescription: q['error_description'] } : {}),
+      });
+      req.batonState.connectionId = info.id;
+      req.batonState.provider = info.provider;
+      providerOf.delete(info.id);
+      return info;
+    },
+  });
+
+  route<{ id: string }, unknown, { force?: boolean } | null>({
+    method: 'POST',
+    url: '/v1/connections/:id/refresh',
+    op: 'manage',
+    audit: 'refresh',
+    summary: 'Refresh now if due (or always with force)',
+    schema: { params: S.idParams, body: S.refreshBody, response: { 200: S.connectionSchema } },
+    handler: async (req) => {
+      await authorizeConnection(req, req.params.id);
+      return baton.refresh(req.params.id, { force: req.body?.force ?? false });
+    },
+  });
+
+  route<{ id: string }>({
+    method: 'POST',
+    url: '/v1/connections/:id/revoke',
+    op: 'manage',
+    audit: 'revoke',
+    summary: 'Revoke the grant at the provider and mark the connection revoked',
+    schema: { params: S.idParams, response: { 200: S.revokeResponse } },
+    handler: async (req) => {
+      await authorizeConnection(req, req.params.id);
+      return baton.revoke(req.params.id);
+    },
+  });
+
+  route<{ id: string }>({
+    method: 'DELETE',
+    url: '/v1/connections/:id',
+    op: 'manage',
+    audit: 'delete',
+    summary: 'Delete the connection',
+    schema: { params: S.idParams, response: { 200: S.deleteResponse } },
+    handler: async (req) => {
+      await authorizeConnection(req, req.params.id);
+      const deleted = await baton.remove(req.params.id);
+      providerOf.delete(req.params.id);
+      return { deleted };
+    },
+  });
+
+  route<{ id: string }>({
+    method: 'POST',
+    url: '/v1/connections/:id/token',
+    op: 'token',
+    audit: 'token',
+    summary: 'Release the credentials to send now (refreshed first when due)',
+    schema: { params: S.idParams, response: { 200: S.tokenResponse } },
+    handler: async (req) => {
+      await authorizeConnection(req, req.params.id);
+      const released = await baton.release(req.params.id);
+      metrics.cache.inc({ result: released.cached ? 'hit' : 'miss' });
+      return released;
+    },
+  });
+
+  // ---- the authenticating proxy: an encapsulated context whose bodies stay streams.
+
+  const PROXY_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+  routes.push({
+    method: 'PROXY',
+    url: '/v1/proxy/:id/*',
+    op: 'proxy',
+    summary: 'Forward a request to the connection’s API with its credentials',
+    schema: { params: S.proxyParams, response: {} },
+  });
+  await app.register(async (proxy) => {
+    proxy.removeAllContentTypeParsers();
+    proxy.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    proxy.route({
+      method: [...PROXY_METHODS],
+      url: '/v1/proxy/:id/*',
+      config: { op: 'proxy', audit: 'proxy' },
+      schema: { params: S.proxyParams },
+      handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
+        const id = req.params.id;
+        // The raw path after the id, as sent: core's path confinement judges it undecoded.
+        const raw = req.url.slice('/v1/proxy/'.length);
+        const slash = raw.indexOf('/');
+        const rest = slash === -1 ? '' : raw.slice(slash + 1);
+        req.batonState.detail = `${req.method} ${pathOnly(rest)}`;
+        const provider = await authorizeConnection(req, id);
+        const pathPart = rest.split(/[?#]/)[0] as string;
+        if (/^[a-z][a-z0-9+.-]*:/i.test(pathPart) || pathPart.includes('@')) {
+          throw new ConfigError(
+            `The proxied path "${redact(pathPart)}" is an absolute URL or carries "@", which could leave the API base.`,
+            'Send a path relative to the connection’s API base; percent-encode an "@" that belongs to a value.',
+            { connectionId: id, provider },
+          );
+        }
+        const headers: Record<string, string> = {};
+        const connectionTokens = String(req.headers.connection ?? '')
+          .toLowerCase()
+          .split(',')
+          .map((s) => s.trim());
+        for (const [name, value] of Object.entries(req.headers)) {
+          if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.includes(name)) continue;
+          if (name === 'x-request-id') continue;
+          headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        }
+        // Bodies pass through as sent: no decompression on the way back.
+        headers['accept-encoding'] = 'identity';
+        const length = req.headers['content-length'];
+        if (length !== undefined) headers['content-length'] = length;
+        const abort = new AbortController();
+        reply.raw.on('close', () => {
+          if (!reply.raw.writableFinished) abort.abort();
+        });
+        const hasBody = req.body !== undefined && req.method !== 'GET' && req.method !== 'HEAD';
+        const res = await baton.fetch(id, rest, {
+          method: req.method,
+          headers,
+          signal: abort.signal,
+          ...(hasBody ? { body: req.body as Readable, duplex: 'half' as const } : {}),
+        });
+        const spec = baton.providers.get(provider);
+        const credentialHeader = spec.apiKeyAuth?.header.toLowerCase();
+        reply.code(res.status);
+        for (const [name, value] of res.headers) {
+          if (RESPONSE_DROP.has(name) || name === credentialHeader || name === 'set-cookie') continue;
+          reply.header(name, value);
+        }
+        const cookies = res.headers.getSetCookie();
+        if (cookies.length > 0) reply.header('set-cookie', cookies);
+        if (!res.body || req.method === 'HEAD' || res.status === 204 || res.status === 304) {
+          await res.body?.cancel().catch(() => undefined);
+          return reply.send();
+        }
+        return reply.send(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream));
+      },
+    });
+  });
+
+  // ---- operations
+
+  app.get('/healthz', { config: { op: null } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { op: null } }, async (_req, reply) => {
+    if (draining)
+      return reply
+        .code(503)
+        .type(PROBLEM_TYPE)
+        .send(
+          toProblem(
+            new HttpProblem(
+              503,
+              'shutting_down',
+              'The server is shutting down.',
+              'Send requests to another replica.',
+            ),
+            _req.id,
+          ),
+        );
+    await serverStore.ping();
+    await baton.store.get('\u0000readyz');
+    return { status: 'ready' };
+  });
+  app.get('/metrics', { config: { op: null } }, async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  let openapi: object | null = null;
+  app.get('/v1/openapi.json', { config: { op: null } }, async () => {
+    openapi ??= buildOpenApi(routes);
+    return openapi;
+  });
+
+  // ---- keeper: its passes are scheduled here so their duration can be measured.
+  let keeperTimer: NodeJS.Timeout | null = null;
+  if (options.keeper ?? true) {
+    const keeper = baton.startKeeper({ intervalMs: 2 ** 31 - 1 });
+    keeper.stop();
+    keeperTimer = setInterval(() => {
+      const end = metrics.keeperPass.startTimer();
+      keeper.runOnce().then(
+        () => end(),
+        (err: unknown) => logger.warn({ err }, 'keeper pass failed'),
+      );
+    }, options.keeperIntervalMs ?? 60_000);
+    keeperTimer.unref();
+  }
+
+  const host = options.host ?? '127.0.0.1';
+  try {
+    await app.listen({ host, port: options.port ?? 8080 });
+  } catch (err) {
+    if (keeperTimer) clearInterval(keeperTimer);
+    unsubscribe();
+    metrics.close();
+    await audit.close();
+    await serverStore.close();
+    if (ownsBaton) await baton.close();
+    const code = (err as { code?: string }).code;
+    throw new ConfigError(
+      `The server could not listen on ${host}:${options.port ?? 8080} (${code ?? 'error'}).`,
+      code === 'EADDRINUSE' ? 'Pick another --port, or stop what is using it.' : 'Check --host and --port.',
+      { cause: err },
+    );
+  }
+  const port = (app.server.address() as { port: number }).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const publicUrl = (options.publicUrl ?? url).replace(/\/$/, '');
+
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      draining = true;
+      if (keeperTimer) clearInterval(keeperTimer);
+      const bound = setTimeout(() => app.server.closeAllConnections(), options.shutdownTimeoutMs ?? 10_000);
+      bound.unref();
+      await app.close();
+      clearTimeout(bound);
+      unsubscribe();
+      metrics.close();
+      await audit.close();
+      if (ownsBaton) await baton.close();
+      await serverStore.close();
+      logger.info('stopped');
+    })();
+    return closing;
+  };
+  logger.info({ url, store: baton.store.kind }, 'listening');
+  return { url, app, baton, serverStore, routes: registered, close };
+}

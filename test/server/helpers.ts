@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { fetch } from 'undici';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** A writable that keeps everything written, for scanning logs. */
+export class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+export interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** An upstream API that answers every request with what it received, optionally after a delay. */
+export async function echoServer(
+  delayMs = 0,
+): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+  const seen: Seen[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      setTimeout(() => {
+        res.setHeader('content-type', 'application/json');
+        res.setHeader('x-upstream', 'yes');
+        res.end(JSON.stringify({ ok: true, method: req.method, url: req.url, body }));
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+export interface Spawned {
+  url: string;
+  out: () => string;
+  kill(signal?: NodeJS.Signals): void;
+  exited: Promise<number | null>;
+}
+
+/** `baton serve --port 0` in its own process; resolves once it says where it listens. */
+export async function spawnServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise<Spawned> {
+  const child = spawn(process.execPath, [CLI, ...args, 'serve', '--port', '0'], {
+    env: { PATH: process.env['PATH'], ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /"url":"(http:\/\/[^"]+)","store"/.exec(out);
+      if (m) resolve(m[1] as string);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on('exit', (code) => reject(new Error(`baton serve exited ${code}: ${out}`)));
+  });
+  return { url, out: () => out, kill: (s = 'SIGTERM') => child.kill(s), exited };
+}
+
+/** Runs the CLI once and returns its output. */
+export async function runCli(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env['PATH'], ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  return { code, stdout, stderr };
+}
+
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  key?: string,
+  body?: unknown,
+): Promise<{ status: number; type: string; json: Record<string, unknown>; text: string }> {
+  const headers: Record<string, string> = {};
+  if (key !== undefined) headers['authorization'] = `Bearer ${key}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, type: res.headers.get('content-type') ?? '', json, text };
+}
