@@ -48,15 +48,21 @@ export class HeldLease {
   }
 
   /**
-   * Stops renewing and keeps the row until it expires (a held pair waits for the store), so
-   * no other process spends the refresh token the held pair replaced. This process may go on:
+   * A held pair waits for the store: the lease stays held (and renewed while the store takes
+   * renewals), so no other process spends the refresh token the pair replaced, and a revoke
+   * elsewhere waits for the pair to be stored, then revokes it. Callers in this process go on:
    * a revoke here must not wait for the store to come back.
    */
   keep(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
     this.#unlock?.();
     this.#unlock = null;
+  }
+
+  /** Stops renewing without releasing (the process is closing): the row expires after its TTL. */
+  abandon(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.keep();
   }
 
   async release(): Promise<void> {

@@ -196,6 +196,7 @@ export class Refresher {
   forget(id: string): HeldPair | undefined {
     const held = this.#held.get(id);
     if (held?.timer) clearTimeout(held.timer);
+    held?.lease?.abandon();
     this.#held.delete(id);
     this.#journal?.remove(id);
     return held;
@@ -206,6 +207,7 @@ export class Refresher {
     for (const p of this.#held.values()) {
       if (p.timer) clearTimeout(p.timer);
       p.timer = null;
+      p.lease?.abandon();
     }
   }
 

@@ -93,6 +93,8 @@ const VISIBILITY_MS: Record<Engine, number> = { memory: 50, postgres: 250, sqlit
 const STEP_LIMIT_MS = 20_000;
 /** A forced refresh may be satisfied by a refresh in flight when it was asked for. */
 const JOIN_SLACK_MS = 50;
+/** How long after the simulator writes an answer the client may take to read it (a loaded 2-core machine). */
+const ANSWER_READ_SLACK_MS = 25;
 
 const wall = () => performance.timeOrigin + performance.now();
 
@@ -674,7 +676,9 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           e.accessToken === token &&
           e.accepted === false &&
           e.tag === tag &&
-          e.answeredWallMs < startWall,
+          // The instance knows of the 401 once it has read the answer, a moment after the
+          // simulator wrote it: a call started within that moment cannot have known.
+          e.answeredWallMs + ANSWER_READ_SLACK_MS < startWall,
       );
       if (refused)
         return `the provider refused it (401, seq ${refused.seq}) to this instance before the call started`;

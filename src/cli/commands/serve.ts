@@ -32,7 +32,7 @@ export function serveCommand(cli: Cli): Command {
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
           throw new UsageError(`"${opts.port}" is not a port.`, 'Pass --port a number from 0 to 65535.');
         }
-        const baton = await cli.openBaton({ keeper: false });
+        const baton = await cli.openBaton({ keeper: false }, { create: true });
         const store = cli.config().store ?? defaultStoreSpec(cli.env);
         let server: Awaited<ReturnType<typeof startServer>>;
         try {
