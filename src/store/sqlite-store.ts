@@ -209,6 +209,15 @@ export class SqliteStore implements Store {
   }
 
   #migrate(): void {
+    // Already current (the common case): a read, no write lock, no wait on other processes.
+    try {
+      const row = this.#db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as {
+        v: number | null;
+      };
+      if (row.v === MIGRATIONS.length) return;
+    } catch {
+      // No table yet: a new file.
+    }
     this.#db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
     );
