@@ -17,11 +17,11 @@ import { resolveParams } from '../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../providers/spec.js';
 import type { AccountInfo, ConnectionRecord } from '../store/store.js';
 import { authHeader } from './api-fetch.js';
-import { accountFromBody } from './baton.js';
 import type { ClientRegistration } from './clients.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints, type LoadedConnection } from './context.js';
 import { grantContextFor } from './grant-context.js';
+import { accountFromBody } from './identity.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { WriteRefused, writeConnection } from './write-path.js';
 

@@ -1,0 +1,197 @@
+import { AuthorizationError, ConfigError, ConnectionMismatch, SecretKeyError } from '../errors.js';
+import { buildAuthorizationUrl, checkCallback, parseCallback } from '../protocol/authorization.js';
+import { exchangeAuthorizationCode } from '../protocol/grants.js';
+import { createPkce, randomState } from '../protocol/pkce.js';
+import type { TokenSet } from '../protocol/token-set.js';
+import { resolveParams } from '../providers/params.js';
+import type { AccountInfo, PendingAuthorization } from '../store/store.js';
+import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
+import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
+import { type CoreContext, connectionEndpoints } from './context.js';
+import { str } from './identity.js';
+import { toTokenSet } from './token-lifetime.js';
+
+export interface BeginAuthorizationInput {
+  provider: string;
+  connectionId: string;
+  params?: Record<string, string>;
+  scopes?: string[];
+  /** Defaults to the client's configured redirectUri. */
+  redirectUri?: string;
+  extraParams?: Record<string, string>;
+  /** Re-authorize an existing connection under different params or client. */
+  replace?: boolean;
+}
+
+export interface BeginAuthorizationResult {
+  url: string;
+  state: string;
+  connectionId: string;
+  redirectUri: string;
+  expiresAt: number;
+}
+
+export type CompleteAuthorizationInput =
+  | { callbackUrl: string }
+  | { state: string; code?: string; error?: string; errorDescription?: string };
+
+/** RFC 6749 §4.1.1 (+ RFC 7636): the URL to send the user to, and a pending authorization stored under its state. */
+export async function beginAuthorization(
+  parts: FacadeParts,
+  input: BeginAuthorizationInput,
+): Promise<BeginAuthorizationResult> {
+  const { ctx } = parts;
+  const spec = specFor(ctx, input.provider, 'oauth2');
+  const params = resolveParams(spec, input.params);
+  const client = ctx.clients.require(spec.id, params, input.connectionId);
+  const redirectUri = input.redirectUri ?? client.redirectUri;
+  if (!redirectUri) {
+    throw new ConfigError(
+      `No redirect URI is configured for ${spec.displayName}.`,
+      'Pass redirectUri to beginAuthorization(), or set it in the client configuration (redirectUri / BATON_<PROVIDER>_REDIRECT_URI).',
+      { provider: spec.id, connectionId: input.connectionId },
+    );
+  }
+  await checkReplace(ctx, input.connectionId, spec, params, client, input.replace);
+  const endpoints = connectionEndpoints(spec, { params, apiBaseUrl: null });
+  const state = randomState();
+  const pkce = spec.pkce ? createPkce() : null;
+  const scopes = input.scopes ?? spec.scopes;
+  const url = buildAuthorizationUrl({
+    spec,
+    endpoints,
+    clientId: client.clientId,
+    redirectUri,
+    scopes,
+    state,
+    ...(pkce ? { codeChallenge: pkce.challenge } : {}),
+    ...(input.extraParams ? { extraParams: input.extraParams } : {}),
+  });
+  const now = ctx.clock.now();
+  const pending: PendingAuthorization = {
+    state,
+    connectionId: input.connectionId,
+    provider: spec.id,
+    params,
+    clientId: client.clientId,
+    redirectUri,
+    scopes,
+    // The row's other fields are sealed too, so an edited row is refused (README, security notes).
+    sealed: ctx.sealer.seal(
+      {
+        codeVerifier: pkce?.verifier ?? null,
+        connectionId: input.connectionId,
+        redirectUri,
+        scopes,
+        expiresAt: now + parts.authorizationTtlMs,
+      },
+      { id: `pending:${state}`, provider: spec.id, params, clientId: client.clientId },
+    ),
+    createdAt: now,
+    expiresAt: now + parts.authorizationTtlMs,
+  };
+  await ctx.store.savePendingAuthorization(pending);
+  return { url, state, connectionId: input.connectionId, redirectUri, expiresAt: pending.expiresAt };
+}
+
+/** RFC 6749 §4.1.2–4.1.3: checks the callback against its pending authorization, exchanges the code, stores the connection. */
+export async function completeAuthorization(
+  parts: FacadeParts,
+  input: CompleteAuthorizationInput,
+): Promise<ConnectionInfo> {
+  const { ctx } = parts;
+  const cb =
+    'callbackUrl' in input
+      ? parseCallback(input.callbackUrl)
+      : parseCallback({
+          state: input.state,
+          ...(input.code !== undefined ? { code: input.code } : {}),
+          ...(input.error !== undefined ? { error: input.error } : {}),
+          ...(input.errorDescription !== undefined ? { error_description: input.errorDescription } : {}),
+        });
+  if (!cb.state) {
+    throw new AuthorizationError('state_mismatch', 'The callback carries no state parameter.');
+  }
+  const pending = await ctx.store.takePendingAuthorization(cb.state);
+  if (!pending) {
+    throw new AuthorizationError(
+      'unknown_state',
+      'No pending authorization matches the state of this callback.',
+    );
+  }
+  const opts = { provider: pending.provider, connectionId: pending.connectionId };
+  const secret = openPending(ctx, pending);
+  if (pending.expiresAt <= ctx.clock.now()) {
+    throw new AuthorizationError(
+      'expired_state',
+      `The authorization of "${pending.connectionId}" expired before it was completed.`,
+      opts,
+    );
+  }
+  const code = checkCallback(cb, pending.state, opts);
+  const spec = ctx.providers.get(pending.provider);
+  const client = ctx.clients.require(spec.id, pending.params, pending.connectionId);
+  if (client.clientId !== pending.clientId) {
+    throw new ConnectionMismatch(
+      'The client configured now is not the one the authorization was started with',
+      { provider: spec.id, clientId: pending.clientId, params: pending.params },
+      { provider: spec.id, clientId: client.clientId, params: pending.params },
+      opts,
+    );
+  }
+  const codeVerifier = typeof secret['codeVerifier'] === 'string' ? secret['codeVerifier'] : undefined;
+  const grant = grantContext(ctx, spec, pending.params, client, pending.connectionId);
+  const response = await exchangeAuthorizationCode(grant, {
+    code,
+    redirectUri: pending.redirectUri,
+    ...(codeVerifier ? { codeVerifier } : {}),
+  });
+  const tokens = toTokenSet(response, spec, 'authorization_code');
+  const record = await saveConnection(parts, {
+    id: pending.connectionId,
+    provider: spec.id,
+    authMode: 'oauth2',
+    params: pending.params,
+    clientId: client.clientId,
+    secrets: { tokens, credentials: null },
+    scopes: tokens.scope ?? pending.scopes,
+    account: accountFromTokens(tokens),
+  });
+  return toConnectionInfo(record);
+}
+
+/**
+ * Opens a pending authorization's sealed part (bound to its state, provider, params and
+ * client) and checks the row's other fields against their sealed copies.
+ */
+function openPending(ctx: CoreContext, pending: PendingAuthorization): Record<string, unknown> {
+  const opened = ctx.sealer.open(pending.sealed, {
+    id: `pending:${pending.state}`,
+    provider: pending.provider,
+    params: pending.params,
+    clientId: pending.clientId,
+  });
+  const sealedCopy = {
+    connectionId: opened['connectionId'],
+    redirectUri: opened['redirectUri'],
+    scopes: opened['scopes'],
+    expiresAt: opened['expiresAt'],
+  };
+  for (const [field, value] of Object.entries(sealedCopy)) {
+    // Pending authorizations begun before these fields were sealed carry none of them.
+    if (value === undefined) continue;
+    if (JSON.stringify(value) !== JSON.stringify(pending[field as keyof PendingAuthorization])) {
+      throw new SecretKeyError(
+        `The pending authorization of "${String(sealedCopy.connectionId)}" was altered in the store (${field}).`,
+        { provider: pending.provider },
+      );
+    }
+  }
+  return opened;
+}
+
+/** Account hints a token response carries (Cronofy's account_id and sub). */
+function accountFromTokens(tokens: TokenSet): AccountInfo | null {
+  const id = str(tokens.extra['account_id']) ?? str(tokens.extra['sub']) ?? str(tokens.extra['user_id']);
+  return id ? { id } : null;
+}

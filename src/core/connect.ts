@@ -1,0 +1,225 @@
+import type { Response } from 'undici';
+import { ConfigError, ConnectionMismatch } from '../errors.js';
+import type { GrantContext } from '../protocol/grants.js';
+import { requestClientCredentials } from '../protocol/grants.js';
+import { resolveParams } from '../providers/params.js';
+import type { AuthMode, ProviderSpec } from '../providers/spec.js';
+import type { AccountInfo, ConnectionRecord } from '../store/store.js';
+import type { BatonRequestInit } from './api-fetch.js';
+import type { ClientRegistration } from './clients.js';
+import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
+import {
+  type CoreContext,
+  connectionEndpoints,
+  type LoadedConnection,
+  openConnection,
+  readRecord,
+} from './context.js';
+import { grantContextFor } from './grant-context.js';
+import type { Refresher } from './refresher.js';
+import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
+import { toTokenSet } from './token-lifetime.js';
+import type { TokenSource } from './token-source.js';
+import { writeConnection } from './write-path.js';
+
+/** What the facade's operations share: the context and the pieces a write must tell. */
+export interface FacadeParts {
+  ctx: CoreContext;
+  tokens: TokenSource;
+  refresher: Refresher;
+  authorizationTtlMs: number;
+  fetch(id: string, path: string, init?: BatonRequestInit): Promise<Response>;
+}
+
+export interface ConnectInput {
+  provider: string;
+  connectionId: string;
+  params?: Record<string, string>;
+  /** For token-pair and API-key modes. */
+  credentials?: StaticCredentials;
+  /** Defaults to the first of the provider's modes that fits the input. */
+  authMode?: AuthMode;
+  scopes?: string[];
+  replace?: boolean;
+}
+
+/** Stores a connection that needs no user consent: static credentials, or client credentials. */
+/** Stores a connection that needs no user consent: static credentials, or client credentials. */
+export async function connect(parts: FacadeParts, input: ConnectInput): Promise<ConnectionInfo> {
+  const { ctx } = parts;
+  const spec = ctx.providers.get(input.provider);
+  const params = resolveParams(spec, input.params);
+  const mode = input.authMode ?? chooseMode(spec, input);
+  specFor(ctx, spec.id, mode);
+  if (mode === 'token_pair' || mode === 'api_key') {
+    const creds = input.credentials;
+    if (!creds?.apiKey || (mode === 'token_pair' && !creds.apiSecret)) {
+      throw new ConfigError(
+        `Connecting "${input.connectionId}" with ${mode} needs ${mode === 'token_pair' ? 'an API key and secret' : 'an API key'}.`,
+        'Pass credentials: { apiKey, apiSecret } (the CLI reads the secret from a hidden prompt, --secret-stdin or the environment).',
+        { provider: spec.id, connectionId: input.connectionId },
+      );
+    }
+    await checkReplace(ctx, input.connectionId, spec, params, null, input.replace);
+    const record = await saveConnection(parts, {
+      id: input.connectionId,
+      provider: spec.id,
+      authMode: mode,
+      params,
+      clientId: null,
+      secrets: { tokens: null, credentials: { ...creds } },
+      scopes: null,
+      account: null,
+    });
+    return toConnectionInfo(record);
+  }
+  if (mode === 'client_credentials') {
+    const client = ctx.clients.require(spec.id, params, input.connectionId);
+    await checkReplace(ctx, input.connectionId, spec, params, client, input.replace);
+    // The caller's scopes, else the spec's defaults ("requested when the caller names none").
+    const scopes = input.scopes ?? spec.scopes;
+    const tokens = toTokenSet(
+      await requestClientCredentials(
+        grantContext(ctx, spec, params, client, input.connectionId),
+        scopes.length > 0 ? { scopes } : {},
+      ),
+      spec,
+      'client_credentials',
+    );
+    const record = await saveConnection(parts, {
+      id: input.connectionId,
+      provider: spec.id,
+      authMode: mode,
+      params,
+      clientId: client.clientId,
+      secrets: { tokens, credentials: null },
+      scopes: tokens.scope ?? (scopes.length > 0 ? scopes : null),
+      account: null,
+    });
+    return toConnectionInfo(record);
+  }
+  throw new ConfigError(
+    `${spec.displayName} ${mode} connections are made through the authorization flow.`,
+    'Use baton.beginAuthorization() / completeAuthorization(), or `baton connect` which runs it.',
+    { provider: spec.id, connectionId: input.connectionId },
+  );
+}
+
+export function specFor(ctx: CoreContext, provider: string, mode: AuthMode): ProviderSpec {
+  const spec = ctx.providers.get(provider);
+  if (!spec.authModes.includes(mode)) {
+    throw new ConfigError(
+      `${spec.displayName} does not support ${mode}; it supports ${spec.authModes.join(', ')}.`,
+      `Use one of: ${spec.authModes.join(', ')}.`,
+      { provider },
+    );
+  }
+  return spec;
+}
+
+export function grantContext(
+  ctx: CoreContext,
+  spec: ProviderSpec,
+  params: Record<string, string>,
+  client: ClientRegistration,
+  connectionId: string,
+  conn?: LoadedConnection,
+): GrantContext {
+  return grantContextFor(
+    spec,
+    params,
+    conn?.endpoints ?? connectionEndpoints(spec, { params, apiBaseUrl: null }),
+    client,
+    { now: () => ctx.clock.now(), connectionId, http: ctx.options.http },
+  );
+}
+
+/**
+ * The forum thread's trap: a connection id reused for another account. Re-authorizing the
+ * same account is normal; another provider, params or client needs an explicit `replace`.
+ */
+export async function checkReplace(
+  ctx: CoreContext,
+  id: string,
+  spec: ProviderSpec,
+  params: Record<string, string>,
+  client: ClientRegistration | null,
+  replace: boolean | undefined,
+): Promise<void> {
+  if (replace) return;
+  const existing = await readRecord(ctx, id);
+  if (!existing) return;
+  const same =
+    existing.provider === spec.id &&
+    sameParams(existing.params, params) &&
+    (existing.clientId === null || client === null || existing.clientId === client.clientId);
+  if (!same) {
+    throw new ConnectionMismatch(
+      `Connection "${id}" already exists for another account or client`,
+      { provider: existing.provider, clientId: existing.clientId, params: existing.params },
+      { provider: spec.id, clientId: client?.clientId ?? null, params },
+      { connectionId: id, provider: spec.id },
+    );
+  }
+}
+
+/** A new authorization (or static credentials) through the one write path: any status → active. */
+export async function saveConnection(
+  parts: FacadeParts,
+  input: {
+    id: string;
+    provider: string;
+    authMode: AuthMode;
+    params: Record<string, string>;
+    clientId: string | null;
+    secrets: ConnectionSecrets;
+    scopes: string[] | null;
+    account: AccountInfo | null;
+  },
+): Promise<ConnectionRecord> {
+  const { ctx } = parts;
+  const now = ctx.clock.now();
+  const tokens = input.secrets.tokens;
+  parts.refresher.forget(input.id);
+  const written = await writeConnection(ctx, input.id, 'authorize', (existing) => {
+    const next: ConnectionRecord = {
+      id: input.id,
+      provider: input.provider,
+      authMode: input.authMode,
+      params: input.params,
+      clientId: input.clientId,
+      status: 'active',
+      version: existing?.version ?? 0,
+      sealed: '',
+      accessTokenExpiresAt: tokens?.expiresAt ?? null,
+      refreshTokenExpiresAt: tokens?.refreshTokenExpiresAt ?? null,
+      lastRefreshedAt: tokens ? now : null,
+      lastError: null,
+      // A base learned from a redirect belongs to that account; other params start afresh.
+      apiBaseUrl: existing && sameParams(existing.params, input.params) ? existing.apiBaseUrl : null,
+      account: input.account ?? existing?.account ?? null,
+      scopes: input.scopes,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+    return { ...next, sealed: sealSecrets(ctx.sealer, next, input.secrets) };
+  });
+  const record = written as ConnectionRecord;
+  parts.tokens.remember(openConnection(ctx, record));
+  return record;
+}
+
+function chooseMode(spec: ProviderSpec, input: ConnectInput): AuthMode {
+  if (input.credentials) {
+    const mode = spec.authModes.find((m) => m === 'token_pair' || m === 'api_key');
+    if (mode) return mode;
+  }
+  if (spec.authModes.includes('client_credentials')) return 'client_credentials';
+  return spec.authModes[0] ?? 'oauth2';
+}
+
+export function sameParams(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
+}
