@@ -7,7 +7,7 @@ import type { ClientRegistration } from './clients.js';
  * Points Baton's presets at a running simulator: its discovery document lists each vendor's
  * endpoints as URL templates over the same params the presets use. Only URLs, credentials and
  * the hosts a migration may redirect to are overridden; everything else (client auth style,
- * lifetimes, rotation, dialect) stays the preset's, so a wrong preset disagrees with the
+ * lifetimes, dialect) stays the preset's, so a wrong preset disagrees with the
  * simulator instead of being papered over.
  */
 

@@ -24,7 +24,6 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'scopeSeparator',
   'defaultExpiresIn',
   'refreshTokenLifetime',
-  'rotation',
   'redirectAuthHosts',
   'errorDialect',
   'identityPath',
@@ -54,7 +53,6 @@ function defaultsFor(id: string, override: ProviderOverride): ProviderSpec {
     scopeSeparator: ' ',
     defaultExpiresIn: null,
     refreshTokenLifetime: null,
-    rotation: 'sometimes',
     redirectAuthHosts: [],
     errorDialect: 'rfc6749',
   };
@@ -145,6 +143,13 @@ export class ProviderRegistry {
     for (const [id, preset] of Object.entries(presets)) specs.set(id, preset);
     for (const [id, override] of Object.entries(overrides)) {
       for (const field of Object.keys(override ?? {})) {
+        if (field === 'rotation') {
+          throw new ConfigError(
+            `The ${id} provider spec sets "rotation", which Baton no longer reads.`,
+            'Remove it: Baton stores whatever refresh token a refresh returns, so rotation needs no setting.',
+            { provider: id },
+          );
+        }
         if (!SPEC_FIELDS.has(field)) {
           throw new ConfigError(
             `The ${id} provider spec has an unknown field "${field}".`,

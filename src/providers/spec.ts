@@ -30,9 +30,6 @@ export type ErrorDialect =
   /** Checkissuing: `{"status": 0, "errors": ["Access Denied"]}`. */
   | 'checkissuing';
 
-/** Refresh tokens are rotated: never, on every refresh, or at the provider's discretion. */
-export type Rotation = 'never' | 'always' | 'sometimes';
-
 export interface ParamSpec {
   description: string;
   /** Allowed values; absent means any value matching `pattern`. */
@@ -85,7 +82,6 @@ export interface ProviderSpec {
   /** Access-token lifetime in seconds when a token response omits `expires_in`; null: unknown. */
   defaultExpiresIn: number | null;
   refreshTokenLifetime: RefreshTokenLifetime | null;
-  rotation: Rotation;
   /**
    * Host patterns (`*.checkfront.com`, `api.example.com`, `127.0.0.1:4011`) that may receive
    * credentials when an API request is redirected. The API base URL's own host always may.

@@ -100,6 +100,10 @@ describe('registry', () => {
     expect(() => ProviderRegistry.create({ cronofy: { tokenURL: 'https://x.test/' } as never })).toThrow(
       /unknown field "tokenURL"/,
     );
+    // A field that did nothing was removed; a config that still sets it is told so.
+    expect(() => ProviderRegistry.create({ cronofy: { rotation: 'always' } as never })).toThrow(
+      /sets "rotation", which Baton no longer reads/,
+    );
   });
 });
 

@@ -41,7 +41,7 @@ export async function providers(cli: Cli, id: string | undefined): Promise<void>
     `  scopes:         ${(s.scopeOptions ?? s.scopes).join(' ') || '—'}${s.singleScope ? ' (exactly one)' : ''}`,
   );
   lines.push(
-    `  token lifetime: ${s.defaultExpiresIn ?? 'as the provider says'} s; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}; rotation: ${s.rotation}`,
+    `  token lifetime: ${s.defaultExpiresIn ?? 'as the provider says'} s; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}`,
   );
   if (Object.keys(s.params).every((n) => s.params[n]?.default !== undefined)) {
     const defaults = Object.fromEntries(Object.entries(s.params).map(([n, p]) => [n, p.default as string]));

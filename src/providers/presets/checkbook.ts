@@ -31,7 +31,6 @@ export const checkbook: ProviderSpec = {
   scopeSeparator: ' ',
   defaultExpiresIn: 15552000,
   refreshTokenLifetime: null,
-  rotation: 'sometimes',
   redirectAuthHosts: [],
   errorDialect: 'rfc6749',
   environmentParam: 'environment',

@@ -25,7 +25,6 @@ export const checkfront: ProviderSpec = {
   scopeSeparator: ' ',
   defaultExpiresIn: 14000,
   refreshTokenLifetime: { seconds: 14 * 24 * 3600, sliding: true },
-  rotation: 'always',
   redirectAuthHosts: ['*.bookingplatform.app'],
   errorDialect: 'rfc6749',
   identityPath: 'api/3.0/ping',

@@ -30,7 +30,6 @@ export const checkissuing: ProviderSpec = {
   scopeSeparator: ' ',
   defaultExpiresIn: 3600,
   refreshTokenLifetime: null,
-  rotation: 'never',
   redirectAuthHosts: [],
   errorDialect: 'checkissuing',
   environmentParam: 'environment',

@@ -42,7 +42,6 @@ export const cronofy: ProviderSpec = {
   scopeSeparator: ' ',
   defaultExpiresIn: 3600,
   refreshTokenLifetime: null,
-  rotation: 'sometimes',
   redirectAuthHosts: [],
   errorDialect: 'rfc6749',
   identityPath: 'v1/userinfo',
