@@ -232,7 +232,7 @@ export class ConnectionNotFound extends BatonError {
     super(
       'connection_not_found',
       `No connection named "${connectionId}" is stored.`,
-      'Check the id with `baton list`, or create the connection with `baton connect`.',
+      `Check the id with \`baton list\`, or create it with \`baton connect <provider> --id ${connectionId}\`.`,
       { connectionId },
     );
   }

@@ -68,7 +68,9 @@ export function readConfigFile(path: string): FileConfig {
       ? JSON.parse(text)
       : (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   } catch (err) {
-    const why = err instanceof Error ? err.message.split('\n')[0] : 'parse error';
+    // Parsers quote the text around the error, which may be a client secret: drop the quotes.
+    const first = err instanceof Error ? (err.message.split('\n')[0] ?? '') : 'parse error';
+    const why = first.replace(/"(?:[^"\\]|\\.)*"/g, '…').replace(/'(?:[^'\\]|\\.)*'/g, '…');
     throw new ConfigError(
       `The config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${why}`,
       'Fix the syntax error it names.',

@@ -6,6 +6,7 @@ import {
   ConfigError,
   InvalidClient,
   ReauthorizationRequired,
+  redact,
   SecretKeyError,
 } from '../errors.js';
 import { type ResolvedConfig, resolveConfig } from './config.js';
@@ -288,15 +289,16 @@ export function reportError(cli: Cli, err: unknown): number {
     const body =
       err instanceof BatonError
         ? { ...err.toJSON(), message: tidy(err.message), remediation: cliRemediation(err) }
-        : { name: 'Error', code: 'internal', message: String((err as Error)?.message ?? err) };
+        : { name: 'Error', code: 'internal', message: redact(String((err as Error)?.message ?? err)) };
     cli.stderr.write(`${JSON.stringify({ error: body })}\n`);
   } else if (err instanceof BatonError) {
     cli.note(`${cli.err.red('error')} ${tidy(err.message)}`);
     cli.note(`${cli.err.dim('→')} ${cliRemediation(err)}`);
   } else {
-    cli.note(`${cli.err.red('error')} ${(err as Error)?.message ?? String(err)}`);
+    cli.note(`${cli.err.red('error')} ${redact(String((err as Error)?.message ?? err))}`);
     cli.note(`${cli.err.dim('→')} This is unexpected; run again with --debug and report the output.`);
   }
-  if (cli.globals.debug && err instanceof Error && err.stack) cli.note(err.stack);
+  // Even --debug output passes through redaction (credential shapes, and a message's own secrets).
+  if (cli.globals.debug && err instanceof Error && err.stack) cli.note(redact(err.stack));
   return code;
 }

@@ -173,14 +173,20 @@ export function withHeldTokens(conn: LoadedConnection, tokens: TokenSet): Loaded
   };
 }
 
+/** "Connection "x" needs to be authorized again: <why>." — one full stop, whatever the reason ends with. */
+export function needsReauthMessage(record: Pick<ConnectionRecord, 'id' | 'lastError'>): string {
+  const why = record.lastError?.message.replace(/[.\s]+$/, '');
+  return `Connection "${record.id}" needs to be authorized again${why ? `: ${why}` : ''}.`;
+}
+
 /** Throws when the connection cannot be used until a person acts. */
 export function assertUsable(conn: LoadedConnection): void {
   const { record } = conn;
   if (record.status === 'needs_reauth') {
-    throw new ReauthorizationRequired(
-      `Connection "${record.id}" needs to be authorized again${record.lastError ? `: ${record.lastError.message}` : ''}.`,
-      { connectionId: record.id, provider: record.provider },
-    );
+    throw new ReauthorizationRequired(needsReauthMessage(record), {
+      connectionId: record.id,
+      provider: record.provider,
+    });
   }
   if (record.status === 'revoked') {
     throw new ReauthorizationRequired(`Connection "${record.id}" was revoked.`, {

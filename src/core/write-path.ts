@@ -1,7 +1,7 @@
 import { ConnectionNotFound, ReauthorizationRequired, StoreError } from '../errors.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { sleep } from './clock.js';
-import { type CoreContext, readRecord } from './context.js';
+import { type CoreContext, needsReauthMessage, readRecord } from './context.js';
 import { type Operation, transition } from './state.js';
 
 /** Why a write was refused. */
@@ -37,10 +37,7 @@ export class WriteRefused extends Error {
       });
     }
     if (c.status === 'needs_reauth') {
-      return new ReauthorizationRequired(
-        `Connection "${id}" needs to be authorized again${c.lastError ? `: ${c.lastError.message}` : ''}.`,
-        { connectionId: id, provider: c.provider },
-      );
+      return new ReauthorizationRequired(needsReauthMessage(c), { connectionId: id, provider: c.provider });
     }
     return new StoreError(
       `Connection "${id}" changed while it was being written (${this.reason}); try again.`,

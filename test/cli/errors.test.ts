@@ -73,6 +73,12 @@ beforeAll(async () => {
     BATON_SIMULATOR: sim.url,
   };
   secrets.add(env['BATON_SECRET_KEY'] as string);
+  // A config file with a syntax error right after a secret: parsers quote the text around it.
+  writeFileSync(
+    join(dir, 'broken.json'),
+    '{"clients":{"cronofy":{"clientId":"c","clientSecret":"planted-config-secret-7731" x}}}',
+  );
+  secrets.add('planted-config-secret-7731');
   for (const v of Object.values(sim.discovery().vendors)) {
     for (const c of v.clients) secrets.add(c.clientSecret);
     for (const k of v.apiKeys) if (k.apiSecret) secrets.add(k.apiSecret);
@@ -508,6 +514,12 @@ describe('every command exits with the documented code on its error paths', () =
           stderr: /No connection named "nope"/,
         },
         { name: 'unknown command', args: ['conect'], code: 2, stderr: /Did you mean connect\?/ },
+        {
+          name: 'a config file that is not JSON, with a secret beside the error',
+          args: ['--config', join(dir, 'broken.json'), 'list'],
+          code: 1,
+          stderr: /broken\.json is not valid JSON/,
+        },
         {
           name: 'unknown command, --json',
           args: ['conect', '--json'],
