@@ -9,6 +9,7 @@ import {
   ConnectionMismatch,
   InvalidClient,
   ReauthorizationRequired,
+  redact,
   SecretKeyError,
   StoreError,
 } from '../../errors.js';
@@ -53,7 +54,7 @@ function explain(err: unknown): { message: string; remediation: string } {
   }
   if (err instanceof BatonError) return { message: tidy(err.message), remediation: cliRemediation(err) };
   return {
-    message: String((err as Error)?.message ?? err),
+    message: redact(String((err as Error)?.message ?? err)),
     remediation: 'Run again with --debug and report the output.',
   };
 }
