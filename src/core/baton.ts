@@ -286,12 +286,17 @@ export class Baton {
       const tokens = conn.secrets.tokens;
       if (conn.endpoints.revocationUrl && conn.client && (tokens || held)) {
         const ctx = grantContext(this.#ctx, conn.spec, record.params, conn.client, id, conn);
-        // A pair held while the store was down is the live one: revoke it too.
+        // A pair held while the store was down is the live one: revoke it too. A live access
+        // token is revoked as well: when a rotation was lost with a process, the stored refresh
+        // token is already dead, and the access token is what still names the grant (RFC 7009
+        // §2.1 lets a server revoke the whole grant from either).
+        const now = this.#ctx.clock.now();
         for (const t of [held?.tokens, tokens]) {
           if (!t) continue;
           if (t.refreshToken)
             await revokeToken(ctx, { token: t.refreshToken, tokenTypeHint: 'refresh_token' });
-          else await revokeToken(ctx, { token: t.accessToken, tokenTypeHint: 'access_token' });
+          if (!t.refreshToken || t.expiresAt === null || t.expiresAt > now)
+            await revokeToken(ctx, { token: t.accessToken, tokenTypeHint: 'access_token' });
           revokedAtProvider = true;
         }
       }

@@ -139,13 +139,18 @@ export class Refresher {
     }
 
     const seen = conn;
+    const asked = this.#ctx.clock.now();
     const taken = await acquireLease(this.#ctx, id, async () => {
       const current = await this.#load(id);
       if (current.record.version === seen.record.version) return undefined;
-      // Someone committed. A forced refresh is satisfied by anyone's refresh after we asked.
+      // Someone committed. A forced refresh is satisfied by anyone's refresh granted after we
+      // asked (a pair granted before and stored late does not count).
       const fresh = current.secrets.tokens;
       const answered = req.force
-        ? fresh !== null && fresh.accessToken !== seen.secrets.tokens?.accessToken && !this.#rejected(current)
+        ? fresh !== null &&
+          fresh.accessToken !== seen.secrets.tokens?.accessToken &&
+          fresh.issuedAt >= asked &&
+          !this.#rejected(current)
         : this.#satisfied(current, req);
       return answered ? current : undefined;
     });
