@@ -180,7 +180,6 @@ export async function saveConnection(
   const { ctx } = parts;
   const now = ctx.clock.now();
   const tokens = input.secrets.tokens;
-  parts.refresher.forget(input.id);
   const written = await writeConnection(ctx, input.id, 'authorize', (existing) => {
     const next: ConnectionRecord = {
       id: input.id,
@@ -205,6 +204,9 @@ export async function saveConnection(
     return { ...next, sealed: sealSecrets(ctx.sealer, next, input.secrets) };
   });
   const record = written as ConnectionRecord;
+  // Only once the new authorization is stored is a pair still held for the old one obsolete:
+  // until then it may be the only valid grant the connection has.
+  parts.refresher.forget(input.id);
   parts.tokens.remember(openConnection(ctx, record));
   return record;
 }
