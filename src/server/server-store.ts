@@ -3,7 +3,8 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { ConfigError, StoreError } from '../errors.js';
-import { redactUrl } from '../store/postgres-store.js';
+import { applyPgMigrations } from '../store/pg-migrations.js';
+import { redactUrl } from '../store/redact-url.js';
 import type { Store } from '../store/store.js';
 
 /**
@@ -499,23 +500,13 @@ export class PostgresServerStore implements ServerStore {
       throw this.#fail('connect', err);
     }
     try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [PG_MIGRATION_LOCK]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-      await client.query(`SET LOCAL search_path = ${schema}`);
-      await client.query(
-        'CREATE TABLE IF NOT EXISTS baton_server_schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
-      );
-      const { rows } = await client.query<{ v: number | null }>(
-        'SELECT max(version) AS v FROM baton_server_schema_migrations',
-      );
-      for (let i = rows[0]?.v ?? 0; i < PG_MIGRATIONS.length; i++) {
-        await client.query(PG_MIGRATIONS[i] as string);
-        await client.query('INSERT INTO baton_server_schema_migrations (version) VALUES ($1)', [i + 1]);
-      }
-      await client.query('COMMIT');
+      await applyPgMigrations(client, {
+        schema,
+        table: 'baton_server_schema_migrations',
+        lock: PG_MIGRATION_LOCK,
+        migrations: PG_MIGRATIONS,
+      });
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
       throw this.#fail('apply migrations', err);
     } finally {
       client.release();

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type pg from 'pg';
 import { ConfigError } from '../errors.js';
 import { MemoryStore } from './memory-store.js';
+import { redactUrl } from './redact-url.js';
 import { dataDir } from './secret-key.js';
 import type { Store } from './store.js';
 
@@ -21,17 +22,6 @@ function isPool(value: unknown): value is pg.Pool {
     typeof v.query === 'function' &&
     typeof v.totalCount === 'number'
   );
-}
-
-/** A PostgreSQL URL with its password masked. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return `${u.protocol}//${u.username ? `${u.username}${u.password ? `:${u.password}` : ''}@` : ''}${u.host}${u.pathname}`;
-  } catch {
-    return 'postgres://(unparseable URL)';
-  }
 }
 
 const FORMS = "'memory:', 'sqlite:<path>', 'postgres://user@host/db', a pg.Pool, or a Store";

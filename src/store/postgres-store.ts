@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { StoreError } from '../errors.js';
+import { applyPgMigrations } from './pg-migrations.js';
+import { redactUrl } from './redact-url.js';
 import type {
   ConnectionRecord,
   LeaseGrant,
@@ -106,17 +108,6 @@ function fromRow(row: Record<string, unknown>): ConnectionRecord {
     createdAt: Number(row['created_at']),
     updatedAt: Number(row['updated_at']),
   };
-}
-
-/** A URL fit to show: the password replaced. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return `${u.protocol}//${u.username ? `${u.username}${u.password ? `:${u.password}` : ''}@` : ''}${u.host}${u.pathname}`;
-  } catch {
-    return 'postgres://(unparseable URL)';
-  }
 }
 
 export interface PostgresStoreOptions {
@@ -259,23 +250,13 @@ export class PostgresStore implements Store {
       throw this.#fail('connect', err);
     }
     try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`);
-      await client.query(`SET LOCAL search_path = ${this.#schema}`);
-      await client.query(
-        'CREATE TABLE IF NOT EXISTS baton_schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
-      );
-      const { rows } = await client.query<{ v: number | null }>(
-        'SELECT max(version) AS v FROM baton_schema_migrations',
-      );
-      for (let i = rows[0]?.v ?? 0; i < MIGRATIONS.length; i++) {
-        await client.query(MIGRATIONS[i] as string);
-        await client.query('INSERT INTO baton_schema_migrations (version) VALUES ($1)', [i + 1]);
-      }
-      await client.query('COMMIT');
+      await applyPgMigrations(client, {
+        schema: this.#schema,
+        table: 'baton_schema_migrations',
+        lock: MIGRATION_LOCK,
+        migrations: MIGRATIONS,
+      });
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
       throw this.#fail('apply migrations', err);
     } finally {
       client.release();
