@@ -199,7 +199,8 @@ describe('baton CLI: first run to daily use', () => {
     await tokensOf('gus');
     const out = await run(['logout', 'hal', '--yes', '--json'], env);
     expect(json(out.stdout)).toEqual({ id: 'hal', revokedAtProvider: true, removed: true });
-    expect(sim.counters().revoke.cronofy).toBe(before + 2);
+    // Two revocations each (refresh token and live access token): gus, then hal by logout.
+    expect(sim.counters().revoke.cronofy).toBe(before + 4);
     expect((await run(['revoke', 'gus', '--yes'], env)).code).toBe(0);
     expect((await run(['show', 'hal'], env)).code).toBe(1);
   });
