@@ -182,7 +182,7 @@ export class ApiFetcher {
       header: [name, value],
     } = prepare(conn);
     let current = conn;
-    const { timeoutMs, ...rest } = init;
+    const timeoutMs = init.timeoutMs;
     // The common case (no caller headers) skips building a Headers object.
     let headers: RequestInit['headers'];
     if (init.headers === undefined) headers = { [name]: value };
@@ -191,28 +191,35 @@ export class ApiFetcher {
       h.set(name, value);
       headers = h;
     }
+    const method = (init.method ?? 'GET').toUpperCase();
+    // (`timeoutMs` rides along in the init: fetch ignores members it does not know.)
+    const send = (url: URL, m: string, body: RequestInit['body']) =>
+      this.#attempt(
+        current,
+        url,
+        { ...init, method: m, body, headers, redirect: 'manual', ...this.#dispatcher },
+        timeoutMs,
+      );
+    // The hot path: most answers are not redirects, and skip the redirect loop's machinery.
+    const res = await send(first, method, init.body);
+    if (!REDIRECTS.has(res.status)) return res;
     const { response } = await followRedirects<RequestInit['body'], Answer>(
-      { url: first, method: (init.method ?? 'GET').toUpperCase(), body: init.body },
+      { url: first, method, body: init.body },
       async (hop) => {
-        const res = await this.#attempt(
-          current,
-          hop.url,
-          { ...rest, method: hop.method, body: hop.body, headers, redirect: 'manual', ...this.#dispatcher },
-          timeoutMs,
-        );
+        const r = hop.index === 0 ? res : await send(hop.url, hop.method, hop.body);
         return {
-          res,
-          status: res.status,
-          location: REDIRECTS.has(res.status) ? res.headers.get('location') : null,
+          res: r,
+          status: r.status,
+          location: REDIRECTS.has(r.status) ? r.headers.get('location') : null,
         };
       },
       {
         maxRedirects: MAX_REDIRECTS,
         allowedHosts: conn.spec.redirectAuthHosts,
         keepMethod: false,
-        onFollow: async ({ res }, from, to) => {
-          await res.body?.cancel().catch(() => undefined);
-          if (from.index === 0 && (res.status === 301 || res.status === 308)) {
+        onFollow: async ({ res: r }, from, to) => {
+          await r.body?.cancel().catch(() => undefined);
+          if (from.index === 0 && (r.status === 301 || r.status === 308)) {
             current = await this.#learnBase(current, from.url, to);
           }
         },
