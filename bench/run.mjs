@@ -416,3 +416,14 @@ console.log(lines.join('\n'));
 console.log(
   `\nnode ${process.version}, ${quick ? 'quick run' : 'full run'}; ratios are Baton ÷ peer in the same run.`,
 );
+
+// ---- `baton serve`: its own processes and simulator, after the library's rows ----
+console.log('');
+await new Promise((resolve, reject) => {
+  const server = spawn(process.execPath, [join(here, 'server.mjs'), ...(quick ? ['--quick'] : [])], {
+    stdio: 'inherit',
+  });
+  server.on('exit', (code) =>
+    code === 0 ? resolve() : reject(new Error(`bench/server.mjs exited ${code}`)),
+  );
+});

@@ -1,0 +1,323 @@
+// `baton serve` benchmarks, run by `npm run bench` after the library's rows (or alone:
+// `node bench/server.mjs [--quick]`). Prints ratios measured in the same run, see the README's
+// "Server" benchmark table. Every server, the simulator and the bare peer run in their own
+// processes; this process is only the load generator (undici, keep-alive, fixed concurrency).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, fetch, request } from 'undici';
+import { Baton, simulatorProfile } from '../dist/index.js';
+import { authorizeCronofy } from './shared.mjs';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const CLI = join(here, '../dist/cli/main.js');
+const quick = process.argv.includes('--quick');
+const dir = mkdtempSync(join(tmpdir(), 'baton-serverbench-'));
+const secretKey = randomBytes(32).toString('base64');
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** A child process whose stdout is drained (a server logging to a full pipe would stall) and searched. */
+function child(args, env, ready) {
+  const proc = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(proc);
+  let out = '';
+  const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
+  exited.then(() => children.delete(proc));
+  const found = new Promise((resolve, reject) => {
+    const onData = (d) => {
+      if (out.length < 1_000_000) out += d;
+      const m = ready(out);
+      if (m) {
+        resolve(m);
+        out = '';
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', (d) => {
+      out += d;
+    });
+    proc.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
+  });
+  return {
+    found,
+    stop: async () => {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+// ---- the simulator, in its own process, as a vendor would be ----
+const simProc = child([CLI, 'simulate', '--port', '0', '--consent', 'auto', '--json'], {}, (out) => {
+  try {
+    return JSON.parse(out);
+  } catch {
+    return undefined;
+  }
+});
+const discovery = await simProc.found;
+const adminCall = async (path, body) => {
+  const res = await fetch(
+    `${discovery.admin}${path}`,
+    body === undefined
+      ? {}
+      : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+  );
+  return res.json();
+};
+const refreshCalls = async () => (await adminCall('counters')).token.cronofy.byGrant.refresh_token ?? 0;
+const profile = simulatorProfile(discovery);
+
+/** `baton serve --port 0` in its own process; resolves with the URL it logs once listening. */
+async function serve(store, args = []) {
+  const s = child(
+    [CLI, 'serve', '--port', '0', ...args],
+    { BATON_HOME: dir, BATON_STORE: store, BATON_SECRET_KEY: secretKey, BATON_SIMULATOR: discovery.origin },
+    (out) => /"url":"(http:\/\/[^"]+)","store"/.exec(out)?.[1],
+  );
+  return { url: await s.found, stop: s.stop };
+}
+
+/** A caller key allowed every connection, for token and proxy, through the CLI as an operator would. */
+async function callerKey(store) {
+  const k = child(
+    [CLI, '--json', 'keys', 'create', '--name', 'bench', '--allow', '*', '--ops', 'token,proxy'],
+    { BATON_HOME: dir, BATON_STORE: store, BATON_SECRET_KEY: secretKey, BATON_SIMULATOR: discovery.origin },
+    (out) => /"key":\s*"(bk_[^"]+)"/.exec(out)?.[1],
+  );
+  const key = await k.found;
+  await k.stop();
+  return key;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const fmt = (n) => (n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0));
+
+/** `total` requests from `concurrency` loops over keep-alive connections; requests/s and each latency in ms. */
+async function load(send, total, concurrency) {
+  let next = 0;
+  const latencies = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) {
+        const started = performance.now();
+        const res = await send();
+        await res.body.arrayBuffer();
+        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  return { rps: total / ((performance.now() - t0) / 1000), latencies };
+}
+
+/** Paired rounds, alternating which side goes first; the ratio is the median of the rounds' ratios. */
+async function paired(baton, peer, rounds, total, concurrency) {
+  const s = { baton: [], peer: [], batonP99: [], peerP99: [], ratio: [], addedP99: [] };
+  await load(baton, Math.min(total, 500), concurrency);
+  await load(peer, Math.min(total, 500), concurrency);
+  for (let round = 0; round < rounds; round++) {
+    const pair = [
+      ['peer', peer],
+      ['baton', baton],
+    ];
+    if (round % 2 === 1) pair.reverse();
+    const r = {};
+    for (const [who, send] of pair) r[who] = await load(send, total, concurrency);
+    s.baton.push(r.baton.rps);
+    s.peer.push(r.peer.rps);
+    s.batonP99.push(percentile(r.baton.latencies, 99));
+    s.peerP99.push(percentile(r.peer.latencies, 99));
+    s.ratio.push(r.baton.rps / r.peer.rps);
+    s.addedP99.push(percentile(r.baton.latencies, 99) - percentile(r.peer.latencies, 99));
+  }
+  return {
+    baton: median(s.baton),
+    peer: median(s.peer),
+    ratio: median(s.ratio),
+    batonP99: median(s.batonP99),
+    peerP99: median(s.peerP99),
+    addedP99: median(s.addedP99),
+  };
+}
+
+const rows = [];
+const rounds = quick ? 7 : 21;
+const agent = new Agent({ keepAliveTimeout: 60_000, connections: 64 });
+
+// ---- 1 and 2: one `baton serve` on SQLite, a warm Cronofy connection ----
+const sqlite = `sqlite:${join(dir, 'bench.db')}`;
+{
+  const baton = await Baton.open({
+    store: sqlite,
+    secretKey,
+    providers: profile.providers,
+    clients: profile.clients,
+    env: {},
+  });
+  await authorizeCronofy(baton, 'warm');
+  const token = await baton.getAccessToken('warm');
+  await baton.close();
+  const key = await callerKey(sqlite);
+  const server = await serve(sqlite);
+  const auth = { authorization: `Bearer ${key}` };
+  const release = () =>
+    request(`${server.url}/v1/connections/warm/token`, { method: 'POST', headers: auth, dispatcher: agent });
+
+  // 1. Token release vs a bare node:http server answering the same body, byte for byte.
+  const sample = await release();
+  const body = await sample.body.text();
+  const bare = child(
+    [
+      '-e',
+      `const body = Buffer.from(process.env.BODY);
+       const s = require('node:http').createServer((req, res) => {
+         req.resume();
+         req.on('end', () => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length }).end(body));
+       });
+       s.keepAliveTimeout = 60000;
+       s.listen(0, '127.0.0.1', () => console.log('http://127.0.0.1:' + s.address().port));`,
+    ],
+    { BODY: body },
+    (out) => /^(http:\/\/\S+)$/m.exec(out)?.[1],
+  );
+  const bareUrl = await bare.found;
+  const constant = () => request(`${bareUrl}/token`, { method: 'POST', headers: auth, dispatcher: agent });
+  const r1 = await paired(release, constant, rounds, quick ? 1500 : 4000, 16);
+  rows.push({
+    name: 'token release, warm connection (`POST /v1/connections/{id}/token`)',
+    ...r1,
+    target: '≥ 0.8×',
+    note: `bare \`node:http\` answering the same ${Buffer.byteLength(body)}-byte JSON body`,
+  });
+  await bare.stop();
+
+  // 2. Proxied GET vs undici calling the simulator directly with the same credential.
+  const proxied = () =>
+    request(`${server.url}/v1/proxy/warm/v1/userinfo`, { headers: auth, dispatcher: agent });
+  const apiBase = discovery.vendors.cronofy.endpoints.apiBase.replace('{dataCenter}', 'us');
+  const directUrl = new URL('v1/userinfo', apiBase).toString();
+  const direct = () =>
+    request(directUrl, { headers: { authorization: `Bearer ${token}` }, dispatcher: agent });
+  const r2 = await paired(proxied, direct, rounds, quick ? 1000 : 3000, 8);
+  rows.push({
+    name: 'proxied GET (`/v1/proxy/{id}/v1/userinfo`)',
+    ...r2,
+    target: '≥ 0.7×, ≤ 2 ms added p99',
+    note: 'undici `request` to the simulator, same path and `Authorization` header',
+  });
+  await server.stop();
+}
+
+// ---- 3. Four `baton serve` on one PostgreSQL, token expired, 1000 concurrent releases ----
+const pgUrl =
+  process.env.BATON_BENCH_POSTGRES_URL ??
+  process.env.BATON_TEST_POSTGRES_URL ??
+  'postgres://postgres@127.0.0.1:5432/test';
+const pgSchema = `baton_serverbench_${process.pid}`;
+let storm = null;
+let schemaMade = false;
+const servers = [];
+try {
+  const u = new URL(pgUrl);
+  u.searchParams.set('schema', pgSchema);
+  const pgStore = u.toString();
+  // The servers read the clock of the machine; authorizing with a clock an hour and some behind
+  // stores a token that is already past its expiry for them, and the simulator's clock is moved
+  // forward by as much so that it agrees the token has expired.
+  const behind = 3_700_000;
+  const baton = await Baton.open({
+    store: pgStore,
+    secretKey,
+    providers: profile.providers,
+    clients: profile.clients,
+    clock: { now: () => Date.now() - behind },
+    env: {},
+  });
+  schemaMade = true;
+  await authorizeCronofy(baton, 'storm');
+  await baton.close();
+  await adminCall('clock/advance', { ms: behind });
+  const key = await callerKey(pgStore);
+  // No keeper: it would refresh the expired token before the callers arrive.
+  servers.push(...(await Promise.all(Array.from({ length: 4 }, () => serve(pgStore, ['--no-keeper'])))));
+  const stormAgent = new Agent({ keepAliveTimeout: 60_000 });
+  const before = await refreshCalls();
+  const t0 = performance.now();
+  const answers = await Promise.allSettled(
+    Array.from({ length: 1000 }, async (_, i) => {
+      const res = await request(`${servers[i % 4].url}/v1/connections/storm/token`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+        dispatcher: stormAgent,
+      });
+      const json = await res.body.json();
+      if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${json.code}`);
+      return json.accessToken;
+    }),
+  );
+  const ms = performance.now() - t0;
+  const ok = answers.filter((a) => a.status === 'fulfilled');
+  storm = {
+    tokenCalls: (await refreshCalls()) - before,
+    ok: ok.length,
+    failed: answers.length - ok.length,
+    distinct: new Set(ok.map((a) => a.value)).size,
+    ms,
+    errors: [...new Set(answers.filter((a) => a.status === 'rejected').map((a) => a.reason.message))],
+  };
+  await stormAgent.close();
+} catch (err) {
+  console.error(`PostgreSQL row skipped: ${err.message}`);
+} finally {
+  await Promise.all(servers.map((s) => s.stop()));
+  if (schemaMade) {
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
+    await c.end();
+  }
+}
+
+await agent.close();
+await simProc.stop();
+rmSync(dir, { recursive: true, force: true });
+
+// ---- report ----
+const lines = [
+  '| `baton serve` | Baton | peer | ratio | p99 Baton / peer | target | peer is |',
+  '|---|---|---|---|---|---|---|',
+];
+for (const r of rows) {
+  lines.push(
+    `| ${r.name} | ${fmt(r.baton)} req/s | ${fmt(r.peer)} req/s | ${r.ratio.toFixed(2)}× | ${r.batonP99.toFixed(2)} / ${r.peerP99.toFixed(2)} ms (+${r.addedP99.toFixed(2)}) | ${r.target} | ${r.note} |`,
+  );
+}
+if (storm) {
+  lines.push(
+    '',
+    '| `baton serve` refresh storm (token expired, rotation on) | token-endpoint calls | callers answered | callers failed | distinct tokens | until every caller had an answer |',
+    '|---|---|---|---|---|---|',
+    `| 4 processes on one PostgreSQL, 1000 concurrent releases (250 each) | ${storm.tokenCalls} | ${storm.ok} | ${storm.failed} | ${storm.distinct} | ${Math.round(storm.ms)} ms |`,
+  );
+  if (storm.errors.length) console.error(`failed releases: ${storm.errors.join('; ')}`);
+}
+console.log(lines.join('\n'));
+console.log(
+  `\nnode ${process.version}, ${quick ? 'quick run' : 'full run'}; ratios are \`baton serve\` ÷ peer in the same run (median of paired rounds).`,
+);
