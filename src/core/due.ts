@@ -24,3 +24,12 @@ export function isDue(
 export function isExpired(expiresAt: number | null, now: number): boolean {
   return expiresAt !== null && expiresAt <= now;
 }
+
+/** Whether the connection's access token works for one request only (Checkbook `single-use`). */
+export function isSingleUse(conn: {
+  spec: { singleUseScopes?: string[] | undefined };
+  record: { scopes: string[] | null };
+}): boolean {
+  const single = conn.spec.singleUseScopes;
+  return !!single && single.length > 0 && (conn.record.scopes ?? []).some((s) => single.includes(s));
+}

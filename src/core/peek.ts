@@ -6,10 +6,9 @@ import type { BatonOptions } from './baton.js';
 import { ClientDirectory } from './clients.js';
 import { systemClock } from './clock.js';
 import { type CoreContext, openConnection } from './context.js';
-import { isDue } from './due.js';
+import { isDue, isSingleUse } from './due.js';
 import { BatonEmitter } from './events.js';
 import { TokenCache } from './token-cache.js';
-import { isSingleUse } from './token-source.js';
 
 /**
  * The stored access token of an active connection when it is not within the refresh window,

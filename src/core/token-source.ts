@@ -1,20 +1,16 @@
 import { ConfigError, StoreError } from '../errors.js';
 import { assertUsable, type CoreContext, type LoadedConnection, loadConnection } from './context.js';
-import { isDue, refreshPoint } from './due.js';
+import { isDue, isSingleUse, refreshPoint } from './due.js';
 import type { Refresher, RefreshRequest } from './refresher.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { writeConnection } from './write-path.js';
+
+export { isSingleUse } from './due.js';
 
 const STATIC_MODES = new Set(['token_pair', 'api_key']);
 
 export function isStatic(conn: LoadedConnection): boolean {
   return STATIC_MODES.has(conn.record.authMode);
-}
-
-/** Whether the connection's access token works for one request only (Checkbook `single-use`). */
-export function isSingleUse(conn: LoadedConnection): boolean {
-  const single = conn.spec.singleUseScopes;
-  return !!single && single.length > 0 && (conn.record.scopes ?? []).some((s) => single.includes(s));
 }
 
 /**
