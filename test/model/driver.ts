@@ -903,7 +903,12 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       if (rotation.issuedRefreshToken && seenStoredRefresh.has(rotation.issuedRefreshToken)) return 'stored';
       if (rotation.fault === 'delay' && rotation.answeredWallMs - rotation.receivedWallMs >= HTTP_TIMEOUT_MS)
         return 'unanswered';
-      if (rotation.tag && crashedDuring(rotation.tag, rotation.receivedWallMs)) return 'crash-window';
+      // The instance died before it could store the answer: crashed after its request left
+      // (even if the provider saw the request only after the crash), or within a moment of the
+      // answer — a commit then takes a few milliseconds more.
+      const crashedAt = rotation.tag ? crashes.get(rotation.tag) : undefined;
+      if (crashedAt !== undefined && crashedAt <= rotation.answeredWallMs + ANSWER_READ_SLACK_MS)
+        return 'crash-window';
       return 'lost';
     }
   }
