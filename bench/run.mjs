@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AuthorizationCode } from 'simple-oauth2';
 import { fetch } from 'undici';
 import { Baton, simulatorProfile } from '../dist/index.js';
-import { authorizeCronofy, badgatewayFetch } from './shared.mjs';
+import { authorizeCronofy, badgatewayFetch, simulatorAdmin } from './shared.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -37,15 +37,7 @@ const discovery = await new Promise((resolve, reject) => {
   });
   simProc.on('exit', (code) => reject(new Error(`simulator exited ${code}`)));
 });
-const adminCall = async (path, body) => {
-  const res = await fetch(
-    `${discovery.admin}${path}`,
-    body === undefined
-      ? {}
-      : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
-  );
-  return res.json();
-};
+const adminCall = simulatorAdmin(discovery);
 const sim = {
   url: discovery.origin,
   discovery: () => discovery,

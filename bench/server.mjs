@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Agent, fetch, request } from 'undici';
+import { Agent, request } from 'undici';
 import { Baton, simulatorProfile } from '../dist/index.js';
-import { authorizeCronofy } from './shared.mjs';
+import { authorizeCronofy, simulatorAdmin } from './shared.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(here, '../dist/cli/main.js');
@@ -65,15 +65,7 @@ const simProc = child([CLI, 'simulate', '--port', '0', '--consent', 'auto', '--j
   }
 });
 const discovery = await simProc.found;
-const adminCall = async (path, body) => {
-  const res = await fetch(
-    `${discovery.admin}${path}`,
-    body === undefined
-      ? {}
-      : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
-  );
-  return res.json();
-};
+const adminCall = simulatorAdmin(discovery);
 const refreshCalls = async () => (await adminCall('counters')).token.cronofy.byGrant.refresh_token ?? 0;
 const profile = simulatorProfile(discovery);
 

@@ -3,6 +3,19 @@ import { fetch } from 'undici';
 
 export const CALLBACK = 'http://127.0.0.1:9/callback';
 
+/** Calls the simulator's admin API (`/_sim/…`): GET without a body, POST with a JSON one. */
+export function simulatorAdmin(discovery) {
+  return async (path, body) => {
+    const res = await fetch(
+      `${discovery.admin}${path}`,
+      body === undefined
+        ? {}
+        : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+    );
+    return res.json();
+  };
+}
+
 /** Authorizes a Cronofy connection through the simulator's consent shortcut. */
 export async function authorizeCronofy(baton, id) {
   const { url } = await baton.beginAuthorization({
