@@ -66,7 +66,7 @@ export function dueBatch(
   const items = found.slice(0, limit);
   const last = items[items.length - 1];
   return {
-    items: items.map(({ id, provider }) => ({ id, provider })),
+    items: items.map(({ id, provider, cursor }) => ({ id, provider, phase: cursor.phase })),
     next: found.length > limit && last ? last.cursor : null,
   };
 }

@@ -112,7 +112,9 @@ export class MemoryStore implements Store {
 
   async count(query: ListQuery = {}): Promise<number> {
     let n = 0;
-    for (const r of this.#records.values()) if (matches(r, query)) n++;
+    const { after } = query;
+    for (const r of this.#records.values())
+      if (matches(r, query) && (after === undefined || compareIds(r.id, after) > 0)) n++;
     return n;
   }
 

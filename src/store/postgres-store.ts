@@ -467,7 +467,7 @@ export class PostgresStore implements Store {
   // ---- scale: indexed queries, batches and key usage ----
 
   async count(query: ListQuery = {}): Promise<number> {
-    const { where, params } = listWhere({ ...query, after: undefined });
+    const { where, params } = listWhere(query);
     const { rows } = await this.#query<{ n: string }>(
       'count connections',
       `SELECT count(*) AS n FROM baton_connections ${where}`,

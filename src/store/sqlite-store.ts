@@ -488,7 +488,7 @@ export class SqliteStore implements Store {
   // ---- scale: indexed queries, batches and key usage ----
 
   count(query: ListQuery = {}): Promise<number> {
-    const { where, params } = listWhere({ ...query, after: undefined });
+    const { where, params } = listWhere(query);
     return this.#run(
       'count connections',
       () =>

@@ -113,7 +113,8 @@ export interface DueCursor {
 }
 
 export interface DueBatch {
-  items: { id: string; provider: string }[];
+  /** `phase` says why: the access token expires (`access`) or the refresh token lapses (`refresh`). */
+  items: { id: string; provider: string; phase: DueCursor['phase'] }[];
   /** Where the next batch starts; null when this was the last. */
   next: DueCursor | null;
 }
@@ -175,7 +176,7 @@ export interface Store {
 
   // ---- scale: indexed queries, batches and key usage ----
 
-  /** How many connections match (`after` and `limit` are ignored). */
+  /** How many connections match (every filter and `after`; `limit` is ignored). */
   count(query?: ListQuery): Promise<number>;
   /** One batch of due work, from an index: its cost follows the batch, not the table. */
   due(query: DueQuery): Promise<DueBatch>;

@@ -63,11 +63,17 @@ async function allPages(store: Store, query: ListQuery, limit: number): Promise<
 /** Every batch of a due query, following `next`. */
 async function allDue(store: Store, query: Omit<DueQuery, 'after'>): Promise<string[]> {
   const ids: string[] = [];
+  let phase: DueCursor['phase'] = 'access';
   let after: DueCursor | null = null;
   for (let i = 0; i < 1000; i++) {
     const batch = await store.due({ ...query, after });
     expect(batch.items.length).toBeLessThanOrEqual(query.limit);
-    ids.push(...batch.items.map((x) => x.id));
+    for (const x of batch.items) {
+      // The access phase first, then the refresh phase; each item says which it came from.
+      if (x.phase !== phase) expect([phase, x.phase]).toEqual(['access', 'refresh']);
+      phase = x.phase;
+      ids.push(`${x.phase}:${x.id}`);
+    }
     if (batch.next === null) return ids;
     expect(batch.items).toHaveLength(query.limit);
     after = batch.next;
@@ -338,8 +344,8 @@ export function storeContract(
                   .sort((a, b) => (pick(a) as number) - (pick(b) as number) || byBytes(a.id, b.id))
                   .map((r) => r.id);
               const expected = [
-                ...phase((r) => r.accessTokenExpiresAt, accessBy, true),
-                ...phase((r) => r.refreshTokenExpiresAt, refreshBy, false),
+                ...phase((r) => r.accessTokenExpiresAt, accessBy, true).map((id) => `access:${id}`),
+                ...phase((r) => r.refreshTokenExpiresAt, refreshBy, false).map((id) => `refresh:${id}`),
               ];
               const query = {
                 accessExpiresBy: accessBy,
