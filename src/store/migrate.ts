@@ -18,10 +18,15 @@ export interface MigrateOptions {
   /** Start after this id: where an interrupted run stopped (the `lastId` of its last progress). */
   after?: string;
   /**
-   * After each batch is stored: how many of the `total` to copy (from `after`) are done, and the
-   * last id of the batch, which is where a run interrupted from here on resumes.
+   * After each batch is stored: how many of the `total` to copy (from `after`) are done, the
+   * last id of the batch (where a run interrupted from here on resumes), and this run's counts.
    */
-  onProgress?: (done: number, total: number, lastId: string) => void;
+  onProgress?: (
+    done: number,
+    total: number,
+    lastId: string,
+    counts: { copied: number; skipped: number },
+  ) => void;
 }
 
 /**
@@ -59,7 +64,7 @@ export async function migrateStore(
     done += batch.length;
     after = (batch[batch.length - 1] as ConnectionRecord).id;
     // Connections created in the source meanwhile are copied too: the total grows with them.
-    opts.onProgress?.(done, Math.max(total, done), after);
+    opts.onProgress?.(done, Math.max(total, done), after, { copied, skipped: done - copied });
     if (batch.length < limit) break;
   }
   return { copied, skipped: done - copied };
