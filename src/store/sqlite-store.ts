@@ -73,8 +73,9 @@ export const MIGRATIONS: string[] = [
      INSERT INTO change_log (id, version, at) VALUES (OLD.id, NULL, ${NOW_MS});
    END;`,
   // Scale: the key id each row is sealed under (rekey, the check at open), and the indexes that
-  // make the keeper's due query, keyset pages and key usage cost what they return. The backfill
-  // is not a change other processes need to hear of: the update trigger steps aside for it.
+  // make the keeper's due query, keyset pages, key usage and the change log's pruning (after a
+  // batch of thousands of writes) cost what they touch. The backfill is not a change other
+  // processes need to hear of: the update trigger steps aside for it.
   `ALTER TABLE connections ADD COLUMN key_id TEXT;
    ALTER TABLE pending_authorizations ADD COLUMN key_id TEXT;
    DROP TRIGGER connections_updated;
@@ -90,7 +91,8 @@ export const MIGRATIONS: string[] = [
      WHERE status = 'active' AND access_token_expires_at IS NOT NULL;
    CREATE INDEX connections_refresh_due ON connections (refresh_token_expires_at, id)
      WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL;
-   CREATE INDEX pending_authorizations_key ON pending_authorizations (key_id, state);`,
+   CREATE INDEX pending_authorizations_key ON pending_authorizations (key_id, state);
+   CREATE INDEX change_log_at ON change_log (at);`,
 ];
 
 interface Row {
