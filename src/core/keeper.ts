@@ -116,7 +116,8 @@ export class Keeper {
 
   /** The next pass, after the interval ± jitter. */
   #schedule(): void {
-    const delay = this.#intervalMs * (1 + this.#jitter * (2 * Math.random() - 1));
+    // setTimeout fires at once past 2^31 - 1 ms: a very long interval is held to that.
+    const delay = Math.min(2 ** 31 - 1, this.#intervalMs * (1 + this.#jitter * (2 * Math.random() - 1)));
     this.#timer = setTimeout(() => {
       void this.runOnce()
         .catch(() => undefined)
