@@ -50,6 +50,7 @@ export async function startSimulator() {
     [join(here, '../dist/cli/main.js'), 'simulate', '--port', '0', '--consent', 'auto', '--json'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  process.on('exit', () => proc.kill());
   const discovery = await new Promise((resolve, reject) => {
     let out = '';
     proc.stdout.on('data', (d) => {
@@ -62,12 +63,15 @@ export async function startSimulator() {
     });
     proc.on('exit', (code) => reject(new Error(`simulator exited ${code}`)));
   });
-  const admin = simulatorAdmin(discovery);
+  const call = simulatorAdmin(discovery);
+  // A kept-alive socket the simulator closed while the bulk load ran is retried once, on a new one.
+  const admin = (path, body) => call(path, body).catch(() => call(path, body));
   return {
     discovery,
     profile: simulatorProfile(discovery),
     clock: async () => (await admin('clock')).now,
-    advance: (ms) => admin('clock/advance', { ms }),
+    // Read, then set: a retried call does not move the clock twice.
+    advance: async (ms) => admin('clock/set', { now: (await admin('clock')).now + ms }),
     refreshCalls: async () => (await admin('counters')).token.cronofy.byGrant.refresh_token ?? 0,
     stop: () => proc.kill('SIGINT'),
   };
