@@ -283,6 +283,12 @@ export function storeContract(
         ),
         { numRuns: 40 },
       );
+      // `count` honours `after` (what is left to page through) and every filter.
+      const rest = [...TRICKY_IDS].sort(byBytes).filter((id) => byBytes(id, 'b') > 0);
+      expect(await store.count({ after: 'b' })).toBe(rest.length);
+      expect(await store.count({ after: 'b', provider: 'cronofy', limit: 1 })).toBe(
+        all.filter((r) => byBytes(r.id, 'b') > 0 && r.provider === 'cronofy').length,
+      );
       // A page starts strictly after `after`, whether or not that id exists.
       expect((await store.list({ after: 'a-10', limit: 2 })).map((r) => r.id)).toEqual(['a-2', 'b']);
       expect((await store.list({ after: 'a-0', limit: 1 })).map((r) => r.id)).toEqual(['a-1']);
