@@ -215,6 +215,8 @@ export class Keeper {
     const gate: GrantGate = {
       admit: async () => {
         if (!(await this.#limits.admit(provider, deadline))) throw new RefreshDeferred('rate_limit');
+        // Closed while waiting for the slot: nothing more goes out.
+        if (this.#ctx.closed()) throw new RefreshDeferred('rate_limit');
       },
       rateLimited: (retryAfter) => this.#limits.pause(provider, retryAfter),
       done: (error) => {
