@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
+import { type Simulator, startSimulator } from '../../src/simulator/index.js';
 import { keyIdOf } from '../../src/store/sealer.js';
 import { parseSecretKey } from '../../src/store/secret-key.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -16,6 +17,7 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
 
 let dir: string;
 let env: Record<string, string>;
+let sim: Simulator;
 let keyA: string;
 const planted = new Set<string>();
 const idOf = (key: string) => keyIdOf(parseSecretKey(key).key);
@@ -60,6 +62,7 @@ async function seed(db: string, key: string, synthetic = 0): Promise<void> {
 }
 
 beforeAll(async () => {
+  sim = await startSimulator({ consent: 'auto' });
   dir = mkdtempSync(join(tmpdir(), 'baton-cli-scale-'));
   keyA = randomBytes(32).toString('base64');
   planted.add(keyA);
@@ -71,7 +74,8 @@ beforeAll(async () => {
   await seed(join(dir, 'baton.db'), keyA, 1200);
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await sim.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -228,6 +232,20 @@ describe('baton rekey', () => {
     const text = await run(['rekey', '--check'], rotated);
     expect(text.stdout).toMatch(new RegExp(`${idOf(a)}\\s+7\\s+0\\s+yes`));
     expect(text.stderr).toMatch(/Run `baton rekey` to re-seal/);
+    // doctor says which keys seal the store, and what to do about an old one.
+    const keysCheck = async (e: Record<string, string>) =>
+      (
+        JSON.parse(
+          (await run(['doctor', 'acme-1', '--json'], { ...e, BATON_SIMULATOR: sim.url })).stdout,
+        ) as {
+          checks: { check: string; level: string; message: string; remediation?: string }[];
+        }
+      ).checks.find((c) => c.check === 'keys');
+    expect(await keysCheck(rotated)).toMatchObject({
+      level: 'warn',
+      message: `current key ${idOf(b)}; sealed under: ${idOf(a)} (7 connection(s)).`,
+      remediation: expect.stringMatching(/Run `baton rekey`/),
+    });
     const done = await run(['rekey', '--batch-size', '3'], rotated);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(
@@ -242,6 +260,10 @@ describe('baton rekey', () => {
     expect(old.code).toBe(1);
     expect(old.stderr).toMatch(new RegExp(`sealed under key ${idOf(b)}, and none of them is loaded`));
     expect((await run(['rekey'], rotated)).stdout).toMatch(/Everything is already sealed under key/);
+    expect(await keysCheck(rotated)).toMatchObject({
+      level: 'ok',
+      message: `current key ${idOf(b)}; sealed under: ${idOf(b)} (7 connection(s)).`,
+    });
 
     // A row under a key nobody loaded: reported, left alone, exit 1 with what to do.
     const c = randomBytes(32).toString('base64');
