@@ -1,4 +1,4 @@
-export type { BatonRequestInit } from './core/api-fetch.js';
+export type { BatonRequestInit, BatonRequestOptions } from './core/api-fetch.js';
 export type {
   BatonOptions,
   BeginAuthorizationInput,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import type { Response } from 'undici';
+import type { Dispatcher, Response } from 'undici';
 import { ConnectionNotFound, StoreError } from '../errors.js';
 import { revokeToken } from '../protocol/grants.js';
 import type { HttpOptions } from '../protocol/http.js';
@@ -11,7 +11,7 @@ import { openStore } from '../store/index.js';
 import { Sealer } from '../store/sealer.js';
 import { dataDir, loadSecretKey } from '../store/secret-key.js';
 import type { AccountInfo, Store } from '../store/store.js';
-import { ApiFetcher, type BatonRequestInit } from './api-fetch.js';
+import { ApiFetcher, type BatonRequestInit, type BatonRequestOptions } from './api-fetch.js';
 import {
   type BeginAuthorizationInput,
   type BeginAuthorizationResult,
@@ -223,6 +223,15 @@ export class Baton {
   /** fetch with the connection's credentials; relative paths resolve against its API base. */
   fetch(id: string, path: string, init?: BatonRequestInit): Promise<Response> {
     return this.#api.fetch(id, path, init);
+  }
+
+  /**
+   * The same as `fetch`, through undici's `request()`: `{ statusCode, headers, body }` with the
+   * body a Node stream, and none of fetch's WHATWG objects — several times cheaper per call.
+   * Same credentials, redirect policy and 401 rule.
+   */
+  request(id: string, path: string, options?: BatonRequestOptions): Promise<Dispatcher.ResponseData> {
+    return this.#api.request(id, path, options);
   }
 
   /**
