@@ -194,6 +194,8 @@ function auditFromRow(r: AuditDbRow): AuditRow {
   };
 }
 
+/** Rows per multi-row INSERT (9 parameters each, well under SQLite's limit). */
+const AUDIT_BATCH = 100;
 const AUDIT_COLUMNS = 'at, request_id, key_name, connection_id, provider, operation, outcome, status, detail';
 
 function auditValues(r: AuditRow): unknown[] {
@@ -343,13 +345,27 @@ export class SqliteServerStore implements ServerStore {
   }
   appendAudit(rows: AuditRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
-    const insert = this.#db.prepare(
-      `INSERT INTO server_audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
     const all = this.#db.transaction((rs: AuditRow[]) => {
-      for (const r of rs) insert.run(...auditValues(r));
+      for (let i = 0; i < rs.length; i += AUDIT_BATCH) {
+        const chunk = rs.slice(i, i + AUDIT_BATCH);
+        this.#auditInsert(chunk.length).run(chunk.flatMap(auditValues));
+      }
     });
     return this.#run('write audit rows', () => all(rows));
+  }
+
+  /** One multi-row INSERT per batch of audit rows: a statement step per batch, not per row. */
+  readonly #auditInserts = new Map<number, Database.Statement>();
+  #auditInsert(n: number): Database.Statement {
+    let st = this.#auditInserts.get(n);
+    if (!st) {
+      const tuple = `(${Array.from({ length: 9 }, () => '?').join(', ')})`;
+      st = this.#db.prepare(
+        `INSERT INTO server_audit (${AUDIT_COLUMNS}) VALUES ${Array.from({ length: n }, () => tuple).join(', ')}`,
+      );
+      this.#auditInserts.set(n, st);
+    }
+    return st;
   }
   audit(q: AuditQuery): Promise<AuditRow[]> {
     return this.#run('read the audit log', () => {

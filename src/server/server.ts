@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -110,8 +111,21 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** The path of a URL for logs and the audit log: no query string, redacted. */
 function pathOnly(url: string): string {
-  const q = url.search(/[?#]/);
-  return redact(q === -1 ? url : url.slice(0, q));
+  let end = url.indexOf('?');
+  const hash = url.indexOf('#');
+  if (hash !== -1 && (end === -1 || hash < end)) end = hash;
+  return redact(end === -1 ? url : url.slice(0, end));
+}
+
+/** Header names a request's `Connection` header marks hop-by-hop (RFC 9110 §7.6.1), beyond keep-alive/close. */
+function connectionOptions(value: string | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  const names = value
+    .toLowerCase()
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '' && s !== 'keep-alive' && s !== 'close');
+  return names.length === 0 ? null : new Set(names);
 }
 
 /** Starts the HTTP server: the broker API, the authenticating proxy, health and metrics. */
@@ -154,7 +168,9 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
             : { name: (err as Error)?.name, message: redact(String((err as Error)?.message ?? err)) },
       },
     },
-    options.logStream ?? process.stdout,
+    // Standard output is written asynchronously: lines logged while a write is in flight go
+    // out together in the next one, and what is buffered is flushed when the process exits.
+    options.logStream ?? pino.destination({ dest: 1, sync: false }),
   );
   const audit = new AuditLog(
     serverStore,
@@ -527,6 +543,17 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
 
   // ---- the authenticating proxy: an encapsulated context whose bodies stay streams.
 
+  /** The API-key header of a provider, never echoed back to a proxy's caller. */
+  const credentialHeaders = new Map<string, string | null>();
+  const credentialHeaderOf = (provider: string): string | null => {
+    let h = credentialHeaders.get(provider);
+    if (h === undefined) {
+      h = baton.providers.get(provider).apiKeyAuth?.header.toLowerCase() ?? null;
+      credentialHeaders.set(provider, h);
+    }
+    return h;
+  };
+
   const PROXY_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
   routes.push({
     method: 'PROXY',
@@ -560,44 +587,43 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           );
         }
         const headers: Record<string, string> = {};
-        const connectionTokens = String(req.headers.connection ?? '')
-          .toLowerCase()
-          .split(',')
-          .map((s) => s.trim());
-        for (const [name, value] of Object.entries(req.headers)) {
-          if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.includes(name)) continue;
-          if (name === 'x-request-id') continue;
+        const named = connectionOptions(req.headers.connection);
+        const given = req.headers;
+        for (const name in given) {
+          const value = given[name];
+          if (value === undefined || HOP_BY_HOP.has(name) || name === 'x-request-id') continue;
+          if (named?.has(name)) continue;
           headers[name] = Array.isArray(value) ? value.join(', ') : value;
         }
         // Bodies pass through as sent: no decompression on the way back.
         headers['accept-encoding'] = 'identity';
         const length = req.headers['content-length'];
         if (length !== undefined) headers['content-length'] = length;
-        const abort = new AbortController();
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableFinished) abort.abort();
+        // The upstream request is dropped when the caller goes away before its answer is sent.
+        const abort = new EventEmitter();
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) abort.emit('abort');
         });
         const hasBody = req.body !== undefined && req.method !== 'GET' && req.method !== 'HEAD';
-        const res = await baton.fetch(id, rest, {
+        const res = await baton.request(id, rest, {
           method: req.method,
           headers,
-          signal: abort.signal,
-          ...(hasBody ? { body: req.body as Readable, duplex: 'half' as const } : {}),
+          signal: abort,
+          ...(hasBody ? { body: req.body as Readable } : {}),
         });
-        const spec = baton.providers.get(provider);
-        const credentialHeader = spec.apiKeyAuth?.header.toLowerCase();
-        reply.code(res.status);
-        for (const [name, value] of res.headers) {
-          if (RESPONSE_DROP.has(name) || name === credentialHeader || name === 'set-cookie') continue;
+        const credentialHeader = credentialHeaderOf(provider);
+        reply.code(res.statusCode);
+        const answered = res.headers;
+        for (const name in answered) {
+          const value = answered[name];
+          if (value === undefined || RESPONSE_DROP.has(name) || name === credentialHeader) continue;
           reply.header(name, value);
         }
-        const cookies = res.headers.getSetCookie();
-        if (cookies.length > 0) reply.header('set-cookie', cookies);
-        if (!res.body || req.method === 'HEAD' || res.status === 204 || res.status === 304) {
-          await res.body?.cancel().catch(() => undefined);
+        if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {
+          await res.body.dump().catch(() => undefined);
           return reply.send();
         }
-        return reply.send(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream));
+        return reply.send(res.body);
       },
     });
   });

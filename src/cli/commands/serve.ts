@@ -45,7 +45,8 @@ export function serveCommand(cli: Cli): Command {
             auditRetentionMs: parseDuration(opts.auditRetention, '--audit-retention'),
             shutdownTimeoutMs: parseDuration(opts.shutdownTimeout, '--shutdown-timeout'),
             logLevel: opts.logLevel,
-            logStream: cli.stdout,
+            // The process's own standard output gets the server's asynchronous writer.
+            ...(cli.stdout === process.stdout ? {} : { logStream: cli.stdout }),
             env: cli.env,
             ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
           });
