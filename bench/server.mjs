@@ -33,10 +33,16 @@ function child(args, env, ready) {
   const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
   exited.then(() => children.delete(proc));
   const found = new Promise((resolve, reject) => {
+    let matched = false;
+    // Until the line it waits for: keep the output and search it. After: only drain the pipe
+    // (searching a growing log on every line would cost this load generator more than the
+    // server it measures), keeping a short tail for an error message.
     const onData = (d) => {
-      if (out.length < 1_000_000) out += d;
+      out = matched ? `${out}${d}`.slice(-10_000) : out + d;
+      if (matched) return;
       const m = ready(out);
       if (m) {
+        matched = true;
         resolve(m);
         out = '';
       }
