@@ -227,7 +227,7 @@ export async function registerConnect(
         await problem(
           req,
           reply,
-          browserOf(req) === null ? 'cookies' : TERMINAL.has(s.status) ? 'used' : 'elsewhere',
+          TERMINAL.has(s.status) ? 'used' : browserOf(req) === null ? 'cookies' : 'elsewhere',
         );
         return null;
       }
