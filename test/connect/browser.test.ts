@@ -32,10 +32,11 @@ async function session(body: Record<string, unknown>) {
 }
 
 /** A fresh browser (its own cookies), light or dark. */
-async function open(url: string, dark = false): Promise<Page> {
+async function open(url: string, dark = false, phone = false): Promise<Page> {
   const ctx = await browser.newContext({
     colorScheme: dark ? 'dark' : 'light',
-    viewport: { width: 900, height: 900 },
+    viewport: phone ? { width: 390, height: 844 } : { width: 900, height: 900 },
+    ...(phone ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}),
   });
   const page = await ctx.newPage();
   page.on('console', (m) => {
@@ -76,7 +77,7 @@ describe('connect pages in Chromium', () => {
     // Keyboard only: the form is reachable and sent with Enter.
     await page.focus('#p-dataCenter');
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Continue to Cronofy');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Continue to Cronofy');
     await Promise.all([page.waitForURL('**/oauth/authorize**'), page.keyboard.press('Enter')]);
     expect(new URL(page.url()).pathname).toBe('/cronofy/de/app/oauth/authorize');
     await consent(page, 'approve', 'alice');
@@ -120,7 +121,9 @@ describe('connect pages in Chromium', () => {
 
   it('OAuth2 Checkfront: a company name in plain words first, then the consent page', async () => {
     const made = await session({ connectionId: 'acme-cf', providers: ['checkfront'], authModes: ['oauth2'] });
-    const page = await open(made.url, true);
+    const page = await open(made.url, true, true);
+    // One column on a phone: nothing wider than the screen.
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     expect(await page.textContent('h1')).toBe('Connect Checkfront');
     await page.fill('#p-company', 'Acme Corp!');
     await page.click('button:has-text("Continue to Checkfront")');
@@ -128,7 +131,7 @@ describe('connect pages in Chromium', () => {
     expect(await page.getAttribute('#p-company', 'aria-invalid')).toBe('true');
     expect(await page.getAttribute('#p-company', 'aria-describedby')).toContain('p-company-error');
     await accessible(page, 'checkfront form with an error (dark)');
-    await shot(page, 'checkfront-error-dark');
+    await shot(page, 'checkfront-error-dark-phone');
     await page.fill('#p-company', 'acme');
     await page.click('button:has-text("Continue to Checkfront")');
     await consent(page, 'approve', 'staff');

@@ -51,7 +51,7 @@ dl.facts dd{margin:0;overflow-wrap:anywhere}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em}
 .sr-only{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}
 @media (max-width:30rem){body{padding:1rem .75rem}main{padding:1.25rem 1rem}h1{font-size:1.3rem}}
-@media (prefers-reduced-motion:no-preference){a.choice,button,.button{transition:background-color .15s,border-color .15s,filter .15s}}`;
+@media (prefers-reduced-motion:no-preference){a.choice,button,.button{transition:border-color .15s,filter .15s}}`;
 
 /** For a Content-Security-Policy that allows exactly this stylesheet inline (the CLI's page). */
 export const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
