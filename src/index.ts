@@ -13,9 +13,13 @@ export type { Clock } from './core/clock.js';
 export type { ConnectionInfo } from './core/connection-info.js';
 export type { BatonEvents } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
+export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
+export { WEBHOOK_EVENT_TYPES } from './core/outbox.js';
 export type { StaticCredentials } from './core/secrets.js';
 export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
 export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
+export type { VerifyWebhookOptions } from './core/webhook-signature.js';
+export { signWebhook, verifyWebhook } from './core/webhook-signature.js';
 export {
   AuthorizationError,
   BatonError,
@@ -29,6 +33,7 @@ export {
   ReauthorizationRequired,
   SecretKeyError,
   StoreError,
+  WebhookSignatureError,
 } from './errors.js';
 export type { TokenSet } from './protocol/token-set.js';
 export { presets } from './providers/presets/index.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Dispatcher, Response } from 'undici';
-import { ConnectionNotFound, StoreError } from '../errors.js';
+import { ConfigError, ConnectionNotFound, StoreError } from '../errors.js';
 import { revokeToken } from '../protocol/grants.js';
 import type { HttpOptions } from '../protocol/http.js';
 import { resolveParams } from '../providers/params.js';
@@ -29,6 +29,7 @@ import { journalPath, RescueJournal } from './held-pairs.js';
 import { identify } from './identity.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
+import { removedEvent } from './outbox.js';
 import { Refresher } from './refresher.js';
 import { type Released, releaseCredentials } from './release.js';
 import { type ConnectionSecrets, sealSecrets } from './secrets.js';
@@ -71,6 +72,12 @@ export interface BatonOptions {
   authorizationTtlMs?: number;
   /** Start the background keeper (refreshes tokens and keeps sliding refresh tokens alive). */
   keeper?: boolean | KeeperOptions;
+  /**
+   * Write webhook events (README, "Webhooks") to the store's outbox, in the transaction of the
+   * change that causes them, for `baton serve` to deliver. Default: on when the store keeps an
+   * outbox (every built-in engine); `true` with a store that keeps none is a ConfigError.
+   */
+  outbox?: boolean;
 }
 
 export type { BeginAuthorizationInput, BeginAuthorizationResult, CompleteAuthorizationInput, ConnectInput };
@@ -121,6 +128,13 @@ export class Baton {
     const sealer = new Sealer({ current: key, previous: previousKeys });
     const ownsStore = typeof options.store === 'string' || options.store === undefined;
     const store = await openStore(options.store, { env });
+    if (options.outbox === true && !store.outbox) {
+      if (ownsStore) await store.close();
+      throw new ConfigError(
+        `The ${store.kind} store given to Baton.open keeps no webhook outbox.`,
+        'Use a built-in store (memory, SQLite, PostgreSQL), or open Baton with outbox: false.',
+      );
+    }
     const retry = {
       attempts: 3,
       baseDelayMs: 200,
@@ -145,6 +159,7 @@ export class Baton {
       owner: `${process.pid}:${randomUUID()}`,
       cache: new TokenCache(),
       closed: () => closed,
+      outbox: options.outbox !== false && store.outbox !== undefined,
     };
     const path = journalPath(store, dataDir(env));
     const journal = path ? new RescueJournal(path, sealer) : null;
@@ -167,6 +182,16 @@ export class Baton {
 
   get providers(): ProviderRegistry {
     return this.#ctx.providers;
+  }
+
+  /** Whether this Baton writes webhook events to the store's outbox. */
+  get outbox(): boolean {
+    return this.#ctx.outbox === true;
+  }
+
+  /** Seals values under the store's secret key (the server's webhook signing secrets). */
+  get sealer(): Sealer {
+    return this.#ctx.sealer;
   }
 
   on<K extends keyof BatonEvents>(event: K, listener: (...args: BatonEvents[K]) => void): this {
@@ -330,7 +355,11 @@ export class Baton {
   /** Deletes the connection. A refresh still in flight elsewhere finds it gone and stores nothing. */
   async remove(id: string): Promise<boolean> {
     this.#refresher.forget(id);
-    const existed = await this.#ctx.store.delete(id);
+    // The removal's event carries the connection as last read (README, "Webhooks").
+    const last = this.#ctx.outbox ? await readRecord(this.#ctx, id) : null;
+    const existed = last
+      ? await this.#ctx.store.delete(id, [removedEvent(last, this.#ctx.clock.now())])
+      : await this.#ctx.store.delete(id);
     this.#ctx.cache.changed(id, null);
     return existed;
   }

@@ -2,6 +2,7 @@ import { ConnectionNotFound, ReauthorizationRequired, StoreError } from '../erro
 import type { ConnectionRecord } from '../store/store.js';
 import { sleep } from './clock.js';
 import { type CoreContext, needsReauthMessage, readRecord } from './context.js';
+import { eventsFor } from './outbox.js';
 import { type Operation, transition } from './state.js';
 
 /** Why a write was refused. */
@@ -71,8 +72,16 @@ export async function writeConnection(
     if (status === null) throw new WriteRefused(op, current ? 'status' : 'removed', current);
     const next = build(current);
     if (next === null) return current;
+    const now = ctx.clock.now();
+    const record = { ...next, id, status, updatedAt: now };
+    // The events this change causes ride on the compare-and-swap (one transaction).
+    const events = ctx.outbox
+      ? eventsFor(op, current, { ...record, version: (current?.version ?? 0) + 1 }, now)
+      : [];
     const written = await storeCall(ctx, id, () =>
-      ctx.store.put({ ...next, id, status, updatedAt: ctx.clock.now() }, current?.version ?? null),
+      events.length > 0
+        ? ctx.store.put(record, current?.version ?? null, events)
+        : ctx.store.put(record, current?.version ?? null),
     );
     if (written) {
       ctx.cache.wrote(written);

@@ -13,13 +13,19 @@ import { Baton, type BatonOptions } from '../core/baton.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
 import { BatonError, ConfigError, ConnectionNotFound, redact } from '../errors.js';
 import { AuditLog } from './audit.js';
+import { registerConnect } from './connect/routes.js';
+import { connectionWithReconnect } from './connect/schemas.js';
+import type { ConnectOptions } from './connect/service.js';
 import { type Caller, KeyRing, ProviderSwitches } from './keys.js';
 import { Metrics } from './metrics.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
+import type { ServerParts } from './parts.js';
 import { forbidden, HttpProblem, PROBLEM_TYPE, toProblem, unauthorized } from './problem.js';
 import * as S from './schemas.js';
 import type { Operation, ServerStore } from './server-store.js';
 import { openServerStore } from './server-store.js';
+import type { DelivererOptions } from './webhooks/deliverer.js';
+import { registerWebhooks } from './webhooks/routes.js';
 
 export interface ServerOptions {
   /** Default 127.0.0.1. */
@@ -47,6 +53,10 @@ export interface ServerOptions {
   /** How long a disabled key or provider may still be honoured. Default 500 ms (under the 1 s promised). */
   cacheTtlMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Connect pages: session lifetime, return-URL allow-list (README, "Connect pages"). */
+  connect?: ConnectOptions;
+  /** Webhook delivery from this replica (README, "Webhooks"); false: this replica delivers none. */
+  webhooks?: DelivererOptions | false;
 }
 
 export interface BatonServer {
@@ -384,10 +394,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     url: '/v1/connections/:id',
     op: 'read',
     summary: 'One connection (never its secrets)',
-    schema: { params: S.idParams, response: { 200: S.connectionSchema } },
+    schema: { params: S.idParams, response: { 200: connectionWithReconnect } },
     handler: async (req) => {
       await authorizeConnection(req, req.params.id);
-      return baton.get(req.params.id);
+      return connect.withReconnect(await baton.get(req.params.id), req.batonState.caller);
     },
   });
 
@@ -470,7 +480,9 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     summary:
       'The authorization callback (the provider redirects the browser here; the state authenticates it)',
     schema: { querystring: S.callbackQuery, response: { 200: S.connectionSchema } },
-    handler: async (req) => {
+    handler: async (req, reply) => {
+      // A state begun by a connect page: that page's flow answers (with a page, not JSON).
+      if (await connect.callback(req, reply)) return reply;
       const q = req.query;
       const info = await baton.completeAuthorization({
         state: q['state'] ?? '',
@@ -540,6 +552,26 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       return released;
     },
   });
+
+  // ---- connect pages and webhooks (their own modules; they register through `parts`)
+
+  const parts: ServerParts = {
+    app,
+    route: route as ServerParts['route'],
+    baton,
+    serverStore,
+    logger: logger as FastifyBaseLogger,
+    metrics,
+    publicUrl: () => publicUrl,
+    authorizeConnection,
+    caller: (req) => req.batonState.caller as Caller,
+  };
+  const connect = await registerConnect(parts, options.connect);
+  const deliverer =
+    options.webhooks === false
+      ? null
+      : registerWebhooks(parts, (id) => connect.service.reconnectLink(id), options.webhooks);
+  const unwake = deliverer ? baton.store.subscribe(() => deliverer.nudge()) : () => undefined;
 
   // ---- the authenticating proxy: an encapsulated context whose bodies stay streams.
 
@@ -682,6 +714,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     await app.listen({ host, port: options.port ?? 8080 });
   } catch (err) {
     if (keeperTimer) clearInterval(keeperTimer);
+    unwake();
+    await deliverer?.close();
     unsubscribe();
     metrics.close();
     await audit.close();
@@ -697,6 +731,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const publicUrl = (options.publicUrl ?? url).replace(/\/$/, '');
+  deliverer?.start();
 
   let closing: Promise<void> | null = null;
   const close = () => {
@@ -707,6 +742,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       bound.unref();
       await app.close();
       clearTimeout(bound);
+      unwake();
+      await deliverer?.close();
       unsubscribe();
       metrics.close();
       await audit.close();

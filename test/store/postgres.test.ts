@@ -17,7 +17,7 @@ describe.skipIf(!PG_URL)('PostgreSQL engine', () => {
       const { rows } = await sql(
         `SELECT count(*)::int AS n, max(version) AS v FROM ${schema}.baton_schema_migrations`,
       );
-      expect(rows[0]).toEqual({ n: 2, v: 2 });
+      expect(rows[0]).toEqual({ n: 3, v: 3 });
       await Promise.all(stores.map((s) => s.close()));
     } finally {
       await dropSchema(schema);

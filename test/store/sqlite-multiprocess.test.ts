@@ -47,7 +47,7 @@ describe('SQLite shared by processes', () => {
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(counter?.sealed).toBe('200');
     expect(counter?.version).toBe(201);
-    expect(store.schemaVersion).toBe(2);
+    expect(store.schemaVersion).toBe(3);
     await store.close();
   }, 60_000);
 });
