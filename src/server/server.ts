@@ -271,7 +271,11 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     }
     if (auditOp === 'token') metrics.releases.inc({ status: String(reply.statusCode) });
     else if (auditOp === 'proxy') metrics.proxied.inc({ status: String(reply.statusCode) });
-    req.log.info(
+    // Every release, proxied call and management action is a row in the audit log; the log
+    // gets a line per refused or failed request at info, and per request at debug.
+    const level = reply.statusCode >= 400 ? 'info' : 'debug';
+    if (!(req.log as pino.Logger).isLevelEnabled(level)) return;
+    req.log[level](
       {
         method: req.method,
         path: pathOnly(req.url),
