@@ -117,6 +117,9 @@ const RESPONSE_DROP = new Set([
   'proxy-authorization',
 ]);
 
+/** Proxied response bodies up to this many bytes (with a Content-Length) are sent in one write. */
+const SMALL_BODY = 64 * 1024;
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** The path of a URL for logs and the audit log: no query string, redacted. */
@@ -658,6 +661,12 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {
           await res.body.dump().catch(() => undefined);
           return reply.send();
+        }
+        // A small body of declared length goes out in one write with the headers; anything
+        // larger, or of unknown length, streams through without being held.
+        const declared = Number(res.headers['content-length']);
+        if (declared >= 0 && declared <= SMALL_BODY) {
+          return reply.send(Buffer.from(await res.body.arrayBuffer()));
         }
         return reply.send(res.body);
       },
