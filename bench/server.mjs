@@ -4,7 +4,7 @@
 // processes; this process is only the load generator (undici, keep-alive, fixed concurrency).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,10 +33,16 @@ function child(args, env, ready) {
   const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
   exited.then(() => children.delete(proc));
   const found = new Promise((resolve, reject) => {
+    let matched = false;
+    // Until the line it waits for: keep the output and search it. After: only drain the pipe
+    // (searching a growing log on every line would cost this load generator more than the
+    // server it measures), keeping a short tail for an error message.
     const onData = (d) => {
-      if (out.length < 1_000_000) out += d;
+      out = matched ? `${out}${d}`.slice(-10_000) : out + d;
+      if (matched) return;
       const m = ready(out);
       if (m) {
+        matched = true;
         resolve(m);
         out = '';
       }
@@ -49,6 +55,7 @@ function child(args, env, ready) {
   });
   return {
     found,
+    pid: proc.pid,
     stop: async () => {
       proc.kill('SIGTERM');
       return exited;
@@ -76,7 +83,7 @@ async function serve(store, args = []) {
     { BATON_HOME: dir, BATON_STORE: store, BATON_SECRET_KEY: secretKey, BATON_SIMULATOR: discovery.origin },
     (out) => /"url":"(http:\/\/[^"]+)","store"/.exec(out)?.[1],
   );
-  return { url: await s.found, stop: s.stop };
+  return { url: await s.found, pid: s.pid, stop: s.stop };
 }
 
 /** A caller key allowed every connection, for token and proxy, through the CLI as an operator would. */
@@ -90,6 +97,17 @@ async function callerKey(store) {
   await k.stop();
   return key;
 }
+
+/** CPU time (user + system) a process has used, in µs; null where /proc is not there. */
+function cpuMicros(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+const CLOCK_TICKS = 100;
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const percentile = (xs, p) => {
@@ -118,8 +136,11 @@ async function load(send, total, concurrency) {
 }
 
 /** Paired rounds, alternating which side goes first; the ratio is the median of the rounds' ratios. */
-async function paired(baton, peer, rounds, total, concurrency) {
+async function paired(baton, peer, rounds, total, concurrency, pids) {
   const s = { baton: [], peer: [], batonP99: [], peerP99: [], ratio: [], addedP99: [] };
+  // CPU each side's server process spent per request, summed over the rounds (the clock ticks
+  // are coarse): unlike throughput on shared cores, it does not move with the machine's load.
+  const cpu = { baton: 0, peer: 0, n: 0 };
   await load(baton, Math.min(total, 500), concurrency);
   await load(peer, Math.min(total, 500), concurrency);
   for (let round = 0; round < rounds; round++) {
@@ -129,7 +150,13 @@ async function paired(baton, peer, rounds, total, concurrency) {
     ];
     if (round % 2 === 1) pair.reverse();
     const r = {};
-    for (const [who, send] of pair) r[who] = await load(send, total, concurrency);
+    for (const [who, send] of pair) {
+      const before = cpuMicros(pids[who]);
+      r[who] = await load(send, total, concurrency);
+      const after = cpuMicros(pids[who]);
+      cpu[who] = before === null || after === null ? null : cpu[who] + (after - before);
+    }
+    cpu.n += total;
     s.baton.push(r.baton.rps);
     s.peer.push(r.peer.rps);
     s.batonP99.push(percentile(r.baton.latencies, 99));
@@ -144,6 +171,8 @@ async function paired(baton, peer, rounds, total, concurrency) {
     batonP99: median(s.batonP99),
     peerP99: median(s.peerP99),
     addedP99: median(s.addedP99),
+    batonCpu: cpu.baton === null ? null : cpu.baton / cpu.n,
+    peerCpu: cpu.peer === null ? null : cpu.peer / cpu.n,
   };
 }
 
@@ -189,11 +218,15 @@ const sqlite = `sqlite:${join(dir, 'bench.db')}`;
   );
   const bareUrl = await bare.found;
   const constant = () => request(`${bareUrl}/token`, { method: 'POST', headers: auth, dispatcher: agent });
-  const r1 = await paired(release, constant, rounds, quick ? 1500 : 4000, 16);
+  const r1 = await paired(release, constant, rounds, quick ? 1500 : 4000, 16, {
+    baton: server.pid,
+    peer: bare.pid,
+  });
   rows.push({
     name: 'token release, warm connection (`POST /v1/connections/{id}/token`)',
     ...r1,
     target: '≥ 0.8×',
+    cpuNote: 'the bare server',
     note: `bare \`node:http\` answering the same ${Buffer.byteLength(body)}-byte JSON body`,
   });
   await bare.stop();
@@ -205,11 +238,15 @@ const sqlite = `sqlite:${join(dir, 'bench.db')}`;
   const directUrl = new URL('v1/userinfo', apiBase).toString();
   const direct = () =>
     request(directUrl, { headers: { authorization: `Bearer ${token}` }, dispatcher: agent });
-  const r2 = await paired(proxied, direct, rounds, quick ? 1000 : 3000, 8);
+  const r2 = await paired(proxied, direct, rounds, quick ? 1000 : 3000, 8, {
+    baton: server.pid,
+    peer: simProc.pid,
+  });
   rows.push({
     name: 'proxied GET (`/v1/proxy/{id}/v1/userinfo`)',
     ...r2,
     target: '≥ 0.7×, ≤ 2 ms added p99',
+    cpuNote: 'the simulator answering it',
     note: 'undici `request` to the simulator, same path and `Authorization` header',
   });
   await server.stop();
@@ -299,6 +336,16 @@ for (const r of rows) {
   lines.push(
     `| ${r.name} | ${fmt(r.baton)} req/s | ${fmt(r.peer)} req/s | ${r.ratio.toFixed(2)}× | ${r.batonP99.toFixed(2)} / ${r.peerP99.toFixed(2)} ms (+${r.addedP99.toFixed(2)}) | ${r.target} | ${r.note} |`,
   );
+}
+if (rows.every((r) => r.batonCpu !== null)) {
+  lines.push(
+    '',
+    '| `baton serve`, CPU per request | `baton serve` process | peer process | peer process is |',
+    '|---|---|---|---|',
+  );
+  for (const r of rows) {
+    lines.push(`| ${r.name} | ${r.batonCpu.toFixed(0)} µs | ${r.peerCpu.toFixed(0)} µs | ${r.cpuNote} |`);
+  }
 }
 if (storm) {
   lines.push(

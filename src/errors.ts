@@ -262,5 +262,22 @@ export class SecretKeyError extends BatonError {
   }
 }
 
+export type WebhookSignatureFailure = 'missing' | 'malformed' | 'too_old' | 'in_future' | 'mismatch';
+
+/** A webhook's `Baton-Signature` did not verify: it is not from this server, or not fresh. */
+export class WebhookSignatureError extends BatonError {
+  readonly reason: WebhookSignatureFailure;
+  constructor(reason: WebhookSignatureFailure, message: string) {
+    super(
+      `webhook_signature_${reason}`,
+      message,
+      reason === 'too_old' || reason === 'in_future'
+        ? 'Refuse the request. If genuine events arrive late, check the clocks of both machines (NTP).'
+        : 'Refuse the request. Check that the receiver verifies the raw body with the signing secret `baton webhooks add` printed for this endpoint.',
+    );
+    this.reason = reason;
+  }
+}
+
 export type { ClientPair, Secret, Secrets } from './redact.js';
 export { excerpt, REDACTED, redact, redactedCause } from './redact.js';

@@ -1,4 +1,4 @@
-export type { BatonRequestInit } from './core/api-fetch.js';
+export type { BatonRequestInit, BatonRequestOptions } from './core/api-fetch.js';
 export type {
   BatonOptions,
   BeginAuthorizationInput,
@@ -14,10 +14,14 @@ export type { Clock } from './core/clock.js';
 export type { ConnectionInfo } from './core/connection-info.js';
 export type { BatonEvents } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
+export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
+export { WEBHOOK_EVENT_TYPES } from './core/outbox.js';
 export type { KeyState, RekeyFailure, RekeyOptions, RekeyProgress, RekeyResult } from './core/rekey.js';
 export type { StaticCredentials } from './core/secrets.js';
 export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
 export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
+export type { VerifyWebhookOptions } from './core/webhook-signature.js';
+export { signWebhook, verifyWebhook } from './core/webhook-signature.js';
 export {
   AuthorizationError,
   BatonError,
@@ -31,6 +35,7 @@ export {
   ReauthorizationRequired,
   SecretKeyError,
   StoreError,
+  WebhookSignatureError,
 } from './errors.js';
 export type { TokenSet } from './protocol/token-set.js';
 export { presets } from './providers/presets/index.js';

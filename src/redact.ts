@@ -170,9 +170,15 @@ const BEARER_OR_BASIC = /\b(Bearer|Basic)(\s+|%20|\+)(?:[A-Za-z0-9._~+/=-]|%[0-9
 const TOKEN_FIELD =
   /((?<![A-Za-z0-9_])"?(?:access_token|refresh_token|id_token|client_secret|code|api_secret|apiSecret|api_key|apiKey|password|token|code_verifier)"?\s*[:=]\s*"?)([^"&\s,}]+)/gi;
 
+/** Baton's own bearer values: caller keys, connect-page tokens, webhook signing secrets. */
+const BATON_SECRET = /\b(bk|cst|whsec)_[A-Za-z0-9_-]{16,}/g;
+
 /** Removes what is shaped like a credential, whatever its value. */
 function redactShapes(text: string): string {
-  return text.replace(BEARER_OR_BASIC, `$1$2${REDACTED}`).replace(TOKEN_FIELD, `$1${REDACTED}`);
+  return text
+    .replace(BEARER_OR_BASIC, `$1$2${REDACTED}`)
+    .replace(TOKEN_FIELD, `$1${REDACTED}`)
+    .replace(BATON_SECRET, `$1_${REDACTED}`);
 }
 
 /**

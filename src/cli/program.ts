@@ -31,6 +31,7 @@ export const COMMANDS = [
   'serve',
   'keys',
   'audit',
+  'webhooks',
 ] as const;
 
 /** `BATON_CHECKBOOK_API_KEY` for a provider id. */
@@ -184,6 +185,11 @@ Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
     'audit',
     'Read the audit log of `baton serve`: releases, proxied calls, management actions',
     async () => (await import('./commands/audit.js')).auditCommand,
+  );
+  delegate(
+    'webhooks',
+    'Webhook endpoints of `baton serve`: add, list, remove; the delivery log and redelivery',
+    async () => (await import('./commands/webhooks.js')).webhooksCommand,
   );
 
   const connectOptions = (cmd: Command) =>

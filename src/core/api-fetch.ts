@@ -1,3 +1,5 @@
+import type { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { ConfigError, NetworkError, redactedCause } from '../errors.js';
 import { describeNetworkError } from '../protocol/http.js';
@@ -31,14 +33,33 @@ class TimeoutError extends Error {
 }
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
+const RESET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** fetch wraps undici's errors in a TypeError whose cause carries the code; request throws them as they are. */
+function codeOf(err: unknown): { code?: string; name?: string } {
+  const e = err as { code?: string; name?: string; cause?: { code?: string; name?: string } } | null;
+  return e?.code ? e : (e?.cause ?? e ?? {});
+}
+
 function isSocketReset(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string } } | null)?.cause;
-  return cause?.code === 'UND_ERR_SOCKET' || cause?.code === 'ECONNRESET' || cause?.code === 'EPIPE';
+  return RESET.has(codeOf(err).code ?? '');
+}
+
+function isTimeout(err: unknown): boolean {
+  const { code, name } = codeOf(err);
+  return (err as Error)?.name === 'TimeoutError' || name === 'TimeoutError' || TIMEOUT.has(code ?? '');
+}
+
+/** The caller's own abort (not our timeout): passed on unchanged. */
+function isAbort(err: unknown): boolean {
+  const e = err as { name?: string; code?: string } | null;
+  return e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED';
 }
 
 /** A response as the redirect loop sees it. */
-interface Answer {
-  res: Response;
+interface Answer<R> {
+  res: R;
   status: number;
   location: string | null;
 }
@@ -91,7 +112,7 @@ function missingCredentials(conn: LoadedConnection): ConfigError {
   );
 }
 
-function replayable(body: RequestInit['body']): boolean {
+function replayable(body: unknown): boolean {
   return (
     body === undefined ||
     body === null ||
@@ -100,6 +121,38 @@ function replayable(body: RequestInit['body']): boolean {
     body instanceof ArrayBuffer ||
     body instanceof URLSearchParams
   );
+}
+
+/** The options of `baton.request`: undici's `request()` shape, with the connection's credentials added. */
+export interface BatonRequestOptions {
+  method?: string;
+  /** Header names are matched case-insensitively; a caller's credential header is replaced. */
+  headers?: Record<string, string | string[]>;
+  body?: string | Uint8Array | Readable | null;
+  /** Aborts the request (an AbortSignal, or an EventEmitter that emits `abort`). */
+  signal?: AbortSignal | EventEmitter;
+  /** As for `baton.fetch`: how long to wait for each response's headers, in ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * One HTTP exchange, without following redirects: what `baton.fetch` (WHATWG fetch, a
+ * `Response`) and `baton.request` (undici's `request()`, a Node stream) do differently.
+ * Everything else — which URL, which credential, the redirect policy, the 401 rule — is
+ * the fetcher's, and the same for both.
+ */
+interface Exchange<R> {
+  readonly method: string;
+  readonly body: unknown;
+  send(url: URL, method: string, body: unknown, credential: [string, string]): Promise<R>;
+  status(res: R): number;
+  location(res: R): string | null;
+  /** Drops a response that will not be returned (a redirect followed, a 401 retried). */
+  discard(res: R): Promise<void>;
+  /** The bound on the wait for headers, in ms, when the exchange applies one itself. */
+  readonly timeoutMs: number | undefined;
+  /** Whether the caller's own signal aborted (its error is passed on unchanged). */
+  aborted(): boolean;
 }
 
 /**
@@ -113,28 +166,40 @@ export class ApiFetcher {
   /**
    * Without a dispatcher of the caller's, requests go through one whose headers timeout is
    * `http.timeoutMs`: the bound costs nothing per request. A caller's dispatcher keeps its
-   * own settings, and the timeout is applied per request with an abort signal.
+   * own settings, and the timeout is applied per request.
    */
-  readonly #dispatcher: Pick<RequestInit, 'dispatcher'>;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownDispatcher: boolean;
   readonly #timeoutMs: number;
 
   constructor(ctx: CoreContext, tokens: TokenSource) {
     this.#ctx = ctx;
     this.#tokens = tokens;
     this.#timeoutMs = ctx.options.http.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#dispatcher = {
-      dispatcher:
-        ctx.options.http.dispatcher ??
-        new Agent({ headersTimeout: this.#timeoutMs, connect: { timeout: this.#timeoutMs } }),
-    };
+    this.#ownDispatcher = !ctx.options.http.dispatcher;
+    this.#dispatcher =
+      ctx.options.http.dispatcher ??
+      new Agent({ headersTimeout: this.#timeoutMs, connect: { timeout: this.#timeoutMs } });
   }
 
   /** Closes the default dispatcher's sockets. */
   async close(): Promise<void> {
-    if (!this.#ctx.options.http.dispatcher) await (this.#dispatcher.dispatcher as Dispatcher).close();
+    if (this.#ownDispatcher) await this.#dispatcher.close();
   }
 
-  async fetch(id: string, path: string, init: BatonRequestInit = {}): Promise<Response> {
+  fetch(id: string, path: string, init: BatonRequestInit = {}): Promise<Response> {
+    return this.#call(id, path, this.#fetchExchange(init));
+  }
+
+  /**
+   * The same request with undici's `request()`: no WHATWG objects, the body a Node stream.
+   * The server's proxy forwards through it; programs that stream bodies can too.
+   */
+  request(id: string, path: string, options: BatonRequestOptions = {}): Promise<Dispatcher.ResponseData> {
+    return this.#call(id, path, this.#requestExchange(options));
+  }
+
+  async #call<R>(id: string, path: string, ex: Exchange<R>): Promise<R> {
     // Warm: straight from the cache (single-use connections are never cached).
     let conn = this.#ctx.cache.fresh(id, this.#ctx.clock.now())?.conn ?? (await this.#tokens.usable(id));
     const url = this.#resolve(conn.endpoints.apiBaseUrl, path);
@@ -146,19 +211,18 @@ export class ApiFetcher {
         { connectionId: id, provider: conn.record.provider },
       );
     }
-    const canReplay = replayable(init.body);
-    let res = await this.#send(conn, url, init);
+    let res = await this.#send(conn, url, ex);
     const rejected = conn.secrets.tokens?.accessToken;
-    if (res.status === 401 && !isStatic(conn) && rejected) {
+    if (ex.status(res) === 401 && !isStatic(conn) && rejected) {
       // The token leaves the cache before anything else runs; the next call refreshes.
       this.#ctx.cache.reject(id, rejected);
       // A body that cannot be sent again goes back to the caller with the 401.
-      if (!canReplay) return res;
-      await res.body?.cancel().catch(() => undefined);
+      if (!replayable(ex.body)) return res;
+      await ex.discard(res);
       conn = await this.#tokens.afterRejection(id, rejected);
-      res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), init);
+      res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), ex);
       const again = conn.secrets.tokens?.accessToken;
-      if (res.status === 401 && again) this.#ctx.cache.reject(id, again);
+      if (ex.status(res) === 401 && again) this.#ctx.cache.reject(id, again);
     }
     return res;
   }
@@ -177,49 +241,29 @@ export class ApiFetcher {
     return url;
   }
 
-  async #send(conn: LoadedConnection, first: URL, init: BatonRequestInit): Promise<Response> {
-    const {
-      header: [name, value],
-    } = prepare(conn);
+  async #send<R>(conn: LoadedConnection, first: URL, ex: Exchange<R>): Promise<R> {
     let current = conn;
-    const timeoutMs = init.timeoutMs;
-    // The common case (no caller headers) skips building a Headers object.
-    let headers: RequestInit['headers'];
-    if (init.headers === undefined) headers = { [name]: value };
-    else {
-      const h = new Headers(init.headers);
-      h.set(name, value);
-      headers = h;
-    }
-    const method = (init.method ?? 'GET').toUpperCase();
-    // (`timeoutMs` rides along in the init: fetch ignores members it does not know.)
-    const send = (url: URL, m: string, body: RequestInit['body']) =>
-      this.#attempt(
-        current,
-        url,
-        { ...init, method: m, body, headers, redirect: 'manual', ...this.#dispatcher },
-        timeoutMs,
+    const send = (url: URL, method: string, body: unknown) =>
+      this.#attempt(current, url, method, body, ex, () =>
+        ex.send(url, method, body, prepare(current).header),
       );
     // The hot path: most answers are not redirects, and skip the redirect loop's machinery.
-    const res = await send(first, method, init.body);
-    if (!REDIRECTS.has(res.status)) return res;
-    const { response } = await followRedirects<RequestInit['body'], Answer>(
-      { url: first, method, body: init.body },
+    const res = await send(first, ex.method, ex.body);
+    if (!REDIRECTS.has(ex.status(res))) return res;
+    const { response } = await followRedirects<unknown, Answer<R>>(
+      { url: first, method: ex.method, body: ex.body },
       async (hop) => {
         const r = hop.index === 0 ? res : await send(hop.url, hop.method, hop.body);
-        return {
-          res: r,
-          status: r.status,
-          location: REDIRECTS.has(r.status) ? r.headers.get('location') : null,
-        };
+        const status = ex.status(r);
+        return { res: r, status, location: REDIRECTS.has(status) ? ex.location(r) : null };
       },
       {
         maxRedirects: MAX_REDIRECTS,
         allowedHosts: conn.spec.redirectAuthHosts,
         keepMethod: false,
-        onFollow: async ({ res: r }, from, to) => {
-          await r.body?.cancel().catch(() => undefined);
-          if (from.index === 0 && (r.status === 301 || r.status === 308)) {
+        onFollow: async ({ res: r, status }, from, to) => {
+          await ex.discard(r);
+          if (from.index === 0 && (status === 301 || status === 308)) {
             current = await this.#learnBase(current, from.url, to);
           }
         },
@@ -232,42 +276,116 @@ export class ApiFetcher {
    * One request. A kept-alive socket the server closed just as we reused it fails before any
    * byte is answered; an idempotent request is safe to send once more on a fresh socket.
    */
-  async #attempt(conn: LoadedConnection, url: URL, init: RequestInit, timeoutMs?: number): Promise<Response> {
+  async #attempt<R>(
+    conn: LoadedConnection,
+    url: URL,
+    method: string,
+    body: unknown,
+    ex: Exchange<R>,
+    send: () => Promise<R>,
+  ): Promise<R> {
     for (let attempt = 1; ; attempt++) {
-      // The default dispatcher bounds the wait by itself; a per-call bound or a caller's
-      // dispatcher needs a timer that is cleared as soon as the headers arrive.
-      const bound = timeoutMs ?? (this.#ctx.options.http.dispatcher ? this.#timeoutMs : undefined);
-      let timer: NodeJS.Timeout | undefined;
-      let request = init;
-      if (bound !== undefined) {
-        const abort = new AbortController();
-        timer = setTimeout(() => abort.abort(new TimeoutError(bound)), bound);
-        const signals = init.signal ? [init.signal, abort.signal] : [abort.signal];
-        request = { ...init, signal: AbortSignal.any(signals as AbortSignal[]) };
-      }
       try {
-        return await fetch(url, request);
+        return await send();
       } catch (err) {
-        const idempotent = IDEMPOTENT.has(init.method ?? 'GET') && replayable(init.body);
+        const idempotent = IDEMPOTENT.has(method) && replayable(body);
         if (attempt === 1 && idempotent && isSocketReset(err)) continue;
-        if (init.signal?.aborted) throw err;
-        const timedOut =
-          (err as { name?: string })?.name === 'TimeoutError' ||
-          (err as { cause?: { code?: string; name?: string } })?.cause?.code === 'UND_ERR_HEADERS_TIMEOUT' ||
-          (err as { cause?: { name?: string } })?.cause?.name === 'TimeoutError' ||
-          (err as { cause?: { code?: string } })?.cause?.code === 'UND_ERR_CONNECT_TIMEOUT';
+        if (ex.aborted() || isAbort(err)) throw err;
         throw new NetworkError(
-          `Could not reach ${url.host} for connection "${conn.record.id}": ${timedOut ? `no answer within ${bound ?? this.#timeoutMs} ms` : describeNetworkError(err)}.`,
+          `Could not reach ${url.host} for connection "${conn.record.id}": ${isTimeout(err) ? `no answer within ${ex.timeoutMs ?? this.#timeoutMs} ms` : describeNetworkError(err)}.`,
           {
             connectionId: conn.record.id,
             provider: conn.record.provider,
             cause: redactedCause(err, secretValues(conn.secrets, conn.client)),
           },
         );
-      } finally {
-        if (timer) clearTimeout(timer);
       }
     }
+  }
+
+  #fetchExchange(init: BatonRequestInit): Exchange<Response> {
+    const timeoutMs = init.timeoutMs;
+    const dispatcher = this.#dispatcher;
+    // The default dispatcher bounds the wait by itself; a per-call bound or a caller's
+    // dispatcher needs a timer that is cleared as soon as the headers arrive.
+    const bound = timeoutMs ?? (this.#ownDispatcher ? undefined : this.#timeoutMs);
+    return {
+      method: (init.method ?? 'GET').toUpperCase(),
+      body: init.body,
+      timeoutMs,
+      async send(url, method, body, [name, value]) {
+        // The common case (no caller headers) skips building a Headers object.
+        let headers: RequestInit['headers'];
+        if (init.headers === undefined) headers = { [name]: value };
+        else {
+          const h = new Headers(init.headers);
+          h.set(name, value);
+          headers = h;
+        }
+        // (`timeoutMs` rides along in the init: fetch ignores members it does not know.)
+        const request: RequestInit = {
+          ...init,
+          method,
+          body: body as RequestInit['body'],
+          headers,
+          redirect: 'manual',
+          dispatcher,
+        };
+        if (bound === undefined) return fetch(url, request);
+        const abort = new AbortController();
+        const timer = setTimeout(() => abort.abort(new TimeoutError(bound)), bound);
+        const signals = init.signal ? [init.signal, abort.signal] : [abort.signal];
+        try {
+          return await fetch(url, { ...request, signal: AbortSignal.any(signals as AbortSignal[]) });
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      aborted: () => init.signal?.aborted === true,
+      status: (res) => res.status,
+      location: (res) => res.headers.get('location'),
+      discard: async (res) => {
+        await res.body?.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  #requestExchange(options: BatonRequestOptions): Exchange<Dispatcher.ResponseData> {
+    const dispatcher = this.#dispatcher;
+    const headersTimeout = options.timeoutMs ?? this.#timeoutMs;
+    return {
+      method: (options.method ?? 'GET').toUpperCase(),
+      body: options.body,
+      timeoutMs: options.timeoutMs,
+      send(url, method, body, [name, value]) {
+        const headers: Record<string, string | string[]> = {};
+        const given = options.headers;
+        if (given) {
+          for (const k in given) {
+            if (k !== name && k.toLowerCase() !== name) headers[k] = given[k] as string | string[];
+          }
+        }
+        headers[name] = value;
+        return dispatcher.request({
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: body as BatonRequestOptions['body'],
+          headersTimeout,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      },
+      aborted: () => (options.signal as AbortSignal | undefined)?.aborted === true,
+      status: (res) => res.statusCode,
+      location: (res) => {
+        const l = res.headers['location'];
+        return (Array.isArray(l) ? l[0] : l) ?? null;
+      },
+      discard: async (res) => {
+        await res.body.dump().catch(() => undefined);
+      },
+    };
   }
 
   /**

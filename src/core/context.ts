@@ -46,6 +46,8 @@ export interface CoreContext {
   cache: TokenCache;
   /** Whether the Baton is closing: retries stop. */
   closed(): boolean;
+  /** Write webhook events to the store's outbox with the changes that cause them (README, "Webhooks"). */
+  outbox?: boolean;
 }
 
 /** A connection read from the store, checked against the configuration and opened. */

@@ -2,6 +2,7 @@ import { ConnectionNotFound, ReauthorizationRequired, StoreError } from '../erro
 import type { ConnectionRecord } from '../store/store.js';
 import { sleep } from './clock.js';
 import { type CoreContext, needsReauthMessage, readRecord } from './context.js';
+import { eventsFor } from './outbox.js';
 import { type Operation, transition } from './state.js';
 
 /** Why a write was refused. */
@@ -71,8 +72,16 @@ export async function writeConnection(
     if (status === null) throw new WriteRefused(op, current ? 'status' : 'removed', current);
     const next = build(current);
     if (next === null) return current;
+    const now = ctx.clock.now();
+    const record = { ...next, id, status, updatedAt: now };
+    // The events this change causes ride on the compare-and-swap (one transaction).
+    const events = ctx.outbox
+      ? eventsFor(op, current, { ...record, version: (current?.version ?? 0) + 1 }, now)
+      : [];
     const written = await storeCall(ctx, id, () =>
-      ctx.store.put({ ...next, id, status, updatedAt: ctx.clock.now() }, current?.version ?? null),
+      events.length > 0
+        ? ctx.store.put(record, current?.version ?? null, events)
+        : ctx.store.put(record, current?.version ?? null),
     );
     if (written) {
       ctx.cache.wrote(written);
@@ -108,6 +117,7 @@ export async function writeConnections(
 ): Promise<BatchWritten> {
   const out: BatchWritten = { written: [], unchanged: [], failed: [] };
   const writes: { record: ConnectionRecord; expectedVersion: number }[] = [];
+  const alone: typeof writes = [];
   for (const current of records) {
     const status = transition(current.status, op);
     if (status === null) {
@@ -121,21 +131,26 @@ export async function writeConnections(
       out.failed.push({ id: current.id, error });
       continue;
     }
-    if (next === null) out.unchanged.push(current.id);
-    else
-      writes.push({
-        record: { ...next, id: current.id, status, updatedAt: ctx.clock.now() },
-        expectedVersion: current.version,
-      });
+    if (next === null) {
+      out.unchanged.push(current.id);
+      continue;
+    }
+    const now = ctx.clock.now();
+    const record = { ...next, id: current.id, status, updatedAt: now };
+    // A write that causes webhook events goes alone, its events in its own transaction.
+    const events = ctx.outbox ? eventsFor(op, current, { ...record, version: current.version + 1 }, now) : [];
+    (events.length > 0 ? alone : writes).push({ record, expectedVersion: current.version });
   }
-  const results = writes.length > 0 ? await storeCall(ctx, undefined, () => ctx.store.putBatch(writes)) : [];
-  for (const [i, w] of writes.entries()) {
+  const results: (ConnectionRecord | null)[] =
+    writes.length > 0 ? await storeCall(ctx, undefined, () => ctx.store.putBatch(writes)) : [];
+  for (const [i, w] of [...writes, ...alone].entries()) {
     const stored = results[i] ?? null;
     if (stored) {
       ctx.cache.wrote(stored);
       out.written.push(stored);
       continue;
     }
+    // Lost its swap (or goes alone): the one write path, from the record as it is now.
     const id = w.record.id;
     try {
       let wrote = false;

@@ -6,6 +6,22 @@ import { ConfigError, StoreError } from '../errors.js';
 import { applyPgMigrations } from '../store/pg-migrations.js';
 import { redactUrl } from '../store/redact-url.js';
 import type { Store } from '../store/store.js';
+import {
+  type ConnectSessionStore,
+  MemoryConnectSessionStore,
+  PG_SESSION_MIGRATION,
+  PostgresConnectSessionStore,
+  SQLITE_SESSION_MIGRATION,
+  SqliteConnectSessionStore,
+} from './connect/store.js';
+import {
+  MemoryWebhookStore,
+  PG_WEBHOOK_MIGRATION,
+  PostgresWebhookStore,
+  SQLITE_WEBHOOK_MIGRATION,
+  SqliteWebhookStore,
+  type WebhookStore,
+} from './webhooks/store.js';
 
 /**
  * The server's own tables — caller keys, the audit log, the provider kill switch — kept in the
@@ -75,6 +91,10 @@ export interface ServerStore {
   /** Throws StoreError when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Webhook endpoints, deliveries and their attempts (webhooks/store.ts). */
+  readonly webhooks: WebhookStore;
+  /** Connect sessions (connect/store.ts). */
+  readonly connectSessions: ConnectSessionStore;
 }
 
 function duplicate(name: string): ConfigError {
@@ -88,6 +108,8 @@ function duplicate(name: string): ConfigError {
 
 export class MemoryServerStore implements ServerStore {
   readonly kind = 'memory' as const;
+  readonly webhooks: WebhookStore = new MemoryWebhookStore();
+  readonly connectSessions: ConnectSessionStore = new MemoryConnectSessionStore();
   readonly #keys = new Map<string, CallerKey>();
   #audit: AuditRow[] = [];
   readonly #off = new Map<string, number>();
@@ -194,6 +216,8 @@ function auditFromRow(r: AuditDbRow): AuditRow {
   };
 }
 
+/** Rows per multi-row INSERT (9 parameters each, well under SQLite's limit). */
+const AUDIT_BATCH = 100;
 const AUDIT_COLUMNS = 'at, request_id, key_name, connection_id, provider, operation, outcome, status, detail';
 
 function auditValues(r: AuditRow): unknown[] {
@@ -222,6 +246,8 @@ const SQLITE_MIGRATIONS = [
    CREATE INDEX server_audit_at ON server_audit (at);
    CREATE INDEX server_audit_connection ON server_audit (connection_id, at);
    CREATE TABLE server_provider_switches (provider TEXT PRIMARY KEY, disabled_at INTEGER NOT NULL);`,
+  `${SQLITE_WEBHOOK_MIGRATION}
+   ${SQLITE_SESSION_MIGRATION}`,
 ];
 
 function isBusy(err: unknown): boolean {
@@ -233,10 +259,15 @@ export class SqliteServerStore implements ServerStore {
   readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
   readonly #path: string;
+  readonly webhooks: WebhookStore;
+  readonly connectSessions: ConnectSessionStore;
 
   private constructor(path: string, db: Database.Database) {
     this.#path = path;
     this.#db = db;
+    const sql = <T>(op: string, fn: (db: Database.Database) => T) => this.#run(op, () => fn(this.#db));
+    this.webhooks = new SqliteWebhookStore(sql);
+    this.connectSessions = new SqliteConnectSessionStore(sql);
   }
 
   static async open(path: string): Promise<SqliteServerStore> {
@@ -343,13 +374,27 @@ export class SqliteServerStore implements ServerStore {
   }
   appendAudit(rows: AuditRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
-    const insert = this.#db.prepare(
-      `INSERT INTO server_audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
     const all = this.#db.transaction((rs: AuditRow[]) => {
-      for (const r of rs) insert.run(...auditValues(r));
+      for (let i = 0; i < rs.length; i += AUDIT_BATCH) {
+        const chunk = rs.slice(i, i + AUDIT_BATCH);
+        this.#auditInsert(chunk.length).run(chunk.flatMap(auditValues));
+      }
     });
     return this.#run('write audit rows', () => all(rows));
+  }
+
+  /** One multi-row INSERT per batch of audit rows: a statement step per batch, not per row. */
+  readonly #auditInserts = new Map<number, Database.Statement>();
+  #auditInsert(n: number): Database.Statement {
+    let st = this.#auditInserts.get(n);
+    if (!st) {
+      const tuple = `(${Array.from({ length: 9 }, () => '?').join(', ')})`;
+      st = this.#db.prepare(
+        `INSERT INTO server_audit (${AUDIT_COLUMNS}) VALUES ${Array.from({ length: n }, () => tuple).join(', ')}`,
+      );
+      this.#auditInserts.set(n, st);
+    }
+    return st;
   }
   audit(q: AuditQuery): Promise<AuditRow[]> {
     return this.#run('read the audit log', () => {
@@ -424,6 +469,8 @@ const PG_MIGRATIONS = [
    CREATE INDEX IF NOT EXISTS baton_server_audit_at ON baton_server_audit (at);
    CREATE INDEX IF NOT EXISTS baton_server_audit_connection ON baton_server_audit (connection_id, at);
    CREATE TABLE IF NOT EXISTS baton_server_provider_switches (provider text PRIMARY KEY, disabled_at bigint NOT NULL);`,
+  `${PG_WEBHOOK_MIGRATION}
+   ${PG_SESSION_MIGRATION}`,
 ];
 
 const PG_MIGRATION_LOCK = 0x6261746f6e73; // "batons"
@@ -432,11 +479,17 @@ export class PostgresServerStore implements ServerStore {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #label: string;
+  readonly webhooks: WebhookStore;
+  readonly connectSessions: ConnectSessionStore;
 
   private constructor(pool: pg.Pool, label: string) {
     this.#pool = pool;
     this.#label = label;
     pool.on('error', () => undefined);
+    const q = <T extends pg.QueryResultRow>(op: string, text: string, params: unknown[] = []) =>
+      this.#q<T>(op, text, params);
+    this.webhooks = new PostgresWebhookStore(q);
+    this.connectSessions = new PostgresConnectSessionStore(q);
   }
 
   /** Opens on the same URL as the connection store; `schema`, `pool_max` and `statement_timeout` are read the same way. */

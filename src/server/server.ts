@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -12,13 +13,19 @@ import { Baton, type BatonOptions } from '../core/baton.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
 import { BatonError, ConfigError, ConnectionNotFound, redact } from '../errors.js';
 import { AuditLog } from './audit.js';
+import { registerConnect } from './connect/routes.js';
+import { connectionWithReconnect } from './connect/schemas.js';
+import type { ConnectOptions } from './connect/service.js';
 import { type Caller, KeyRing, ProviderSwitches } from './keys.js';
 import { Metrics } from './metrics.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
+import type { ServerParts } from './parts.js';
 import { forbidden, HttpProblem, PROBLEM_TYPE, toProblem, unauthorized } from './problem.js';
 import * as S from './schemas.js';
 import type { Operation, ServerStore } from './server-store.js';
 import { openServerStore } from './server-store.js';
+import type { DelivererOptions } from './webhooks/deliverer.js';
+import { registerWebhooks } from './webhooks/routes.js';
 
 export interface ServerOptions {
   /** Default 127.0.0.1. */
@@ -46,6 +53,10 @@ export interface ServerOptions {
   /** How long a disabled key or provider may still be honoured. Default 500 ms (under the 1 s promised). */
   cacheTtlMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Connect pages: session lifetime, return-URL allow-list (README, "Connect pages"). */
+  connect?: ConnectOptions;
+  /** Webhook delivery from this replica (README, "Webhooks"); false: this replica delivers none. */
+  webhooks?: DelivererOptions | false;
 }
 
 export interface BatonServer {
@@ -106,12 +117,28 @@ const RESPONSE_DROP = new Set([
   'proxy-authorization',
 ]);
 
+/** Proxied response bodies up to this many bytes (with a Content-Length) are sent in one write. */
+const SMALL_BODY = 64 * 1024;
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** The path of a URL for logs and the audit log: no query string, redacted. */
 function pathOnly(url: string): string {
-  const q = url.search(/[?#]/);
-  return redact(q === -1 ? url : url.slice(0, q));
+  let end = url.indexOf('?');
+  const hash = url.indexOf('#');
+  if (hash !== -1 && (end === -1 || hash < end)) end = hash;
+  return redact(end === -1 ? url : url.slice(0, end));
+}
+
+/** Header names a request's `Connection` header marks hop-by-hop (RFC 9110 §7.6.1), beyond keep-alive/close. */
+function connectionOptions(value: string | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  const names = value
+    .toLowerCase()
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '' && s !== 'keep-alive' && s !== 'close');
+  return names.length === 0 ? null : new Set(names);
 }
 
 /** Starts the HTTP server: the broker API, the authenticating proxy, health and metrics. */
@@ -154,7 +181,9 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
             : { name: (err as Error)?.name, message: redact(String((err as Error)?.message ?? err)) },
       },
     },
-    options.logStream ?? process.stdout,
+    // Standard output is written asynchronously: lines logged while a write is in flight go
+    // out together in the next one, and what is buffered is flushed when the process exits.
+    options.logStream ?? pino.destination({ dest: 1, sync: false }),
   );
   const audit = new AuditLog(
     serverStore,
@@ -245,7 +274,11 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     }
     if (auditOp === 'token') metrics.releases.inc({ status: String(reply.statusCode) });
     else if (auditOp === 'proxy') metrics.proxied.inc({ status: String(reply.statusCode) });
-    req.log.info(
+    // Every release, proxied call and management action is a row in the audit log; the log
+    // gets a line per refused or failed request at info, and per request at debug.
+    const level = reply.statusCode >= 400 ? 'info' : 'debug';
+    if (!(req.log as pino.Logger).isLevelEnabled(level)) return;
+    req.log[level](
       {
         method: req.method,
         path: pathOnly(req.url),
@@ -368,10 +401,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     url: '/v1/connections/:id',
     op: 'read',
     summary: 'One connection (never its secrets)',
-    schema: { params: S.idParams, response: { 200: S.connectionSchema } },
+    schema: { params: S.idParams, response: { 200: connectionWithReconnect } },
     handler: async (req) => {
       await authorizeConnection(req, req.params.id);
-      return baton.get(req.params.id);
+      return connect.withReconnect(await baton.get(req.params.id), req.batonState.caller);
     },
   });
 
@@ -454,7 +487,9 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     summary:
       'The authorization callback (the provider redirects the browser here; the state authenticates it)',
     schema: { querystring: S.callbackQuery, response: { 200: S.connectionSchema } },
-    handler: async (req) => {
+    handler: async (req, reply) => {
+      // A state begun by a connect page: that page's flow answers (with a page, not JSON).
+      if (await connect.callback(req, reply)) return reply;
       const q = req.query;
       const info = await baton.completeAuthorization({
         state: q['state'] ?? '',
@@ -525,7 +560,38 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     },
   });
 
+  // ---- connect pages and webhooks (their own modules; they register through `parts`)
+
+  const parts: ServerParts = {
+    app,
+    route: route as ServerParts['route'],
+    baton,
+    serverStore,
+    logger: logger as FastifyBaseLogger,
+    metrics,
+    publicUrl: () => publicUrl,
+    authorizeConnection,
+    caller: (req) => req.batonState.caller as Caller,
+  };
+  const connect = await registerConnect(parts, options.connect);
+  const deliverer =
+    options.webhooks === false
+      ? null
+      : registerWebhooks(parts, (id) => connect.service.reconnectLink(id), options.webhooks);
+  const unwake = deliverer ? baton.store.subscribe(() => deliverer.nudge()) : () => undefined;
+
   // ---- the authenticating proxy: an encapsulated context whose bodies stay streams.
+
+  /** The API-key header of a provider, never echoed back to a proxy's caller. */
+  const credentialHeaders = new Map<string, string | null>();
+  const credentialHeaderOf = (provider: string): string | null => {
+    let h = credentialHeaders.get(provider);
+    if (h === undefined) {
+      h = baton.providers.get(provider).apiKeyAuth?.header.toLowerCase() ?? null;
+      credentialHeaders.set(provider, h);
+    }
+    return h;
+  };
 
   const PROXY_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
   routes.push({
@@ -560,44 +626,49 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           );
         }
         const headers: Record<string, string> = {};
-        const connectionTokens = String(req.headers.connection ?? '')
-          .toLowerCase()
-          .split(',')
-          .map((s) => s.trim());
-        for (const [name, value] of Object.entries(req.headers)) {
-          if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.includes(name)) continue;
-          if (name === 'x-request-id') continue;
+        const named = connectionOptions(req.headers.connection);
+        const given = req.headers;
+        for (const name in given) {
+          const value = given[name];
+          if (value === undefined || HOP_BY_HOP.has(name) || name === 'x-request-id') continue;
+          if (named?.has(name)) continue;
           headers[name] = Array.isArray(value) ? value.join(', ') : value;
         }
         // Bodies pass through as sent: no decompression on the way back.
         headers['accept-encoding'] = 'identity';
         const length = req.headers['content-length'];
         if (length !== undefined) headers['content-length'] = length;
-        const abort = new AbortController();
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableFinished) abort.abort();
+        // The upstream request is dropped when the caller goes away before its answer is sent.
+        const abort = new EventEmitter();
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) abort.emit('abort');
         });
         const hasBody = req.body !== undefined && req.method !== 'GET' && req.method !== 'HEAD';
-        const res = await baton.fetch(id, rest, {
+        const res = await baton.request(id, rest, {
           method: req.method,
           headers,
-          signal: abort.signal,
-          ...(hasBody ? { body: req.body as Readable, duplex: 'half' as const } : {}),
+          signal: abort,
+          ...(hasBody ? { body: req.body as Readable } : {}),
         });
-        const spec = baton.providers.get(provider);
-        const credentialHeader = spec.apiKeyAuth?.header.toLowerCase();
-        reply.code(res.status);
-        for (const [name, value] of res.headers) {
-          if (RESPONSE_DROP.has(name) || name === credentialHeader || name === 'set-cookie') continue;
+        const credentialHeader = credentialHeaderOf(provider);
+        reply.code(res.statusCode);
+        const answered = res.headers;
+        for (const name in answered) {
+          const value = answered[name];
+          if (value === undefined || RESPONSE_DROP.has(name) || name === credentialHeader) continue;
           reply.header(name, value);
         }
-        const cookies = res.headers.getSetCookie();
-        if (cookies.length > 0) reply.header('set-cookie', cookies);
-        if (!res.body || req.method === 'HEAD' || res.status === 204 || res.status === 304) {
-          await res.body?.cancel().catch(() => undefined);
+        if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {
+          await res.body.dump().catch(() => undefined);
           return reply.send();
         }
-        return reply.send(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream));
+        // A small body of declared length goes out in one write with the headers; anything
+        // larger, or of unknown length, streams through without being held.
+        const declared = Number(res.headers['content-length']);
+        if (declared >= 0 && declared <= SMALL_BODY) {
+          return reply.send(Buffer.from(await res.body.arrayBuffer()));
+        }
+        return reply.send(res.body);
       },
     });
   });
@@ -656,6 +727,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     await app.listen({ host, port: options.port ?? 8080 });
   } catch (err) {
     if (keeperTimer) clearInterval(keeperTimer);
+    unwake();
+    await deliverer?.close();
     unsubscribe();
     metrics.close();
     await audit.close();
@@ -671,6 +744,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const publicUrl = (options.publicUrl ?? url).replace(/\/$/, '');
+  deliverer?.start();
 
   let closing: Promise<void> | null = null;
   const close = () => {
@@ -681,6 +755,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       bound.unref();
       await app.close();
       clearTimeout(bound);
+      unwake();
+      await deliverer?.close();
       unsubscribe();
       metrics.close();
       await audit.close();

@@ -9,6 +9,8 @@ import type {
   KeyUsage,
   LeaseGrant,
   ListQuery,
+  OutboxEvent,
+  OutboxReader,
   PendingAuthorization,
   PendingQuery,
   Store,
@@ -31,6 +33,22 @@ export class MemoryStore implements Store {
   readonly #leases = new Map<string, { owner: string; expiresAt: number; since: number }>();
   readonly #pending = new Map<string, PendingAuthorization>();
   readonly #listeners = new Set<StoreChangeListener>();
+  #events: OutboxEvent[] = [];
+
+  /** The outbox lives as long as this object; past 10 000 unread events the oldest are dropped. */
+  readonly outbox: OutboxReader = {
+    pending: async (limit) => this.#events.slice(0, limit).map((e) => ({ ...e })),
+    remove: async (ids) => {
+      const gone = new Set(ids);
+      this.#events = this.#events.filter((e) => !gone.has(e.id));
+    },
+  };
+
+  #append(events: readonly OutboxEvent[] | undefined): void {
+    if (!events || events.length === 0) return;
+    this.#events.push(...events.map((e) => ({ ...e })));
+    if (this.#events.length > 10_000) this.#events.splice(0, this.#events.length - 10_000);
+  }
 
   #emit(id: string, version: number | null): void {
     for (const l of this.#listeners) l(id, version);
@@ -50,11 +68,16 @@ export class MemoryStore implements Store {
     return page.slice(0, query.limit ?? page.length).map((r) => structuredClone(r));
   }
 
-  async put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null> {
+  async put(
+    record: ConnectionRecord,
+    expectedVersion: number | null,
+    events?: readonly OutboxEvent[],
+  ): Promise<ConnectionRecord | null> {
     const current = this.#records.get(record.id);
     if (expectedVersion === null ? current !== undefined : current?.version !== expectedVersion) return null;
     const stored = structuredClone({ ...record, version: (expectedVersion ?? 0) + 1 });
     this.#records.set(record.id, stored);
+    this.#append(events);
     this.#emit(stored.id, stored.version);
     return structuredClone(stored);
   }
@@ -73,9 +96,10 @@ export class MemoryStore implements Store {
     return n;
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, events?: readonly OutboxEvent[]): Promise<boolean> {
     this.#leases.delete(id);
     const existed = this.#records.delete(id);
+    if (existed) this.#append(events);
     if (existed) this.#emit(id, null);
     return existed;
   }

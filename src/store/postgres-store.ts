@@ -13,6 +13,8 @@ import type {
   KeyUsage,
   LeaseGrant,
   ListQuery,
+  OutboxEvent,
+  OutboxReader,
   PendingAuthorization,
   PendingQuery,
   Store,
@@ -52,6 +54,16 @@ export const MIGRATIONS: string[] = [
    );`,
   // When the lease holder took it (database clock, epoch ms): names a refresh lost with its holder.
   `ALTER TABLE baton_leases ADD COLUMN IF NOT EXISTS since bigint;`,
+  // The webhook outbox: events written in the statement of the write that caused them.
+  `CREATE TABLE IF NOT EXISTS baton_outbox (
+     seq bigserial PRIMARY KEY,
+     id text NOT NULL UNIQUE,
+     type text NOT NULL,
+     connection_id text NOT NULL,
+     created_at bigint NOT NULL,
+     payload text NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS baton_outbox_created_at ON baton_outbox (created_at);`,
   // Scale: the key id each row is sealed under (rekey, the check at open), and the indexes that
   // make the keeper's due query, keyset pages (ids in "C" order, as on every engine) and key
   // usage cost what they return.
@@ -72,6 +84,34 @@ export const MIGRATIONS: string[] = [
    CREATE INDEX IF NOT EXISTS baton_pending_authorizations_key
      ON baton_pending_authorizations (key_id, state COLLATE "C");`,
 ];
+
+/** Outbox events nobody dispatched within this long are dropped when new ones are written. */
+const OUTBOX_KEEP_MS = 7 * 86_400_000;
+
+/**
+ * The CTE that appends `events` (parameter `$n`, a JSON array) to the outbox only when the
+ * write CTE named `after` produced a row: one statement, so both land or neither does.
+ */
+function outboxCte(n: number, after: string): string {
+  return `e AS (INSERT INTO baton_outbox (id, type, connection_id, created_at, payload)
+              SELECT x.id, x.type, x.connection_id, x.created_at, x.payload
+              FROM jsonb_to_recordset($${n}::jsonb) AS x(id text, type text, connection_id text, created_at bigint, payload text)
+              WHERE EXISTS (SELECT 1 FROM ${after})
+              ON CONFLICT (id) DO NOTHING),
+       p AS (DELETE FROM baton_outbox WHERE created_at < $${n + 1} AND EXISTS (SELECT 1 FROM ${after}))`;
+}
+
+function eventRows(events: readonly OutboxEvent[]): string {
+  return JSON.stringify(
+    events.map((e) => ({
+      id: e.id,
+      type: e.type,
+      connection_id: e.connectionId,
+      created_at: e.createdAt,
+      payload: e.payload,
+    })),
+  );
+}
 
 const MIGRATION_LOCK = 0x6261746f6e; // "baton"
 
@@ -350,24 +390,30 @@ export class PostgresStore implements Store {
     return rows.map(fromRow);
   }
 
-  async put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null> {
+  async put(
+    record: ConnectionRecord,
+    expectedVersion: number | null,
+    events?: readonly OutboxEvent[],
+  ): Promise<ConnectionRecord | null> {
     const version = (expectedVersion ?? 0) + 1;
     const v = values(record, version);
     const placeholders = WRITTEN.map((_, i) => `$${i + 1}`).join(', ');
-    let sql: string;
+    let write: string;
     let params: unknown[];
     if (expectedVersion === null) {
-      sql = `WITH w AS (INSERT INTO baton_connections (${WRITTEN.join(', ')}) VALUES (${placeholders}) ON CONFLICT (id) DO NOTHING RETURNING id, version)
-             SELECT w.id, pg_notify('${this.#channel}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
+      write = `INSERT INTO baton_connections (${WRITTEN.join(', ')}) VALUES (${placeholders}) ON CONFLICT (id) DO NOTHING RETURNING id, version`;
       params = v;
     } else {
       const sets = WRITTEN.slice(1)
         .map((c, i) => `${c} = $${i + 2}`)
         .join(', ');
-      sql = `WITH w AS (UPDATE baton_connections SET ${sets} WHERE id = $1 AND version = $${WRITTEN.length + 1} RETURNING id, version)
-             SELECT w.id, pg_notify('${this.#channel}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
+      write = `UPDATE baton_connections SET ${sets} WHERE id = $1 AND version = $${WRITTEN.length + 1} RETURNING id, version`;
       params = [...v, expectedVersion];
     }
+    const withEvents = events && events.length > 0;
+    if (withEvents) params.push(eventRows(events), Date.now() - OUTBOX_KEEP_MS);
+    const sql = `WITH w AS (${write})${withEvents ? `, ${outboxCte(params.length - 1, 'w')}` : ''}
+             SELECT w.id, pg_notify('${this.#channel}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`;
     const { rowCount } = await this.#query('write a connection', sql, params);
     return rowCount === 1 ? { ...record, version } : null;
   }
@@ -394,16 +440,46 @@ export class PostgresStore implements Store {
     return rowCount ?? 0;
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, events?: readonly OutboxEvent[]): Promise<boolean> {
+    const withEvents = events && events.length > 0;
     const { rowCount } = await this.#query(
       'delete a connection',
       `WITH l AS (DELETE FROM baton_leases WHERE id = $1),
-            d AS (DELETE FROM baton_connections WHERE id = $1 RETURNING id)
+            d AS (DELETE FROM baton_connections WHERE id = $1 RETURNING id)${withEvents ? `, ${outboxCte(2, 'd')}` : ''}
        SELECT pg_notify('${this.#channel}', json_build_object('id', d.id, 'version', NULL)::text) FROM d`,
-      [id],
+      withEvents ? [id, eventRows(events), Date.now() - OUTBOX_KEEP_MS] : [id],
     );
     return rowCount === 1;
   }
+
+  readonly outbox: OutboxReader = {
+    pending: async (limit) => {
+      const { rows } = await this.#query<{
+        id: string;
+        type: string;
+        connection_id: string;
+        created_at: string;
+        payload: string;
+      }>(
+        'read the outbox',
+        'SELECT id, type, connection_id, created_at, payload FROM baton_outbox ORDER BY seq LIMIT $1',
+        [limit],
+      );
+      return rows.map((r) => ({
+        id: r.id,
+        type: r.type,
+        connectionId: r.connection_id,
+        createdAt: Number(r.created_at),
+        payload: r.payload,
+      }));
+    },
+    remove: async (ids) => {
+      if (ids.length === 0) return;
+      await this.#query('remove outbox events', 'DELETE FROM baton_outbox WHERE id = ANY($1::text[])', [
+        [...ids],
+      ]);
+    },
+  };
 
   async acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
     const { rows } = await this.#query<{

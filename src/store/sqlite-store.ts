@@ -13,6 +13,8 @@ import type {
   KeyUsage,
   LeaseGrant,
   ListQuery,
+  OutboxEvent,
+  OutboxReader,
   PendingAuthorization,
   PendingQuery,
   Store,
@@ -72,6 +74,16 @@ export const MIGRATIONS: string[] = [
    CREATE TRIGGER connections_deleted AFTER DELETE ON connections BEGIN
      INSERT INTO change_log (id, version, at) VALUES (OLD.id, NULL, ${NOW_MS});
    END;`,
+  // The webhook outbox: events written in the transaction of the write that caused them.
+  `CREATE TABLE outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     type TEXT NOT NULL,
+     connection_id TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     payload TEXT NOT NULL
+   );
+   CREATE INDEX outbox_created_at ON outbox (created_at);`,
   // Scale: the key id each row is sealed under (rekey, the check at open), and the indexes that
   // make the keeper's due query, keyset pages, key usage and the change log's pruning (after a
   // batch of thousands of writes) cost what they touch. The backfill is not a change other
@@ -94,6 +106,9 @@ export const MIGRATIONS: string[] = [
    CREATE INDEX pending_authorizations_key ON pending_authorizations (key_id, state);
    CREATE INDEX change_log_at ON change_log (at);`,
 ];
+
+/** Outbox events nobody dispatched within this long are dropped when new ones are written. */
+const OUTBOX_KEEP_MS = 7 * 86_400_000;
 
 interface Row {
   id: string;
@@ -317,9 +332,13 @@ export class SqliteStore implements Store {
     );
   }
 
-  async put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null> {
+  async put(
+    record: ConnectionRecord,
+    expectedVersion: number | null,
+    events?: readonly OutboxEvent[],
+  ): Promise<ConnectionRecord | null> {
     const version = (expectedVersion ?? 0) + 1;
-    const changes = await this.#run('write a connection', () => {
+    const write = () => {
       const row = toRow(record, version);
       return expectedVersion === null
         ? this.#db
@@ -328,7 +347,20 @@ export class SqliteStore implements Store {
         : this.#db
             .prepare(`UPDATE connections SET ${SETS} WHERE id = @id AND version = @expected`)
             .run({ ...row, expected: expectedVersion }).changes;
-    });
+    };
+    const changes = await this.#run(
+      'write a connection',
+      events && events.length > 0
+        ? () =>
+            this.#db
+              .transaction(() => {
+                const n = write();
+                if (n === 1) this.#appendEvents(events);
+                return n;
+              })
+              .immediate()
+        : write,
+    );
     if (changes !== 1) return null;
     this.#wrote(record.id, version);
     return { ...record, version };
@@ -349,16 +381,59 @@ export class SqliteStore implements Store {
     return n;
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, events?: readonly OutboxEvent[]): Promise<boolean> {
     const existed = await this.#run('delete a connection', () =>
       this.#db.transaction(() => {
         this.#db.prepare('DELETE FROM leases WHERE id = ?').run(id);
-        return this.#db.prepare('DELETE FROM connections WHERE id = ?').run(id).changes === 1;
+        const gone = this.#db.prepare('DELETE FROM connections WHERE id = ?').run(id).changes === 1;
+        if (gone && events && events.length > 0) this.#appendEvents(events);
+        return gone;
       })(),
     );
     if (existed) this.#wrote(id, null);
     return existed;
   }
+
+  /** Inside the write's transaction. */
+  #appendEvents(events: readonly OutboxEvent[]): void {
+    const insert = this.#db.prepare(
+      'INSERT INTO outbox (id, type, connection_id, created_at, payload) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+    );
+    for (const e of events) insert.run(e.id, e.type, e.connectionId, e.createdAt, e.payload);
+    this.#db.prepare('DELETE FROM outbox WHERE created_at < ?').run(Date.now() - OUTBOX_KEEP_MS);
+  }
+
+  readonly outbox: OutboxReader = {
+    pending: (limit) =>
+      this.#run('read the outbox', () =>
+        (
+          this.#db
+            .prepare('SELECT id, type, connection_id, created_at, payload FROM outbox ORDER BY seq LIMIT ?')
+            .all(limit) as {
+            id: string;
+            type: string;
+            connection_id: string;
+            created_at: number;
+            payload: string;
+          }[]
+        ).map((r) => ({
+          id: r.id,
+          type: r.type,
+          connectionId: r.connection_id,
+          createdAt: Number(r.created_at),
+          payload: r.payload,
+        })),
+      ),
+    remove: async (ids) => {
+      if (ids.length === 0) return;
+      await this.#run('remove outbox events', () => {
+        const del = this.#db.prepare('DELETE FROM outbox WHERE id = ?');
+        this.#db.transaction(() => {
+          for (const id of ids) del.run(id);
+        })();
+      });
+    },
+  };
 
   acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
     return this.#run('take the refresh lease', () =>

@@ -74,6 +74,27 @@ export interface LeaseGrant {
 export type StoreChangeListener = (id: string | null, version: number | null) => void;
 
 /**
+ * An event for the webhook outbox (README, "Webhooks"): written in the same transaction as the
+ * connection write that caused it, so a crash between the two cannot happen. `payload` is the
+ * event's JSON, which never holds a secret.
+ */
+export interface OutboxEvent {
+  id: string;
+  type: string;
+  connectionId: string;
+  createdAt: number;
+  payload: string;
+}
+
+/** Reads the outbox: what a dispatcher hands on to webhook deliveries, then removes. */
+export interface OutboxReader {
+  /** Events not yet removed, oldest first. */
+  pending(limit: number): Promise<OutboxEvent[]>;
+  /** Removes events once they are handed on (idempotent). */
+  remove(ids: readonly string[]): Promise<void>;
+}
+
+/**
  * A page of connections, in id order (code-point order on every engine). Keyset pagination:
  * the next page is `after` the last id of this one; a page shorter than `limit` is the last.
  */
@@ -152,10 +173,17 @@ export interface Store {
    * Compare-and-swap. Writes `record` if the stored version equals `expectedVersion`
    * (`null`: the id must not exist yet), setting version to `expectedVersion + 1` (or 1).
    * Returns the record as stored, or `null` if the version did not match (nothing written).
+   * `events` are appended to the outbox in the same transaction, only when the write happens.
    */
-  put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null>;
-  /** Removes the connection and its lease. Returns whether it existed. */
-  delete(id: string): Promise<boolean>;
+  put(
+    record: ConnectionRecord,
+    expectedVersion: number | null,
+    events?: readonly OutboxEvent[],
+  ): Promise<ConnectionRecord | null>;
+  /** Removes the connection and its lease (and appends `events`, only if it existed). Returns whether it existed. */
+  delete(id: string, events?: readonly OutboxEvent[]): Promise<boolean>;
+  /** The outbox, on engines that keep one (all built-in engines); put/delete take `events` only then. */
+  readonly outbox?: OutboxReader;
   /**
    * Takes the refresh lease for `id` if it is free, expired, or already `owner`'s (which renews
    * it). Returns null when another owner holds it. The lease expires `ttlMs` after it is taken
@@ -183,6 +211,7 @@ export interface Store {
   /**
    * Several compare-and-swaps in one round trip, each on its own (a conflict on one does not
    * stop the others). Returns each record as stored, or null where the version did not match.
+   * No outbox events: the write path sends a write that causes events on its own (`put`).
    */
   putBatch(writes: BatchWrite[]): Promise<(ConnectionRecord | null)[]>;
   /** The key ids that seal at least one connection or pending authorization (cheap: an index). */

@@ -27,7 +27,45 @@ export async function echoServer(
   delayMs = 0,
 ): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
   const server: Server = createServer((req, res) => {
+    // /base/stream/<bytes>: a body of that many bytes in 16 KiB chunks, without a length, the
+    // first chunk at once and the rest only after /base/release — proving the proxy streams.
+    const stream = /^\/base\/stream\/(\d+)$/.exec(req.url ?? '');
+    if (stream) {
+      let left = Number(stream[1]);
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = () => {
+        const n = Math.min(left, 16_384);
+        left -= n;
+        return Buffer.alloc(n, 0x61 + (left % 26));
+      };
+      res.write(chunk());
+      released.then(() => {
+        while (left > 0) res.write(chunk());
+        res.end();
+      });
+      return;
+    }
+    if (req.url === '/base/release') {
+      release();
+      res.end('released');
+      return;
+    }
+    // /base/count: answers how many body bytes it received (a large upload streams through).
+    if (req.url === '/base/count') {
+      let n = 0;
+      req.on('data', (d: Buffer) => {
+        n += d.length;
+      });
+      req.on('end', () =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ n })),
+      );
+      return;
+    }
     let body = '';
     req.on('data', (d) => {
       body += d;

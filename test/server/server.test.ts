@@ -1,4 +1,6 @@
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/core/baton.js';
 import { createCallerKey } from '../../src/server/keys.js';
@@ -118,6 +120,36 @@ describe('token release and proxy', () => {
     expect(seen?.headers['x-private']).toBeUndefined();
     expect(seen?.headers['te']).toBeUndefined();
     expect(seen?.headers['x-keep']).toBe('kept');
+  });
+
+  it('streams bodies both ways: the first bytes arrive before the upstream has finished, 5 MB intact', async () => {
+    const auth = { authorization: `Bearer ${keys['acme']}` };
+    const res = await request(`${server.url}/v1/proxy/acme-echo/stream/${5 * 1024 * 1024}`, {
+      headers: auth,
+    });
+    expect(res.statusCode).toBe(200);
+    const it = res.body[Symbol.asyncIterator]();
+    const first = await it.next();
+    expect((first.value as Buffer).length).toBeGreaterThan(0);
+    // The upstream holds the rest until told: a proxy that buffered would never have answered.
+    await (await request(`${upstream.url}/base/release`)).body.dump();
+    let total = (first.value as Buffer).length;
+    for (let next = await it.next(); !next.done; next = await it.next())
+      total += (next.value as Buffer).length;
+    expect(total).toBe(5 * 1024 * 1024);
+
+    const upload = Readable.from(
+      (function* () {
+        for (let i = 0; i < 256; i++) yield Buffer.alloc(16_384, 0x62);
+      })(),
+    );
+    const counted = await request(`${server.url}/v1/proxy/acme-echo/count`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: upload,
+    });
+    expect(counted.statusCode).toBe(200);
+    expect(await counted.body.json()).toEqual({ n: 256 * 16_384 });
   });
 
   it('proxies an OAuth API call through the simulator', async () => {

@@ -5,6 +5,7 @@ import type {
   DueCursor,
   DueQuery,
   ListQuery,
+  OutboxEvent,
   PendingAuthorization,
   Store,
 } from '../../src/store/store.js';
@@ -31,6 +32,18 @@ export function record(overrides: Partial<ConnectionRecord> = {}): ConnectionRec
     createdAt: 1_700_000_000_000,
     updatedAt: 1_700_000_000_001,
     ...overrides,
+  };
+}
+
+let e = 0;
+function event(connectionId: string, type = 'connection.created'): OutboxEvent {
+  e++;
+  return {
+    id: `evt_${e}_${Math.random().toString(36).slice(2, 8)}`,
+    type,
+    connectionId,
+    createdAt: Date.now(),
+    payload: JSON.stringify({ type, n: e }),
   };
 }
 
@@ -493,6 +506,54 @@ export function storeContract(
       ]);
       expect(taken.filter(Boolean)).toEqual([p]);
       expect(await store.takePendingAuthorization(p.state)).toBeNull();
+    });
+    it('outbox: events land with the write that carries them, and only when it lands', async () => {
+      const outbox = store.outbox;
+      expect(outbox).toBeDefined();
+      if (!outbox) return;
+      const of = async (id: string) => (await outbox.pending(100_000)).filter((x) => x.connectionId === id);
+      const r = record();
+      const created = event(r.id);
+      expect(await store.put(r, null, [created])).not.toBeNull();
+      // A lost compare-and-swap and a duplicate insert write no event.
+      expect(await store.put(r, null, [event(r.id)])).toBeNull();
+      expect(await store.put({ ...r, status: 'revoked' }, 7, [event(r.id, 'connection.revoked')])).toBeNull();
+      const revoked = event(r.id, 'connection.revoked');
+      const second = event(r.id, 'connection.revoked');
+      expect(await store.put({ ...r, status: 'revoked' }, 1, [revoked, second])).not.toBeNull();
+      expect(await of(r.id)).toEqual([created, revoked, second]);
+      // A write without events leaves the outbox alone.
+      expect(await store.put({ ...r, sealed: 'x' }, 2)).not.toBeNull();
+      expect(await of(r.id)).toHaveLength(3);
+      const removed = event(r.id, 'connection.removed');
+      expect(await store.delete(r.id, [removed])).toBe(true);
+      expect(await store.delete(r.id, [event(r.id, 'connection.removed')])).toBe(false);
+      expect((await of(r.id)).map((x) => x.id)).toEqual([created.id, revoked.id, second.id, removed.id]);
+      await outbox.remove([created.id, revoked.id]);
+      await outbox.remove([created.id]);
+      expect((await of(r.id)).map((x) => x.id)).toEqual([second.id, removed.id]);
+      await outbox.remove([second.id, removed.id]);
+      expect(await of(r.id)).toEqual([]);
+    });
+
+    it('outbox: of many concurrent writers from one version, only the winner’s event is written (property)', async () => {
+      const outbox = store.outbox;
+      if (!outbox) throw new Error('no outbox');
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 2, max: 10 }), async (writers) => {
+          const r = record();
+          await store.put(r, null);
+          const events = Array.from({ length: writers }, () => event(r.id, 'connection.revoked'));
+          const results = await Promise.all(
+            events.map((ev, i) => store.put({ ...r, sealed: `w${i}` }, 1, [ev])),
+          );
+          const winner = results.findIndex((x) => x !== null);
+          const written = (await outbox.pending(100_000)).filter((x) => x.connectionId === r.id);
+          expect(written.map((x) => x.id)).toEqual([events[winner]?.id]);
+          await outbox.remove(written.map((x) => x.id));
+        }),
+        { numRuns: 10 },
+      );
     });
   });
 }

@@ -4,6 +4,7 @@ import type { Baton, BeginAuthorizationResult } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
 import { AuthorizationError, BatonError, ConfigError, ConnectionNotFound } from '../../errors.js';
 import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
+import { esc, pageHeaders, resultPage } from '../../server/connect/page.js';
 import { humanDuration } from '../format.js';
 import { envName } from '../program.js';
 import { type Cli, cliRemediation, UsageError } from '../runtime.js';
@@ -435,19 +436,41 @@ async function waitForCallback(
       }
       // Answer the browser first: the listener closes as soon as the flow is finished.
       complete({ callbackUrl: `http://127.0.0.1${url.pathname}${url.search}` }).then(
-        (info) => {
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
+        async (info) => {
+          // Who it was, as the provider's identity endpoint says (stored on the connection too).
+          const who = await baton
+            .identify(info.id)
+            .then((r) => r.account)
+            .catch(() => info.account);
+          const account = who?.email ?? who?.name ?? who?.id;
+          const spec = baton.providers.get(info.provider);
+          res.writeHead(200, { ...pageHeaders({ inlineStyle: true }), connection: 'close' });
           res.end(
-            '<!doctype html><title>Baton</title><h1>Connected</h1><p>You can close this window and return to the terminal.</p>',
+            resultPage({
+              ok: true,
+              title: 'Connected',
+              message: `${esc(spec.displayName)}${account ? ` account <strong>${esc(account)}</strong>` : ''} is connected as <code>${esc(info.id)}</code>. You can close this window and return to the terminal.`,
+              facts: [
+                ['Connection', info.id],
+                ['Service', spec.displayName],
+                ...(account ? ([['Account', account]] as [string, string][]) : []),
+              ],
+            }),
             () => finish(info),
           );
         },
         (err: unknown) => {
           const what =
             err instanceof BatonError ? `${err.message} ${err.remediation}` : 'The authorization failed.';
-          res.writeHead(400, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
-          res.end(`<!doctype html><title>Baton</title><h1>Not connected</h1><p>${escapeHtml(what)}</p>`, () =>
-            finish(err as Error),
+          res.writeHead(400, { ...pageHeaders({ inlineStyle: true }), connection: 'close' });
+          res.end(
+            resultPage({
+              ok: false,
+              title: 'Not connected',
+              message: `${esc(what)} The terminal says what to do next.`,
+              facts: [['Connection', begun.connectionId]],
+            }),
+            () => finish(err as Error),
           );
         },
       );
@@ -488,8 +511,4 @@ async function waitForCallback(
     rl.close();
     cli.stdin.pause();
   }
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { parseDuration } from '../../server/duration.js';
 import { startServer } from '../../server/server.js';
 import { defaultStoreSpec } from '../../store/index.js';
-import { type Cli, UsageError } from '../runtime.js';
+import { type Cli, collectList, UsageError } from '../runtime.js';
 
 export function serveCommand(cli: Cli): Command {
   return new Command('serve')
@@ -14,6 +14,23 @@ export function serveCommand(cli: Cli): Command {
     .option('--shutdown-timeout <duration>', 'how long SIGTERM waits for requests in flight', '10s')
     .option('--no-keeper', 'do not refresh tokens in the background in this process')
     .option('--log-level <level>', 'pino level: fatal, error, warn, info, debug', 'info')
+    .option(
+      '--connect-return-url <prefix>',
+      'a URL prefix connect sessions may return to; repeatable (env BATON_CONNECT_RETURN_URLS, comma-separated)',
+      collectList,
+      [],
+    )
+    .option('--connect-session-ttl <duration>', 'default lifetime of a connect link', '15m')
+    .option('--no-webhooks', 'this replica delivers no webhooks (others on the store still do)')
+    .option(
+      '--webhook-retry-window <duration>',
+      'retry a failing delivery at least this long, then mark it dead',
+      '24h',
+    )
+    .option('--webhook-retry-base <duration>', 'first retry delay (doubles each time, with jitter)', '5s')
+    .option('--webhook-retry-max <duration>', 'longest retry delay', '1h')
+    .option('--webhook-timeout <duration>', 'how long a receiver may take to answer', '10s')
+    .option('--webhook-poll <duration>', 'how often to look for due deliveries', '1s')
     .addHelpText(
       'after',
       '\nExamples:\n  baton serve --port 8080\n  BATON_STORE=postgres://baton@db/baton baton serve --host 0.0.0.0\n\nCallers authenticate with keys from `baton keys create`. See the README, "Server".',
@@ -27,6 +44,14 @@ export function serveCommand(cli: Cli): Command {
         shutdownTimeout: string;
         keeper: boolean;
         logLevel: string;
+        connectReturnUrl: string[];
+        connectSessionTtl: string;
+        webhooks: boolean;
+        webhookRetryWindow: string;
+        webhookRetryBase: string;
+        webhookRetryMax: string;
+        webhookTimeout: string;
+        webhookPoll: string;
       }) => {
         const port = Number(opts.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -45,9 +70,31 @@ export function serveCommand(cli: Cli): Command {
             auditRetentionMs: parseDuration(opts.auditRetention, '--audit-retention'),
             shutdownTimeoutMs: parseDuration(opts.shutdownTimeout, '--shutdown-timeout'),
             logLevel: opts.logLevel,
-            logStream: cli.stdout,
+            // The process's own standard output gets the server's asynchronous writer.
+            ...(cli.stdout === process.stdout ? {} : { logStream: cli.stdout }),
             env: cli.env,
             ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+            connect: {
+              returnUrls: [
+                ...opts.connectReturnUrl,
+                ...(cli.env['BATON_CONNECT_RETURN_URLS'] ?? '')
+                  .split(',')
+                  .map((u) => u.trim())
+                  .filter(Boolean),
+              ],
+              sessionTtlMs: parseDuration(opts.connectSessionTtl, '--connect-session-ttl'),
+            },
+            webhooks: opts.webhooks
+              ? {
+                  retry: {
+                    windowMs: parseDuration(opts.webhookRetryWindow, '--webhook-retry-window'),
+                    baseMs: parseDuration(opts.webhookRetryBase, '--webhook-retry-base'),
+                    maxMs: parseDuration(opts.webhookRetryMax, '--webhook-retry-max'),
+                  },
+                  timeoutMs: parseDuration(opts.webhookTimeout, '--webhook-timeout'),
+                  pollMs: parseDuration(opts.webhookPoll, '--webhook-poll'),
+                }
+              : false,
           });
         } catch (err) {
           await baton.close();

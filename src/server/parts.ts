@@ -1,0 +1,38 @@
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Baton } from '../core/baton.js';
+import type { Caller } from './keys.js';
+import type { Metrics } from './metrics.js';
+import type { Operation, ServerStore } from './server-store.js';
+
+/** A documented route: validated by its schemas, listed in the OpenAPI document. */
+export interface RouteDef<P = Record<string, string>, Q = unknown, B = unknown> {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: string;
+  op: Operation | null;
+  audit?: string;
+  summary: string;
+  schema: { params?: object; querystring?: object; body?: object; response: Record<number, object> };
+  handler: (
+    req: FastifyRequest<{ Params: P; Querystring: Q; Body: B }>,
+    reply: FastifyReply,
+  ) => Promise<unknown>;
+}
+
+/**
+ * What the server hands the features registered beside its core routes (connect pages,
+ * webhooks): they add routes and background work through this, not by editing server.ts.
+ */
+export interface ServerParts {
+  app: FastifyInstance;
+  route<P = Record<string, string>, Q = unknown, B = unknown>(def: RouteDef<P, Q, B>): void;
+  baton: Baton;
+  serverStore: ServerStore;
+  logger: FastifyBaseLogger;
+  metrics: Metrics;
+  /** The URL browsers reach the server at, without a trailing slash (known once it listens). */
+  publicUrl(): string;
+  /** Scope and kill-switch checks for a route on one connection; returns its provider. */
+  authorizeConnection(req: FastifyRequest, id: string, providerHint?: string): Promise<string>;
+  /** The caller of a route with an op (set by the onRequest hook). */
+  caller(req: FastifyRequest): Caller;
+}
