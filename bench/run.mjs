@@ -12,6 +12,11 @@ import { Baton, simulatorProfile } from '../dist/index.js';
 import { authorizeCronofy, badgatewayFetch, simulatorAdmin } from './shared.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+if (process.argv.includes('--scale')) {
+  // Many connections instead of the peers: bench/scale.mjs (README, "Scale").
+  await (await import('./scale.mjs')).main(process.argv.slice(2));
+  process.exit(0);
+}
 const quick = process.argv.includes('--quick');
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
 const db = join(dir, 'bench.db');

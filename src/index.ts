@@ -5,6 +5,7 @@ export type {
   BeginAuthorizationResult,
   CompleteAuthorizationInput,
   ConnectInput,
+  ConnectionQuery,
   RevokeResult,
 } from './core/baton.js';
 export { Baton } from './core/baton.js';
@@ -15,6 +16,7 @@ export type { BatonEvents } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
 export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
 export { WEBHOOK_EVENT_TYPES } from './core/outbox.js';
+export type { KeyState, RekeyFailure, RekeyOptions, RekeyProgress, RekeyResult } from './core/rekey.js';
 export type { StaticCredentials } from './core/secrets.js';
 export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
 export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
@@ -37,7 +39,24 @@ export {
 } from './errors.js';
 export type { TokenSet } from './protocol/token-set.js';
 export { presets } from './providers/presets/index.js';
-export type { AuthMode, ClientConfig, ProviderOverride, ProviderSpec } from './providers/spec.js';
+export type {
+  AuthMode,
+  ClientConfig,
+  ProviderOverride,
+  ProviderSpec,
+  TokenRateLimit,
+} from './providers/spec.js';
 export { openStore } from './store/index.js';
-export { migrateStore } from './store/migrate.js';
-export type { ConnectionRecord, ConnectionStatus, Store } from './store/store.js';
+export { type MigrateOptions, migrateStore } from './store/migrate.js';
+export type {
+  BatchWrite,
+  ConnectionRecord,
+  ConnectionStatus,
+  DueBatch,
+  DueCursor,
+  DueQuery,
+  KeyUsage,
+  ListQuery,
+  PendingQuery,
+  Store,
+} from './store/store.js';

@@ -40,13 +40,17 @@ export function relative(at: number | null, now: number, never = '—'): string 
 
 /** A plain table sized to the terminal: the widest column is cut with … when the line would not fit. */
 export function table(rows: string[][], width: number | undefined): string {
-  if (rows.length === 0) return '';
+  return tableRows(rows, columnWidths(rows, width));
+}
+
+/** The widths `table` gives these rows; a streamed table keeps its first page's for the rest. */
+export function columnWidths(rows: string[][], width: number | undefined): number[] {
+  if (rows.length === 0) return [];
   const cols = Math.max(...rows.map((r) => r.length));
   const widths = Array.from({ length: cols }, (_, i) =>
     Math.max(...rows.map((r) => visible(r[i] ?? '').length)),
   );
-  const gap = 2;
-  const total = () => widths.reduce((a, b) => a + b, 0) + gap * (cols - 1);
+  const total = () => widths.reduce((a, b) => a + b, 0) + GAP * (cols - 1);
   if (width && width > 20) {
     while (total() > width) {
       const widest = widths.indexOf(Math.max(...widths));
@@ -54,6 +58,16 @@ export function table(rows: string[][], width: number | undefined): string {
       widths[widest] = (widths[widest] ?? 0) - 1;
     }
   }
+  return widths;
+}
+
+const GAP = 2;
+
+/** Rows laid out in columns of the given widths (a longer cell is cut with …). */
+export function tableRows(rows: string[][], widths: number[]): string {
+  if (rows.length === 0) return '';
+  const cols = widths.length;
+  const gap = GAP;
   return rows
     .map((r) =>
       r

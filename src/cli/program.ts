@@ -25,6 +25,7 @@ export const COMMANDS = [
   'logout',
   'doctor',
   'migrate',
+  'rekey',
   'config',
   'completion',
   'serve',
@@ -298,7 +299,24 @@ token is kept for the configured client, which must be the one that issued it.`,
     new Command('list')
       .alias('ls')
       .description('List stored connections: status, auth mode, params, account, expiry (no secrets)')
-      .addHelpText('after', '\nExamples:\n  baton list\n  baton list --json | jq ".[].status"')
+      .option('--limit <n>', 'connections per page (default 100)')
+      .option('--after <id>', 'the page after this id (the last id of the previous page)')
+      .option('--provider <provider>', 'only this provider')
+      .option('--status <status>', 'only this status: active, needs_reauth, revoked')
+      .option('--prefix <prefix>', 'only ids that start with this')
+      .option('--all', 'every connection, page after page (a progress line on a terminal)')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  baton list
+  baton list --provider cronofy --status needs_reauth
+  baton list --limit 500 --after acme-0499
+  baton list --all --json > connections.json
+
+Connections come in id order, one page at a time from the store's index; a page shorter than
+--limit is the last.`,
+      )
       .action(lazy(async () => (await import('./commands/inspect.js')).list)),
   );
 
@@ -401,11 +419,33 @@ token is kept for the configured client, which must be the one that issued it.`,
       .requiredOption('--from <store>', "source store (must exist): 'sqlite:<path>', 'postgres://…'")
       .requiredOption('--to <store>', 'target store')
       .option('--overwrite', 'replace connections that already exist in the target')
+      .option('--batch-size <n>', 'connections per batch (default 500)')
+      .option('--restart', 'start from the first connection, even if an earlier run was interrupted')
       .addHelpText(
         'after',
-        '\nExamples:\n  baton migrate --from sqlite:./baton.db --to postgres://baton@db/baton\n  baton migrate --from postgres://baton@db/baton --to sqlite:./backup.db\n\nThe same secret key opens the connections afterwards; running it twice copies nothing new.',
+        '\nExamples:\n  baton migrate --from sqlite:./baton.db --to postgres://baton@db/baton\n  baton migrate --from postgres://baton@db/baton --to sqlite:./backup.db\n\nThe same secret key opens the connections afterwards; running it twice copies nothing new.\nIt copies in batches, in id order; an interrupted run resumes after the last batch it stored.',
       )
       .action(lazy(async () => (await import('./commands/migrate.js')).migrate)),
+  );
+
+  add(
+    new Command('rekey')
+      .description('Re-seal every connection and pending authorization under the current secret key, online')
+      .option('--batch-size <n>', 'rows per batch (default 500)')
+      .option('--check', 'only show which keys seal the store, change nothing')
+      .addHelpText(
+        'after',
+        `
+Example (rotate the key file):
+  export BATON_SECRET_KEY_PREVIOUS="$(cat ~/.local/share/baton/secret.key)"
+  openssl rand -base64 32 > new.key && chmod 600 new.key
+  BATON_KEY_FILE=new.key baton rekey      # then replace the old key file with new.key
+
+Other processes keep working throughout if they load both keys. Interrupted (Ctrl-C), it stops
+after the batch in flight; run it again to go on. It ends by checking that nothing is left
+under another key.`,
+      )
+      .action(lazy(async () => (await import('./commands/rekey.js')).rekeyCommand)),
   );
 
   const config = new Command('config').description(

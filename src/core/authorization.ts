@@ -4,6 +4,7 @@ import { exchangeAuthorizationCode } from '../protocol/grants.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { resolveParams } from '../providers/params.js';
+import type { SealBinding } from '../store/sealer.js';
 import type { AccountInfo, PendingAuthorization } from '../store/store.js';
 import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
@@ -85,7 +86,7 @@ export async function beginAuthorization(
         scopes,
         expiresAt: now + parts.authorizationTtlMs,
       },
-      { id: `pending:${state}`, provider: spec.id, params, clientId: client.clientId },
+      pendingBinding({ state, provider: spec.id, params, clientId: client.clientId }),
     ),
     createdAt: now,
     expiresAt: now + parts.authorizationTtlMs,
@@ -160,17 +161,24 @@ export async function completeAuthorization(
   return toConnectionInfo(record);
 }
 
+/** What a pending authorization's sealed part is bound to: its state, provider, params and client. */
+export function pendingBinding(
+  pending: Pick<PendingAuthorization, 'state' | 'provider' | 'params' | 'clientId'>,
+): SealBinding {
+  return {
+    id: `pending:${pending.state}`,
+    provider: pending.provider,
+    params: pending.params,
+    clientId: pending.clientId,
+  };
+}
+
 /**
  * Opens a pending authorization's sealed part (bound to its state, provider, params and
  * client) and checks the row's other fields against their sealed copies.
  */
 function openPending(ctx: CoreContext, pending: PendingAuthorization): Record<string, unknown> {
-  const opened = ctx.sealer.open(pending.sealed, {
-    id: `pending:${pending.state}`,
-    provider: pending.provider,
-    params: pending.params,
-    clientId: pending.clientId,
-  });
+  const opened = ctx.sealer.open(pending.sealed, pendingBinding(pending));
   const sealedCopy = {
     connectionId: opened['connectionId'],
     redirectUri: opened['redirectUri'],

@@ -10,7 +10,7 @@ import type { ProviderOverride } from '../providers/spec.js';
 import { openStore } from '../store/index.js';
 import { Sealer } from '../store/sealer.js';
 import { dataDir, loadSecretKey } from '../store/secret-key.js';
-import type { AccountInfo, Store } from '../store/store.js';
+import type { AccountInfo, ListQuery, Store } from '../store/store.js';
 import { ApiFetcher, type BatonRequestInit, type BatonRequestOptions } from './api-fetch.js';
 import {
   type BeginAuthorizationInput,
@@ -31,6 +31,14 @@ import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
 import { removedEvent } from './outbox.js';
 import { Refresher } from './refresher.js';
+import {
+  assertKeysLoaded,
+  type KeyState,
+  keyState,
+  type RekeyOptions,
+  type RekeyResult,
+  rekey,
+} from './rekey.js';
 import { type Released, releaseCredentials } from './release.js';
 import { type ConnectionSecrets, sealSecrets } from './secrets.js';
 import { TokenCache } from './token-cache.js';
@@ -82,6 +90,20 @@ export interface BatonOptions {
 
 export type { BeginAuthorizationInput, BeginAuthorizationResult, CompleteAuthorizationInput, ConnectInput };
 
+/** A page of connections (`Baton.list`): keyset pagination by id, with filters. */
+export type ConnectionQuery = Pick<ListQuery, 'after' | 'limit' | 'provider' | 'status' | 'idPrefix'>;
+
+/** Only the public filters reach the store. */
+function pick(q: ConnectionQuery): ListQuery {
+  const out: ListQuery = {};
+  if (q.after !== undefined) out.after = q.after;
+  if (q.limit !== undefined) out.limit = q.limit;
+  if (q.provider !== undefined) out.provider = q.provider;
+  if (q.status !== undefined) out.status = q.status;
+  if (q.idPrefix !== undefined) out.idPrefix = q.idPrefix;
+  return out;
+}
+
 export interface RevokeResult {
   /** Whether the provider was told (RFC 7009); false when it has no revocation endpoint. */
   revokedAtProvider: boolean;
@@ -121,13 +143,29 @@ export class Baton {
   static async open(options: BatonOptions = {}): Promise<Baton> {
     const env = options.env ?? process.env;
     const providers = ProviderRegistry.create(options.providers);
-    const { key } = await loadSecretKey({ secretKey: options.secretKey, keyFile: options.keyFile, env });
-    const previous = (env['BATON_SECRET_KEY_PREVIOUS'] ?? '').split(',').filter(Boolean);
-    const previousKeys = [];
-    for (const p of previous) previousKeys.push((await loadSecretKey({ secretKey: p, env: {} })).key);
-    const sealer = new Sealer({ current: key, previous: previousKeys });
     const ownsStore = typeof options.store === 'string' || options.store === undefined;
     const store = await openStore(options.store, { env });
+    let sealer: Sealer;
+    try {
+      // The store is asked which keys seal its data: a key file is never created beside data
+      // it cannot open, and a store none of whose keys is loaded is refused at once.
+      const inUse = await store.keyIds();
+      const { key } = await loadSecretKey({
+        secretKey: options.secretKey,
+        keyFile: options.keyFile,
+        env,
+        storeInUse: async () =>
+          inUse.length > 0 || (await store.list({ limit: 1 })).length > 0 ? inUse : null,
+      });
+      const previous = (env['BATON_SECRET_KEY_PREVIOUS'] ?? '').split(',').filter(Boolean);
+      const previousKeys = [];
+      for (const p of previous) previousKeys.push((await loadSecretKey({ secretKey: p, env: {} })).key);
+      sealer = new Sealer({ current: key, previous: previousKeys });
+      assertKeysLoaded(sealer, inUse);
+    } catch (err) {
+      if (ownsStore) await store.close().catch(() => undefined);
+      throw err;
+    }
     if (options.outbox === true && !store.outbox) {
       if (ownsStore) await store.close();
       throw new ConfigError(
@@ -284,8 +322,36 @@ export class Baton {
     return toConnectionInfo(record);
   }
 
-  async list(): Promise<ConnectionInfo[]> {
-    return (await this.#ctx.store.list()).map(toConnectionInfo);
+  /**
+   * Connections in id order, never their secrets. A page: `{ limit, after, provider, status,
+   * idPrefix }`, answered from an index; the next page is `after` the last id, and a page
+   * shorter than `limit` is the last. With no `limit`, every connection that matches, in one
+   * read: at scale, page or use `connections()`.
+   */
+  async list(query: ConnectionQuery = {}): Promise<ConnectionInfo[]> {
+    return (await this.#ctx.store.list(pick(query))).map(toConnectionInfo);
+  }
+
+  /** Every connection that matches, one page at a time (memory holds one page). */
+  async *connections(
+    query: Omit<ConnectionQuery, 'limit'> & { pageSize?: number } = {},
+  ): AsyncGenerator<ConnectionInfo> {
+    const limit = query.pageSize ?? 500;
+    for (let after = query.after; ; ) {
+      const page = await this.#ctx.store.list({
+        ...pick(query),
+        limit,
+        ...(after !== undefined ? { after } : {}),
+      });
+      for (const r of page) yield toConnectionInfo(r);
+      if (page.length < limit) return;
+      after = page[page.length - 1]?.id;
+    }
+  }
+
+  /** How many connections match (from an index when filtered). */
+  count(query: Omit<ConnectionQuery, 'limit'> = {}): Promise<number> {
+    return this.#ctx.store.count(pick(query));
   }
 
   /**
@@ -364,11 +430,31 @@ export class Baton {
     return existed;
   }
 
+  // ---- keys ----
+
+  /** The current key, the loaded ones, and which key ids seal the store's rows (how many each). */
+  keys(): Promise<KeyState> {
+    return keyState(this.#ctx);
+  }
+
+  /**
+   * Re-seals every connection and pending authorization under the current key, online and in
+   * batches, then checks that nothing is left under another key (README, "Key rotation"). Load
+   * the old key in `BATON_SECRET_KEY_PREVIOUS`; a run that stops is resumed by running it again.
+   */
+  rekey(options: RekeyOptions = {}): Promise<RekeyResult> {
+    return rekey(this.#ctx, options);
+  }
+
   // ---- lifecycle ----
 
   startKeeper(options: KeeperOptions = {}): Keeper {
     if (!this.#keeper) {
-      this.#keeper = new Keeper(this.#ctx, (id, force) => this.#tokens.refreshSoft(id, force), options);
+      this.#keeper = new Keeper(
+        this.#ctx,
+        (id, keepAliveUntil, gate) => this.#tokens.refreshSoft(id, keepAliveUntil, gate),
+        options,
+      );
       this.#keeper.start();
     }
     return this.#keeper;

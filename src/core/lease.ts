@@ -80,17 +80,20 @@ export class HeldLease {
  * Takes the lease of `id`, or waits while another process holds it. `check` runs after each
  * pause and may end the wait with a result (another process already did the work). Waiting is
  * bounded by how long the holder may legitimately take: its whole grant budget plus a TTL.
+ * With `wait: false` (the keeper), a lease another process holds is `busy` at once: that
+ * process is doing the work.
  */
 export async function acquireLease<T>(
   ctx: CoreContext,
   id: string,
   check: () => Promise<T | undefined>,
-): Promise<{ lease: HeldLease } | { result: T }> {
+  options: { wait?: boolean } = {},
+): Promise<{ lease: HeldLease } | { result: T } | { busy: true }> {
   // The store lease is re-entrant for its owner (this Baton): callers within it take turns here.
   const unlock = await localTurn(ctx, id);
   try {
-    const got = await acquireStoreLease(ctx, id, check, unlock);
-    if ('result' in got) unlock();
+    const got = await acquireStoreLease(ctx, id, check, unlock, options.wait ?? true);
+    if (!('lease' in got)) unlock();
     return got;
   } catch (err) {
     unlock();
@@ -129,7 +132,8 @@ async function acquireStoreLease<T>(
   id: string,
   check: () => Promise<T | undefined>,
   unlock: () => void,
-): Promise<{ lease: HeldLease } | { result: T }> {
+  wait: boolean,
+): Promise<{ lease: HeldLease } | { result: T } | { busy: true }> {
   const { store, options } = ctx;
   let delay = POLL_MIN_MS;
   // Wall time, not the injectable clock: the lease expires in the store's time.
@@ -137,6 +141,7 @@ async function acquireStoreLease<T>(
   for (;;) {
     const grant = await store.acquireLease(id, ctx.owner, options.leaseTtlMs);
     if (grant) return { lease: new HeldLease(ctx, id, grant, unlock) };
+    if (!wait) return { busy: true };
     if (Date.now() > deadline) {
       throw new StoreError(`Timed out waiting for another process to finish refreshing "${id}".`, {
         connectionId: id,

@@ -24,12 +24,21 @@ export async function peekAccessToken(
   id: string,
 ): Promise<string | undefined> {
   const env = options.env ?? process.env;
-  const { key } = await loadSecretKey({ secretKey: options.secretKey, keyFile: options.keyFile, env });
-  const previous = [];
-  for (const p of (env['BATON_SECRET_KEY_PREVIOUS'] ?? '').split(',').filter(Boolean))
-    previous.push((await loadSecretKey({ secretKey: p, env: {} })).key);
   const store = await openStore(options.store, { env });
   try {
+    const { key } = await loadSecretKey({
+      secretKey: options.secretKey,
+      keyFile: options.keyFile,
+      env,
+      // Never a fresh key beside a store that holds data (asked only when the key file is missing).
+      storeInUse: async () => {
+        const inUse = await store.keyIds();
+        return inUse.length > 0 || (await store.list({ limit: 1 })).length > 0 ? inUse : null;
+      },
+    });
+    const previous = [];
+    for (const p of (env['BATON_SECRET_KEY_PREVIOUS'] ?? '').split(',').filter(Boolean))
+      previous.push((await loadSecretKey({ secretKey: p, env: {} })).key);
     const record = await store.get(id);
     if (record?.status !== 'active' || record.authMode === 'token_pair' || record.authMode === 'api_key')
       return undefined;

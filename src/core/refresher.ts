@@ -50,6 +50,44 @@ export interface RefreshRequest {
    * old token is still valid, so the caller learns that nothing was refreshed.
    */
   explicit?: boolean;
+  /**
+   * Refresh also when the refresh token expires by this instant (epoch ms): a sliding refresh
+   * token is kept alive by using it. Decided on the record read under the lease, so a replica
+   * that finds it renewed by another does not refresh again.
+   */
+  keepAliveUntil?: number;
+  /** The keeper's: a rate limit on the token endpoint, and what came of the refresh. */
+  gate?: GrantGate;
+  /**
+   * Wait while another process holds the connection's lease (default). The keeper does not:
+   * `RefreshDeferred('leased')` says that process is doing the work.
+   */
+  waitForLease?: boolean;
+}
+
+/**
+ * What a background refresh is told and asked: `admit` before each token-endpoint call (it
+ * resolves when the call may go, or rejects with `RefreshDeferred` to leave the refresh for a
+ * later pass), `rateLimited` when the provider answered 429, and `done` once a call was made:
+ * without an error the connection holds a fresh pair, with one that is why it does not.
+ */
+export interface GrantGate {
+  admit(): Promise<void>;
+  rateLimited(retryAfterSeconds: number | undefined): void;
+  done(error?: BatonError): void;
+}
+
+/**
+ * A background refresh left for later: the token endpoint's rate limit had no room for it
+ * (`rate_limit`), or another process holds the connection's lease and is refreshing it
+ * (`leased`). Nothing was sent or written. Only the keeper asks for refreshes that can end
+ * this way, and it counts them; it never reaches a caller.
+ */
+export class RefreshDeferred extends Error {
+  constructor(readonly reason: 'rate_limit' | 'leased') {
+    super(`refresh deferred: ${reason}`);
+    this.name = 'RefreshDeferred';
+  }
 }
 
 interface Cooldown {
@@ -140,21 +178,27 @@ export class Refresher {
 
     const seen = conn;
     const asked = this.#ctx.clock.now();
-    const taken = await acquireLease(this.#ctx, id, async () => {
-      const current = await this.#load(id);
-      if (current.record.version === seen.record.version) return undefined;
-      // Someone committed. A forced refresh is satisfied by anyone's refresh granted after we
-      // asked (a pair granted before and stored late does not count).
-      const fresh = current.secrets.tokens;
-      const answered = req.force
-        ? fresh !== null &&
-          fresh.accessToken !== seen.secrets.tokens?.accessToken &&
-          fresh.issuedAt >= asked &&
-          !this.#rejected(current)
-        : this.#satisfied(current, req);
-      return answered ? current : undefined;
-    });
+    const taken = await acquireLease(
+      this.#ctx,
+      id,
+      async () => {
+        const current = await this.#load(id);
+        if (current.record.version === seen.record.version) return undefined;
+        // Someone committed. A forced refresh is satisfied by anyone's refresh granted after we
+        // asked (a pair granted before and stored late does not count).
+        const fresh = current.secrets.tokens;
+        const answered = req.force
+          ? fresh !== null &&
+            fresh.accessToken !== seen.secrets.tokens?.accessToken &&
+            fresh.issuedAt >= asked &&
+            !this.#rejected(current)
+          : this.#satisfied(current, req);
+        return answered ? current : undefined;
+      },
+      { wait: req.waitForLease ?? true },
+    );
     if ('result' in taken) return taken.result;
+    if ('busy' in taken) throw new RefreshDeferred('leased');
     const lease = taken.lease;
     let keepLease = false;
     try {
@@ -163,14 +207,15 @@ export class Refresher {
       if (this.#satisfied(conn, req)) return conn;
       let tokens: TokenSet;
       try {
-        tokens = await this.#grant(conn);
+        tokens = await this.#grant(conn, req.gate);
       } catch (err) {
-        if (this.#ctx.closed()) throw err;
+        if (this.#ctx.closed() || err instanceof RefreshDeferred) throw err;
         return await this.#onGrantFailure(id, conn, err, req, lease);
       }
       try {
         const committed = await this.#commit(conn, tokens);
         this.#cooldowns.delete(id);
+        req.gate?.done();
         return committed;
       } catch (err) {
         if (!(err instanceof StoreError)) throw err;
@@ -179,6 +224,7 @@ export class Refresher {
         keepLease = true;
         lease.keep();
         this.#hold(id, conn, tokens, lease);
+        req.gate?.done();
         if (!req.explicit) return withHeldTokens(conn, tokens);
         throw err;
       }
@@ -274,7 +320,12 @@ export class Refresher {
       return tokens.accessToken !== req.rejectedToken && !isExpired(tokens.expiresAt, now);
     }
     if (req.force) return false;
-    return !isDue(tokens.expiresAt, tokens.issuedAt, now, this.#ctx.options.refreshWindowMs);
+    const lapsing =
+      req.keepAliveUntil !== undefined &&
+      tokens.refreshToken !== null &&
+      tokens.refreshTokenExpiresAt !== null &&
+      tokens.refreshTokenExpiresAt <= req.keepAliveUntil;
+    return !lapsing && !isDue(tokens.expiresAt, tokens.issuedAt, now, this.#ctx.options.refreshWindowMs);
   }
 
   /** After a failure: whether the old token may still be handed out (never to an explicit refresh). */
@@ -289,14 +340,16 @@ export class Refresher {
     );
   }
 
-  async #grant(conn: LoadedConnection): Promise<TokenSet> {
+  async #grant(conn: LoadedConnection, gate?: GrantGate): Promise<TokenSet> {
     const { retry } = this.#ctx.options;
     let attempt = 0;
     for (;;) {
       attempt++;
+      await gate?.admit();
       try {
         return await this.#grantOnce(conn);
       } catch (err) {
+        if (err instanceof RateLimited) gate?.rateLimited(err.retryAfter);
         if (!isTransient(err) || attempt >= retry.attempts || this.#ctx.closed()) throw err;
         let delay = Math.min(retry.baseDelayMs * 2 ** (attempt - 1), retry.maxDelayMs);
         if (err instanceof RateLimited && err.retryAfter !== undefined) {
@@ -529,9 +582,11 @@ export class Refresher {
         secrets,
       });
       this.#ctx.events.emit('needs_reauth', toConnectionInfo(marked ?? record), error);
+      req.gate?.done(error);
       throw error;
     }
     const error = toBatonError(err, id, record.provider, secrets);
+    req.gate?.done(error);
     await writeConnection(this.#ctx, id, 'record_error', (current) =>
       current
         ? {

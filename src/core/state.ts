@@ -21,7 +21,9 @@ export type Operation =
   /** What the identity endpoint says about the account. */
   | 'identify'
   /** A single-use access token handed out for its one request. */
-  | 'spend';
+  | 'spend'
+  /** The same secrets sealed again under the current key (`rekey`). */
+  | 'rekey';
 
 type From = ConnectionStatus | 'absent';
 
@@ -34,6 +36,7 @@ const RULES: Record<Operation, { from: readonly From[]; to: ConnectionStatus | '
   learn_base: { from: ['active'], to: 'same' },
   identify: { from: ['active'], to: 'same' },
   spend: { from: ['active'], to: 'same' },
+  rekey: { from: ['active', 'needs_reauth', 'revoked'], to: 'same' },
 };
 
 /** The status `op` leaves when it starts from `from`, or null when the operation may not run. */

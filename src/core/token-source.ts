@@ -1,7 +1,7 @@
 import { ConfigError, StoreError } from '../errors.js';
 import { assertUsable, type CoreContext, type LoadedConnection, loadConnection } from './context.js';
 import { isDue, isSingleUse, refreshPoint } from './due.js';
-import type { Refresher, RefreshRequest } from './refresher.js';
+import type { GrantGate, Refresher, RefreshRequest } from './refresher.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { writeConnection } from './write-path.js';
 
@@ -106,9 +106,15 @@ export class TokenSource {
     );
   }
 
-  /** A background refresh (the keeper): the old token stays fine while it lives. */
-  refreshSoft(id: string, force: boolean): Promise<LoadedConnection> {
-    return this.#single(`${id}\0${force ? 'forced-soft' : 'soft'}`, () => this.#refreshed(id, { force }));
+  /**
+   * A background refresh (the keeper): the old token stays fine while it lives. The keeper's
+   * gate rate-limits the token endpoint and hears the outcome; a lease held elsewhere is not
+   * waited for.
+   */
+  refreshSoft(id: string, keepAliveUntil: number, gate?: GrantGate): Promise<LoadedConnection> {
+    return this.#single(`${id}\0keeper`, () =>
+      this.#refreshed(id, { force: false, keepAliveUntil, ...(gate ? { gate, waitForLease: false } : {}) }),
+    );
   }
 
   /** Puts a connection that was just read or written into the cache, until its refresh point. */

@@ -93,8 +93,84 @@ export async function writeConnection(
   });
 }
 
+/** What a batch through the write path did, connection by connection. */
+export interface BatchWritten {
+  written: ConnectionRecord[];
+  /** `build` had nothing to write (or the connection was removed meanwhile). */
+  unchanged: string[];
+  /** Refused by the state machine or `build` (WriteRefused), or failed on its own. */
+  failed: { id: string; error: unknown }[];
+}
+
+/**
+ * The write path for many connections at once (`rekey`): the same rules as `writeConnection` —
+ * the state machine, `build` from the record as read, a compare-and-swap on its version — with
+ * the swaps sent to the store in one batch. A connection that changed since it was read (a
+ * refresh committed meanwhile) loses its swap, and goes through `writeConnection`'s loop from
+ * the newer record: a batch never writes over a concurrent write.
+ */
+export async function writeConnections(
+  ctx: CoreContext,
+  op: Operation,
+  records: readonly ConnectionRecord[],
+  build: (current: ConnectionRecord) => ConnectionRecord | null,
+): Promise<BatchWritten> {
+  const out: BatchWritten = { written: [], unchanged: [], failed: [] };
+  const writes: { record: ConnectionRecord; expectedVersion: number }[] = [];
+  const alone: typeof writes = [];
+  for (const current of records) {
+    const status = transition(current.status, op);
+    if (status === null) {
+      out.failed.push({ id: current.id, error: new WriteRefused(op, 'status', current) });
+      continue;
+    }
+    let next: ConnectionRecord | null;
+    try {
+      next = build(current);
+    } catch (error) {
+      out.failed.push({ id: current.id, error });
+      continue;
+    }
+    if (next === null) {
+      out.unchanged.push(current.id);
+      continue;
+    }
+    const now = ctx.clock.now();
+    const record = { ...next, id: current.id, status, updatedAt: now };
+    // A write that causes webhook events goes alone, its events in its own transaction.
+    const events = ctx.outbox ? eventsFor(op, current, { ...record, version: current.version + 1 }, now) : [];
+    (events.length > 0 ? alone : writes).push({ record, expectedVersion: current.version });
+  }
+  const results: (ConnectionRecord | null)[] =
+    writes.length > 0 ? await storeCall(ctx, undefined, () => ctx.store.putBatch(writes)) : [];
+  for (const [i, w] of [...writes, ...alone].entries()) {
+    const stored = results[i] ?? null;
+    if (stored) {
+      ctx.cache.wrote(stored);
+      out.written.push(stored);
+      continue;
+    }
+    // Lost its swap (or goes alone): the one write path, from the record as it is now.
+    const id = w.record.id;
+    try {
+      let wrote = false;
+      const again = await writeConnection(ctx, id, op, (current) => {
+        const next = current ? build(current) : null;
+        wrote = next !== null;
+        return next;
+      });
+      if (wrote && again) out.written.push(again);
+      else out.unchanged.push(id);
+    } catch (error) {
+      if (error instanceof WriteRefused && error.reason === 'removed') out.unchanged.push(id);
+      else out.failed.push({ id, error });
+    }
+  }
+  return out;
+}
+
 /** A store call retried briefly on failure, then reported as a StoreError. */
-async function storeCall<T>(ctx: CoreContext, id: string, call: () => Promise<T>): Promise<T> {
+async function storeCall<T>(ctx: CoreContext, id: string | undefined, call: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();

@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.js';
 import { presets } from './presets/index.js';
-import type { AuthMode, ProviderOverride, ProviderSpec } from './spec.js';
+import type { AuthMode, ProviderOverride, ProviderSpec, TokenRateLimit } from './spec.js';
 import { templateVariables } from './template.js';
 
 const AUTH_MODES: readonly AuthMode[] = ['oauth2', 'client_credentials', 'token_pair', 'api_key'];
@@ -30,6 +30,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'environmentParam',
   'apiKeyAuth',
   'singleUseScopes',
+  'tokenRateLimit',
   'notes',
 ]);
 
@@ -111,6 +112,8 @@ function validate(spec: ProviderSpec): void {
       provider: spec.id,
     });
   }
+  if (spec.tokenRateLimit !== undefined)
+    checkRateLimit(spec.tokenRateLimit, `the ${spec.id} tokenRateLimit`, spec.id);
   const known = new Set(Object.keys(spec.params));
   for (const param of Object.values(spec.params)) {
     for (const vars of Object.values(param.vars ?? {})) for (const name of Object.keys(vars)) known.add(name);
@@ -127,6 +130,25 @@ function validate(spec: ProviderSpec): void {
         );
       }
     }
+  }
+}
+
+/** A token-endpoint rate limit that can be kept: a positive rate, and a burst of at least one call. */
+export function checkRateLimit(limit: TokenRateLimit, what: string, provider?: string): void {
+  const { perSecond, burst } = limit ?? ({} as TokenRateLimit);
+  if (typeof perSecond !== 'number' || !Number.isFinite(perSecond) || perSecond <= 0) {
+    throw new ConfigError(
+      `${what} has perSecond ${String(perSecond)}; it must be a number above 0.`,
+      'Set it as { perSecond: 5, burst: 10 } (calls per second, and how many may go at once).',
+      { provider },
+    );
+  }
+  if (burst !== undefined && (!Number.isInteger(burst) || burst < 1)) {
+    throw new ConfigError(
+      `${what} has burst ${String(burst)}; it must be a whole number of at least 1.`,
+      'Set it as { perSecond: 5, burst: 10 } (calls per second, and how many may go at once).',
+      { provider },
+    );
   }
 }
 

@@ -59,6 +59,15 @@ export interface RefreshTokenLifetime {
   sliding: boolean;
 }
 
+/**
+ * How fast the keeper may call a provider's token endpoint: a token bucket refilled at
+ * `perSecond`, holding at most `burst` calls (default: `perSecond`, at least 1).
+ */
+export interface TokenRateLimit {
+  perSecond: number;
+  burst?: number;
+}
+
 export interface ProviderSpec {
   id: string;
   displayName: string;
@@ -96,6 +105,11 @@ export interface ProviderSpec {
   apiKeyAuth?: ApiKeyAuth;
   /** Scopes whose access token works for a single request (Checkbook `single-use`). */
   singleUseScopes?: string[];
+  /**
+   * The keeper's limit on background refreshes at the token endpoint (all of the provider's
+   * connections together). Absent: a conservative default (README, "The keeper at scale").
+   */
+  tokenRateLimit?: TokenRateLimit;
   /** Extra documentation shown by `baton providers`. */
   notes?: string;
 }

@@ -1,12 +1,30 @@
+import { checkDueQuery, checkListQuery, checkPendingQuery, compareIds, dueBatch } from './keyset.js';
+import { sealedKeyId } from './sealer.js';
 import type {
+  BatchWrite,
   ConnectionRecord,
+  DueBatch,
+  DueCursor,
+  DueQuery,
+  KeyUsage,
   LeaseGrant,
+  ListQuery,
   OutboxEvent,
   OutboxReader,
   PendingAuthorization,
+  PendingQuery,
   Store,
   StoreChangeListener,
 } from './store.js';
+
+function matches(r: ConnectionRecord, q: ListQuery): boolean {
+  return (
+    (q.provider === undefined || r.provider === q.provider) &&
+    (q.status === undefined || r.status === q.status) &&
+    (q.idPrefix === undefined || r.id.startsWith(q.idPrefix)) &&
+    (q.keyId === undefined || sealedKeyId(r.sealed) === q.keyId)
+  );
+}
 
 /** A store in this process's memory: for tests and short-lived scripts. */
 export class MemoryStore implements Store {
@@ -41,8 +59,13 @@ export class MemoryStore implements Store {
     return r ? structuredClone(r) : null;
   }
 
-  async list(): Promise<ConnectionRecord[]> {
-    return [...this.#records.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((r) => structuredClone(r));
+  async list(query: ListQuery = {}): Promise<ConnectionRecord[]> {
+    checkListQuery(query);
+    const { after } = query;
+    const page = [...this.#records.values()]
+      .filter((r) => matches(r, query) && (after === undefined || compareIds(r.id, after) > 0))
+      .sort((a, b) => compareIds(a.id, b.id));
+    return page.slice(0, query.limit ?? page.length).map((r) => structuredClone(r));
   }
 
   async put(
@@ -107,6 +130,92 @@ export class MemoryStore implements Store {
   subscribe(listener: StoreChangeListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  // ---- scale: indexed queries, batches and key usage ----
+
+  async count(query: ListQuery = {}): Promise<number> {
+    let n = 0;
+    const { after } = query;
+    for (const r of this.#records.values())
+      if (matches(r, query) && (after === undefined || compareIds(r.id, after) > 0)) n++;
+    return n;
+  }
+
+  async due(query: DueQuery): Promise<DueBatch> {
+    checkDueQuery(query);
+    const phases: DueCursor['phase'][] = ['access', 'refresh'];
+    const found: { id: string; provider: string; cursor: DueCursor }[] = [];
+    for (const phase of phases.slice(phases.indexOf(query.after?.phase ?? 'access'))) {
+      const at = (r: ConnectionRecord) =>
+        phase === 'access' ? r.accessTokenExpiresAt : r.refreshTokenExpiresAt;
+      const by = phase === 'access' ? query.accessExpiresBy : query.refreshExpiresBy;
+      const from = query.after?.phase === phase ? query.after : null;
+      const rows = [...this.#records.values()]
+        .filter((r) => {
+          const t = at(r);
+          if (r.status !== 'active' || t === null || t > by) return false;
+          if (phase === 'access' && r.authMode !== query.accessAuthMode) return false;
+          return !from || t > from.at || (t === from.at && compareIds(r.id, from.id) > 0);
+        })
+        .sort((a, b) => (at(a) as number) - (at(b) as number) || compareIds(a.id, b.id));
+      for (const r of rows) {
+        found.push({ id: r.id, provider: r.provider, cursor: { phase, at: at(r) as number, id: r.id } });
+        if (found.length > query.limit) break;
+      }
+      if (found.length > query.limit) break;
+    }
+    return dueBatch(found, query.limit);
+  }
+
+  async putBatch(writes: BatchWrite[]): Promise<(ConnectionRecord | null)[]> {
+    const out: (ConnectionRecord | null)[] = [];
+    for (const w of writes) out.push(await this.put(w.record, w.expectedVersion));
+    return out;
+  }
+
+  async keyIds(): Promise<string[]> {
+    return (await this.keyUsage()).map((k) => k.keyId);
+  }
+
+  async keyUsage(): Promise<KeyUsage[]> {
+    const usage = new Map<string, KeyUsage>();
+    const at = (keyId: string | null) => {
+      if (keyId === null) return null;
+      const u = usage.get(keyId) ?? { keyId, connections: 0, pendingAuthorizations: 0 };
+      usage.set(keyId, u);
+      return u;
+    };
+    for (const r of this.#records.values()) {
+      const u = at(sealedKeyId(r.sealed));
+      if (u) u.connections++;
+    }
+    for (const p of this.#pending.values()) {
+      const u = at(sealedKeyId(p.sealed));
+      if (u) u.pendingAuthorizations++;
+    }
+    return [...usage.values()].sort((a, b) => compareIds(a.keyId, b.keyId));
+  }
+
+  async listPendingAuthorizations(query: PendingQuery): Promise<PendingAuthorization[]> {
+    checkPendingQuery(query);
+    const { after, keyId } = query;
+    return [...this.#pending.values()]
+      .filter(
+        (p) =>
+          (after === undefined || compareIds(p.state, after) > 0) &&
+          (keyId === undefined || sealedKeyId(p.sealed) === keyId),
+      )
+      .sort((a, b) => compareIds(a.state, b.state))
+      .slice(0, query.limit)
+      .map((p) => structuredClone(p));
+  }
+
+  async resealPendingAuthorization(state: string, expectedSealed: string, sealed: string): Promise<boolean> {
+    const p = this.#pending.get(state);
+    if (!p || p.sealed !== expectedSealed) return false;
+    this.#pending.set(state, { ...p, sealed });
+    return true;
   }
 
   async close(): Promise<void> {

@@ -1,19 +1,32 @@
 import pg from 'pg';
 import { StoreError } from '../errors.js';
+import { checkDueQuery, checkListQuery, checkPendingQuery, dueBatch, prefixEnd } from './keyset.js';
 import { applyPgMigrations } from './pg-migrations.js';
 import { redactUrl } from './redact-url.js';
+import { sealedKeyId } from './sealer.js';
 import type {
+  BatchWrite,
   ConnectionRecord,
+  DueBatch,
+  DueCursor,
+  DueQuery,
+  KeyUsage,
   LeaseGrant,
+  ListQuery,
   OutboxEvent,
   OutboxReader,
   PendingAuthorization,
+  PendingQuery,
   Store,
   StoreChangeListener,
 } from './store.js';
 
+/** The key id a sealed blob names, in SQL: the same as `sealedKeyId`. */
+const KEY_ID_OF = (blob: string) =>
+  `CASE WHEN ${blob} ~ '^v[12]\\.[^.]+\\.' THEN split_part(${blob}, '.', 2) END`;
+
 /** Numbered, append-only. Each runs under an advisory lock, so processes starting together agree. */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `CREATE TABLE IF NOT EXISTS baton_connections (
      id text PRIMARY KEY,
      provider text NOT NULL,
@@ -51,6 +64,25 @@ const MIGRATIONS: string[] = [
      payload text NOT NULL
    );
    CREATE INDEX IF NOT EXISTS baton_outbox_created_at ON baton_outbox (created_at);`,
+  // Scale: the key id each row is sealed under (rekey, the check at open), and the indexes that
+  // make the keeper's due query, keyset pages (ids in "C" order, as on every engine) and key
+  // usage cost what they return.
+  `ALTER TABLE baton_connections ADD COLUMN IF NOT EXISTS key_id text;
+   ALTER TABLE baton_pending_authorizations ADD COLUMN IF NOT EXISTS key_id text;
+   UPDATE baton_connections SET key_id = ${KEY_ID_OF('sealed')};
+   UPDATE baton_pending_authorizations SET key_id = ${KEY_ID_OF("body->>'sealed'")};
+   CREATE INDEX IF NOT EXISTS baton_connections_id_c ON baton_connections (id COLLATE "C");
+   CREATE INDEX IF NOT EXISTS baton_connections_provider ON baton_connections (provider, id COLLATE "C");
+   CREATE INDEX IF NOT EXISTS baton_connections_status ON baton_connections (status, id COLLATE "C");
+   CREATE INDEX IF NOT EXISTS baton_connections_key ON baton_connections (key_id, id COLLATE "C");
+   CREATE INDEX IF NOT EXISTS baton_connections_access_due
+     ON baton_connections (auth_mode, access_token_expires_at, id COLLATE "C")
+     WHERE status = 'active' AND access_token_expires_at IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS baton_connections_refresh_due
+     ON baton_connections (refresh_token_expires_at, id COLLATE "C")
+     WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS baton_pending_authorizations_key
+     ON baton_pending_authorizations (key_id, state COLLATE "C");`,
 ];
 
 /** Outbox events nobody dispatched within this long are dropped when new ones are written. */
@@ -103,6 +135,39 @@ const COLUMNS = [
   'updated_at',
 ];
 
+/** What is written: the record's columns and the key id of its blob. */
+const WRITTEN = [...COLUMNS, 'key_id'];
+/** Each written column's type, for batches passed as one array per column (`unnest`). */
+const TYPES: Record<string, string> = {
+  params: 'jsonb',
+  last_error: 'jsonb',
+  account: 'jsonb',
+  scopes: 'jsonb',
+  version: 'bigint',
+  access_token_expires_at: 'bigint',
+  refresh_token_expires_at: 'bigint',
+  last_refreshed_at: 'bigint',
+  created_at: 'bigint',
+  updated_at: 'bigint',
+};
+
+/**
+ * Rows as one array per column: a batch of any size is one statement with one parameter per
+ * column, and the JSON columns travel as text until the cast.
+ */
+function columnArrays(rows: unknown[][], extra: { name: string; type: string; values: unknown[] }[] = []) {
+  const names = [...WRITTEN, ...extra.map((e) => e.name)];
+  const params = [...WRITTEN.map((_, i) => rows.map((r) => r[i])), ...extra.map((e) => e.values)];
+  const arrays = names
+    .map((n, i) => {
+      const type = extra.find((e) => e.name === n)?.type ?? TYPES[n] ?? 'text';
+      return `$${i + 1}::${type === 'jsonb' ? 'text' : type}[]`;
+    })
+    .join(', ');
+  const cast = (n: string) => (TYPES[n] === 'jsonb' ? `v.${n}::jsonb` : `v.${n}`);
+  return { sql: `unnest(${arrays}) AS v(${names.join(', ')})`, params, cast };
+}
+
 function values(r: ConnectionRecord, version: number): unknown[] {
   const j = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
   return [
@@ -123,6 +188,7 @@ function values(r: ConnectionRecord, version: number): unknown[] {
     j(r.scopes),
     r.createdAt,
     r.updatedAt,
+    sealedKeyId(r.sealed),
   ];
 }
 
@@ -312,10 +378,14 @@ export class PostgresStore implements Store {
     return rows[0] ? fromRow(rows[0]) : null;
   }
 
-  async list(): Promise<ConnectionRecord[]> {
+  async list(query: ListQuery = {}): Promise<ConnectionRecord[]> {
+    checkListQuery(query);
+    const { where, params } = listWhere(query);
+    const limit = query.limit !== undefined ? `LIMIT $${params.push(query.limit)}` : '';
     const { rows } = await this.#query(
       'list connections',
-      `SELECT ${COLUMNS.join(', ')} FROM baton_connections ORDER BY id COLLATE "C"`,
+      `SELECT ${COLUMNS.join(', ')} FROM baton_connections ${where} ORDER BY id COLLATE "C" ${limit}`,
+      params,
     );
     return rows.map(fromRow);
   }
@@ -327,17 +397,17 @@ export class PostgresStore implements Store {
   ): Promise<ConnectionRecord | null> {
     const version = (expectedVersion ?? 0) + 1;
     const v = values(record, version);
-    const placeholders = COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
+    const placeholders = WRITTEN.map((_, i) => `$${i + 1}`).join(', ');
     let write: string;
     let params: unknown[];
     if (expectedVersion === null) {
-      write = `INSERT INTO baton_connections (${COLUMNS.join(', ')}) VALUES (${placeholders}) ON CONFLICT (id) DO NOTHING RETURNING id, version`;
+      write = `INSERT INTO baton_connections (${WRITTEN.join(', ')}) VALUES (${placeholders}) ON CONFLICT (id) DO NOTHING RETURNING id, version`;
       params = v;
     } else {
-      const sets = COLUMNS.slice(1)
+      const sets = WRITTEN.slice(1)
         .map((c, i) => `${c} = $${i + 2}`)
         .join(', ');
-      write = `UPDATE baton_connections SET ${sets} WHERE id = $1 AND version = $${COLUMNS.length + 1} RETURNING id, version`;
+      write = `UPDATE baton_connections SET ${sets} WHERE id = $1 AND version = $${WRITTEN.length + 1} RETURNING id, version`;
       params = [...v, expectedVersion];
     }
     const withEvents = events && events.length > 0;
@@ -348,17 +418,12 @@ export class PostgresStore implements Store {
     return rowCount === 1 ? { ...record, version } : null;
   }
 
-  /** Many records in one transaction (for `baton migrate`). Returns how many were written. */
+  /** Many records in one statement (for `baton migrate` and bulk loads). Returns how many were written. */
   async putMany(records: ConnectionRecord[], overwrite: boolean): Promise<number> {
     if (records.length === 0) return 0;
-    const rows: unknown[] = [];
-    const tuples: string[] = [];
-    records.forEach((r, k) => {
-      rows.push(...values(r, r.version));
-      tuples.push(`(${COLUMNS.map((_, i) => `$${k * COLUMNS.length + i + 1}`).join(', ')})`);
-    });
+    const { sql, params, cast } = columnArrays(records.map((r) => values(r, r.version)));
     const conflict = overwrite
-      ? `DO UPDATE SET ${COLUMNS.slice(1)
+      ? `DO UPDATE SET ${WRITTEN.slice(1)
           .map((c) =>
             // A replaced row's version only moves forward, so a process holding it sees a conflict.
             c === 'version'
@@ -369,8 +434,8 @@ export class PostgresStore implements Store {
       : 'DO NOTHING';
     const { rowCount } = await this.#query(
       'write connections',
-      `INSERT INTO baton_connections (${COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) ${conflict}`,
-      rows,
+      `INSERT INTO baton_connections (${WRITTEN.join(', ')}) SELECT ${WRITTEN.map(cast).join(', ')} FROM ${sql} ON CONFLICT (id) ${conflict}`,
+      params,
     );
     return rowCount ?? 0;
   }
@@ -454,9 +519,15 @@ export class PostgresStore implements Store {
     await this.#query(
       'save a pending authorization',
       `WITH gc AS (DELETE FROM baton_pending_authorizations WHERE expires_at < $4)
-       INSERT INTO baton_pending_authorizations (state, body, expires_at) VALUES ($1, $2, $3)
-       ON CONFLICT (state) DO UPDATE SET body = EXCLUDED.body, expires_at = EXCLUDED.expires_at`,
-      [pending.state, JSON.stringify(pending), pending.expiresAt, Date.now() - 86_400_000],
+       INSERT INTO baton_pending_authorizations (state, body, expires_at, key_id) VALUES ($1, $2, $3, $5)
+       ON CONFLICT (state) DO UPDATE SET body = EXCLUDED.body, expires_at = EXCLUDED.expires_at, key_id = EXCLUDED.key_id`,
+      [
+        pending.state,
+        JSON.stringify(pending),
+        pending.expiresAt,
+        Date.now() - 86_400_000,
+        sealedKeyId(pending.sealed),
+      ],
     );
   }
 
@@ -467,6 +538,128 @@ export class PostgresStore implements Store {
       [state],
     );
     return rows[0]?.body ?? null;
+  }
+
+  // ---- scale: indexed queries, batches and key usage ----
+
+  async count(query: ListQuery = {}): Promise<number> {
+    const { where, params } = listWhere(query);
+    const { rows } = await this.#query<{ n: string }>(
+      'count connections',
+      `SELECT count(*) AS n FROM baton_connections ${where}`,
+      params,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async due(query: DueQuery): Promise<DueBatch> {
+    checkDueQuery(query);
+    const found: { id: string; provider: string; cursor: DueCursor }[] = [];
+    const phases: DueCursor['phase'][] = ['access', 'refresh'];
+    for (const phase of phases.slice(phases.indexOf(query.after?.phase ?? 'access'))) {
+      const from = query.after?.phase === phase ? query.after : null;
+      const column = phase === 'access' ? 'access_token_expires_at' : 'refresh_token_expires_at';
+      const params: unknown[] = [
+        phase === 'access' ? query.accessExpiresBy : query.refreshExpiresBy,
+        query.limit + 1 - found.length,
+      ];
+      const mode = phase === 'access' ? `AND auth_mode = $${params.push(query.accessAuthMode)}` : '';
+      const after = from
+        ? `AND (${column}, id COLLATE "C") > ($${params.push(from.at)}, $${params.push(from.id)})`
+        : '';
+      // Literal status and IS NOT NULL: the partial index's own terms, so the planner uses it.
+      const { rows } = await this.#query<{ id: string; provider: string; at: string }>(
+        'find due connections',
+        `SELECT id, provider, ${column} AS at FROM baton_connections
+         WHERE status = 'active' AND ${column} IS NOT NULL AND ${column} <= $1 ${mode} ${after}
+         ORDER BY ${column}, id COLLATE "C" LIMIT $2`,
+        params,
+      );
+      for (const r of rows)
+        found.push({ id: r.id, provider: r.provider, cursor: { phase, at: Number(r.at), id: r.id } });
+      if (found.length > query.limit) break;
+    }
+    return dueBatch(found, query.limit);
+  }
+
+  async putBatch(writes: BatchWrite[]): Promise<(ConnectionRecord | null)[]> {
+    if (writes.length === 0) return [];
+    const { sql, params, cast } = columnArrays(
+      writes.map((w) => values(w.record, w.expectedVersion + 1)),
+      [{ name: 'expected', type: 'bigint', values: writes.map((w) => w.expectedVersion) }],
+    );
+    const { rows } = await this.#query<{ id: string }>(
+      'write connections',
+      `WITH w AS (
+         UPDATE baton_connections c SET ${WRITTEN.slice(1)
+           .map((n) => `${n} = ${cast(n)}`)
+           .join(', ')}
+         FROM ${sql} WHERE c.id = v.id AND c.version = v.expected RETURNING c.id, c.version)
+       SELECT w.id, pg_notify('${this.#channel}', json_build_object('id', w.id, 'version', w.version)::text) FROM w`,
+      params,
+    );
+    const written = new Set(rows.map((r) => r.id));
+    return writes.map((w) =>
+      written.has(w.record.id) ? { ...w.record, version: w.expectedVersion + 1 } : null,
+    );
+  }
+
+  async keyIds(): Promise<string[]> {
+    // A loose index scan: one index probe per key id, however many rows each seals.
+    const loose = (table: string) => `(WITH RECURSIVE k AS (
+        SELECT min(key_id) AS v FROM ${table}
+        UNION ALL
+        SELECT (SELECT min(key_id) FROM ${table} WHERE key_id > k.v) FROM k WHERE k.v IS NOT NULL)
+      SELECT v FROM k WHERE v IS NOT NULL)`;
+    const { rows } = await this.#query<{ v: string }>(
+      'read the key ids in use',
+      `${loose('baton_connections')} UNION ALL ${loose('baton_pending_authorizations')}`,
+    );
+    return [...new Set(rows.map((r) => r.v))].sort();
+  }
+
+  async keyUsage(): Promise<KeyUsage[]> {
+    const ids = await this.keyIds();
+    if (ids.length === 0) return [];
+    const { rows } = await this.#query<{ key_id: string; connections: string; pending: string }>(
+      'count rows per key id',
+      `SELECT k AS key_id,
+         (SELECT count(*) FROM baton_connections WHERE key_id = k) AS connections,
+         (SELECT count(*) FROM baton_pending_authorizations WHERE key_id = k) AS pending
+       FROM unnest($1::text[]) AS k ORDER BY k`,
+      [ids],
+    );
+    return rows.map((r) => ({
+      keyId: r.key_id,
+      connections: Number(r.connections),
+      pendingAuthorizations: Number(r.pending),
+    }));
+  }
+
+  async listPendingAuthorizations(query: PendingQuery): Promise<PendingAuthorization[]> {
+    checkPendingQuery(query);
+    const params: unknown[] = [query.limit];
+    const where = [
+      ...(query.after !== undefined ? [`state COLLATE "C" > $${params.push(query.after)}`] : []),
+      ...(query.keyId !== undefined ? [`key_id = $${params.push(query.keyId)}`] : []),
+    ];
+    const { rows } = await this.#query<{ body: PendingAuthorization }>(
+      'list pending authorizations',
+      `SELECT body FROM baton_pending_authorizations ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY state COLLATE "C" LIMIT $1`,
+      params,
+    );
+    return rows.map((r) => r.body);
+  }
+
+  async resealPendingAuthorization(state: string, expectedSealed: string, sealed: string): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'write a pending authorization',
+      `UPDATE baton_pending_authorizations SET body = jsonb_set(body, '{sealed}', to_jsonb($3::text)), key_id = $4
+       WHERE state = $1 AND body->>'sealed' = $2`,
+      [state, expectedSealed, sealed, sealedKeyId(sealed)],
+    );
+    return rowCount === 1;
   }
 
   subscribe(listener: StoreChangeListener): () => void {
@@ -550,4 +743,21 @@ export class PostgresStore implements Store {
     }
     if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
   }
+}
+
+/** The WHERE clause of a list or count: each filter an index range, `after` the keyset bound. */
+function listWhere(q: ListQuery): { where: string; params: unknown[] } {
+  const terms: string[] = [];
+  const params: unknown[] = [];
+  const $ = (v: unknown) => `$${params.push(v)}`;
+  if (q.provider !== undefined) terms.push(`provider = ${$(q.provider)}`);
+  if (q.status !== undefined) terms.push(`status = ${$(q.status)}`);
+  if (q.keyId !== undefined) terms.push(`key_id = ${$(q.keyId)}`);
+  if (q.after !== undefined) terms.push(`id COLLATE "C" > ${$(q.after)}`);
+  if (q.idPrefix !== undefined && q.idPrefix !== '') {
+    terms.push(`id COLLATE "C" >= ${$(q.idPrefix)}`);
+    const end = prefixEnd(q.idPrefix);
+    terms.push(end !== null ? `id COLLATE "C" < ${$(end)}` : `starts_with(id, ${$(q.idPrefix)})`);
+  }
+  return { where: terms.length > 0 ? `WHERE ${terms.join(' AND ')}` : '', params };
 }

@@ -46,6 +46,15 @@ export function sealVersion(sealed: string): string | null {
 }
 
 /**
+ * The key id a sealed blob names (`v2.<key id>.…`), or null when it is not a blob this version
+ * reads. Stores index it, so `rekey` and the check at open find rows by key without opening them.
+ */
+export function sealedKeyId(sealed: string): string | null {
+  const m = /^(v[0-9]+)\.([^.]+)\./.exec(sealed);
+  return m && READABLE.has(m[1] as string) ? (m[2] as string) : null;
+}
+
+/**
  * AES-256-GCM with a random 96-bit IV per seal. The blob names its key id so keys can rotate:
  * blobs sealed under a previous key still open, and every write seals under the current key.
  */
@@ -60,6 +69,16 @@ export class Sealer {
 
   get keyId(): string {
     return this.#current.id;
+  }
+
+  /** Whether blobs sealed under `keyId` open here (the current key or a previous one). */
+  hasKey(keyId: string): boolean {
+    return this.#keys.has(keyId);
+  }
+
+  /** The ids of every loaded key, the current one first. */
+  get keyIds(): string[] {
+    return [...this.#keys.keys()];
   }
 
   seal(value: unknown, binding: SealBinding): string {

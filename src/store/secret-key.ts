@@ -75,11 +75,15 @@ async function awaitKey(path: string): Promise<SecretKey> {
 /**
  * The secret key, from (in order) the option, BATON_SECRET_KEY, or a key file — created 0600 on
  * first use. Two processes racing to create it agree: the loser reads the winner's file.
+ * `storeInUse`, asked only when the key file is missing, names the key ids a store's data is
+ * sealed under: a store that holds data never gets a fresh key beside it (the data would be
+ * lost behind it), and the error names the key it needs.
  */
 export async function loadSecretKey(opts: {
   secretKey?: string | undefined;
   keyFile?: string | undefined;
   env: NodeJS.ProcessEnv;
+  storeInUse?: (() => Promise<string[] | null>) | undefined;
 }): Promise<{ key: SecretKey; source: 'option' | 'env' | 'file' | 'created' }> {
   if (opts.secretKey) return { key: parseSecretKey(opts.secretKey), source: 'option' };
   const fromEnv = opts.env['BATON_SECRET_KEY'];
@@ -91,6 +95,16 @@ export async function loadSecretKey(opts: {
     // An empty file is another process between creating and writing it: wait for its key.
     if (isEmpty(path)) return { key: await awaitKey(path), source: 'file' };
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const inUse = (await opts.storeInUse?.()) ?? null;
+  if (inUse !== null) {
+    const keys = inUse.length > 0 ? `key ${inUse.join(', ')}` : 'a key';
+    throw new SecretKeyError(
+      `The key file ${path} does not exist, and the store already holds data sealed under ${keys}; a new key would not open it, so none was created.`,
+      {
+        remediation: `Restore the key file from its backup${inUse.length > 0 ? ` (the key with id ${inUse[0]})` : ''}, or set BATON_SECRET_KEY / BATON_KEY_FILE to it.`,
+      },
+    );
   }
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

@@ -2,12 +2,21 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
+import { checkDueQuery, checkListQuery, checkPendingQuery, dueBatch, prefixEnd } from './keyset.js';
+import { sealedKeyId } from './sealer.js';
 import type {
+  BatchWrite,
   ConnectionRecord,
+  DueBatch,
+  DueCursor,
+  DueQuery,
+  KeyUsage,
   LeaseGrant,
+  ListQuery,
   OutboxEvent,
   OutboxReader,
   PendingAuthorization,
+  PendingQuery,
   Store,
   StoreChangeListener,
 } from './store.js';
@@ -15,8 +24,12 @@ import type {
 /** Epoch milliseconds in SQL. */
 const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
+/** The key id a sealed blob names, in SQL: the same as `sealedKeyId`. */
+const KEY_ID_OF = (blob: string) =>
+  `CASE WHEN substr(${blob}, 1, 3) IN ('v1.', 'v2.') AND instr(substr(${blob}, 4), '.') > 1 THEN substr(${blob}, 4, instr(substr(${blob}, 4), '.') - 1) END`;
+
 /** Numbered, append-only: a migration once released is never edited. */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `CREATE TABLE connections (
      id TEXT PRIMARY KEY,
      provider TEXT NOT NULL,
@@ -71,6 +84,27 @@ const MIGRATIONS: string[] = [
      payload TEXT NOT NULL
    );
    CREATE INDEX outbox_created_at ON outbox (created_at);`,
+  // Scale: the key id each row is sealed under (rekey, the check at open), and the indexes that
+  // make the keeper's due query, keyset pages, key usage and the change log's pruning (after a
+  // batch of thousands of writes) cost what they touch. The backfill is not a change other
+  // processes need to hear of: the update trigger steps aside for it.
+  `ALTER TABLE connections ADD COLUMN key_id TEXT;
+   ALTER TABLE pending_authorizations ADD COLUMN key_id TEXT;
+   DROP TRIGGER connections_updated;
+   UPDATE connections SET key_id = ${KEY_ID_OF('sealed')};
+   UPDATE pending_authorizations SET key_id = ${KEY_ID_OF("json_extract(body, '$.sealed')")};
+   CREATE TRIGGER connections_updated AFTER UPDATE ON connections BEGIN
+     INSERT INTO change_log (id, version, at) VALUES (NEW.id, NEW.version, ${NOW_MS});
+   END;
+   CREATE INDEX connections_provider ON connections (provider, id);
+   CREATE INDEX connections_status ON connections (status, id);
+   CREATE INDEX connections_key ON connections (key_id, id);
+   CREATE INDEX connections_access_due ON connections (auth_mode, access_token_expires_at, id)
+     WHERE status = 'active' AND access_token_expires_at IS NOT NULL;
+   CREATE INDEX connections_refresh_due ON connections (refresh_token_expires_at, id)
+     WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL;
+   CREATE INDEX pending_authorizations_key ON pending_authorizations (key_id, state);
+   CREATE INDEX change_log_at ON change_log (at);`,
 ];
 
 /** Outbox events nobody dispatched within this long are dropped when new ones are written. */
@@ -94,6 +128,7 @@ interface Row {
   scopes: string | null;
   created_at: number;
   updated_at: number;
+  key_id: string | null;
 }
 
 const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
@@ -118,6 +153,7 @@ export function toRow(r: ConnectionRecord, version: number): Row {
     scopes: json(r.scopes),
     created_at: r.createdAt,
     updated_at: r.updatedAt,
+    key_id: sealedKeyId(r.sealed),
   };
 }
 
@@ -146,10 +182,12 @@ export function fromRow(row: Row): ConnectionRecord {
 
 const COLUMNS =
   'id, provider, auth_mode, params, client_id, status, version, sealed, access_token_expires_at, refresh_token_expires_at, last_refreshed_at, last_error, api_base_url, account, scopes, created_at, updated_at';
-const VALUES = COLUMNS.split(', ')
+/** What is written: the record's columns and the key id of its blob. */
+const WRITTEN = `${COLUMNS}, key_id`;
+const VALUES = WRITTEN.split(', ')
   .map((c) => `@${c}`)
   .join(', ');
-const SETS = COLUMNS.split(', ')
+const SETS = WRITTEN.split(', ')
   .filter((c) => c !== 'id')
   .map((c) => `${c} = @${c}`)
   .join(', ');
@@ -285,9 +323,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  list(): Promise<ConnectionRecord[]> {
+  async list(query: ListQuery = {}): Promise<ConnectionRecord[]> {
+    checkListQuery(query);
+    const { where, params } = listWhere(query);
+    const sql = `SELECT ${COLUMNS} FROM connections ${where} ORDER BY id LIMIT @limit`;
     return this.#run('list connections', () =>
-      (this.#db.prepare(`SELECT ${COLUMNS} FROM connections ORDER BY id`).all() as Row[]).map(fromRow),
+      (this.#db.prepare(sql).all({ ...params, limit: query.limit ?? -1 }) as Row[]).map(fromRow),
     );
   }
 
@@ -301,7 +342,7 @@ export class SqliteStore implements Store {
       const row = toRow(record, version);
       return expectedVersion === null
         ? this.#db
-            .prepare(`INSERT INTO connections (${COLUMNS}) VALUES (${VALUES}) ON CONFLICT(id) DO NOTHING`)
+            .prepare(`INSERT INTO connections (${WRITTEN}) VALUES (${VALUES}) ON CONFLICT(id) DO NOTHING`)
             .run(row).changes
         : this.#db
             .prepare(`UPDATE connections SET ${SETS} WHERE id = @id AND version = @expected`)
@@ -329,7 +370,7 @@ export class SqliteStore implements Store {
   async putMany(records: ConnectionRecord[], overwrite: boolean): Promise<number> {
     const n = await this.#run('write connections', () => {
       const insert = this.#db.prepare(
-        `INSERT INTO connections (${COLUMNS}) VALUES (${VALUES}) ON CONFLICT(id) DO ${overwrite ? `UPDATE SET ${SETS.replace('version = @version', 'version = MAX(connections.version + 1, @version)')}` : 'NOTHING'}`,
+        `INSERT INTO connections (${WRITTEN}) VALUES (${VALUES}) ON CONFLICT(id) DO ${overwrite ? `UPDATE SET ${SETS.replace('version = @version', 'version = MAX(connections.version + 1, @version)')}` : 'NOTHING'}`,
       );
       return this.#db.transaction(() =>
         records.reduce((n, r) => n + insert.run(toRow(r, r.version)).changes, 0),
@@ -431,8 +472,10 @@ export class SqliteStore implements Store {
         .prepare('DELETE FROM pending_authorizations WHERE expires_at < ?')
         .run(Date.now() - 86_400_000);
       this.#db
-        .prepare('INSERT OR REPLACE INTO pending_authorizations (state, body, expires_at) VALUES (?, ?, ?)')
-        .run(pending.state, JSON.stringify(pending), pending.expiresAt);
+        .prepare(
+          'INSERT OR REPLACE INTO pending_authorizations (state, body, expires_at, key_id) VALUES (?, ?, ?, ?)',
+        )
+        .run(pending.state, JSON.stringify(pending), pending.expiresAt, sealedKeyId(pending.sealed));
     });
   }
 
@@ -519,12 +562,149 @@ export class SqliteStore implements Store {
     }
   }
 
+  // ---- scale: indexed queries, batches and key usage ----
+
+  count(query: ListQuery = {}): Promise<number> {
+    const { where, params } = listWhere(query);
+    return this.#run(
+      'count connections',
+      () =>
+        (this.#db.prepare(`SELECT count(*) AS n FROM connections ${where}`).get(params) as { n: number }).n,
+    );
+  }
+
+  async due(query: DueQuery): Promise<DueBatch> {
+    checkDueQuery(query);
+    return this.#run('find due connections', () => {
+      const found: { id: string; provider: string; cursor: DueCursor }[] = [];
+      const phases: DueCursor['phase'][] = ['access', 'refresh'];
+      for (const phase of phases.slice(phases.indexOf(query.after?.phase ?? 'access'))) {
+        const from = query.after?.phase === phase ? query.after : null;
+        const column = phase === 'access' ? 'access_token_expires_at' : 'refresh_token_expires_at';
+        // Literal status and IS NOT NULL: the partial index's own terms. Without statistics the
+        // planner would rather take the status index and sort; INDEXED BY holds it to the range.
+        const sql = `SELECT id, provider, ${column} AS at
+          FROM connections INDEXED BY connections_${phase}_due
+          WHERE status = 'active' AND ${column} IS NOT NULL AND ${column} <= @by
+            ${phase === 'access' ? 'AND auth_mode = @mode' : ''}
+            ${from ? `AND (${column}, id) > (@at, @id)` : ''}
+          ORDER BY ${column}, id LIMIT @limit`;
+        const rows = this.#db.prepare(sql).all({
+          by: phase === 'access' ? query.accessExpiresBy : query.refreshExpiresBy,
+          limit: query.limit + 1 - found.length,
+          ...(phase === 'access' ? { mode: query.accessAuthMode } : {}),
+          ...(from ? { at: from.at, id: from.id } : {}),
+        }) as { id: string; provider: string; at: number }[];
+        for (const r of rows)
+          found.push({ id: r.id, provider: r.provider, cursor: { phase, at: Number(r.at), id: r.id } });
+        if (found.length > query.limit) break;
+      }
+      return dueBatch(found, query.limit);
+    });
+  }
+
+  async putBatch(writes: BatchWrite[]): Promise<(ConnectionRecord | null)[]> {
+    if (writes.length === 0) return [];
+    const results = await this.#run('write connections', () => {
+      const update = this.#db.prepare(
+        `UPDATE connections SET ${SETS} WHERE id = @id AND version = @expected`,
+      );
+      return this.#db.transaction(() =>
+        writes.map((w) => {
+          const version = w.expectedVersion + 1;
+          const changed = update.run({ ...toRow(w.record, version), expected: w.expectedVersion }).changes;
+          return changed === 1 ? { ...w.record, version } : null;
+        }),
+      )();
+    });
+    for (const r of results) if (r) this.#wrote(r.id, r.version);
+    return results;
+  }
+
+  keyIds(): Promise<string[]> {
+    return this.#run('read the key ids in use', () => {
+      const ids = new Set<string>();
+      // A loose index scan: one index seek per key id, however many rows each seals.
+      for (const table of ['connections', 'pending_authorizations']) {
+        const next = this.#db.prepare(`SELECT MIN(key_id) AS k FROM ${table} WHERE key_id > ?`);
+        for (let k = (next.get('') as { k: string | null }).k; k !== null; ) {
+          ids.add(k);
+          k = (next.get(k) as { k: string | null }).k;
+        }
+      }
+      return [...ids].sort();
+    });
+  }
+
+  async keyUsage(): Promise<KeyUsage[]> {
+    const ids = await this.keyIds();
+    return this.#run('count rows per key id', () => {
+      const connections = this.#db.prepare('SELECT count(*) AS n FROM connections WHERE key_id = ?');
+      const pending = this.#db.prepare('SELECT count(*) AS n FROM pending_authorizations WHERE key_id = ?');
+      return ids.map((keyId) => ({
+        keyId,
+        connections: (connections.get(keyId) as { n: number }).n,
+        pendingAuthorizations: (pending.get(keyId) as { n: number }).n,
+      }));
+    });
+  }
+
+  async listPendingAuthorizations(query: PendingQuery): Promise<PendingAuthorization[]> {
+    checkPendingQuery(query);
+    const where = [
+      ...(query.after !== undefined ? ['state > @after'] : []),
+      ...(query.keyId !== undefined ? ['key_id = @keyId'] : []),
+    ];
+    const sql = `SELECT body FROM pending_authorizations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY state LIMIT @limit`;
+    return this.#run('list pending authorizations', () =>
+      (
+        this.#db.prepare(sql).all({ after: query.after, keyId: query.keyId, limit: query.limit }) as {
+          body: string;
+        }[]
+      ).map((r) => JSON.parse(r.body) as PendingAuthorization),
+    );
+  }
+
+  resealPendingAuthorization(state: string, expectedSealed: string, sealed: string): Promise<boolean> {
+    return this.#run(
+      'write a pending authorization',
+      () =>
+        this.#db
+          .prepare(
+            `UPDATE pending_authorizations SET body = json_set(body, '$.sealed', @sealed), key_id = @keyId
+             WHERE state = @state AND json_extract(body, '$.sealed') = @expected`,
+          )
+          .run({ state, expected: expectedSealed, sealed, keyId: sealedKeyId(sealed) }).changes === 1,
+    );
+  }
+
   async close(): Promise<void> {
     if (this.#poll) clearInterval(this.#poll);
     this.#poll = null;
     this.#listeners.clear();
     if (this.#db.open) this.#db.close();
   }
+}
+
+/** The WHERE clause of a list or count: each filter an index range, `after` the keyset bound. */
+function listWhere(q: ListQuery): { where: string; params: Record<string, unknown> } {
+  const terms: string[] = [];
+  const params: Record<string, unknown> = {};
+  const term = (sql: string, name: string, value: unknown) => {
+    terms.push(sql);
+    params[name] = value;
+  };
+  if (q.provider !== undefined) term('provider = @provider', 'provider', q.provider);
+  if (q.status !== undefined) term('status = @status', 'status', q.status);
+  if (q.keyId !== undefined) term('key_id = @keyId', 'keyId', q.keyId);
+  if (q.after !== undefined) term('id > @after', 'after', q.after);
+  if (q.idPrefix !== undefined && q.idPrefix !== '') {
+    term('id >= @prefix', 'prefix', q.idPrefix);
+    const end = prefixEnd(q.idPrefix);
+    if (end !== null) term('id < @prefixEnd', 'prefixEnd', end);
+    else term('substr(id, 1, length(@prefix)) = @prefix', 'prefix', q.idPrefix);
+  }
+  return { where: terms.length > 0 ? `WHERE ${terms.join(' AND ')}` : '', params };
 }
 
 function failure(path: string, op: string, err: unknown): StoreError {

@@ -95,13 +95,80 @@ export interface OutboxReader {
 }
 
 /**
+ * A page of connections, in id order (code-point order on every engine). Keyset pagination:
+ * the next page is `after` the last id of this one; a page shorter than `limit` is the last.
+ */
+export interface ListQuery {
+  /** Only ids after this one. */
+  after?: string | undefined;
+  /** At most this many. Default: no limit. */
+  limit?: number | undefined;
+  provider?: string | undefined;
+  status?: ConnectionStatus | undefined;
+  /** Only ids that start with this. */
+  idPrefix?: string | undefined;
+  /** Only connections whose secrets are sealed under this key id (`rekey`). */
+  keyId?: string | undefined;
+}
+
+/**
+ * Work for the keeper: active connections whose access token expires by `accessExpiresBy`
+ * (only those of `accessAuthMode`: the others get a token on demand), then active connections
+ * whose refresh token expires by `refreshExpiresBy`. Each phase is in the order of that expiry
+ * (the most urgent first), then id; a connection due in both phases appears in both.
+ */
+export interface DueQuery {
+  accessExpiresBy: number;
+  accessAuthMode: AuthMode;
+  refreshExpiresBy: number;
+  /** Resume after this position: the `next` of the previous batch. */
+  after?: DueCursor | null | undefined;
+  limit: number;
+}
+
+export interface DueCursor {
+  phase: 'access' | 'refresh';
+  /** The expiry of the last item returned (epoch ms). */
+  at: number;
+  id: string;
+}
+
+export interface DueBatch {
+  /** `phase` says why: the access token expires (`access`) or the refresh token lapses (`refresh`). */
+  items: { id: string; provider: string; phase: DueCursor['phase'] }[];
+  /** Where the next batch starts; null when this was the last. */
+  next: DueCursor | null;
+}
+
+/** A compare-and-swap of one connection in a batch (`Store.putBatch`). */
+export interface BatchWrite {
+  record: ConnectionRecord;
+  expectedVersion: number;
+}
+
+/** How many sealed rows a key id seals. */
+export interface KeyUsage {
+  keyId: string;
+  connections: number;
+  pendingAuthorizations: number;
+}
+
+/** A page of pending authorizations, in state order. */
+export interface PendingQuery {
+  after?: string | undefined;
+  limit: number;
+  keyId?: string | undefined;
+}
+
+/**
  * Where connections live. Every engine passes the same contract suite
  * (test/store/contract.ts). Methods reject with StoreError when the engine is unreachable.
  */
 export interface Store {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
   get(id: string): Promise<ConnectionRecord | null>;
-  list(): Promise<ConnectionRecord[]>;
+  /** Connections in id order; with no query, every one of them (prefer pages: `limit`, `after`). */
+  list(query?: ListQuery): Promise<ConnectionRecord[]>;
   /**
    * Compare-and-swap. Writes `record` if the stored version equals `expectedVersion`
    * (`null`: the id must not exist yet), setting version to `expectedVersion + 1` (or 1).
@@ -134,5 +201,26 @@ export interface Store {
    * `data_version`). Core keeps its token cache a view of the store through it.
    */
   subscribe(listener: StoreChangeListener): () => void;
+
+  // ---- scale: indexed queries, batches and key usage ----
+
+  /** How many connections match (every filter and `after`; `limit` is ignored). */
+  count(query?: ListQuery): Promise<number>;
+  /** One batch of due work, from an index: its cost follows the batch, not the table. */
+  due(query: DueQuery): Promise<DueBatch>;
+  /**
+   * Several compare-and-swaps in one round trip, each on its own (a conflict on one does not
+   * stop the others). Returns each record as stored, or null where the version did not match.
+   * No outbox events: the write path sends a write that causes events on its own (`put`).
+   */
+  putBatch(writes: BatchWrite[]): Promise<(ConnectionRecord | null)[]>;
+  /** The key ids that seal at least one connection or pending authorization (cheap: an index). */
+  keyIds(): Promise<string[]>;
+  /** How many rows each key id in use seals. */
+  keyUsage(): Promise<KeyUsage[]>;
+  listPendingAuthorizations(query: PendingQuery): Promise<PendingAuthorization[]>;
+  /** Replaces a pending authorization's sealed blob if it is still `expectedSealed`; returns whether it did. */
+  resealPendingAuthorization(state: string, expectedSealed: string, sealed: string): Promise<boolean>;
+
   close(): Promise<void>;
 }

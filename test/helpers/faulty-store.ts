@@ -1,8 +1,14 @@
 import { StoreError } from '../../src/errors.js';
 import type {
+  BatchWrite,
   ConnectionRecord,
+  DueBatch,
+  DueQuery,
+  KeyUsage,
   LeaseGrant,
+  ListQuery,
   PendingAuthorization,
+  PendingQuery,
   Store,
   StoreChangeListener,
 } from '../../src/store/store.js';
@@ -29,9 +35,9 @@ export class FaultyStore implements Store {
     this.#check();
     return this.inner.get(id);
   }
-  async list(): Promise<ConnectionRecord[]> {
+  async list(query?: ListQuery): Promise<ConnectionRecord[]> {
     this.#check();
-    return this.inner.list();
+    return this.inner.list(query);
   }
   async put(record: ConnectionRecord, expectedVersion: number | null): Promise<ConnectionRecord | null> {
     this.#check();
@@ -68,6 +74,39 @@ export class FaultyStore implements Store {
   async takePendingAuthorization(state: string): Promise<PendingAuthorization | null> {
     this.#check();
     return this.inner.takePendingAuthorization(state);
+  }
+  async count(query?: ListQuery): Promise<number> {
+    this.#check();
+    return this.inner.count(query);
+  }
+  async due(query: DueQuery): Promise<DueBatch> {
+    this.#check();
+    return this.inner.due(query);
+  }
+  async putBatch(writes: BatchWrite[]): Promise<(ConnectionRecord | null)[]> {
+    this.#check();
+    if (this.failPuts > 0) {
+      this.failPuts--;
+      throw new StoreError('write refused (test)');
+    }
+    this.puts += writes.length;
+    return this.inner.putBatch(writes);
+  }
+  async keyIds(): Promise<string[]> {
+    this.#check();
+    return this.inner.keyIds();
+  }
+  async keyUsage(): Promise<KeyUsage[]> {
+    this.#check();
+    return this.inner.keyUsage();
+  }
+  async listPendingAuthorizations(query: PendingQuery): Promise<PendingAuthorization[]> {
+    this.#check();
+    return this.inner.listPendingAuthorizations(query);
+  }
+  async resealPendingAuthorization(state: string, expectedSealed: string, sealed: string): Promise<boolean> {
+    this.#check();
+    return this.inner.resealPendingAuthorization(state, expectedSealed, sealed);
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -30,6 +30,13 @@ const ASYNC_CALLS = new Set([
   'releaseLease',
   'savePendingAuthorization',
   'takePendingAuthorization',
+  'count',
+  'due',
+  'putBatch',
+  'keyIds',
+  'keyUsage',
+  'listPendingAuthorizations',
+  'resealPendingAuthorization',
 ]);
 
 /**
@@ -79,7 +86,7 @@ export function modelStore(inner: Store, jitter: Rng): ModelStoreControl {
       else if (typeof prop === 'string' && ASYNC_CALLS.has(prop))
         w = async (...args: unknown[]) => {
           await gate();
-          if (prop === 'put' && control.failPuts > 0) {
+          if ((prop === 'put' || prop === 'putBatch') && control.failPuts > 0) {
             control.failPuts--;
             throw new StoreError('write refused (model fault)');
           }

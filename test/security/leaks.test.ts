@@ -171,10 +171,12 @@ describe.each([{ engine: 'sqlite' }, ...(PG_URL ? [{ engine: 'postgres' }] : [])
       if (engine === 'postgres') await dropSchema(schema);
     });
 
+    // One key for the store: Baton refuses a store none of whose keys it holds.
+    const secretKey = randomKey();
     async function open(): Promise<Baton> {
       return Baton.open({
         store,
-        secretKey: randomKey(),
+        secretKey,
         env: {},
         retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxCooldownMs: 1 },
         providers: {

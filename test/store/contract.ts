@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionRecord, OutboxEvent, PendingAuthorization, Store } from '../../src/store/store.js';
+import type {
+  ConnectionRecord,
+  DueCursor,
+  DueQuery,
+  ListQuery,
+  OutboxEvent,
+  PendingAuthorization,
+  Store,
+} from '../../src/store/store.js';
 
 let n = 0;
 export function record(overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
@@ -40,6 +48,69 @@ function event(connectionId: string, type = 'connection.created'): OutboxEvent {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Code-point order, computed independently of the engines: UTF-8 bytes compared. */
+const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+
+/** Removes every connection, page by page (the scale tests need a store holding only their rows). */
+async function empty(store: Store): Promise<void> {
+  for (;;) {
+    const page = await store.list({ limit: 200 });
+    if (page.length === 0) return;
+    for (const r of page) await store.delete(r.id);
+  }
+}
+
+/** Every page of a query, following `after`, checking each page's size on the way. */
+async function allPages(store: Store, query: ListQuery, limit: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await store.list({ ...query, limit, ...(after !== undefined ? { after } : {}) });
+    expect(page.length).toBeLessThanOrEqual(limit);
+    ids.push(...page.map((r) => r.id));
+    if (page.length < limit) return ids;
+    after = page[page.length - 1]?.id;
+  }
+}
+
+/** Every batch of a due query, following `next`. */
+async function allDue(store: Store, query: Omit<DueQuery, 'after'>): Promise<string[]> {
+  const ids: string[] = [];
+  let phase: DueCursor['phase'] = 'access';
+  let after: DueCursor | null = null;
+  for (let i = 0; i < 1000; i++) {
+    const batch = await store.due({ ...query, after });
+    expect(batch.items.length).toBeLessThanOrEqual(query.limit);
+    for (const x of batch.items) {
+      // The access phase first, then the refresh phase; each item says which it came from.
+      if (x.phase !== phase) expect([phase, x.phase]).toEqual(['access', 'refresh']);
+      phase = x.phase;
+      ids.push(`${x.phase}:${x.id}`);
+    }
+    if (batch.next === null) return ids;
+    expect(batch.items).toHaveLength(query.limit);
+    after = batch.next;
+  }
+  throw new Error('due() never ended');
+}
+
+/** Ids chosen to disagree between UTF-16 and code-point order, prefixes of each other, and ties. */
+const TRICKY_IDS = [
+  'a',
+  'a-1',
+  'a-10',
+  'a-2',
+  'A',
+  'b',
+  'é',
+  'éa',
+  '\uE000',
+  '\u{1D49C}',
+  '\u{1D49C}x',
+  '日本',
+  '\u{10FFFF}',
+  '\u{10FFFF}z',
+];
 
 /** The behaviour every engine must have; run by engines.test.ts on memory, SQLite and PostgreSQL. */
 export function storeContract(
@@ -177,6 +248,242 @@ export function storeContract(
         stop();
         if (other !== store) await other.close();
       }
+    });
+
+    // ---- scale: keyset pages, due work, batches, key usage ----
+
+    it('list: keyset pages in code-point order, with every filter, agree with count (property)', async () => {
+      await empty(store);
+      const providers = ['cronofy', 'checkfront'];
+      const statuses = ['active', 'needs_reauth', 'revoked'] as const;
+      const keys = ['aaaa1111', 'bbbb2222'];
+      const all = TRICKY_IDS.map((id, i) =>
+        record({
+          id,
+          provider: providers[i % 2] as string,
+          status: statuses[i % 3] as ConnectionRecord['status'],
+          sealed: `v2.${keys[i % 2 === 0 ? 0 : Math.floor(i / 2) % 2]}.iv.body${i}`,
+        }),
+      );
+      for (const r of all) await store.put(r, null);
+      expect(await allPages(store, {}, 3)).toEqual([...TRICKY_IDS].sort(byBytes));
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record(
+            {
+              provider: fc.constantFrom(...providers),
+              status: fc.constantFrom(...statuses),
+              idPrefix: fc.constantFrom('a', 'a-1', 'é', '\u{1D49C}', '\u{10FFFF}', 'zz', ''),
+              keyId: fc.constantFrom(...keys, 'cccc3333'),
+            },
+            { requiredKeys: [] },
+          ),
+          fc.integer({ min: 1, max: 5 }),
+          async (query, limit) => {
+            const expected = all
+              .filter(
+                (r) =>
+                  (query.provider === undefined || r.provider === query.provider) &&
+                  (query.status === undefined || r.status === query.status) &&
+                  (query.idPrefix === undefined || r.id.startsWith(query.idPrefix)) &&
+                  (query.keyId === undefined || r.sealed.startsWith(`v2.${query.keyId}.`)),
+              )
+              .map((r) => r.id)
+              .sort(byBytes);
+            expect(await allPages(store, query, limit)).toEqual(expected);
+            expect(await store.count(query)).toBe(expected.length);
+          },
+        ),
+        { numRuns: 40 },
+      );
+      // `count` honours `after` (what is left to page through) and every filter.
+      const rest = [...TRICKY_IDS].sort(byBytes).filter((id) => byBytes(id, 'b') > 0);
+      expect(await store.count({ after: 'b' })).toBe(rest.length);
+      expect(await store.count({ after: 'b', provider: 'cronofy', limit: 1 })).toBe(
+        all.filter((r) => byBytes(r.id, 'b') > 0 && r.provider === 'cronofy').length,
+      );
+      // A page starts strictly after `after`, whether or not that id exists.
+      expect((await store.list({ after: 'a-10', limit: 2 })).map((r) => r.id)).toEqual(['a-2', 'b']);
+      expect((await store.list({ after: 'a-0', limit: 1 })).map((r) => r.id)).toEqual(['a-1']);
+      await expect(store.list({ limit: 0 })).rejects.toThrow(/limit 0 is not a positive integer/);
+      await expect(store.list({ limit: 1.5 })).rejects.toThrow(/positive integer/);
+    });
+
+    it('due: access tokens of one auth mode, then lapsing refresh tokens, most urgent first, in batches (property)', async () => {
+      await empty(store);
+      const T = 1_000_000;
+      type Shape = {
+        status: ConnectionRecord['status'];
+        authMode: ConnectionRecord['authMode'];
+        access: number | null;
+        refresh: number | null;
+      };
+      const shape = fc.record({
+        status: fc.constantFrom('active', 'active', 'active', 'needs_reauth', 'revoked') as fc.Arbitrary<
+          ConnectionRecord['status']
+        >,
+        authMode: fc.constantFrom('oauth2', 'oauth2', 'client_credentials', 'token_pair') as fc.Arbitrary<
+          ConnectionRecord['authMode']
+        >,
+        // Few distinct instants, so ties (same expiry, several ids) are common.
+        access: fc.option(fc.constantFrom(T, T + 1, T + 2, T + 5, T + 9), { nil: null }),
+        refresh: fc.option(fc.constantFrom(T, T + 3, T + 5, T + 8), { nil: null }),
+      });
+      let round = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(shape, { minLength: 0, maxLength: 14 }),
+          fc.integer({ min: T - 1, max: T + 10 }),
+          fc.integer({ min: T - 1, max: T + 10 }),
+          fc.integer({ min: 1, max: 4 }),
+          async (shapes: Shape[], accessBy, refreshBy, limit) => {
+            round++;
+            const rows = shapes.map((x, i) =>
+              record({
+                id: `due-${round}-${String.fromCharCode(122 - i)}`,
+                status: x.status,
+                authMode: x.authMode,
+                accessTokenExpiresAt: x.access,
+                refreshTokenExpiresAt: x.refresh,
+              }),
+            );
+            for (const r of rows) await store.put(r, null);
+            try {
+              const phase = (pick: (r: ConnectionRecord) => number | null, by: number, oauthOnly: boolean) =>
+                rows
+                  .filter((r) => {
+                    const t = pick(r);
+                    return (
+                      r.status === 'active' &&
+                      t !== null &&
+                      t <= by &&
+                      (!oauthOnly || r.authMode === 'oauth2')
+                    );
+                  })
+                  .sort((a, b) => (pick(a) as number) - (pick(b) as number) || byBytes(a.id, b.id))
+                  .map((r) => r.id);
+              const expected = [
+                ...phase((r) => r.accessTokenExpiresAt, accessBy, true).map((id) => `access:${id}`),
+                ...phase((r) => r.refreshTokenExpiresAt, refreshBy, false).map((id) => `refresh:${id}`),
+              ];
+              const query = {
+                accessExpiresBy: accessBy,
+                accessAuthMode: 'oauth2' as const,
+                refreshExpiresBy: refreshBy,
+                limit,
+              };
+              expect(await allDue(store, query)).toEqual(expected);
+              const first = await store.due(query);
+              expect(first.items.every((x) => x.provider === 'cronofy')).toBe(true);
+            } finally {
+              for (const r of rows) await store.delete(r.id);
+            }
+          },
+        ),
+        { numRuns: 30 },
+      );
+      await expect(
+        store.due({ accessExpiresBy: 0, accessAuthMode: 'oauth2', refreshExpiresBy: 0, limit: 0 }),
+      ).rejects.toThrow(/positive integer/);
+    });
+
+    it('putBatch: each write a compare-and-swap on its own; others hear of the ones that landed', async () => {
+      const other = await peer(store);
+      const seen: [string | null, number | null][] = [];
+      const stop = other.subscribe((id, version) => seen.push([id, version]));
+      try {
+        if ('listening' in other) await (other as { listening(): Promise<boolean> }).listening();
+        const a = record();
+        const b = record();
+        const c = record();
+        for (const r of [a, b, c]) await store.put(r, null);
+        await store.put({ ...b, sealed: 'v2.bbbb2222.moved.on' }, 1);
+        const results = await store.putBatch([
+          { record: { ...a, sealed: 'v2.cccc3333.a.2' }, expectedVersion: 1 },
+          { record: { ...b, sealed: 'v2.cccc3333.b.stale' }, expectedVersion: 1 },
+          { record: { ...c, sealed: 'v2.cccc3333.c.2', status: 'revoked' }, expectedVersion: 1 },
+        ]);
+        expect(results.map((r) => r?.version ?? null)).toEqual([2, null, 2]);
+        expect(results[0]).toEqual({ ...a, sealed: 'v2.cccc3333.a.2', version: 2 });
+        expect(await store.get(a.id)).toEqual({ ...a, sealed: 'v2.cccc3333.a.2', version: 2 });
+        expect(await store.get(b.id)).toMatchObject({ version: 2, sealed: 'v2.bbbb2222.moved.on' });
+        expect(await store.get(c.id)).toMatchObject({ version: 2, status: 'revoked' });
+        expect(await store.putBatch([])).toEqual([]);
+        for (let i = 0; i < 75 && !seen.some(([id, v]) => id === c.id && v === 2); i++) await sleep(20);
+        expect(seen).toContainEqual([a.id, 2]);
+        expect(seen).toContainEqual([c.id, 2]);
+        expect(seen).not.toContainEqual([b.id, 3]);
+      } finally {
+        stop();
+        if (other !== store) await other.close();
+      }
+    });
+
+    it('key ids: which keys seal rows, how many each, found by key; garbage blobs name none', async () => {
+      await empty(store);
+      const pending = (state: string, sealed: string): PendingAuthorization => ({
+        state,
+        connectionId: 'x',
+        provider: 'cronofy',
+        params: {},
+        clientId: 'c',
+        redirectUri: 'http://127.0.0.1:9/cb',
+        scopes: [],
+        sealed,
+        createdAt: Date.now(),
+        expiresAt: Date.now() + 600_000,
+      });
+      for (const p of await store.listPendingAuthorizations({ limit: 1000 }))
+        await store.takePendingAuthorization(p.state);
+      expect(await store.keyIds()).toEqual([]);
+      const a = record({ sealed: 'v2.aaaa1111.iv.one' });
+      const b = record({ sealed: 'v1.bbbb2222.iv.two' });
+      const junk = record({ sealed: 'not-a-blob' });
+      const v9 = record({ sealed: 'v9.dddd4444.iv.body' });
+      for (const r of [a, b, junk, v9]) await store.put(r, null);
+      await store.savePendingAuthorization(pending('st-1', 'v2.cccc3333.iv.p1'));
+      await store.savePendingAuthorization(pending('st-2', 'v2.aaaa1111.iv.p2'));
+      expect(await store.keyIds()).toEqual(['aaaa1111', 'bbbb2222', 'cccc3333']);
+      expect(await store.keyUsage()).toEqual([
+        { keyId: 'aaaa1111', connections: 1, pendingAuthorizations: 1 },
+        { keyId: 'bbbb2222', connections: 1, pendingAuthorizations: 0 },
+        { keyId: 'cccc3333', connections: 0, pendingAuthorizations: 1 },
+      ]);
+      expect((await store.list({ keyId: 'bbbb2222' })).map((r) => r.id)).toEqual([b.id]);
+      // A write moves the row to its new key; a delete takes it out.
+      await store.put({ ...b, sealed: 'v2.aaaa1111.iv.three' }, 1);
+      await store.delete(a.id);
+      expect(await store.keyUsage()).toEqual([
+        { keyId: 'aaaa1111', connections: 1, pendingAuthorizations: 1 },
+        { keyId: 'cccc3333', connections: 0, pendingAuthorizations: 1 },
+      ]);
+      expect(
+        (await store.listPendingAuthorizations({ keyId: 'cccc3333', limit: 10 })).map((p) => p.state),
+      ).toEqual(['st-1']);
+      expect((await store.listPendingAuthorizations({ limit: 1 })).map((p) => p.state)).toEqual(['st-1']);
+      expect(
+        (await store.listPendingAuthorizations({ after: 'st-1', limit: 5 })).map((p) => p.state),
+      ).toEqual(['st-2']);
+      // Re-sealing a pending authorization is a compare-and-swap on its blob.
+      expect(await store.resealPendingAuthorization('st-1', 'v2.wrong.iv.x', 'v2.aaaa1111.iv.new')).toBe(
+        false,
+      );
+      expect(await store.resealPendingAuthorization('missing', 'v2.cccc3333.iv.p1', 'v2.aaaa1111.iv.n')).toBe(
+        false,
+      );
+      expect(await store.resealPendingAuthorization('st-1', 'v2.cccc3333.iv.p1', 'v2.aaaa1111.iv.new')).toBe(
+        true,
+      );
+      expect(await store.keyIds()).toEqual(['aaaa1111']);
+      expect(await store.takePendingAuthorization('st-1')).toMatchObject({
+        state: 'st-1',
+        sealed: 'v2.aaaa1111.iv.new',
+        connectionId: 'x',
+        scopes: [],
+      });
+      await store.takePendingAuthorization('st-2');
+      for (const r of [b, junk, v9]) await store.delete(r.id);
+      expect(await store.keyIds()).toEqual([]);
     });
 
     it('a pending authorization is taken exactly once', async () => {

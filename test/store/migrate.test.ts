@@ -58,6 +58,47 @@ describe('migrateStore', () => {
     await to.close();
   });
 
+  it('an interrupted copy resumes after the last batch it stored, reading nothing before it', async () => {
+    const records = many(2300);
+    const from = await seedSqlite(join(dir, 'resume.db'), records);
+    const to = new MemoryStore();
+    let calls = 0;
+    const putMany = to.putMany.bind(to);
+    to.putMany = async (batch, overwrite) => {
+      if (++calls === 3) throw new Error('the target went away');
+      return putMany(batch, overwrite);
+    };
+    let lastId: string | undefined;
+    const seen: [number, number][] = [];
+    await expect(
+      migrateStore(from, to, {
+        onProgress: (done, total, last) => {
+          seen.push([done, total]);
+          lastId = last;
+        },
+      }),
+    ).rejects.toThrow(/went away/);
+    expect(seen).toEqual([
+      [500, 2300],
+      [1000, 2300],
+    ]);
+    expect(lastId).toBe('m-00999');
+    const pages: (string | undefined)[] = [];
+    const list = from.list.bind(from);
+    from.list = async (query) => {
+      pages.push(query?.after);
+      return list(query);
+    };
+    const progress: [number, number][] = [];
+    expect(
+      await migrateStore(from, to, { after: lastId, onProgress: (d, t) => progress.push([d, t]) }),
+    ).toEqual({ copied: 1300, skipped: 0 });
+    expect(pages[0]).toBe('m-00999');
+    expect(progress.at(-1)).toEqual([1300, 1300]);
+    expect(await to.list()).toEqual(records.map((r) => ({ ...r })).sort((a, b) => (a.id < b.id ? -1 : 1)));
+    await from.close();
+  });
+
   it.skipIf(!PG_URL)(
     'moves 10,000 connections SQLite → PostgreSQL → SQLite unchanged, both ways idempotent',
     async () => {

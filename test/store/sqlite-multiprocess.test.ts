@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { MIGRATIONS, SqliteStore } from '../../src/store/sqlite-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-sqlite-mp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,7 +47,7 @@ describe('SQLite shared by processes', () => {
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(counter?.sealed).toBe('200');
     expect(counter?.version).toBe(201);
-    expect(store.schemaVersion).toBe(3);
+    expect(store.schemaVersion).toBe(MIGRATIONS.length);
     await store.close();
   }, 60_000);
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fetch } from 'undici';
 import type { Baton } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
+import type { KeyState } from '../../core/rekey.js';
 import {
   BatonError,
   ConnectionMismatch,
@@ -218,6 +219,33 @@ async function connection(baton: Baton, info: ConnectionInfo, add: (c: Check) =>
   }
 }
 
+/** Which keys seal the store's rows, against the keys this process loaded. */
+function keys(state: KeyState, add: (c: Check) => void): void {
+  const rows = (k: KeyState['inUse'][number]) =>
+    `${k.connections} connection(s)${k.pendingAuthorizations ? `, ${k.pendingAuthorizations} pending authorization(s)` : ''}`;
+  const others = state.inUse.filter((k) => k.keyId !== state.current);
+  const missing = others.filter((k) => !k.loaded);
+  const sealed = state.inUse.map((k) => `${k.keyId} (${rows(k)})`).join(', ') || 'nothing yet';
+  if (missing.length > 0) {
+    add({
+      check: 'keys',
+      level: 'fail',
+      message: `current key ${state.current}; ${missing.map((k) => `${rows(k)} sealed under key ${k.keyId}, which is not loaded`).join('; ')}.`,
+      remediation: `Add key ${missing[0]?.keyId} to BATON_SECRET_KEY_PREVIOUS, then run \`baton rekey\` to re-seal everything under the current key.`,
+    });
+  } else if (others.length > 0) {
+    add({
+      check: 'keys',
+      level: 'warn',
+      message: `current key ${state.current}; sealed under: ${sealed}.`,
+      remediation:
+        'Run `baton rekey` to re-seal the rest under the current key, then drop the old one from BATON_SECRET_KEY_PREVIOUS.',
+    });
+  } else {
+    add({ check: 'keys', level: 'ok', message: `current key ${state.current}; sealed under: ${sealed}.` });
+  }
+}
+
 async function clock(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<void> {
   const fresh = await baton.get(info.id);
   const spec = baton.providers.get(info.provider);
@@ -291,6 +319,7 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
         level: 'ok',
         message: `${describeStore(await cli.storeSpec())} (${baton.store.kind}), ${all.length} connection(s)`,
       });
+      keys(await baton.keys(), add);
     } catch (err) {
       if (!(err instanceof NoStore) && !(err instanceof SecretKeyError && /does not exist/.test(err.message)))
         throw err;

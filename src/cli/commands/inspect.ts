@@ -1,8 +1,9 @@
+import type { Baton, ConnectionQuery } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
 import { ProviderRegistry } from '../../providers/registry.js';
 import { endpointsFor } from '../../providers/template.js';
-import { relative, table } from '../format.js';
-import { type Cli, NoStore } from '../runtime.js';
+import { columnWidths, relative, table, tableRows } from '../format.js';
+import { type Cli, NoStore, UsageError } from '../runtime.js';
 
 function statusText(cli: Cli, status: ConnectionInfo['status']): string {
   const p = cli.out;
@@ -59,7 +60,73 @@ function paramsText(info: ConnectionInfo): string {
   );
 }
 
-export async function list(cli: Cli): Promise<void> {
+export interface ListOptions {
+  limit?: string;
+  after?: string;
+  provider?: string;
+  status?: string;
+  prefix?: string;
+  all?: boolean;
+}
+
+const STATUSES = ['active', 'needs_reauth', 'revoked'] as const;
+const DEFAULT_PAGE = 100;
+const STREAM_PAGE = 500;
+
+/** The flags of `baton list`, checked before anything is opened. */
+function listQuery(opts: ListOptions): { query: ConnectionQuery; limit: number } {
+  if (opts.all && opts.limit !== undefined)
+    throw new UsageError(
+      '--all lists every connection; --limit sets the size of one page.',
+      'Use one of them.',
+    );
+  if (opts.all && opts.after !== undefined)
+    throw new UsageError(
+      '--all lists every connection from the first; --after starts a page.',
+      'Use one of them.',
+    );
+  let limit = DEFAULT_PAGE;
+  if (opts.limit !== undefined) {
+    limit = Number(opts.limit);
+    if (!/^\d+$/.test(opts.limit.trim()) || !Number.isSafeInteger(limit) || limit < 1)
+      throw new UsageError(`--limit ${opts.limit} is not a positive whole number.`, 'Use e.g. --limit 50.');
+  }
+  if (opts.status !== undefined && !(STATUSES as readonly string[]).includes(opts.status))
+    throw new UsageError(`--status ${opts.status} is not a status.`, `Use one of: ${STATUSES.join(', ')}.`);
+  const query: ConnectionQuery = {};
+  if (opts.after !== undefined) query.after = opts.after;
+  if (opts.provider !== undefined) query.provider = opts.provider;
+  if (opts.status !== undefined) query.status = opts.status as ConnectionInfo['status'];
+  if (opts.prefix !== undefined) query.idPrefix = opts.prefix;
+  return { query, limit: opts.all ? STREAM_PAGE : limit };
+}
+
+function listRow(cli: Cli, c: ConnectionInfo, now: number): string[] {
+  return [
+    c.id,
+    c.provider,
+    c.authMode,
+    paramsText(c),
+    statusText(cli, c.status),
+    accountText(c),
+    relative(
+      c.accessTokenExpiresAt,
+      now,
+      c.authMode === 'token_pair' || c.authMode === 'api_key' ? 'static' : '—',
+    ),
+    relative(c.refreshTokenExpiresAt, now),
+  ];
+}
+
+const HEADER = ['ID', 'PROVIDER', 'MODE', 'PARAMS', 'STATUS', 'ACCOUNT', 'TOKEN EXPIRES', 'REFRESH TOKEN'];
+
+/**
+ * `baton list`: one page of connections in id order (`--limit`, default 100; the next page is
+ * `--after` the last id), filtered by `--provider`, `--status`, `--prefix`; `--all` streams
+ * every page, with a progress line on a terminal.
+ */
+export async function list(cli: Cli, opts: ListOptions = {}): Promise<void> {
+  const { query, limit } = listQuery(opts);
   try {
     await cli.requireExisting();
   } catch (err) {
@@ -69,31 +136,74 @@ export async function list(cli: Cli): Promise<void> {
     return cli.note(`No connections yet: ${err.message} Create one with \`baton connect <provider>\`.`);
   }
   await cli.withBaton(async (baton) => {
-    const all = await baton.list();
-    if (cli.json) return cli.printJson(all);
-    if (all.length === 0) return cli.note('No connections yet. Create one with `baton connect <provider>`.');
-    const now = Date.now();
-    const rows = [
-      ['ID', 'PROVIDER', 'MODE', 'PARAMS', 'STATUS', 'ACCOUNT', 'TOKEN EXPIRES', 'REFRESH TOKEN'],
-    ];
-    for (const c of all) {
-      rows.push([
-        c.id,
-        c.provider,
-        c.authMode,
-        paramsText(c),
-        statusText(cli, c.status),
-        accountText(c),
-        relative(
-          c.accessTokenExpiresAt,
-          now,
-          c.authMode === 'token_pair' || c.authMode === 'api_key' ? 'static' : '—',
-        ),
-        relative(c.refreshTokenExpiresAt, now),
-      ]);
+    if (opts.all) return streamAll(cli, baton, query);
+    // One more than the page says whether there is a next one.
+    const found = await baton.list({ ...query, limit: limit + 1 });
+    const page = found.slice(0, limit);
+    const more = found.length > limit;
+    const last = page[page.length - 1];
+    if (cli.json) cli.printJson(page);
+    else if (page.length === 0) {
+      const filtered = Object.keys(query).length > 0;
+      cli.note(
+        filtered
+          ? 'No connections match.'
+          : 'No connections yet. Create one with `baton connect <provider>`.',
+      );
+    } else {
+      const now = Date.now();
+      cli.print(table([HEADER, ...page.map((c) => listRow(cli, c, now))], cli.width));
     }
-    cli.print(table(rows, cli.width));
+    if (more && last && !cli.json) {
+      const flags = [
+        ...(opts.limit !== undefined ? [`--limit ${limit}`] : []),
+        ...(opts.provider !== undefined ? [`--provider ${opts.provider}`] : []),
+        ...(opts.status !== undefined ? [`--status ${opts.status}`] : []),
+        ...(opts.prefix !== undefined ? [`--prefix ${opts.prefix}`] : []),
+      ];
+      cli.note(
+        `${page.length} shown; more after ${last.id}: baton list ${[...flags, `--after ${last.id}`].join(' ')} (or --all)`,
+      );
+    }
   });
+}
+
+/** Every page, written as it arrives: a JSON array, or one table whose widths the first page sets. */
+async function streamAll(cli: Cli, baton: Baton, query: ConnectionQuery): Promise<void> {
+  const progress = Boolean(cli.stderr.isTTY);
+  const total = progress ? await baton.count(query) : 0;
+  let shown = 0;
+  let widths: number[] | null = null;
+  const now = Date.now();
+  const clear = () => {
+    if (progress) cli.stderr.write('\r\u001b[K');
+  };
+  if (cli.json) cli.stdout.write('[');
+  let page: ConnectionInfo[] = [];
+  for (let after = query.after; ; after = page[page.length - 1]?.id) {
+    page = await baton.list({ ...query, limit: STREAM_PAGE, ...(after !== undefined ? { after } : {}) });
+    clear();
+    if (cli.json) {
+      const items = page.map((c) => JSON.stringify(c, null, 2).replace(/^/gm, '  '));
+      if (items.length > 0) cli.stdout.write(`${shown > 0 ? ',' : ''}\n${items.join(',\n')}`);
+    } else if (page.length > 0) {
+      const rows = page.map((c) => listRow(cli, c, now));
+      if (!widths) {
+        widths = columnWidths([HEADER, ...rows], cli.width);
+        cli.print(tableRows([HEADER], widths));
+      }
+      cli.print(tableRows(rows, widths));
+    }
+    shown += page.length;
+    if (progress && page.length === STREAM_PAGE)
+      cli.stderr.write(
+        `${shown.toLocaleString('en-US')} of ${Math.max(total, shown).toLocaleString('en-US')} listed…`,
+      );
+    if (page.length < STREAM_PAGE) break;
+  }
+  if (cli.json) cli.stdout.write(shown > 0 ? '\n]\n' : ']\n');
+  else if (shown === 0) cli.note('No connections match.');
+  if (progress && shown > 0) cli.note(`${shown.toLocaleString('en-US')} listed.`);
 }
 
 export async function show(cli: Cli, id: string, opts: { reveal?: boolean }): Promise<void> {

@@ -1,0 +1,72 @@
+import { ConfigError } from '../errors.js';
+import type { DueBatch, DueCursor, DueQuery, ListQuery, PendingQuery } from './store.js';
+
+/**
+ * Keyset pagination helpers shared by the engines. Ids are ordered by code point, which is
+ * SQLite's BINARY collation over UTF-8 and PostgreSQL's "C" collation: every engine pages the
+ * same way.
+ */
+export function compareIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i) as number;
+    const y = b.codePointAt(i) as number;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * The least string above every string that starts with `prefix` (its last code point + 1), so a
+ * prefix is an index range `[prefix, end)`; null when there is none (only U+10FFFF characters).
+ */
+export function prefixEnd(prefix: string): string | null {
+  const points = [...prefix];
+  while (points.length > 0) {
+    const last = (points.pop() as string).codePointAt(0) as number;
+    if (last < 0x10ffff) {
+      // Surrogates are not characters: the next one after U+D7FF is U+E000.
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return points.join('') + String.fromCodePoint(next);
+    }
+  }
+  return null;
+}
+
+function positive(name: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new ConfigError(
+      `${name} ${value} is not a positive integer.`,
+      `Pass a whole number above 0 as ${name}.`,
+    );
+  }
+}
+
+/** Refuses a query no engine could answer sensibly, the same way on every engine. */
+export function checkListQuery(query: ListQuery): void {
+  positive('limit', query.limit);
+}
+
+export function checkDueQuery(query: DueQuery): void {
+  positive('limit', query.limit);
+}
+
+export function checkPendingQuery(query: PendingQuery): void {
+  positive('limit', query.limit);
+}
+
+/** The first `limit` found, and where the next batch starts if there was one more. */
+export function dueBatch(
+  found: { id: string; provider: string; cursor: DueCursor }[],
+  limit: number,
+): DueBatch {
+  const items = found.slice(0, limit);
+  const last = items[items.length - 1];
+  return {
+    items: items.map(({ id, provider, cursor }) => ({ id, provider, phase: cursor.phase })),
+    next: found.length > limit && last ? last.cursor : null,
+  };
+}
