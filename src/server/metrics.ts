@@ -1,6 +1,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Baton } from '../core/baton.js';
+import type { ConnectionStatus } from '../store/store.js';
 
 /**
  * The server's Prometheus metrics, all prefixed `baton_`. Labels are provider ids, statuses,
@@ -64,14 +65,24 @@ export class Metrics {
         this.set(baton.pendingCommits.length);
       },
     });
+    let tally: { at: number; rows: [string, ConnectionStatus, number][] } | null = null;
+    let tallying: Promise<[string, ConnectionStatus, number][]> | null = null;
     new Gauge({
       name: 'baton_connections',
       help: 'Stored connections by provider and status',
       labelNames: ['provider', 'status'],
       registers: [r],
+      // Counted per provider and status by the store's indexes, at most every 30 s: a scrape
+      // never reads every connection (README, "Many connections").
       async collect() {
+        if (!tally || Date.now() - tally.at > 30_000) {
+          tallying ??= countConnections(baton).finally(() => {
+            tallying = null;
+          });
+          tally = { at: Date.now(), rows: await tallying };
+        }
         this.reset();
-        for (const c of await baton.list()) this.inc({ provider: c.provider, status: c.status });
+        for (const [provider, status, n] of tally.rows) if (n > 0) this.set({ provider, status }, n);
       },
     });
     const onRefreshed = (info: { provider: string }) =>
@@ -130,4 +141,15 @@ function timeTokenEndpoints(baton: Baton, histogram: Histogram<'provider'>): () 
     diagnostics.unsubscribe('undici:request:create', onCreate);
     diagnostics.unsubscribe('undici:request:headers', onHeaders);
   };
+}
+
+const STATUSES: readonly ConnectionStatus[] = ['active', 'needs_reauth', 'revoked'];
+
+async function countConnections(baton: Baton): Promise<[string, ConnectionStatus, number][]> {
+  const rows: [string, ConnectionStatus, number][] = [];
+  for (const spec of baton.providers.list()) {
+    for (const status of STATUSES)
+      rows.push([spec.id, status, await baton.count({ provider: spec.id, status })]);
+  }
+  return rows;
 }

@@ -380,19 +380,32 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     handler: async (req) => {
       const q = req.query;
       const caller = req.batonState.caller as Caller;
-      const all = (await baton.list()).filter(
-        (c) =>
-          caller.scope.allows(c.id, c.provider) &&
-          (q.provider === undefined || c.provider === q.provider) &&
-          (q.status === undefined || c.status === q.status) &&
-          (q.prefix === undefined || c.id.startsWith(q.prefix)) &&
-          (q.cursor === undefined || c.id > q.cursor),
-      );
-      const items = all.slice(0, q.limit);
-      return {
-        items,
-        nextCursor: all.length > q.limit ? (items[items.length - 1] as ConnectionInfo).id : null,
-      };
+      // Keyset pages from the store's index (README, "Many connections"): the store filters by
+      // provider, status and prefix; the key's scope is applied here, page by page, until the
+      // page is full or the store has no more.
+      const items: ConnectionInfo[] = [];
+      let after = q.cursor;
+      let more = false;
+      for (;;) {
+        const page = await baton.list({
+          limit: q.limit + 1,
+          ...(after !== undefined ? { after } : {}),
+          ...(q.provider !== undefined ? { provider: q.provider } : {}),
+          ...(q.status !== undefined ? { status: q.status as ConnectionInfo['status'] } : {}),
+          ...(q.prefix !== undefined ? { idPrefix: q.prefix } : {}),
+        });
+        for (const c of page) {
+          if (!caller.scope.allows(c.id, c.provider)) continue;
+          if (items.length === q.limit) {
+            more = true;
+            break;
+          }
+          items.push(c);
+        }
+        if (more || page.length <= q.limit) break;
+        after = (page[page.length - 1] as ConnectionInfo).id;
+      }
+      return { items, nextCursor: more ? (items[items.length - 1] as ConnectionInfo).id : null };
     },
   });
 
@@ -710,15 +723,24 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   // ---- keeper: its passes are scheduled here so their duration can be measured.
   let keeperTimer: NodeJS.Timeout | null = null;
   if (options.keeper ?? true) {
-    const keeper = baton.startKeeper({ intervalMs: 2 ** 31 - 1 });
+    // The keeper knows the interval (a pass gives what the rate limits leave undone back to the
+    // next one); the passes are timed here so their duration and report can be observed.
+    const intervalMs = options.keeperIntervalMs ?? 60_000;
+    const keeper = baton.startKeeper({ intervalMs });
     keeper.stop();
     keeperTimer = setInterval(() => {
       const end = metrics.keeperPass.startTimer();
       keeper.runOnce().then(
-        () => end(),
+        (run) => {
+          end();
+          if (run.checked > 0) {
+            const { refreshed, failed, ...counts } = run;
+            logger.info({ ...counts, refreshed: refreshed.length, failed: failed.length }, 'keeper pass');
+          }
+        },
         (err: unknown) => logger.warn({ err }, 'keeper pass failed'),
       );
-    }, options.keeperIntervalMs ?? 60_000);
+    }, intervalMs);
     keeperTimer.unref();
   }
 

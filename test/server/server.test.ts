@@ -256,6 +256,44 @@ describe('who may ask', () => {
     expect((byProvider.json['items'] as { id: string }[]).map((c) => c.id)).toEqual(['cal-1']);
   });
 
+  it('pages through the store for a narrow key: every allowed id once, in order, nothing else', async () => {
+    const ids: string[] = [];
+    const all: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const id = `page-${i % 3 === 0 ? 'mine' : 'other'}-${String(i).padStart(2, '0')}`;
+      all.push(id);
+      if (id.includes('mine')) ids.push(id);
+      const made = await call(server.url, 'POST', '/v1/connections', keys['admin'], {
+        id,
+        provider: 'echo',
+        credentials: { apiKey: `page-key-${i}` },
+      });
+      expect(made.status).toBe(201);
+    }
+    keys['pager'] = (
+      await createCallerKey(server.serverStore, { name: 'pager', allow: ['page-mine-*'], ops: ['read'] })
+    ).key;
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 20; pages++) {
+      const res = await call(
+        server.url,
+        'GET',
+        `/v1/connections?limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+        keys['pager'],
+      );
+      expect(res.status).toBe(200);
+      const items = res.json['items'] as { id: string }[];
+      expect(items.length).toBeLessThanOrEqual(3);
+      seen.push(...items.map((c) => c.id));
+      cursor = res.json['nextCursor'] as string | null;
+      if (cursor === null) break;
+    }
+    expect(cursor).toBeNull();
+    expect(seen).toEqual(ids.sort());
+    for (const id of all) await baton.remove(id);
+  });
+
   it('404 for an unknown connection in scope', async () => {
     const res = await call(server.url, 'POST', '/v1/connections/acme-missing/token', keys['acme']);
     expect(res.status).toBe(404);
