@@ -97,6 +97,10 @@ const FAST = [
   '400ms',
   '--webhook-poll',
   '100ms',
+  // A delivery leased by a process that is SIGKILLed mid-attempt waits out its lease (3 × the
+  // timeout + 5 s) before another process tries it: a short timeout keeps that wait short.
+  '--webhook-timeout',
+  '2s',
   '--no-keeper',
 ];
 
@@ -201,7 +205,11 @@ describe('webhooks from baton serve', () => {
     expect(removed.code, removed.stderr).toBe(0);
     expected.set('connection.removed w-2', '');
     s = await serve(env);
-    await until('every event delivered', () => new Set(rx.events.map((e) => e.id)).size >= expected.size);
+    await until(
+      'every event delivered',
+      () => new Set(rx.events.map((e) => e.id)).size >= expected.size,
+      40_000,
+    );
     checkAtLeastOnce(rx, expected);
     expect(rx.attempts).toBeGreaterThan(expected.size);
 
