@@ -19,7 +19,7 @@ import type { ConnectOptions } from './connect/service.js';
 import { type Caller, KeyRing, ProviderSwitches } from './keys.js';
 import { Metrics } from './metrics.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
-import type { ServerParts } from './parts.js';
+import type { RouteDef, ServerParts } from './parts.js';
 import { forbidden, HttpProblem, PROBLEM_TYPE, toProblem, unauthorized } from './problem.js';
 import * as S from './schemas.js';
 import type { Operation, ServerStore } from './server-store.js';
@@ -344,18 +344,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   };
 
   const routes: RouteDoc[] = [];
-  const route = <P = Record<string, string>, Q = unknown, B = unknown>(def: {
-    method: 'GET' | 'POST' | 'DELETE';
-    url: string;
-    op: Operation | null;
-    audit?: string;
-    summary: string;
-    schema: { params?: object; querystring?: object; body?: object; response: Record<number, object> };
-    handler: (
-      req: FastifyRequest<{ Params: P; Querystring: Q; Body: B }>,
-      reply: FastifyReply,
-    ) => Promise<unknown>;
-  }) => {
+  const route = <P = Record<string, string>, Q = unknown, B = unknown>(def: RouteDef<P, Q, B>) => {
     routes.push({ method: def.method, url: def.url, op: def.op, summary: def.summary, schema: def.schema });
     app.route({
       method: def.method,

@@ -132,7 +132,7 @@ export async function registerConnect(
     handler: async (req) => {
       const s = await service.store.byId(req.params.id);
       const caller = parts.caller(req);
-      if (!s || !s.providers.some((p) => caller.scope.allows(s.connectionId, p))) {
+      if (!s?.providers.some((p) => caller.scope.allows(s.connectionId, p))) {
         throw new HttpProblem(
           404,
           'connect_session_not_found',
