@@ -132,7 +132,7 @@ function pathOnly(url: string): string {
 
 /** Header names a request's `Connection` header marks hop-by-hop (RFC 9110 §7.6.1), beyond keep-alive/close. */
 function connectionOptions(value: string | undefined): Set<string> | null {
-  if (value === undefined) return null;
+  if (value === undefined || value === 'keep-alive' || value === 'close') return null;
   const names = value
     .toLowerCase()
     .split(',')

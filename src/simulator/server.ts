@@ -384,8 +384,18 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       raw.socket.destroy();
       return;
     }
-    res.writeHead(response.status, response.headers ?? {});
-    res.end(response.body ?? '');
+    // A length, as the vendors' APIs send one (not chunked), unless the response names its own.
+    const body = response.body ?? '';
+    const headers = response.headers ?? {};
+    if (
+      !Object.keys(headers).some(
+        (h) => h.toLowerCase() === 'content-length' || h.toLowerCase() === 'transfer-encoding',
+      )
+    ) {
+      res.setHeader('content-length', Buffer.byteLength(body));
+    }
+    res.writeHead(response.status, headers);
+    res.end(body);
   };
 
   // Like a server behind a load balancer: idle keep-alive sockets outlive a client's own timeout.
