@@ -249,6 +249,43 @@ const sqlite = `sqlite:${join(dir, 'bench.db')}`;
     cpuNote: 'the simulator answering it',
     note: 'undici `request` to the simulator, same path and `Authorization` header',
   });
+
+  // For reference, the ceiling of any proxy on this machine: a bare forwarder (node:http in,
+  // undici `request` out, the token fixed, no key check, audit, log or metrics) in the same
+  // place as `baton serve`, measured the same way against the same direct peer.
+  const bareProxy = child(
+    [
+      '-e',
+      `const http = require('node:http');
+       const { Agent } = require(process.env.UNDICI);
+       const upstream = new Agent({ keepAliveTimeout: 60000 });
+       const target = new URL(process.env.TARGET);
+       const s = http.createServer(async (req, res) => {
+         const r = await upstream.request({ origin: target.origin, path: target.pathname, method: 'GET',
+           headers: { authorization: 'Bearer ' + process.env.TOKEN } });
+         const body = Buffer.from(await r.body.arrayBuffer());
+         res.writeHead(r.statusCode, { 'content-type': r.headers['content-type'], 'content-length': body.length }).end(body);
+       });
+       s.keepAliveTimeout = 60000;
+       s.listen(0, '127.0.0.1', () => console.log('http://127.0.0.1:' + s.address().port));`,
+    ],
+    { TARGET: directUrl, TOKEN: token, UNDICI: fileURLToPath(import.meta.resolve('undici')) },
+    (out) => /^(http:\/\/\S+)$/m.exec(out)?.[1],
+  );
+  const bareProxyUrl = await bareProxy.found;
+  const viaBare = () => request(`${bareProxyUrl}/v1/userinfo`, { dispatcher: agent });
+  const r3 = await paired(viaBare, direct, rounds, quick ? 1000 : 3000, 8, {
+    baton: bareProxy.pid,
+    peer: simProc.pid,
+  });
+  rows.push({
+    name: 'for reference: a bare forwarder in place of `baton serve` (no key, audit, log, metrics)',
+    ...r3,
+    target: '—',
+    cpuNote: 'the simulator answering it',
+    note: 'the same direct peer',
+  });
+  await bareProxy.stop();
   await server.stop();
 }
 
