@@ -188,7 +188,10 @@ export class ApiFetcher {
   }
 
   fetch(id: string, path: string, init: BatonRequestInit = {}): Promise<Response> {
-    return this.#call(id, path, this.#fetchExchange(init));
+    // The default dispatcher bounds the wait by itself; a per-call bound or a caller's
+    // dispatcher needs a timer that is cleared as soon as the headers arrive.
+    const bound = init.timeoutMs ?? (this.#ownDispatcher ? undefined : this.#timeoutMs);
+    return this.#call(id, path, new FetchExchange(init, this.#dispatcher, bound));
   }
 
   /**
@@ -196,7 +199,11 @@ export class ApiFetcher {
    * The server's proxy forwards through it; programs that stream bodies can too.
    */
   request(id: string, path: string, options: BatonRequestOptions = {}): Promise<Dispatcher.ResponseData> {
-    return this.#call(id, path, this.#requestExchange(options));
+    return this.#call(
+      id,
+      path,
+      new RequestExchange(options, this.#dispatcher, options.timeoutMs ?? this.#timeoutMs),
+    );
   }
 
   async #call<R>(id: string, path: string, ex: Exchange<R>): Promise<R> {
@@ -243,10 +250,7 @@ export class ApiFetcher {
 
   async #send<R>(conn: LoadedConnection, first: URL, ex: Exchange<R>): Promise<R> {
     let current = conn;
-    const send = (url: URL, method: string, body: unknown) =>
-      this.#attempt(current, url, method, body, ex, () =>
-        ex.send(url, method, body, prepare(current).header),
-      );
+    const send = (url: URL, method: string, body: unknown) => this.#attempt(current, url, method, body, ex);
     // The hot path: most answers are not redirects, and skip the redirect loop's machinery.
     const res = await send(first, ex.method, ex.body);
     if (!REDIRECTS.has(ex.status(res))) return res;
@@ -282,11 +286,10 @@ export class ApiFetcher {
     method: string,
     body: unknown,
     ex: Exchange<R>,
-    send: () => Promise<R>,
   ): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await send();
+        return await ex.send(url, method, body, prepare(conn).header);
       } catch (err) {
         const idempotent = IDEMPOTENT.has(method) && replayable(body);
         if (attempt === 1 && idempotent && isSocketReset(err)) continue;
@@ -301,91 +304,6 @@ export class ApiFetcher {
         );
       }
     }
-  }
-
-  #fetchExchange(init: BatonRequestInit): Exchange<Response> {
-    const timeoutMs = init.timeoutMs;
-    const dispatcher = this.#dispatcher;
-    // The default dispatcher bounds the wait by itself; a per-call bound or a caller's
-    // dispatcher needs a timer that is cleared as soon as the headers arrive.
-    const bound = timeoutMs ?? (this.#ownDispatcher ? undefined : this.#timeoutMs);
-    return {
-      method: (init.method ?? 'GET').toUpperCase(),
-      body: init.body,
-      timeoutMs,
-      async send(url, method, body, [name, value]) {
-        // The common case (no caller headers) skips building a Headers object.
-        let headers: RequestInit['headers'];
-        if (init.headers === undefined) headers = { [name]: value };
-        else {
-          const h = new Headers(init.headers);
-          h.set(name, value);
-          headers = h;
-        }
-        // (`timeoutMs` rides along in the init: fetch ignores members it does not know.)
-        const request: RequestInit = {
-          ...init,
-          method,
-          body: body as RequestInit['body'],
-          headers,
-          redirect: 'manual',
-          dispatcher,
-        };
-        if (bound === undefined) return fetch(url, request);
-        const abort = new AbortController();
-        const timer = setTimeout(() => abort.abort(new TimeoutError(bound)), bound);
-        const signals = init.signal ? [init.signal, abort.signal] : [abort.signal];
-        try {
-          return await fetch(url, { ...request, signal: AbortSignal.any(signals as AbortSignal[]) });
-        } finally {
-          clearTimeout(timer);
-        }
-      },
-      aborted: () => init.signal?.aborted === true,
-      status: (res) => res.status,
-      location: (res) => res.headers.get('location'),
-      discard: async (res) => {
-        await res.body?.cancel().catch(() => undefined);
-      },
-    };
-  }
-
-  #requestExchange(options: BatonRequestOptions): Exchange<Dispatcher.ResponseData> {
-    const dispatcher = this.#dispatcher;
-    const headersTimeout = options.timeoutMs ?? this.#timeoutMs;
-    return {
-      method: (options.method ?? 'GET').toUpperCase(),
-      body: options.body,
-      timeoutMs: options.timeoutMs,
-      send(url, method, body, [name, value]) {
-        const headers: Record<string, string | string[]> = {};
-        const given = options.headers;
-        if (given) {
-          for (const k in given) {
-            if (k !== name && k.toLowerCase() !== name) headers[k] = given[k] as string | string[];
-          }
-        }
-        headers[name] = value;
-        return dispatcher.request({
-          origin: url.origin,
-          path: `${url.pathname}${url.search}`,
-          method: method as Dispatcher.HttpMethod,
-          headers,
-          body: body as BatonRequestOptions['body'],
-          headersTimeout,
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-      },
-      aborted: () => (options.signal as AbortSignal | undefined)?.aborted === true,
-      status: (res) => res.statusCode,
-      location: (res) => {
-        const l = res.headers['location'];
-        return (Array.isArray(l) ? l[0] : l) ?? null;
-      },
-      discard: async (res) => {
-        await res.body.dump().catch(() => undefined);
-      },
-    };
   }
 
   /**
@@ -406,5 +324,128 @@ export class ApiFetcher {
       return { ...next, sealed: sealSecrets(this.#ctx.sealer, next, openSecrets(this.#ctx.sealer, current)) };
     }).catch(() => null);
     return written ? this.#tokens.remember(openConnection(this.#ctx, written)) : conn;
+  }
+}
+
+/** `baton.fetch`'s exchange: WHATWG fetch with `redirect: 'manual'`. */
+class FetchExchange implements Exchange<Response> {
+  readonly method: string;
+  readonly body: unknown;
+  readonly timeoutMs: number | undefined;
+  readonly #init: BatonRequestInit;
+  readonly #dispatcher: Dispatcher;
+  readonly #bound: number | undefined;
+
+  constructor(init: BatonRequestInit, dispatcher: Dispatcher, bound: number | undefined) {
+    this.#init = init;
+    this.#dispatcher = dispatcher;
+    this.#bound = bound;
+    this.method = (init.method ?? 'GET').toUpperCase();
+    this.body = init.body;
+    this.timeoutMs = init.timeoutMs;
+  }
+
+  send(url: URL, method: string, body: unknown, [name, value]: [string, string]): Promise<Response> {
+    const init = this.#init;
+    // The common case (no caller headers) skips building a Headers object.
+    let headers: RequestInit['headers'];
+    if (init.headers === undefined) headers = { [name]: value };
+    else {
+      const h = new Headers(init.headers);
+      h.set(name, value);
+      headers = h;
+    }
+    // (`timeoutMs` rides along in the init: fetch ignores members it does not know.)
+    const request: RequestInit = {
+      ...init,
+      method,
+      body: body as RequestInit['body'],
+      headers,
+      redirect: 'manual',
+      dispatcher: this.#dispatcher,
+    };
+    return this.#bound === undefined ? fetch(url, request) : this.#bounded(url, request, this.#bound);
+  }
+
+  async #bounded(url: URL, request: RequestInit, bound: number): Promise<Response> {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new TimeoutError(bound)), bound);
+    const signals = this.#init.signal ? [this.#init.signal, abort.signal] : [abort.signal];
+    try {
+      return await fetch(url, { ...request, signal: AbortSignal.any(signals as AbortSignal[]) });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  aborted(): boolean {
+    return this.#init.signal?.aborted === true;
+  }
+  status(res: Response): number {
+    return res.status;
+  }
+  location(res: Response): string | null {
+    return res.headers.get('location');
+  }
+  async discard(res: Response): Promise<void> {
+    await res.body?.cancel().catch(() => undefined);
+  }
+}
+
+/** `baton.request`'s exchange: undici's `request()`, the body a Node stream. */
+class RequestExchange implements Exchange<Dispatcher.ResponseData> {
+  readonly method: string;
+  readonly body: unknown;
+  readonly timeoutMs: number | undefined;
+  readonly #options: BatonRequestOptions;
+  readonly #dispatcher: Dispatcher;
+  readonly #headersTimeout: number;
+
+  constructor(options: BatonRequestOptions, dispatcher: Dispatcher, headersTimeout: number) {
+    this.#options = options;
+    this.#dispatcher = dispatcher;
+    this.#headersTimeout = headersTimeout;
+    this.method = (options.method ?? 'GET').toUpperCase();
+    this.body = options.body;
+    this.timeoutMs = options.timeoutMs;
+  }
+
+  send(
+    url: URL,
+    method: string,
+    body: unknown,
+    [name, value]: [string, string],
+  ): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string | string[]> = {};
+    const given = this.#options.headers;
+    if (given) {
+      for (const k in given) {
+        if (k !== name && k.toLowerCase() !== name) headers[k] = given[k] as string | string[];
+      }
+    }
+    headers[name] = value;
+    return this.#dispatcher.request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body: body as BatonRequestOptions['body'],
+      headersTimeout: this.#headersTimeout,
+      ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+    });
+  }
+
+  aborted(): boolean {
+    return (this.#options.signal as AbortSignal | undefined)?.aborted === true;
+  }
+  status(res: Dispatcher.ResponseData): number {
+    return res.statusCode;
+  }
+  location(res: Dispatcher.ResponseData): string | null {
+    const l = res.headers['location'];
+    return (Array.isArray(l) ? l[0] : l) ?? null;
+  }
+  async discard(res: Dispatcher.ResponseData): Promise<void> {
+    await res.body.dump().catch(() => undefined);
   }
 }
