@@ -106,7 +106,15 @@ export async function spawnServe(env: NodeJS.ProcessEnv, args: string[] = []): P
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // A test that times out or throws before its cleanup still leaves no server behind.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  const exited = new Promise<number | null>((r) =>
+    child.on('exit', (code) => {
+      process.off('exit', reap);
+      r(code);
+    }),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d.toString();

@@ -110,7 +110,15 @@ async function serve(env: NodeJS.ProcessEnv): Promise<Serve> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+  // A test that times out before its cleanup still leaves no server behind.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  const exited = new Promise<number | null>((ok) =>
+    child.on('exit', (code) => {
+      process.off('exit', reap);
+      ok(code);
+    }),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
