@@ -211,7 +211,10 @@ describe('webhooks from baton serve', () => {
       if (rx.attempts < 2) return false;
       const log = await runCli(env, ['webhooks', 'deliveries', '--json']);
       return (
-        log.code === 0 && (JSON.parse(log.stdout) as { attempts: number }[]).some((d) => d.attempts >= 1)
+        log.code === 0 &&
+        (JSON.parse(log.stdout) as { attempts: number; status: string }[]).some(
+          (d) => d.attempts >= 1 && d.status !== 'delivered',
+        )
       );
     });
     s.child.kill('SIGKILL');
