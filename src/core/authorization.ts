@@ -41,6 +41,7 @@ export async function beginAuthorization(
   input: BeginAuthorizationInput,
 ): Promise<BeginAuthorizationResult> {
   const { ctx } = parts;
+  await ctx.discovery?.ensure(input.provider);
   const spec = specFor(ctx, input.provider, 'oauth2');
   const params = resolveParams(spec, input.params);
   const client = ctx.clients.require(spec.id, params, input.connectionId);
@@ -129,6 +130,7 @@ export async function completeAuthorization(
     );
   }
   const code = checkCallback(cb, pending.state, opts);
+  await ctx.discovery?.ensure(pending.provider);
   const spec = ctx.providers.get(pending.provider);
   const client = ctx.clients.require(spec.id, pending.params, pending.connectionId);
   if (client.clientId !== pending.clientId) {

@@ -24,6 +24,7 @@ import { type Clock, systemClock } from './clock.js';
 import { type ConnectInput, connect, type FacadeParts, grantContext } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, openConnection, readRecord } from './context.js';
+import { Discovery } from './discovery.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
 import { identify } from './identity.js';
@@ -161,6 +162,8 @@ export class Baton {
       closed: () => closed,
       outbox: options.outbox !== false && store.outbox !== undefined,
     };
+    ctx.discovery = new Discovery(providers, ctx.clock, ctx.options.http);
+    await ctx.discovery.warm();
     const path = journalPath(store, dataDir(env));
     const journal = path ? new RescueJournal(path, sealer) : null;
     const baton = new Baton(ctx, options.authorizationTtlMs ?? 10 * 60_000, ownsStore, journal);

@@ -64,6 +64,12 @@ export interface ProviderSpec {
   displayName: string;
   authModes: AuthMode[];
   params: Record<string, ParamSpec>;
+  /**
+   * The authorization server's issuer identifier (RFC 8414 §2). Given, Baton reads the server's
+   * metadata (OpenID Connect Discovery, else RFC 8414) and fills every endpoint the spec leaves
+   * out; explicit fields win.
+   */
+  issuer?: string;
   /** URL templates over params and their vars: `https://{company}.checkfront.com/oauth/`. */
   authorizationUrl?: string;
   tokenUrl?: string;
