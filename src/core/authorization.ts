@@ -1,5 +1,11 @@
 import { AuthorizationError, ConfigError, ConnectionMismatch, SecretKeyError } from '../errors.js';
-import { buildAuthorizationUrl, checkCallback, parseCallback } from '../protocol/authorization.js';
+import {
+  buildAuthorizationUrl,
+  checkCallback,
+  checkCallbackAddress,
+  checkCallbackIssuer,
+  parseCallback,
+} from '../protocol/authorization.js';
 import { exchangeAuthorizationCode } from '../protocol/grants.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
@@ -33,7 +39,7 @@ export interface BeginAuthorizationResult {
 
 export type CompleteAuthorizationInput =
   | { callbackUrl: string }
-  | { state: string; code?: string; error?: string; errorDescription?: string };
+  | { state: string; code?: string; error?: string; errorDescription?: string; iss?: string };
 
 /** RFC 6749 §4.1.1 (+ RFC 7636): the URL to send the user to, and a pending authorization stored under its state. */
 export async function beginAuthorization(
@@ -43,6 +49,7 @@ export async function beginAuthorization(
   const { ctx } = parts;
   await ctx.discovery?.ensure(input.provider);
   const spec = specFor(ctx, input.provider, 'oauth2');
+  const issuer = spec.issuer ?? null;
   const params = resolveParams(spec, input.params);
   const client = ctx.clients.require(spec.id, params, input.connectionId);
   const redirectUri = input.redirectUri ?? client.redirectUri;
@@ -85,6 +92,7 @@ export async function beginAuthorization(
         redirectUri,
         scopes,
         expiresAt: now + parts.authorizationTtlMs,
+        issuer,
       },
       { id: `pending:${state}`, provider: spec.id, params, clientId: client.clientId },
     ),
@@ -109,6 +117,7 @@ export async function completeAuthorization(
           ...(input.code !== undefined ? { code: input.code } : {}),
           ...(input.error !== undefined ? { error: input.error } : {}),
           ...(input.errorDescription !== undefined ? { error_description: input.errorDescription } : {}),
+          ...(input.iss !== undefined ? { iss: input.iss } : {}),
         });
   if (!cb.state) {
     throw new AuthorizationError('state_mismatch', 'The callback carries no state parameter.');
@@ -129,9 +138,14 @@ export async function completeAuthorization(
       opts,
     );
   }
-  const code = checkCallback(cb, pending.state, opts);
   await ctx.discovery?.ensure(pending.provider);
   const spec = ctx.providers.get(pending.provider);
+  // The issuer the authorization began with (sealed), and whether its server always sends iss.
+  const issuer = typeof secret['issuer'] === 'string' ? secret['issuer'] : null;
+  const issRequired = ctx.providers.metadata(spec.id)?.authorizationResponseIssParameterSupported === true;
+  checkCallbackIssuer(cb, issuer, issRequired, opts);
+  checkCallbackAddress(cb, pending.redirectUri, opts);
+  const code = checkCallback(cb, pending.state, opts);
   const client = ctx.clients.require(spec.id, pending.params, pending.connectionId);
   if (client.clientId !== pending.clientId) {
     throw new ConnectionMismatch(
