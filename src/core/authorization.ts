@@ -7,6 +7,7 @@ import {
   parseCallback,
 } from '../protocol/authorization.js';
 import { exchangeAuthorizationCode } from '../protocol/grants.js';
+import { type IdTokenClaims, verifyIdToken } from '../protocol/id-token.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { resolveParams } from '../providers/params.js';
@@ -65,6 +66,15 @@ export async function beginAuthorization(
   const state = randomState();
   const pkce = spec.pkce ? createPkce() : null;
   const scopes = input.scopes ?? spec.scopes;
+  // OpenID Connect: a nonce whenever openid is asked for, sealed with the pending authorization.
+  const nonce = scopes.includes('openid') ? randomState() : null;
+  if (nonce && !spec.issuer) {
+    throw new ConfigError(
+      `${spec.displayName} is asked for openid, but its spec names no issuer, so its id_tokens cannot be verified.`,
+      `Give the ${spec.id} spec its issuer (providers: { ${spec.id}: { issuer } }), or leave openid out of its scopes.`,
+      { provider: spec.id, connectionId: input.connectionId },
+    );
+  }
   const url = buildAuthorizationUrl({
     spec,
     endpoints,
@@ -73,6 +83,7 @@ export async function beginAuthorization(
     scopes,
     state,
     ...(pkce ? { codeChallenge: pkce.challenge } : {}),
+    ...(nonce ? { nonce } : {}),
     ...(input.extraParams ? { extraParams: input.extraParams } : {}),
   });
   const now = ctx.clock.now();
@@ -93,6 +104,7 @@ export async function beginAuthorization(
         scopes,
         expiresAt: now + parts.authorizationTtlMs,
         issuer,
+        nonce,
       },
       { id: `pending:${state}`, provider: spec.id, params, clientId: client.clientId },
     ),
@@ -163,6 +175,10 @@ export async function completeAuthorization(
     ...(codeVerifier ? { codeVerifier } : {}),
   });
   const tokens = toTokenSet(response, spec, 'authorization_code');
+  const nonce = typeof secret['nonce'] === 'string' ? secret['nonce'] : null;
+  const claims = nonce
+    ? await checkIdToken(ctx, tokens, { nonce, issuer, clientId: client.clientId, ...opts })
+    : null;
   const record = await saveConnection(parts, {
     id: pending.connectionId,
     provider: spec.id,
@@ -171,7 +187,7 @@ export async function completeAuthorization(
     clientId: client.clientId,
     secrets: { tokens, credentials: null },
     scopes: tokens.scope ?? pending.scopes,
-    account: accountFromTokens(tokens),
+    account: claims ? accountFromClaims(claims) : accountFromTokens(tokens),
   });
   return toConnectionInfo(record);
 }
@@ -210,4 +226,48 @@ function openPending(ctx: CoreContext, pending: PendingAuthorization): Record<st
 function accountFromTokens(tokens: TokenSet): AccountInfo | null {
   const id = str(tokens.extra['account_id']) ?? str(tokens.extra['sub']) ?? str(tokens.extra['user_id']);
   return id ? { id } : null;
+}
+
+/**
+ * An authorization that asked for openid must come back with an id_token that verifies
+ * (OpenID Connect Core §3.1.3.3, §3.1.3.7); nothing is stored otherwise.
+ */
+async function checkIdToken(
+  ctx: CoreContext,
+  tokens: TokenSet,
+  expect: { nonce: string; issuer: string | null; clientId: string; provider: string; connectionId: string },
+): Promise<IdTokenClaims> {
+  const opts = { provider: expect.provider, connectionId: expect.connectionId };
+  const idToken = tokens.extra['id_token'];
+  if (typeof idToken !== 'string') {
+    throw new AuthorizationError(
+      'invalid_id_token',
+      'The token response to an openid authorization carries no id_token.',
+      opts,
+    );
+  }
+  const metadata = ctx.providers.metadata(expect.provider);
+  if (!expect.issuer || !metadata?.jwksUri || !ctx.discovery) {
+    throw new ConfigError(
+      `${expect.provider} was asked for openid, but Baton knows neither its issuer nor its keys (jwks_uri).`,
+      `Give the ${expect.provider} spec its issuer (providers: { ${expect.provider}: { issuer } }) so its id_tokens can be verified, or leave openid out of its scopes.`,
+      opts,
+    );
+  }
+  return verifyIdToken(idToken, {
+    issuer: expect.issuer,
+    clientId: expect.clientId,
+    nonce: expect.nonce,
+    algorithms: metadata.idTokenSigningAlgValuesSupported,
+    keys: ctx.discovery.jwks(metadata.jwksUri),
+    now: ctx.clock.now(),
+    ...opts,
+  });
+}
+
+function accountFromClaims(claims: IdTokenClaims): AccountInfo {
+  const out: AccountInfo = { id: claims.sub };
+  if (claims.email) out.email = claims.email;
+  if (claims.name) out.name = claims.name;
+  return out;
 }

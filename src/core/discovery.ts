@@ -1,3 +1,4 @@
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
 import { ConfigError } from '../errors.js';
 import { fetchServerMetadata, type ServerMetadata } from '../protocol/discovery.js';
 import type { HttpOptions } from '../protocol/http.js';
@@ -24,6 +25,7 @@ export class Discovery {
   readonly #http: HttpOptions;
   readonly #expires = new Map<string, number>();
   readonly #inflight = new Map<string, Promise<ServerMetadata>>();
+  readonly #jwks = new Map<string, JWTVerifyGetKey>();
 
   constructor(registry: ProviderRegistry, clock: Clock, http: HttpOptions) {
     this.#registry = registry;
@@ -48,6 +50,24 @@ export class Discovery {
       this.#inflight.set(provider, inflight);
     }
     return inflight;
+  }
+
+  /**
+   * The issuer's signing keys (its `jwks_uri`), one cache per URI. An id_token signed with a key
+   * not in the cache reads the JWKS again at once (key rotation): id_tokens come only from the
+   * token endpoint's own answers, so no caller can make Baton read it at will.
+   */
+  jwks(uri: string): JWTVerifyGetKey {
+    let set = this.#jwks.get(uri);
+    if (!set) {
+      set = createRemoteJWKSet(new URL(uri), {
+        cooldownDuration: 0,
+        cacheMaxAge: DEFAULT_METADATA_TTL_MS,
+        timeoutDuration: this.#http.timeoutMs ?? 30_000,
+      });
+      this.#jwks.set(uri, set);
+    }
+    return set;
   }
 
   async #read(provider: string): Promise<ServerMetadata> {

@@ -10,6 +10,8 @@ export interface AuthorizationUrlInput {
   scopes: string[];
   state: string;
   codeChallenge?: string;
+  /** OpenID Connect Core §3.1.2.1: binds the id_token to this authorization. */
+  nonce?: string;
   extraParams?: Record<string, string>;
 }
 
@@ -21,6 +23,7 @@ const RESERVED = new Set([
   'scope',
   'code_challenge',
   'code_challenge_method',
+  'nonce',
 ]);
 
 /** RFC 6749 §4.1.1 (+ RFC 7636 §4.3): the URL a person opens to grant access. */
@@ -62,6 +65,7 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
     url.searchParams.set('code_challenge', input.codeChallenge);
     url.searchParams.set('code_challenge_method', 'S256');
   }
+  if (input.nonce) url.searchParams.set('nonce', input.nonce);
   for (const [k, v] of Object.entries(input.extraParams ?? {})) {
     if (RESERVED.has(k)) {
       throw new ConfigError(

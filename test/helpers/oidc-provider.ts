@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, SignJWT } from 'jose';
 import Provider, { type ClientMetadata, type Configuration } from 'oidc-provider';
 import { fetch } from 'undici';
 
@@ -12,6 +12,8 @@ export interface OidcServer {
   client: { clientId: string; clientSecret: string; redirectUri: string };
   /** Serves a fresh signing key first in the JWKS (the old one stays for verification). */
   rotateKeys(): Promise<void>;
+  /** Signs claims with the server's current signing key, as the server would. */
+  sign(claims: JWTPayload, header?: { kid?: string }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -83,6 +85,12 @@ export async function startOidcProvider(
       provider = build();
       handler = provider.callback();
     },
+    async sign(claims: JWTPayload, header: { kid?: string } = {}) {
+      const jwk = keys[0] as JWK;
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: 'RS256', kid: header.kid ?? (jwk.kid as string) })
+        .sign(await importJWK(jwk, 'RS256'));
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -151,4 +159,38 @@ export async function signIn(authorizationUrl: string, login = 'alice'): Promise
     ).toString();
   }
   throw new Error('Too many hops between the authorization URL and the callback.');
+}
+
+/**
+ * A token endpoint in front of the server's: forwards each request as it came and passes the
+ * JSON answer through `transform` (to hand Baton a forged id_token).
+ */
+export async function tokenProxy(
+  op: OidcServer,
+  transform: (body: Record<string, unknown>) => Promise<Record<string, unknown>>,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const upstream = await fetch(`${op.issuer}/token`, {
+          method: 'POST',
+          headers: {
+            'content-type': req.headers['content-type'] ?? '',
+            ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+          },
+          body: Buffer.concat(chunks),
+        });
+        const json = (await upstream.json()) as Record<string, unknown>;
+        const out = upstream.ok ? await transform(json) : json;
+        res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

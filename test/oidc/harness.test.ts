@@ -4,7 +4,7 @@ import { InvalidClient } from '../../src/errors.js';
 import { randomKey, tempDir } from '../helpers/env.js';
 import { type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
 
-describe('a certified authorization server (oidc-provider) configured endpoint by endpoint', () => {
+describe('a certified authorization server (oidc-provider), every endpoint given explicitly', () => {
   let op: OidcServer;
   let baton: Baton;
   let cleanup: () => void;
@@ -23,6 +23,8 @@ describe('a certified authorization server (oidc-provider) configured endpoint b
           revocationUrl: `${op.issuer}/token/revocation`,
           apiBaseUrl: op.issuer,
           pkce: true,
+          // The issuer only for its keys and iss: every endpoint above wins over its metadata.
+          issuer: op.issuer,
           scopes: ['openid', 'email', 'profile'],
         },
       },
@@ -63,6 +65,7 @@ describe('a certified authorization server (oidc-provider) configured endpoint b
           tokenUrl: `${op.issuer}/token`,
           apiBaseUrl: op.issuer,
           pkce: true,
+          issuer: op.issuer,
           scopes: ['openid'],
         },
       },
