@@ -21,6 +21,7 @@ export function grantContextFor(
     tokenUrl: endpoints.tokenUrl,
     revocationUrl: endpoints.revocationUrl,
     clientAuth: spec.clientAuth,
+    issuer: spec.issuer,
     scopeSeparator: spec.scopeSeparator,
     redirectAuthHosts: spec.redirectAuthHosts,
     client,

@@ -1,5 +1,6 @@
 import { type ClientPair, ConfigError } from '../errors.js';
 import type { ClientAuth, ClientConfig } from '../providers/spec.js';
+import { clientAssertion, JWT_BEARER } from './client-assertion.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
 import {
   errorFromResponse,
@@ -19,6 +20,8 @@ export interface GrantContext {
   tokenUrl?: string | undefined;
   revocationUrl?: string | undefined;
   clientAuth: ClientAuth;
+  /** The authorization server's issuer, the audience of client assertions (RFC 7523 §3); else the endpoint's URL. */
+  issuer?: string | undefined;
   scopeSeparator: string;
   /** Hosts a redirect may take the client's credentials to (the spec's redirectAuthHosts). */
   redirectAuthHosts: readonly string[];
@@ -57,7 +60,17 @@ async function post(
   const headers: Record<string, string> = {};
   const body: Record<string, string> = { ...fields };
   const secret = client.clientSecret;
-  if (ctx.clientAuth === 'basic' && secret !== undefined) {
+  let assertion: string | undefined;
+  if (ctx.clientAuth === 'private_key_jwt' || ctx.clientAuth === 'client_secret_jwt') {
+    assertion = await clientAssertion(ctx.clientAuth, client, {
+      audience: ctx.issuer ?? url,
+      now: ctx.now(),
+      provider: spec.id,
+    });
+    body['client_id'] = client.clientId;
+    body['client_assertion_type'] = JWT_BEARER;
+    body['client_assertion'] = assertion;
+  } else if (ctx.clientAuth === 'basic' && secret !== undefined) {
     headers['authorization'] = basic(client.clientId, secret);
   } else {
     body['client_id'] = client.clientId;
@@ -81,6 +94,7 @@ async function post(
       provider: spec.id,
       secrets: [
         clientPair(ctx),
+        assertion,
         fields['refresh_token'],
         fields['code'],
         fields['code_verifier'],

@@ -1,10 +1,11 @@
 import { ConfigError } from '../errors.js';
 import { checkIssuer, type ServerMetadata } from './issuer.js';
 import { presets } from './presets/index.js';
-import type { AuthMode, ProviderOverride, ProviderSpec } from './spec.js';
+import type { AuthMode, ClientAuth, ProviderOverride, ProviderSpec } from './spec.js';
 import { templateVariables } from './template.js';
 
 const AUTH_MODES: readonly AuthMode[] = ['oauth2', 'client_credentials', 'token_pair', 'api_key'];
+const CLIENT_AUTHS: readonly ClientAuth[] = ['basic', 'form', 'json', 'private_key_jwt', 'client_secret_jwt'];
 const URL_FIELDS = ['authorizationUrl', 'tokenUrl', 'revocationUrl', 'apiBaseUrl'] as const;
 
 /** Every field a ProviderSpec has: a misspelt override is an error, not silently ignored. */
@@ -113,6 +114,15 @@ function validate(spec: ProviderSpec, discovered = true): void {
     }
   }
   if (spec.issuer !== undefined) checkIssuer(spec.issuer, spec.id);
+  if (!CLIENT_AUTHS.includes(spec.clientAuth)) {
+    throw new ConfigError(
+      `Provider ${spec.id} has an unknown clientAuth "${spec.clientAuth}".`,
+      `Use: ${CLIENT_AUTHS.join(', ')}.`,
+      {
+        provider: spec.id,
+      },
+    );
+  }
   if (spec.authModes.includes('oauth2') && discovered && !(spec.authorizationUrl && spec.tokenUrl)) {
     throw new ConfigError(
       `Provider ${spec.id} uses OAuth2 but lacks authorizationUrl or tokenUrl.`,

@@ -21,7 +21,11 @@ export type ClientAuth =
   /** client_id / client_secret in a form-encoded body. */
   | 'form'
   /** client_id / client_secret in a JSON body. */
-  | 'json';
+  | 'json'
+  /** RFC 7523 §2.2: a JWT assertion signed with the client's private key (OpenID Connect Core §9). */
+  | 'private_key_jwt'
+  /** RFC 7523 §2.2: a JWT assertion signed with the client secret (HMAC). */
+  | 'client_secret_jwt';
 
 /** How the provider words its errors. */
 export type ErrorDialect =
@@ -114,4 +118,10 @@ export interface ClientConfig {
   clientId: string;
   clientSecret?: string;
   redirectUri?: string;
+  /** For `private_key_jwt`: the client's private key, as a PEM or a JWK (object or JSON text). */
+  privateKey?: string | Record<string, unknown>;
+  /** The `kid` put in each assertion's header (a JWK's own `kid` otherwise). */
+  keyId?: string;
+  /** The assertion's algorithm: the JWK's `alg`, else by key type (RS256, ES256, EdDSA), HS256 for client_secret_jwt. */
+  signingAlg?: string;
 }
