@@ -26,6 +26,8 @@ export interface BeginAuthorizationInput {
   /** Defaults to the client's configured redirectUri. */
   redirectUri?: string;
   extraParams?: Record<string, string>;
+  /** RFC 8707 resources for this authorization and its code exchange (the spec's `resource` otherwise). */
+  resource?: string[];
   /** Re-authorize an existing connection under different params or client. */
   replace?: boolean;
 }
@@ -68,6 +70,7 @@ export async function beginAuthorization(
   const scopes = input.scopes ?? spec.scopes;
   // OpenID Connect: a nonce whenever openid is asked for, sealed with the pending authorization.
   const nonce = scopes.includes('openid') ? randomState() : null;
+  const resource = input.resource ?? spec.resource ?? [];
   if (nonce && !spec.issuer) {
     throw new ConfigError(
       `${spec.displayName} is asked for openid, but its spec names no issuer, so its id_tokens cannot be verified.`,
@@ -84,6 +87,7 @@ export async function beginAuthorization(
     state,
     ...(pkce ? { codeChallenge: pkce.challenge } : {}),
     ...(nonce ? { nonce } : {}),
+    ...(resource.length > 0 ? { resource } : {}),
     ...(input.extraParams ? { extraParams: input.extraParams } : {}),
   });
   const now = ctx.clock.now();
@@ -105,6 +109,7 @@ export async function beginAuthorization(
         expiresAt: now + parts.authorizationTtlMs,
         issuer,
         nonce,
+        resource,
       },
       { id: `pending:${state}`, provider: spec.id, params, clientId: client.clientId },
     ),
@@ -173,6 +178,7 @@ export async function completeAuthorization(
     code,
     redirectUri: pending.redirectUri,
     ...(codeVerifier ? { codeVerifier } : {}),
+    ...(Array.isArray(secret['resource']) ? { resource: secret['resource'] as string[] } : {}),
   });
   const tokens = toTokenSet(response, spec, 'authorization_code');
   const nonce = typeof secret['nonce'] === 'string' ? secret['nonce'] : null;

@@ -23,6 +23,7 @@ export function grantContextFor(
     clientAuth: spec.clientAuth,
     issuer: spec.issuer,
     scopeSeparator: spec.scopeSeparator,
+    resource: spec.resource,
     redirectAuthHosts: spec.redirectAuthHosts,
     client,
     now: options.now,

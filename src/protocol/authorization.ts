@@ -12,6 +12,8 @@ export interface AuthorizationUrlInput {
   codeChallenge?: string;
   /** OpenID Connect Core §3.1.2.1: binds the id_token to this authorization. */
   nonce?: string;
+  /** RFC 8707 §2: one `resource` parameter per resource. */
+  resource?: readonly string[];
   extraParams?: Record<string, string>;
 }
 
@@ -24,6 +26,7 @@ const RESERVED = new Set([
   'code_challenge',
   'code_challenge_method',
   'nonce',
+  'resource',
 ]);
 
 /** RFC 6749 §4.1.1 (+ RFC 7636 §4.3): the URL a person opens to grant access. */
@@ -66,11 +69,13 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
     url.searchParams.set('code_challenge_method', 'S256');
   }
   if (input.nonce) url.searchParams.set('nonce', input.nonce);
-  for (const [k, v] of Object.entries(input.extraParams ?? {})) {
+  for (const r of input.resource ?? []) url.searchParams.append('resource', r);
+  // The spec's default parameters, then the caller's, which win.
+  for (const [k, v] of Object.entries({ ...spec.authorizationParams, ...input.extraParams })) {
     if (RESERVED.has(k)) {
       throw new ConfigError(
-        `extraParams may not set "${k}"; Baton sets it.`,
-        `Remove "${k}" from extraParams.`,
+        `extraParams and authorizationParams may not set "${k}"; Baton sets it.`,
+        `Remove "${k}" from extraParams or the ${spec.id} spec's authorizationParams.`,
         {
           provider: spec.id,
         },

@@ -23,6 +23,8 @@ export interface GrantContext {
   /** The authorization server's issuer, the audience of client assertions (RFC 7523 §3); else the endpoint's URL. */
   issuer?: string | undefined;
   scopeSeparator: string;
+  /** RFC 8707: the resources (APIs) tokens are asked for, sent on token and refresh requests. */
+  resource?: readonly string[] | undefined;
   /** Hosts a redirect may take the client's credentials to (the spec's redirectAuthHosts). */
   redirectAuthHosts: readonly string[];
   client: ClientConfig;
@@ -48,6 +50,7 @@ async function post(
   url: string | undefined,
   fields: Record<string, string>,
   grant: GrantType,
+  resource: readonly string[] = [],
 ) {
   const { provider: spec, client } = ctx;
   if (!url) {
@@ -79,10 +82,15 @@ async function post(
   let text: string;
   if (ctx.clientAuth === 'json') {
     headers['content-type'] = 'application/json; charset=utf-8';
-    text = JSON.stringify(body);
+    text = JSON.stringify(
+      resource.length > 0 ? { ...body, resource: resource.length === 1 ? resource[0] : resource } : body,
+    );
   } else {
     headers['content-type'] = 'application/x-www-form-urlencoded';
-    text = new URLSearchParams(body).toString();
+    const form = new URLSearchParams(body);
+    // RFC 8707 §2: one resource parameter per resource.
+    for (const r of resource) form.append('resource', r);
+    text = form.toString();
   }
   return postTokenEndpoint(
     {
@@ -118,7 +126,7 @@ function responseContext(ctx: GrantContext, grant: GrantType, secrets: (string |
 /** RFC 6749 §4.1.3 (+ RFC 7636 §4.5). */
 export async function exchangeAuthorizationCode(
   ctx: GrantContext,
-  input: { code: string; redirectUri: string; codeVerifier?: string },
+  input: { code: string; redirectUri: string; codeVerifier?: string; resource?: readonly string[] },
 ): Promise<TokenResponse> {
   const fields: Record<string, string> = {
     grant_type: 'authorization_code',
@@ -126,7 +134,7 @@ export async function exchangeAuthorizationCode(
     redirect_uri: input.redirectUri,
   };
   if (input.codeVerifier) fields['code_verifier'] = input.codeVerifier;
-  const res = await post(ctx, ctx.tokenUrl, fields, 'authorization_code');
+  const res = await post(ctx, ctx.tokenUrl, fields, 'authorization_code', input.resource ?? ctx.resource);
   return parseTokenResponse(
     res,
     responseContext(ctx, 'authorization_code', [input.code, input.codeVerifier]),
@@ -143,7 +151,7 @@ export async function refreshAccessToken(
 ): Promise<TokenResponse> {
   const fields: Record<string, string> = { grant_type: 'refresh_token', refresh_token: input.refreshToken };
   if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.scopeSeparator);
-  const res = await post(ctx, ctx.tokenUrl, fields, 'refresh_token');
+  const res = await post(ctx, ctx.tokenUrl, fields, 'refresh_token', ctx.resource);
   return parseTokenResponse(
     res,
     responseContext(ctx, 'refresh_token', [input.refreshToken, input.accessToken]),
@@ -157,7 +165,7 @@ export async function requestClientCredentials(
 ): Promise<TokenResponse> {
   const fields: Record<string, string> = { grant_type: 'client_credentials' };
   if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.scopeSeparator);
-  const res = await post(ctx, ctx.tokenUrl, fields, 'client_credentials');
+  const res = await post(ctx, ctx.tokenUrl, fields, 'client_credentials', ctx.resource);
   return parseTokenResponse(res, responseContext(ctx, 'client_credentials', []));
 }
 

@@ -21,6 +21,8 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'apiBaseUrl',
   'clientAuth',
   'pkce',
+  'authorizationParams',
+  'resource',
   'scopes',
   'scopeOptions',
   'singleScope',
@@ -114,6 +116,32 @@ function validate(spec: ProviderSpec, discovered = true): void {
     }
   }
   if (spec.issuer !== undefined) checkIssuer(spec.issuer, spec.id);
+  for (const r of spec.resource ?? []) {
+    let ok = false;
+    try {
+      ok = new URL(r).hash === '' && !r.includes('#');
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      throw new ConfigError(
+        `The ${spec.id} resource "${r}" is not an absolute URI without a fragment (RFC 8707 §2).`,
+        fix('resource'),
+        { provider: spec.id },
+      );
+    }
+  }
+  for (const [k, v] of Object.entries(spec.authorizationParams ?? {})) {
+    if (typeof v !== 'string') {
+      throw new ConfigError(
+        `The ${spec.id} authorizationParams.${k} is not a string.`,
+        fix('authorizationParams'),
+        {
+          provider: spec.id,
+        },
+      );
+    }
+  }
   if (!CLIENT_AUTHS.includes(spec.clientAuth)) {
     throw new ConfigError(
       `Provider ${spec.id} has an unknown clientAuth "${spec.clientAuth}".`,

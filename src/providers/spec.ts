@@ -82,6 +82,16 @@ export interface ProviderSpec {
   clientAuth: ClientAuth;
   /** Use PKCE S256 on the authorization code grant (RFC 7636). */
   pkce: boolean;
+  /**
+   * Parameters every authorization URL carries unless the caller gives others
+   * (`{ prompt: 'consent', access_type: 'offline' }`).
+   */
+  authorizationParams?: Record<string, string>;
+  /**
+   * RFC 8707 resource indicators: the APIs (absolute URIs) tokens are asked for, on the
+   * authorization, token and refresh requests.
+   */
+  resource?: string[];
   /** Scopes requested when the caller names none. */
   scopes: string[];
   /** The scopes the provider knows, when it publishes a closed list. */
