@@ -6,11 +6,12 @@ import {
   checkCallbackIssuer,
   parseCallback,
 } from '../protocol/authorization.js';
-import { exchangeAuthorizationCode } from '../protocol/grants.js';
+import { exchangeAuthorizationCode, pushAuthorizationRequest } from '../protocol/grants.js';
 import { type IdTokenClaims, verifyIdToken } from '../protocol/id-token.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { resolveParams } from '../providers/params.js';
+import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
 import type { AccountInfo, PendingAuthorization } from '../store/store.js';
 import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
@@ -78,7 +79,7 @@ export async function beginAuthorization(
       { provider: spec.id, connectionId: input.connectionId },
     );
   }
-  const url = buildAuthorizationUrl({
+  let url = buildAuthorizationUrl({
     spec,
     endpoints,
     clientId: client.clientId,
@@ -90,6 +91,10 @@ export async function beginAuthorization(
     ...(resource.length > 0 ? { resource } : {}),
     ...(input.extraParams ? { extraParams: input.extraParams } : {}),
   });
+  const metadata = ctx.providers.metadata(spec.id);
+  if (spec.par === true || metadata?.requirePushedAuthorizationRequests === true) {
+    url = await pushed(parts, spec, params, client, input.connectionId, url);
+  }
   const now = ctx.clock.now();
   const pending: PendingAuthorization = {
     state,
@@ -276,4 +281,33 @@ function accountFromClaims(claims: IdTokenClaims): AccountInfo {
   if (claims.email) out.email = claims.email;
   if (claims.name) out.name = claims.name;
   return out;
+}
+
+/**
+ * RFC 9126 §4: the parameters go to the server's pushed authorization request endpoint; the
+ * authorization URL carries only the client id and the `request_uri` standing for them.
+ */
+async function pushed(
+  parts: FacadeParts,
+  spec: ProviderSpec,
+  params: Record<string, string>,
+  client: ClientConfig,
+  connectionId: string,
+  url: string,
+): Promise<string> {
+  const parUrl = parts.ctx.providers.metadata(spec.id)?.pushedAuthorizationRequestEndpoint;
+  if (!parUrl) {
+    throw new ConfigError(
+      `${spec.displayName} is set to push authorization requests (par), but publishes no pushed_authorization_request_endpoint.`,
+      `Give the ${spec.id} spec its issuer so the endpoint is discovered, or remove par from it.`,
+      { provider: spec.id, connectionId },
+    );
+  }
+  const full = new URL(url);
+  const grant = grantContext(parts.ctx, spec, params, client, connectionId);
+  const { requestUri } = await pushAuthorizationRequest(grant, { url: parUrl, params: full.searchParams });
+  const short = new URL(`${full.origin}${full.pathname}`);
+  short.searchParams.set('client_id', client.clientId);
+  short.searchParams.set('request_uri', requestUri);
+  return short.toString();
 }

@@ -1,4 +1,4 @@
-import { type ClientPair, ConfigError } from '../errors.js';
+import { type ClientPair, ConfigError, ProviderError } from '../errors.js';
 import type { ClientAuth, ClientConfig } from '../providers/spec.js';
 import { clientAssertion, JWT_BEARER } from './client-assertion.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
@@ -182,4 +182,38 @@ export async function revokeToken(
   const res: RawResponse = await post(ctx, ctx.revocationUrl, fields, 'revocation');
   if (res.status >= 200 && res.status < 300) return;
   throw errorFromResponse(res, responseContext(ctx, 'revocation', [input.token]));
+}
+
+/**
+ * RFC 9126 §2: pushes an authorization request's parameters to the server, authenticated as
+ * any token request; the `request_uri` it answers with stands for them on the authorization URL.
+ */
+export async function pushAuthorizationRequest(
+  ctx: GrantContext,
+  input: { url: string; params: URLSearchParams },
+): Promise<{ requestUri: string; expiresIn: number }> {
+  const fields: Record<string, string> = {};
+  const resource: string[] = [];
+  for (const [k, v] of input.params) {
+    if (k === 'resource') resource.push(v);
+    else fields[k] = v;
+  }
+  const res = await post(ctx, input.url, fields, 'pushed_authorization', resource);
+  if (res.status === 201 || res.status === 200) {
+    let json: Record<string, unknown> | null = null;
+    try {
+      json = JSON.parse(res.body) as Record<string, unknown>;
+    } catch {
+      json = null;
+    }
+    const requestUri = json?.['request_uri'];
+    const expiresIn = json?.['expires_in'];
+    if (typeof requestUri === 'string' && typeof expiresIn === 'number') return { requestUri, expiresIn };
+    throw new ProviderError(
+      `${ctx.provider.displayName} answered the pushed authorization request without request_uri and expires_in.`,
+      { status: res.status },
+      { provider: ctx.provider.id, connectionId: ctx.connectionId },
+    );
+  }
+  throw errorFromResponse(res, responseContext(ctx, 'pushed_authorization', [fields['code_challenge']]));
 }

@@ -23,6 +23,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'pkce',
   'authorizationParams',
   'resource',
+  'par',
   'scopes',
   'scopeOptions',
   'singleScope',

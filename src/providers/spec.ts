@@ -92,6 +92,11 @@ export interface ProviderSpec {
    * authorization, token and refresh requests.
    */
   resource?: string[];
+  /**
+   * Push every authorization request first (RFC 9126), even when the server does not require it
+   * (a server's `require_pushed_authorization_requests` always turns it on).
+   */
+  par?: boolean;
   /** Scopes requested when the caller names none. */
   scopes: string[];
   /** The scopes the provider knows, when it publishes a closed list. */
