@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Dispatcher, Response } from 'undici';
 import { ConfigError, ConnectionNotFound, StoreError } from '../errors.js';
+import type { Introspection } from '../protocol/grants.js';
 import { revokeToken } from '../protocol/grants.js';
 import type { HttpOptions } from '../protocol/http.js';
 import { resolveParams } from '../providers/params.js';
@@ -28,6 +29,7 @@ import { Discovery } from './discovery.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
 import { identify } from './identity.js';
+import { introspect } from './introspection.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
 import { removedEvent } from './outbox.js';
@@ -275,6 +277,11 @@ export class Baton {
    * Calls the provider's identity endpoint, stores what it says about the account, and returns
    * the parsed body. Used by `baton connect` and `baton doctor` to show who a connection is.
    */
+  /** Whether the provider's introspection endpoint (RFC 7662) says the access token is active; null without one. */
+  introspect(id: string): Promise<Introspection | null> {
+    return introspect(this.#parts, id);
+  }
+
   identify(id: string): Promise<{ account: AccountInfo | null; body: unknown; status: number }> {
     return identify(this.#parts, id);
   }

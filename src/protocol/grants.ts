@@ -217,3 +217,44 @@ export async function pushAuthorizationRequest(
   }
   throw errorFromResponse(res, responseContext(ctx, 'pushed_authorization', [fields['code_challenge']]));
 }
+
+/** What an introspection answer says about a token (RFC 7662 §2.2), the fields Baton shows. */
+export interface Introspection {
+  active: boolean;
+  scope?: string;
+  sub?: string;
+  clientId?: string;
+  exp?: number;
+}
+
+/** RFC 7662 §2.1: asks the server whether a token is active, authenticated like a token request. */
+export async function introspectToken(
+  ctx: GrantContext,
+  input: { url: string; token: string; tokenTypeHint?: 'access_token' | 'refresh_token' },
+): Promise<Introspection> {
+  const fields: Record<string, string> = { token: input.token };
+  if (input.tokenTypeHint) fields['token_type_hint'] = input.tokenTypeHint;
+  const res = await post(ctx, input.url, fields, 'introspection');
+  if (res.status === 200) {
+    let json: Record<string, unknown> | null = null;
+    try {
+      json = JSON.parse(res.body) as Record<string, unknown>;
+    } catch {
+      json = null;
+    }
+    if (json && typeof json['active'] === 'boolean') {
+      const out: Introspection = { active: json['active'] };
+      if (typeof json['scope'] === 'string') out.scope = json['scope'];
+      if (typeof json['sub'] === 'string') out.sub = json['sub'];
+      if (typeof json['client_id'] === 'string') out.clientId = json['client_id'];
+      if (typeof json['exp'] === 'number') out.exp = json['exp'];
+      return out;
+    }
+    throw new ProviderError(
+      `${ctx.provider.displayName} answered the introspection request without a boolean "active".`,
+      { status: res.status },
+      { provider: ctx.provider.id, connectionId: ctx.connectionId },
+    );
+  }
+  throw errorFromResponse(res, responseContext(ctx, 'introspection', [input.token]));
+}

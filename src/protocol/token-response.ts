@@ -16,7 +16,8 @@ export type GrantType =
   | 'refresh_token'
   | 'client_credentials'
   | 'revocation'
-  | 'pushed_authorization';
+  | 'pushed_authorization'
+  | 'introspection';
 
 /** Who answered: what error messages name, and how the provider words its errors. */
 export interface ProviderLabel {

@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Baton } from '../../src/core/baton.js';
 import { randomKey, tempDir } from '../helpers/env.js';
-import { type OidcServer, startOidcProvider } from '../helpers/oidc-provider.js';
+import { type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
 import { run } from './run.js';
 
 describe('baton providers show, for a provider given by its issuer', () => {
@@ -50,5 +51,41 @@ describe('baton providers show, for a provider given by its issuer', () => {
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/publishes no metadata|names the issuer/);
+  });
+
+  it('baton doctor asks the introspection endpoint about each connection token', async () => {
+    const key = randomKey();
+    const store = `sqlite:${join(dir, 'doctor.db')}`;
+    const clients = { acme: op.client };
+    writeFileSync(
+      join(dir, 'baton.config.json'),
+      JSON.stringify({ store, providers: { acme: { issuer: op.issuer, scopes: ['openid'] } }, clients }),
+    );
+    const baton = await Baton.open({
+      store,
+      secretKey: key,
+      env: { BATON_HOME: dir },
+      providers: { acme: { issuer: op.issuer, scopes: ['openid'] } },
+      clients,
+    });
+    try {
+      const { url } = await baton.beginAuthorization({ provider: 'acme', connectionId: 'alice' });
+      await baton.completeAuthorization({ callbackUrl: await signIn(url, 'alice') });
+    } finally {
+      await baton.close();
+    }
+    const r = await run(
+      ['doctor', 'alice', '--json'],
+      { BATON_HOME: dir, BATON_SECRET_KEY: key },
+      undefined,
+      dir,
+    );
+    const checks = (JSON.parse(r.stdout) as { checks: { check: string; level: string; message: string }[] })
+      .checks;
+    expect(checks.find((c) => c.check === 'introspection alice')).toMatchObject({
+      level: 'ok',
+      message: expect.stringContaining('active for alice'),
+    });
+    expect(r.stdout + r.stderr).not.toContain(op.client.clientSecret);
   });
 });
