@@ -131,6 +131,9 @@ export type AuthorizationFailure =
   | 'access_denied'
   | 'missing_code'
   | 'invalid_code'
+  | 'issuer_mismatch'
+  | 'redirect_mismatch'
+  | 'invalid_id_token'
   | 'provider_error';
 
 /** The authorization step failed: wrong or unknown state, the user said no, no code, or an expired code. */
@@ -154,6 +157,12 @@ const AUTHORIZATION_REMEDIATION: Record<AuthorizationFailure, string> = {
     'The callback carried no authorization code; start the authorization again and complete the consent step.',
   invalid_code:
     'The authorization code was rejected (codes are single-use and short-lived; Checkfront gives 60 seconds); start the authorization again and exchange the code promptly.',
+  issuer_mismatch:
+    "The callback did not come from the provider's issuer (a mix-up or a forged callback, RFC 9207); check the provider's issuer setting and start the authorization again from Baton's URL.",
+  redirect_mismatch:
+    'The callback arrived at another address than the redirect URI the authorization was begun with; complete it on that redirect URI, or begin again with the redirect URI in use.',
+  invalid_id_token:
+    "The provider's id_token failed validation (signature, issuer, audience, expiry or nonce); nothing was stored. Start the authorization again; if it persists, check the provider's issuer and the client id.",
   provider_error: 'The provider reported an error during authorization; start the authorization again.',
 };
 

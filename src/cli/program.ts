@@ -130,6 +130,17 @@ Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
       '\nExamples:\n  baton providers\n  baton providers cronofy --json\n  baton providers disable cronofy',
     )
     .action(lazy(async () => (await import('./commands/inspect.js')).providers));
+  providers.addCommand(
+    withOutput(
+      cli,
+      new Command('show')
+        .description(
+          "Show one provider in full; for a provider given by its issuer, what the issuer's metadata says",
+        )
+        .argument('<provider>', 'provider id')
+        .action(async (provider: string) => (await import('./commands/inspect.js')).providers(cli, provider)),
+    ),
+  );
   for (const [name, disable] of [
     ['disable', true],
     ['enable', false],

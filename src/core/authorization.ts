@@ -1,9 +1,17 @@
 import { AuthorizationError, ConfigError, ConnectionMismatch, SecretKeyError } from '../errors.js';
-import { buildAuthorizationUrl, checkCallback, parseCallback } from '../protocol/authorization.js';
-import { exchangeAuthorizationCode } from '../protocol/grants.js';
+import {
+  buildAuthorizationUrl,
+  checkCallback,
+  checkCallbackAddress,
+  checkCallbackIssuer,
+  parseCallback,
+} from '../protocol/authorization.js';
+import { exchangeAuthorizationCode, pushAuthorizationRequest } from '../protocol/grants.js';
+import { type IdTokenClaims, verifyIdToken } from '../protocol/id-token.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { resolveParams } from '../providers/params.js';
+import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
 import type { SealBinding } from '../store/sealer.js';
 import type { AccountInfo, PendingAuthorization } from '../store/store.js';
 import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
@@ -20,6 +28,8 @@ export interface BeginAuthorizationInput {
   /** Defaults to the client's configured redirectUri. */
   redirectUri?: string;
   extraParams?: Record<string, string>;
+  /** RFC 8707 resources for this authorization and its code exchange (the spec's `resource` otherwise). */
+  resource?: string[];
   /** Re-authorize an existing connection under different params or client. */
   replace?: boolean;
 }
@@ -34,7 +44,7 @@ export interface BeginAuthorizationResult {
 
 export type CompleteAuthorizationInput =
   | { callbackUrl: string }
-  | { state: string; code?: string; error?: string; errorDescription?: string };
+  | { state: string; code?: string; error?: string; errorDescription?: string; iss?: string };
 
 /** RFC 6749 §4.1.1 (+ RFC 7636): the URL to send the user to, and a pending authorization stored under its state. */
 export async function beginAuthorization(
@@ -42,7 +52,9 @@ export async function beginAuthorization(
   input: BeginAuthorizationInput,
 ): Promise<BeginAuthorizationResult> {
   const { ctx } = parts;
+  await ctx.discovery?.ensure(input.provider);
   const spec = specFor(ctx, input.provider, 'oauth2');
+  const issuer = spec.issuer ?? null;
   const params = resolveParams(spec, input.params);
   const client = ctx.clients.require(spec.id, params, input.connectionId);
   const redirectUri = input.redirectUri ?? client.redirectUri;
@@ -58,7 +70,17 @@ export async function beginAuthorization(
   const state = randomState();
   const pkce = spec.pkce ? createPkce() : null;
   const scopes = input.scopes ?? spec.scopes;
-  const url = buildAuthorizationUrl({
+  // OpenID Connect: a nonce whenever openid is asked for, sealed with the pending authorization.
+  const nonce = scopes.includes('openid') ? randomState() : null;
+  const resource = input.resource ?? spec.resource ?? [];
+  if (nonce && !spec.issuer) {
+    throw new ConfigError(
+      `${spec.displayName} is asked for openid, but its spec names no issuer, so its id_tokens cannot be verified.`,
+      `Give the ${spec.id} spec its issuer (providers: { ${spec.id}: { issuer } }), or leave openid out of its scopes.`,
+      { provider: spec.id, connectionId: input.connectionId },
+    );
+  }
+  let url = buildAuthorizationUrl({
     spec,
     endpoints,
     clientId: client.clientId,
@@ -66,8 +88,14 @@ export async function beginAuthorization(
     scopes,
     state,
     ...(pkce ? { codeChallenge: pkce.challenge } : {}),
+    ...(nonce ? { nonce } : {}),
+    ...(resource.length > 0 ? { resource } : {}),
     ...(input.extraParams ? { extraParams: input.extraParams } : {}),
   });
+  const metadata = ctx.providers.metadata(spec.id);
+  if (spec.par === true || metadata?.requirePushedAuthorizationRequests === true) {
+    url = await pushed(parts, spec, params, client, input.connectionId, url);
+  }
   const now = ctx.clock.now();
   const pending: PendingAuthorization = {
     state,
@@ -85,6 +113,9 @@ export async function beginAuthorization(
         redirectUri,
         scopes,
         expiresAt: now + parts.authorizationTtlMs,
+        issuer,
+        nonce,
+        resource,
       },
       pendingBinding({ state, provider: spec.id, params, clientId: client.clientId }),
     ),
@@ -109,6 +140,7 @@ export async function completeAuthorization(
           ...(input.code !== undefined ? { code: input.code } : {}),
           ...(input.error !== undefined ? { error: input.error } : {}),
           ...(input.errorDescription !== undefined ? { error_description: input.errorDescription } : {}),
+          ...(input.iss !== undefined ? { iss: input.iss } : {}),
         });
   if (!cb.state) {
     throw new AuthorizationError('state_mismatch', 'The callback carries no state parameter.');
@@ -129,8 +161,14 @@ export async function completeAuthorization(
       opts,
     );
   }
-  const code = checkCallback(cb, pending.state, opts);
+  await ctx.discovery?.ensure(pending.provider);
   const spec = ctx.providers.get(pending.provider);
+  // The issuer the authorization began with (sealed), and whether its server always sends iss.
+  const issuer = typeof secret['issuer'] === 'string' ? secret['issuer'] : null;
+  const issRequired = ctx.providers.metadata(spec.id)?.authorizationResponseIssParameterSupported === true;
+  checkCallbackIssuer(cb, issuer, issRequired, opts);
+  checkCallbackAddress(cb, pending.redirectUri, opts);
+  const code = checkCallback(cb, pending.state, opts);
   const client = ctx.clients.require(spec.id, pending.params, pending.connectionId);
   if (client.clientId !== pending.clientId) {
     throw new ConnectionMismatch(
@@ -146,8 +184,13 @@ export async function completeAuthorization(
     code,
     redirectUri: pending.redirectUri,
     ...(codeVerifier ? { codeVerifier } : {}),
+    ...(Array.isArray(secret['resource']) ? { resource: secret['resource'] as string[] } : {}),
   });
   const tokens = toTokenSet(response, spec, 'authorization_code');
+  const nonce = typeof secret['nonce'] === 'string' ? secret['nonce'] : null;
+  const claims = nonce
+    ? await checkIdToken(ctx, tokens, { nonce, issuer, clientId: client.clientId, ...opts })
+    : null;
   const record = await saveConnection(parts, {
     id: pending.connectionId,
     provider: spec.id,
@@ -156,7 +199,7 @@ export async function completeAuthorization(
     clientId: client.clientId,
     secrets: { tokens, credentials: null },
     scopes: tokens.scope ?? pending.scopes,
-    account: accountFromTokens(tokens),
+    account: claims ? accountFromClaims(claims) : accountFromTokens(tokens),
   });
   return toConnectionInfo(record);
 }
@@ -202,4 +245,77 @@ function openPending(ctx: CoreContext, pending: PendingAuthorization): Record<st
 function accountFromTokens(tokens: TokenSet): AccountInfo | null {
   const id = str(tokens.extra['account_id']) ?? str(tokens.extra['sub']) ?? str(tokens.extra['user_id']);
   return id ? { id } : null;
+}
+
+/**
+ * An authorization that asked for openid must come back with an id_token that verifies
+ * (OpenID Connect Core §3.1.3.3, §3.1.3.7); nothing is stored otherwise.
+ */
+async function checkIdToken(
+  ctx: CoreContext,
+  tokens: TokenSet,
+  expect: { nonce: string; issuer: string | null; clientId: string; provider: string; connectionId: string },
+): Promise<IdTokenClaims> {
+  const opts = { provider: expect.provider, connectionId: expect.connectionId };
+  const idToken = tokens.extra['id_token'];
+  if (typeof idToken !== 'string') {
+    throw new AuthorizationError(
+      'invalid_id_token',
+      'The token response to an openid authorization carries no id_token.',
+      opts,
+    );
+  }
+  const metadata = ctx.providers.metadata(expect.provider);
+  if (!expect.issuer || !metadata?.jwksUri || !ctx.discovery) {
+    throw new ConfigError(
+      `${expect.provider} was asked for openid, but Baton knows neither its issuer nor its keys (jwks_uri).`,
+      `Give the ${expect.provider} spec its issuer (providers: { ${expect.provider}: { issuer } }) so its id_tokens can be verified, or leave openid out of its scopes.`,
+      opts,
+    );
+  }
+  return verifyIdToken(idToken, {
+    issuer: expect.issuer,
+    clientId: expect.clientId,
+    nonce: expect.nonce,
+    algorithms: metadata.idTokenSigningAlgValuesSupported,
+    keys: ctx.discovery.jwks(metadata.jwksUri),
+    now: ctx.clock.now(),
+    ...opts,
+  });
+}
+
+function accountFromClaims(claims: IdTokenClaims): AccountInfo {
+  const out: AccountInfo = { id: claims.sub };
+  if (claims.email) out.email = claims.email;
+  if (claims.name) out.name = claims.name;
+  return out;
+}
+
+/**
+ * RFC 9126 §4: the parameters go to the server's pushed authorization request endpoint; the
+ * authorization URL carries only the client id and the `request_uri` standing for them.
+ */
+async function pushed(
+  parts: FacadeParts,
+  spec: ProviderSpec,
+  params: Record<string, string>,
+  client: ClientConfig,
+  connectionId: string,
+  url: string,
+): Promise<string> {
+  const parUrl = parts.ctx.providers.metadata(spec.id)?.pushedAuthorizationRequestEndpoint;
+  if (!parUrl) {
+    throw new ConfigError(
+      `${spec.displayName} is set to push authorization requests (par), but publishes no pushed_authorization_request_endpoint.`,
+      `Give the ${spec.id} spec its issuer so the endpoint is discovered, or remove par from it.`,
+      { provider: spec.id, connectionId },
+    );
+  }
+  const full = new URL(url);
+  const grant = grantContext(parts.ctx, spec, params, client, connectionId);
+  const { requestUri } = await pushAuthorizationRequest(grant, { url: parUrl, params: full.searchParams });
+  const short = new URL(`${full.origin}${full.pathname}`);
+  short.searchParams.set('client_id', client.clientId);
+  short.searchParams.set('request_uri', requestUri);
+  return short.toString();
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Dispatcher, Response } from 'undici';
 import { ConfigError, ConnectionNotFound, StoreError } from '../errors.js';
+import type { Introspection } from '../protocol/grants.js';
 import { revokeToken } from '../protocol/grants.js';
 import type { HttpOptions } from '../protocol/http.js';
 import { resolveParams } from '../providers/params.js';
@@ -24,9 +25,11 @@ import { type Clock, systemClock } from './clock.js';
 import { type ConnectInput, connect, type FacadeParts, grantContext } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, openConnection, readRecord } from './context.js';
+import { Discovery } from './discovery.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
 import { identify } from './identity.js';
+import { introspect } from './introspection.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
 import { removedEvent } from './outbox.js';
@@ -199,6 +202,8 @@ export class Baton {
       closed: () => closed,
       outbox: options.outbox !== false && store.outbox !== undefined,
     };
+    ctx.discovery = new Discovery(providers, ctx.clock, ctx.options.http);
+    await ctx.discovery.warm();
     const path = journalPath(store, dataDir(env));
     const journal = path ? new RescueJournal(path, sealer) : null;
     const baton = new Baton(ctx, options.authorizationTtlMs ?? 10 * 60_000, ownsStore, journal);
@@ -310,6 +315,11 @@ export class Baton {
    * Calls the provider's identity endpoint, stores what it says about the account, and returns
    * the parsed body. Used by `baton connect` and `baton doctor` to show who a connection is.
    */
+  /** Whether the provider's introspection endpoint (RFC 7662) says the access token is active; null without one. */
+  introspect(id: string): Promise<Introspection | null> {
+    return introspect(this.#parts, id);
+  }
+
   identify(id: string): Promise<{ account: AccountInfo | null; body: unknown; status: number }> {
     return identify(this.#parts, id);
   }

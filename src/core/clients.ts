@@ -40,7 +40,11 @@ export class ClientDirectory {
       const reg: ClientRegistration = { clientId };
       const secret = this.#env[envName(provider, 'CLIENT_SECRET')];
       const redirectUri = this.#env[envName(provider, 'REDIRECT_URI')];
+      const privateKey = this.#env[envName(provider, 'PRIVATE_KEY')];
+      const keyId = this.#env[envName(provider, 'KEY_ID')];
       if (secret) reg.clientSecret = secret;
+      if (privateKey) reg.privateKey = privateKey;
+      if (keyId) reg.keyId = keyId;
       if (redirectUri) reg.redirectUri = redirectUri;
       return reg;
     }

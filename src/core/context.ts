@@ -10,6 +10,7 @@ import type { Sealer } from '../store/sealer.js';
 import type { ConnectionRecord, Store } from '../store/store.js';
 import type { ClientDirectory, ClientRegistration } from './clients.js';
 import type { Clock } from './clock.js';
+import type { Discovery } from './discovery.js';
 import type { BatonEmitter } from './events.js';
 import { type ConnectionSecrets, openSecrets } from './secrets.js';
 import type { TokenCache } from './token-cache.js';
@@ -46,6 +47,8 @@ export interface CoreContext {
   cache: TokenCache;
   /** Whether the Baton is closing: retries stop. */
   closed(): boolean;
+  /** The metadata of issuer-configured providers (absent: none is read, e.g. the fast token path). */
+  discovery?: Discovery;
   /** Write webhook events to the store's outbox with the changes that cause them (README, "Webhooks"). */
   outbox?: boolean;
 }
@@ -128,6 +131,7 @@ export async function readRecord(ctx: CoreContext, id: string): Promise<Connecti
 export async function loadConnection(ctx: CoreContext, id: string): Promise<LoadedConnection> {
   const record = await readRecord(ctx, id);
   if (!record) throw new ConnectionNotFound(id);
+  await ctx.discovery?.ensure(record.provider);
   return openConnection(ctx, record);
 }
 

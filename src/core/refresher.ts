@@ -301,6 +301,7 @@ export class Refresher {
   async #load(id: string): Promise<LoadedConnection> {
     const record = await readRecord(this.#ctx, id);
     if (!record) throw new ConnectionNotFound(id);
+    await this.#ctx.discovery?.ensure(record.provider);
     const conn = openConnection(this.#ctx, record);
     assertUsable(conn);
     return conn;

@@ -10,6 +10,10 @@ export interface AuthorizationUrlInput {
   scopes: string[];
   state: string;
   codeChallenge?: string;
+  /** OpenID Connect Core §3.1.2.1: binds the id_token to this authorization. */
+  nonce?: string;
+  /** RFC 8707 §2: one `resource` parameter per resource. */
+  resource?: readonly string[];
   extraParams?: Record<string, string>;
 }
 
@@ -21,6 +25,8 @@ const RESERVED = new Set([
   'scope',
   'code_challenge',
   'code_challenge_method',
+  'nonce',
+  'resource',
 ]);
 
 /** RFC 6749 §4.1.1 (+ RFC 7636 §4.3): the URL a person opens to grant access. */
@@ -62,11 +68,14 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
     url.searchParams.set('code_challenge', input.codeChallenge);
     url.searchParams.set('code_challenge_method', 'S256');
   }
-  for (const [k, v] of Object.entries(input.extraParams ?? {})) {
+  if (input.nonce) url.searchParams.set('nonce', input.nonce);
+  for (const r of input.resource ?? []) url.searchParams.append('resource', r);
+  // The spec's default parameters, then the caller's, which win.
+  for (const [k, v] of Object.entries({ ...spec.authorizationParams, ...input.extraParams })) {
     if (RESERVED.has(k)) {
       throw new ConfigError(
-        `extraParams may not set "${k}"; Baton sets it.`,
-        `Remove "${k}" from extraParams.`,
+        `extraParams and authorizationParams may not set "${k}"; Baton sets it.`,
+        `Remove "${k}" from extraParams or the ${spec.id} spec's authorizationParams.`,
         {
           provider: spec.id,
         },
@@ -78,7 +87,11 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
 }
 
 export interface Callback {
+  /** Where the callback arrived (scheme, host, port and path), when it was given as a full URL. */
+  arrivedAt?: string | undefined;
   state: string | undefined;
+  /** RFC 9207 §2: the issuer of the authorization response. */
+  iss?: string | undefined;
   code: string | undefined;
   error: string | undefined;
   errorDescription: string | undefined;
@@ -87,13 +100,18 @@ export interface Callback {
 /** Reads the redirect a provider sent the browser back with (a full URL, a query string, or its fields). */
 export function parseCallback(input: string | Record<string, string | undefined>): Callback {
   let get: (name: string) => string | undefined;
+  let arrivedAt: string | undefined;
   if (typeof input === 'string') {
     const text = input.trim();
     let params: URLSearchParams;
     try {
-      params = /^[a-z][a-z0-9+.-]*:\/\//i.test(text)
-        ? new URL(text).searchParams
-        : new URLSearchParams(text.replace(/^\?/, ''));
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+        const url = new URL(text);
+        arrivedAt = `${url.origin}${url.pathname}`;
+        params = url.searchParams;
+      } else {
+        params = new URLSearchParams(text.replace(/^\?/, ''));
+      }
     } catch {
       throw new AuthorizationError('missing_code', 'The callback is not a URL or a query string.');
     }
@@ -106,7 +124,9 @@ export function parseCallback(input: string | Record<string, string | undefined>
     return v === undefined || v === '' ? undefined : v;
   };
   return {
+    arrivedAt,
     state: pick('state'),
+    iss: pick('iss'),
     code: pick('code'),
     error: pick('error'),
     errorDescription: pick('error_description'),
@@ -143,4 +163,49 @@ export function checkCallback(
   if (!cb.code)
     throw new AuthorizationError('missing_code', 'The callback carries no authorization code.', opts);
   return cb.code;
+}
+
+/**
+ * RFC 9207 §2.4 (mix-up defence): when the server says it sends `iss` (its metadata's
+ * `authorization_response_iss_parameter_supported`), or the callback carries one anyway, it
+ * must be the issuer the authorization was begun with, before the code or error is looked at.
+ */
+export function checkCallbackIssuer(
+  cb: Callback,
+  expected: string | null,
+  required: boolean,
+  opts: { provider?: string; connectionId?: string } = {},
+): void {
+  if (expected === null) return;
+  if (cb.iss === undefined && !required) return;
+  if (cb.iss !== expected) {
+    throw new AuthorizationError(
+      'issuer_mismatch',
+      cb.iss === undefined
+        ? `The callback carries no iss, though the issuer ${expected} sends one with every authorization response (RFC 9207).`
+        : `The callback comes from the issuer ${JSON.stringify(excerpt(cb.iss, [], 200))}, not ${expected} (RFC 9207).`,
+      opts,
+    );
+  }
+}
+
+/**
+ * The callback must arrive where the authorization asked the server to send it: the scheme,
+ * host, port and path of the redirect URI the authorization began with (RFC 6749 §4.1.2).
+ * A callback given as fields or a bare query string has no address to compare.
+ */
+export function checkCallbackAddress(
+  cb: Callback,
+  redirectUri: string,
+  opts: { provider?: string; connectionId?: string } = {},
+): void {
+  if (cb.arrivedAt === undefined) return;
+  const expected = new URL(redirectUri);
+  if (cb.arrivedAt !== `${expected.origin}${expected.pathname}`) {
+    throw new AuthorizationError(
+      'redirect_mismatch',
+      `The callback arrived at ${cb.arrivedAt}, not at the redirect URI ${expected.origin}${expected.pathname} the authorization was begun with.`,
+      opts,
+    );
+  }
 }

@@ -1,5 +1,6 @@
-import { type ClientPair, ConfigError } from '../errors.js';
+import { type ClientPair, ConfigError, ProviderError } from '../errors.js';
 import type { ClientAuth, ClientConfig } from '../providers/spec.js';
+import { clientAssertion, JWT_BEARER } from './client-assertion.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
 import {
   errorFromResponse,
@@ -19,7 +20,11 @@ export interface GrantContext {
   tokenUrl?: string | undefined;
   revocationUrl?: string | undefined;
   clientAuth: ClientAuth;
+  /** The authorization server's issuer, the audience of client assertions (RFC 7523 §3); else the endpoint's URL. */
+  issuer?: string | undefined;
   scopeSeparator: string;
+  /** RFC 8707: the resources (APIs) tokens are asked for, sent on token and refresh requests. */
+  resource?: readonly string[] | undefined;
   /** Hosts a redirect may take the client's credentials to (the spec's redirectAuthHosts). */
   redirectAuthHosts: readonly string[];
   client: ClientConfig;
@@ -45,6 +50,7 @@ async function post(
   url: string | undefined,
   fields: Record<string, string>,
   grant: GrantType,
+  resource: readonly string[] = [],
 ) {
   const { provider: spec, client } = ctx;
   if (!url) {
@@ -57,7 +63,17 @@ async function post(
   const headers: Record<string, string> = {};
   const body: Record<string, string> = { ...fields };
   const secret = client.clientSecret;
-  if (ctx.clientAuth === 'basic' && secret !== undefined) {
+  let assertion: string | undefined;
+  if (ctx.clientAuth === 'private_key_jwt' || ctx.clientAuth === 'client_secret_jwt') {
+    assertion = await clientAssertion(ctx.clientAuth, client, {
+      audience: ctx.issuer ?? url,
+      now: ctx.now(),
+      provider: spec.id,
+    });
+    body['client_id'] = client.clientId;
+    body['client_assertion_type'] = JWT_BEARER;
+    body['client_assertion'] = assertion;
+  } else if (ctx.clientAuth === 'basic' && secret !== undefined) {
     headers['authorization'] = basic(client.clientId, secret);
   } else {
     body['client_id'] = client.clientId;
@@ -66,10 +82,15 @@ async function post(
   let text: string;
   if (ctx.clientAuth === 'json') {
     headers['content-type'] = 'application/json; charset=utf-8';
-    text = JSON.stringify(body);
+    text = JSON.stringify(
+      resource.length > 0 ? { ...body, resource: resource.length === 1 ? resource[0] : resource } : body,
+    );
   } else {
     headers['content-type'] = 'application/x-www-form-urlencoded';
-    text = new URLSearchParams(body).toString();
+    const form = new URLSearchParams(body);
+    // RFC 8707 §2: one resource parameter per resource.
+    for (const r of resource) form.append('resource', r);
+    text = form.toString();
   }
   return postTokenEndpoint(
     {
@@ -81,6 +102,7 @@ async function post(
       provider: spec.id,
       secrets: [
         clientPair(ctx),
+        assertion,
         fields['refresh_token'],
         fields['code'],
         fields['code_verifier'],
@@ -104,7 +126,7 @@ function responseContext(ctx: GrantContext, grant: GrantType, secrets: (string |
 /** RFC 6749 §4.1.3 (+ RFC 7636 §4.5). */
 export async function exchangeAuthorizationCode(
   ctx: GrantContext,
-  input: { code: string; redirectUri: string; codeVerifier?: string },
+  input: { code: string; redirectUri: string; codeVerifier?: string; resource?: readonly string[] },
 ): Promise<TokenResponse> {
   const fields: Record<string, string> = {
     grant_type: 'authorization_code',
@@ -112,7 +134,7 @@ export async function exchangeAuthorizationCode(
     redirect_uri: input.redirectUri,
   };
   if (input.codeVerifier) fields['code_verifier'] = input.codeVerifier;
-  const res = await post(ctx, ctx.tokenUrl, fields, 'authorization_code');
+  const res = await post(ctx, ctx.tokenUrl, fields, 'authorization_code', input.resource ?? ctx.resource);
   return parseTokenResponse(
     res,
     responseContext(ctx, 'authorization_code', [input.code, input.codeVerifier]),
@@ -129,7 +151,7 @@ export async function refreshAccessToken(
 ): Promise<TokenResponse> {
   const fields: Record<string, string> = { grant_type: 'refresh_token', refresh_token: input.refreshToken };
   if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.scopeSeparator);
-  const res = await post(ctx, ctx.tokenUrl, fields, 'refresh_token');
+  const res = await post(ctx, ctx.tokenUrl, fields, 'refresh_token', ctx.resource);
   return parseTokenResponse(
     res,
     responseContext(ctx, 'refresh_token', [input.refreshToken, input.accessToken]),
@@ -143,7 +165,7 @@ export async function requestClientCredentials(
 ): Promise<TokenResponse> {
   const fields: Record<string, string> = { grant_type: 'client_credentials' };
   if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.scopeSeparator);
-  const res = await post(ctx, ctx.tokenUrl, fields, 'client_credentials');
+  const res = await post(ctx, ctx.tokenUrl, fields, 'client_credentials', ctx.resource);
   return parseTokenResponse(res, responseContext(ctx, 'client_credentials', []));
 }
 
@@ -160,4 +182,79 @@ export async function revokeToken(
   const res: RawResponse = await post(ctx, ctx.revocationUrl, fields, 'revocation');
   if (res.status >= 200 && res.status < 300) return;
   throw errorFromResponse(res, responseContext(ctx, 'revocation', [input.token]));
+}
+
+/**
+ * RFC 9126 §2: pushes an authorization request's parameters to the server, authenticated as
+ * any token request; the `request_uri` it answers with stands for them on the authorization URL.
+ */
+export async function pushAuthorizationRequest(
+  ctx: GrantContext,
+  input: { url: string; params: URLSearchParams },
+): Promise<{ requestUri: string; expiresIn: number }> {
+  const fields: Record<string, string> = {};
+  const resource: string[] = [];
+  for (const [k, v] of input.params) {
+    if (k === 'resource') resource.push(v);
+    else fields[k] = v;
+  }
+  const res = await post(ctx, input.url, fields, 'pushed_authorization', resource);
+  if (res.status === 201 || res.status === 200) {
+    let json: Record<string, unknown> | null = null;
+    try {
+      json = JSON.parse(res.body) as Record<string, unknown>;
+    } catch {
+      json = null;
+    }
+    const requestUri = json?.['request_uri'];
+    const expiresIn = json?.['expires_in'];
+    if (typeof requestUri === 'string' && typeof expiresIn === 'number') return { requestUri, expiresIn };
+    throw new ProviderError(
+      `${ctx.provider.displayName} answered the pushed authorization request without request_uri and expires_in.`,
+      { status: res.status },
+      { provider: ctx.provider.id, connectionId: ctx.connectionId },
+    );
+  }
+  throw errorFromResponse(res, responseContext(ctx, 'pushed_authorization', [fields['code_challenge']]));
+}
+
+/** What an introspection answer says about a token (RFC 7662 §2.2), the fields Baton shows. */
+export interface Introspection {
+  active: boolean;
+  scope?: string;
+  sub?: string;
+  clientId?: string;
+  exp?: number;
+}
+
+/** RFC 7662 §2.1: asks the server whether a token is active, authenticated like a token request. */
+export async function introspectToken(
+  ctx: GrantContext,
+  input: { url: string; token: string; tokenTypeHint?: 'access_token' | 'refresh_token' },
+): Promise<Introspection> {
+  const fields: Record<string, string> = { token: input.token };
+  if (input.tokenTypeHint) fields['token_type_hint'] = input.tokenTypeHint;
+  const res = await post(ctx, input.url, fields, 'introspection');
+  if (res.status === 200) {
+    let json: Record<string, unknown> | null = null;
+    try {
+      json = JSON.parse(res.body) as Record<string, unknown>;
+    } catch {
+      json = null;
+    }
+    if (json && typeof json['active'] === 'boolean') {
+      const out: Introspection = { active: json['active'] };
+      if (typeof json['scope'] === 'string') out.scope = json['scope'];
+      if (typeof json['sub'] === 'string') out.sub = json['sub'];
+      if (typeof json['client_id'] === 'string') out.clientId = json['client_id'];
+      if (typeof json['exp'] === 'number') out.exp = json['exp'];
+      return out;
+    }
+    throw new ProviderError(
+      `${ctx.provider.displayName} answered the introspection request without a boolean "active".`,
+      { status: res.status },
+      { provider: ctx.provider.id, connectionId: ctx.connectionId },
+    );
+  }
+  throw errorFromResponse(res, responseContext(ctx, 'introspection', [input.token]));
 }

@@ -11,7 +11,13 @@ import {
 import type { ErrorDialect } from '../providers/spec.js';
 import type { RawResponse } from './http.js';
 
-export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'revocation';
+export type GrantType =
+  | 'authorization_code'
+  | 'refresh_token'
+  | 'client_credentials'
+  | 'revocation'
+  | 'pushed_authorization'
+  | 'introspection';
 
 /** Who answered: what error messages name, and how the provider words its errors. */
 export interface ProviderLabel {

@@ -1,9 +1,11 @@
 import { ConfigError } from '../errors.js';
+import { checkIssuer, type ServerMetadata } from './issuer.js';
 import { presets } from './presets/index.js';
-import type { AuthMode, ProviderOverride, ProviderSpec, TokenRateLimit } from './spec.js';
+import type { AuthMode, ClientAuth, ProviderOverride, ProviderSpec, TokenRateLimit } from './spec.js';
 import { templateVariables } from './template.js';
 
 const AUTH_MODES: readonly AuthMode[] = ['oauth2', 'client_credentials', 'token_pair', 'api_key'];
+const CLIENT_AUTHS: readonly ClientAuth[] = ['basic', 'form', 'json', 'private_key_jwt', 'client_secret_jwt'];
 const URL_FIELDS = ['authorizationUrl', 'tokenUrl', 'revocationUrl', 'apiBaseUrl'] as const;
 
 /** Every field a ProviderSpec has: a misspelt override is an error, not silently ignored. */
@@ -12,12 +14,16 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'displayName',
   'authModes',
   'params',
+  'issuer',
   'authorizationUrl',
   'tokenUrl',
   'revocationUrl',
   'apiBaseUrl',
   'clientAuth',
   'pkce',
+  'authorizationParams',
+  'resource',
+  'par',
   'scopes',
   'scopeOptions',
   'singleScope',
@@ -38,7 +44,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
 function defaultsFor(id: string, override: ProviderOverride): ProviderSpec {
   const authModes: AuthMode[] = override.authModes ?? [];
   if (!override.authModes) {
-    if (override.authorizationUrl && override.tokenUrl) authModes.push('oauth2');
+    if ((override.authorizationUrl && override.tokenUrl) || override.issuer) authModes.push('oauth2');
     else if (override.tokenUrl) authModes.push('client_credentials');
     if (override.apiKeyAuth) authModes.push('api_key');
   }
@@ -47,7 +53,7 @@ function defaultsFor(id: string, override: ProviderOverride): ProviderSpec {
     displayName: id,
     authModes,
     params: {},
-    apiBaseUrl: '',
+    apiBaseUrl: override.issuer ?? '',
     clientAuth: 'basic',
     pkce: false,
     scopes: [],
@@ -59,7 +65,29 @@ function defaultsFor(id: string, override: ProviderOverride): ProviderSpec {
   };
 }
 
-function validate(spec: ProviderSpec): void {
+/**
+ * What a server's metadata says about the spec's fields: its endpoints, PKCE when it offers
+ * S256 (RFC 7636 §4.2), client_secret_post when it does not take client_secret_basic, and its
+ * userinfo endpoint as the identity path when it lives under the API base.
+ */
+function fromMetadata(meta: ServerMetadata): Partial<ProviderSpec> {
+  const out: Partial<ProviderSpec> = {};
+  if (meta.authorizationEndpoint) out.authorizationUrl = meta.authorizationEndpoint;
+  if (meta.tokenEndpoint) out.tokenUrl = meta.tokenEndpoint;
+  if (meta.revocationEndpoint) out.revocationUrl = meta.revocationEndpoint;
+  if (meta.codeChallengeMethodsSupported.includes('S256')) out.pkce = true;
+  const methods = meta.tokenEndpointAuthMethodsSupported;
+  if (
+    methods.length > 0 &&
+    !methods.includes('client_secret_basic') &&
+    methods.includes('client_secret_post')
+  ) {
+    out.clientAuth = 'form';
+  }
+  return out;
+}
+
+function validate(spec: ProviderSpec, discovered = true): void {
   const fix = (field: string) =>
     `Set ${field} in Baton.open({ providers: { ${spec.id}: { ${field}: … } } }) or in baton.config.json.`;
   if (!/^[a-z][a-z0-9_-]*$/.test(spec.id)) {
@@ -89,7 +117,43 @@ function validate(spec: ProviderSpec): void {
       );
     }
   }
-  if (spec.authModes.includes('oauth2') && !(spec.authorizationUrl && spec.tokenUrl)) {
+  if (spec.issuer !== undefined) checkIssuer(spec.issuer, spec.id);
+  for (const r of spec.resource ?? []) {
+    let ok = false;
+    try {
+      ok = new URL(r).hash === '' && !r.includes('#');
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      throw new ConfigError(
+        `The ${spec.id} resource "${r}" is not an absolute URI without a fragment (RFC 8707 §2).`,
+        fix('resource'),
+        { provider: spec.id },
+      );
+    }
+  }
+  for (const [k, v] of Object.entries(spec.authorizationParams ?? {})) {
+    if (typeof v !== 'string') {
+      throw new ConfigError(
+        `The ${spec.id} authorizationParams.${k} is not a string.`,
+        fix('authorizationParams'),
+        {
+          provider: spec.id,
+        },
+      );
+    }
+  }
+  if (!CLIENT_AUTHS.includes(spec.clientAuth)) {
+    throw new ConfigError(
+      `Provider ${spec.id} has an unknown clientAuth "${spec.clientAuth}".`,
+      `Use: ${CLIENT_AUTHS.join(', ')}.`,
+      {
+        provider: spec.id,
+      },
+    );
+  }
+  if (spec.authModes.includes('oauth2') && discovered && !(spec.authorizationUrl && spec.tokenUrl)) {
     throw new ConfigError(
       `Provider ${spec.id} uses OAuth2 but lacks authorizationUrl or tokenUrl.`,
       fix('tokenUrl'),
@@ -98,7 +162,7 @@ function validate(spec: ProviderSpec): void {
       },
     );
   }
-  if (spec.authModes.includes('client_credentials') && !spec.tokenUrl) {
+  if (spec.authModes.includes('client_credentials') && discovered && !spec.tokenUrl) {
     throw new ConfigError(
       `Provider ${spec.id} uses client credentials but has no tokenUrl.`,
       fix('tokenUrl'),
@@ -155,6 +219,9 @@ export function checkRateLimit(limit: TokenRateLimit, what: string, provider?: s
 /** The provider specs in force: the presets, with the user's overrides and additions applied. */
 export class ProviderRegistry {
   readonly #specs: Map<string, ProviderSpec>;
+  /** The spec each issuer-configured provider had before its metadata was read, and the user's fields. */
+  readonly #undiscovered = new Map<string, { base: ProviderSpec; explicit: ProviderOverride }>();
+  readonly #metadata = new Map<string, ServerMetadata>();
 
   private constructor(specs: Map<string, ProviderSpec>) {
     this.#specs = specs;
@@ -162,6 +229,7 @@ export class ProviderRegistry {
 
   static create(overrides: Record<string, ProviderOverride> = {}): ProviderRegistry {
     const specs = new Map<string, ProviderSpec>();
+    const pending = new Map<string, { base: ProviderSpec; explicit: ProviderOverride }>();
     for (const [id, preset] of Object.entries(presets)) specs.set(id, preset);
     for (const [id, override] of Object.entries(overrides)) {
       for (const field of Object.keys(override ?? {})) {
@@ -183,11 +251,48 @@ export class ProviderRegistry {
         }
       }
       const base = specs.get(id) ?? defaultsFor(id, override);
-      const spec: ProviderSpec = { ...base, ...stripUndefined(override), id };
-      validate(spec);
+      const explicit = stripUndefined(override);
+      const spec: ProviderSpec = { ...base, ...explicit, id };
+      validate(spec, spec.issuer === undefined);
       specs.set(id, Object.freeze(spec));
+      if (spec.issuer !== undefined) pending.set(id, { base, explicit });
     }
-    return new ProviderRegistry(specs);
+    const registry = new ProviderRegistry(specs);
+    for (const [id, entry] of pending) registry.#undiscovered.set(id, entry);
+    return registry;
+  }
+
+  /** The providers whose spec names an issuer: their metadata is read before use. */
+  issuers(): string[] {
+    return [...this.#undiscovered.keys()];
+  }
+
+  /** The metadata last read for a provider, if any. */
+  metadata(id: string): ServerMetadata | undefined {
+    return this.#metadata.get(id);
+  }
+
+  /**
+   * Applies a provider's metadata: the spec becomes the preset or defaults, then what the
+   * server publishes, then the user's explicit fields (which always win).
+   */
+  applyMetadata(id: string, meta: ServerMetadata): ProviderSpec {
+    const entry = this.#undiscovered.get(id);
+    if (!entry)
+      throw new ConfigError(`Provider ${id} names no issuer.`, `Set issuer in the ${id} spec.`, {
+        provider: id,
+      });
+    const merged: ProviderSpec = { ...entry.base, ...fromMetadata(meta), ...entry.explicit, id };
+    if (
+      merged.identityPath === undefined &&
+      meta.userinfoEndpoint?.startsWith(`${merged.apiBaseUrl.replace(/\/+$/, '')}/`)
+    ) {
+      merged.identityPath = meta.userinfoEndpoint.slice(merged.apiBaseUrl.replace(/\/+$/, '').length + 1);
+    }
+    validate(merged);
+    this.#specs.set(id, Object.freeze(merged));
+    this.#metadata.set(id, meta);
+    return merged;
   }
 
   get(id: string): ProviderSpec {

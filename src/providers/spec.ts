@@ -21,7 +21,11 @@ export type ClientAuth =
   /** client_id / client_secret in a form-encoded body. */
   | 'form'
   /** client_id / client_secret in a JSON body. */
-  | 'json';
+  | 'json'
+  /** RFC 7523 §2.2: a JWT assertion signed with the client's private key (OpenID Connect Core §9). */
+  | 'private_key_jwt'
+  /** RFC 7523 §2.2: a JWT assertion signed with the client secret (HMAC). */
+  | 'client_secret_jwt';
 
 /** How the provider words its errors. */
 export type ErrorDialect =
@@ -73,6 +77,12 @@ export interface ProviderSpec {
   displayName: string;
   authModes: AuthMode[];
   params: Record<string, ParamSpec>;
+  /**
+   * The authorization server's issuer identifier (RFC 8414 §2). Given, Baton reads the server's
+   * metadata (OpenID Connect Discovery, else RFC 8414) and fills every endpoint the spec leaves
+   * out; explicit fields win.
+   */
+  issuer?: string;
   /** URL templates over params and their vars: `https://{company}.checkfront.com/oauth/`. */
   authorizationUrl?: string;
   tokenUrl?: string;
@@ -81,6 +91,21 @@ export interface ProviderSpec {
   clientAuth: ClientAuth;
   /** Use PKCE S256 on the authorization code grant (RFC 7636). */
   pkce: boolean;
+  /**
+   * Parameters every authorization URL carries unless the caller gives others
+   * (`{ prompt: 'consent', access_type: 'offline' }`).
+   */
+  authorizationParams?: Record<string, string>;
+  /**
+   * RFC 8707 resource indicators: the APIs (absolute URIs) tokens are asked for, on the
+   * authorization, token and refresh requests.
+   */
+  resource?: string[];
+  /**
+   * Push every authorization request first (RFC 9126), even when the server does not require it
+   * (a server's `require_pushed_authorization_requests` always turns it on).
+   */
+  par?: boolean;
   /** Scopes requested when the caller names none. */
   scopes: string[];
   /** The scopes the provider knows, when it publishes a closed list. */
@@ -122,4 +147,10 @@ export interface ClientConfig {
   clientId: string;
   clientSecret?: string;
   redirectUri?: string;
+  /** For `private_key_jwt`: the client's private key, as a PEM or a JWK (object or JSON text). */
+  privateKey?: string | Record<string, unknown>;
+  /** The `kid` put in each assertion's header (a JWK's own `kid` otherwise). */
+  keyId?: string;
+  /** The assertion's algorithm: the JWK's `alg`, else by key type (RS256, ES256, EdDSA), HS256 for client_secret_jwt. */
+  signingAlg?: string;
 }

@@ -139,6 +139,7 @@ export const callbackQuery = {
     code: { type: 'string' },
     error: { type: 'string' },
     error_description: { type: 'string' },
+    iss: { type: 'string' },
   },
 } as const;
 

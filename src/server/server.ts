@@ -498,6 +498,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         ...(q['code'] !== undefined ? { code: q['code'] } : {}),
         ...(q['error'] !== undefined ? { error: q['error'] } : {}),
         ...(q['error_description'] !== undefined ? { errorDescription: q['error_description'] } : {}),
+        ...(q['iss'] !== undefined ? { iss: q['iss'] } : {}),
       });
       req.batonState.connectionId = info.id;
       req.batonState.provider = info.provider;

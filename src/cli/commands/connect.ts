@@ -435,7 +435,7 @@ async function waitForCallback(
         return;
       }
       // Answer the browser first: the listener closes as soon as the flow is finished.
-      complete({ callbackUrl: `http://127.0.0.1${url.pathname}${url.search}` }).then(
+      complete({ callbackUrl: `http://${req.headers.host ?? '127.0.0.1'}${url.pathname}${url.search}` }).then(
         async (info) => {
           // Who it was, as the provider's identity endpoint says (stored on the connection too).
           const who = await baton

@@ -246,6 +246,31 @@ function keys(state: KeyState, add: (c: Check) => void): void {
   }
 }
 
+/** RFC 7662: where the provider publishes an introspection endpoint, ask it about the token. */
+async function introspection(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<void> {
+  const check = `introspection ${info.id}`;
+  try {
+    const said = await baton.introspect(info.id);
+    if (!said) return;
+    add(
+      said.active
+        ? {
+            check,
+            level: 'ok',
+            message: `${info.provider} says the access token is active${said.sub ? ` for ${said.sub}` : ''}${said.scope ? ` (scope ${said.scope})` : ''}.`,
+          }
+        : {
+            check,
+            level: 'fail',
+            message: `${info.provider} says the access token is not active.`,
+            remediation: `Authorize it again: baton reconnect ${info.id}`,
+          },
+    );
+  } catch (err) {
+    add({ check, level: 'warn', ...explain(err) });
+  }
+}
+
 async function clock(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<void> {
   const fresh = await baton.get(info.id);
   const spec = baton.providers.get(info.provider);
@@ -339,6 +364,8 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
         clockChecked = true;
         await clock(baton, info, add);
       }
+      if (reached && (info.authMode === 'oauth2' || info.authMode === 'client_credentials'))
+        await introspection(baton, info, add);
     }
   } catch (err) {
     add({ check: err instanceof StoreError ? 'store' : 'baton', level: 'fail', ...explain(err) });

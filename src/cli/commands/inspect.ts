@@ -1,5 +1,6 @@
 import type { Baton, ConnectionQuery } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
+import { fetchServerMetadata, type ServerMetadata } from '../../protocol/discovery.js';
 import { ProviderRegistry } from '../../providers/registry.js';
 import { endpointsFor } from '../../providers/template.js';
 import { columnWidths, relative, table, tableRows } from '../format.js';
@@ -18,8 +19,19 @@ function accountText(info: ConnectionInfo): string {
 export async function providers(cli: Cli, id: string | undefined): Promise<void> {
   const config = cli.config();
   const registry = ProviderRegistry.create(config.providers);
+  let metadata: ServerMetadata | undefined;
+  const issuer = id ? registry.get(id).issuer : undefined;
+  // One provider shown in full: what its issuer publishes now, applied as Baton would.
+  if (id && issuer) {
+    metadata = (await fetchServerMetadata(issuer, id, {})).metadata;
+    registry.applyMetadata(id, metadata);
+  }
   const specs = id ? [registry.get(id)] : registry.list();
-  if (cli.json) return cli.printJson(id ? specs[0] : specs);
+  if (cli.json) {
+    if (!id) return cli.printJson(specs);
+    const { raw: _raw, ...discovered } = metadata ?? { raw: null };
+    return cli.printJson(metadata ? { ...specs[0], discovered } : specs[0]);
+  }
   if (!id) {
     const rows = [['PROVIDER', 'NAME', 'AUTH MODES', 'PARAMS']];
     for (const s of specs) {
@@ -34,6 +46,22 @@ export async function providers(cli: Cli, id: string | undefined): Promise<void>
     lines.push(
       `  param ${name}:${' '.repeat(Math.max(1, 9 - name.length))}${p.description}${allowed}${p.default ? ` (default ${p.default})` : ''}`,
     );
+  }
+  if (s.issuer) lines.push(`  issuer:         ${s.issuer}`);
+  if (metadata) {
+    lines.push(`  discovered at:  ${metadata.source}`);
+    lines.push(
+      `  iss in callback: ${metadata.authorizationResponseIssParameterSupported ? 'yes (RFC 9207, checked)' : 'not advertised'}`,
+    );
+    if (metadata.jwksUri) lines.push(`  JWKS:           ${metadata.jwksUri}`);
+    if (metadata.idTokenSigningAlgValuesSupported.length > 0)
+      lines.push(`  id_token algs:  ${metadata.idTokenSigningAlgValuesSupported.join(', ')}`);
+    if (metadata.tokenEndpointAuthMethodsSupported.length > 0)
+      lines.push(`  client auth methods: ${metadata.tokenEndpointAuthMethodsSupported.join(', ')}`);
+    if (metadata.pushedAuthorizationRequestEndpoint)
+      lines.push(
+        `  PAR:            ${metadata.pushedAuthorizationRequestEndpoint}${metadata.requirePushedAuthorizationRequests ? ' (required)' : ''}`,
+      );
   }
   lines.push(`  authorization:  ${s.authorizationUrl ?? '—'}`, `  token:          ${s.tokenUrl ?? '—'}`);
   lines.push(`  revocation:     ${s.revocationUrl ?? '—'}`, `  API base:       ${s.apiBaseUrl}`);

@@ -495,6 +495,7 @@ export async function registerConnect(
         ...(q['code'] !== undefined ? { code: q['code'] } : {}),
         ...(q['error'] !== undefined ? { error: q['error'] } : {}),
         ...(q['error_description'] !== undefined ? { errorDescription: q['error_description'] } : {}),
+        ...(q['iss'] !== undefined ? { iss: q['iss'] } : {}),
       });
       await baton.identify(info.id).catch(() => undefined);
       const latest = await baton.get(info.id).catch(() => info);
