@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, SignJWT } from 'jose';
 import Provider, { type ClientMetadata, type Configuration } from 'oidc-provider';
 import { fetch } from 'undici';
+import { Baton } from '../../src/core/baton.js';
+import { randomKey, tempDir } from './env.js';
 
 export const OIDC_CALLBACK = 'http://127.0.0.1:1/oidc/callback';
 
@@ -192,5 +194,30 @@ export async function tokenProxy(
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * A Baton on a fresh SQLite file with one provider `acme` at this server (by its issuer unless
+ * the spec says otherwise) and the server's client; `close` closes it and removes the file.
+ */
+export async function batonFor(
+  op: OidcServer,
+  spec: Record<string, unknown> = { issuer: op.issuer, scopes: ['openid'] },
+): Promise<{ baton: Baton; close(): Promise<void> }> {
+  const tmp = tempDir();
+  const baton = await Baton.open({
+    store: `sqlite:${tmp.dir}/baton.db`,
+    secretKey: randomKey(),
+    env: { BATON_HOME: tmp.dir },
+    providers: { acme: spec },
+    clients: { acme: op.client },
+  });
+  return {
+    baton,
+    async close() {
+      await baton.close();
+      tmp.cleanup();
+    },
   };
 }

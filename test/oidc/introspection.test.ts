@@ -1,28 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Baton } from '../../src/core/baton.js';
-import { randomKey, tempDir } from '../helpers/env.js';
-import { type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
+import type { Baton } from '../../src/core/baton.js';
+import { batonFor, type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
 
 describe('introspection (RFC 7662) where the provider publishes it', () => {
   let op: OidcServer;
   let baton: Baton;
-  let cleanup: () => void;
+  let closeBaton: () => Promise<void>;
   beforeEach(async () => {
     op = await startOidcProvider();
-    const tmp = tempDir();
-    cleanup = tmp.cleanup;
-    baton = await Baton.open({
-      store: `sqlite:${tmp.dir}/baton.db`,
-      secretKey: randomKey(),
-      env: { BATON_HOME: tmp.dir },
-      providers: { acme: { issuer: op.issuer, scopes: ['openid'] } },
-      clients: { acme: op.client },
-    });
+    ({ baton, close: closeBaton } = await batonFor(op));
   });
   afterEach(async () => {
-    await baton.close();
+    await closeBaton();
     await op.close();
-    cleanup();
   });
 
   it('says an issued token is active, and no longer after the grant is revoked at the provider', async () => {
@@ -50,23 +40,15 @@ describe('introspection (RFC 7662) where the provider publishes it', () => {
     const bare = await startOidcProvider({
       config: { features: { devInteractions: { enabled: true }, revocation: { enabled: true } } },
     });
-    const tmp = tempDir();
-    const other = await Baton.open({
-      store: 'memory',
-      secretKey: randomKey(),
-      env: { BATON_HOME: tmp.dir },
-      providers: { bare: { issuer: bare.issuer, scopes: ['openid'] } },
-      clients: { bare: bare.client },
-    });
+    const { baton: other, close } = await batonFor(bare);
     try {
-      expect(other.providers.metadata('bare')?.introspectionEndpoint).toBeUndefined();
-      const { url } = await other.beginAuthorization({ provider: 'bare', connectionId: 'p' });
+      expect(other.providers.metadata('acme')?.introspectionEndpoint).toBeUndefined();
+      const { url } = await other.beginAuthorization({ provider: 'acme', connectionId: 'p' });
       await other.completeAuthorization({ callbackUrl: await signIn(url, 'p') });
       expect(await other.introspect('p')).toBeNull();
     } finally {
-      await other.close();
+      await close();
       await bare.close();
-      tmp.cleanup();
     }
   });
 });

@@ -1,29 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Baton } from '../../src/core/baton.js';
+import type { Baton } from '../../src/core/baton.js';
 import { AuthorizationError } from '../../src/errors.js';
-import { randomKey, tempDir } from '../helpers/env.js';
-import { type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
+import { batonFor, type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
 
 describe('mix-up defence: RFC 9207 iss and the redirect URI the authorization began with', () => {
   let op: OidcServer;
   let baton: Baton;
-  let cleanup: () => void;
+  let closeBaton: () => Promise<void>;
   beforeEach(async () => {
     op = await startOidcProvider();
-    const tmp = tempDir();
-    cleanup = tmp.cleanup;
-    baton = await Baton.open({
-      store: `sqlite:${tmp.dir}/baton.db`,
-      secretKey: randomKey(),
-      env: { BATON_HOME: tmp.dir },
-      providers: { acme: { issuer: op.issuer, scopes: ['openid'] } },
-      clients: { acme: op.client },
-    });
+    ({ baton, close: closeBaton } = await batonFor(op));
   });
   afterEach(async () => {
-    await baton.close();
+    await closeBaton();
     await op.close();
-    cleanup();
   });
 
   async function callback(connectionId: string): Promise<URL> {
