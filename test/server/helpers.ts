@@ -164,6 +164,8 @@ export async function call(
   const res = await fetch(`${base}${path}`, {
     method,
     headers,
+    // A server that never answers fails the test with this request named, not a test timeout.
+    signal: AbortSignal.timeout(20_000),
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();

@@ -88,6 +88,25 @@ interface Serve {
   url: string;
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** The tail of what the server wrote (after its URL line), for a failure's message. */
+  out(): string;
+}
+
+/** The exit code after SIGTERM, or a failure quoting the server's last output after 20 s. */
+async function stopped(r: Serve): Promise<number | null> {
+  r.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`baton serve did not exit after SIGTERM:\n${r.out()}`)),
+      20_000,
+    );
+  });
+  try {
+    return await Promise.race([r.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const FAST = [
@@ -130,7 +149,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<Serve> {
     });
     child.on('exit', (code) => reject(new Error(`baton serve exited ${code}: ${out}`)));
   });
-  return { url, child, exited };
+  return { url, child, exited, out: () => out.slice(-4000) };
 }
 
 async function until(what: string, f: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
@@ -329,8 +348,7 @@ describe('webhooks from baton serve', () => {
       ).json['items'] as { id: string; status: string }[];
       expect(deliveries).toHaveLength(expected.size);
       expect(deliveries.every((d) => d.status === 'delivered')).toBe(true);
-      for (const r of replicas) r.child.kill('SIGTERM');
-      for (const r of replicas) expect(await r.exited).toBe(0);
+      for (const code of await Promise.all(replicas.map(stopped))) expect(code).toBe(0);
     },
     90_000,
   );
