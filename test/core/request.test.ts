@@ -63,6 +63,30 @@ describe('baton.request against the simulator', () => {
     expect(w.sim.counters().api.cronofy).toBe(before);
   });
 
+  it('a socket dropped under a GET is sent once more; under a POST it is a NetworkError with no secret', async () => {
+    const token = await w.baton.getAccessToken('alice');
+    const before = w.sim.counters().api.cronofy;
+    w.sim.failNext({ vendor: 'cronofy', endpoint: 'api', kind: 'drop', count: 1 });
+    const res = await w.baton.request('alice', 'v1/userinfo');
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    w.sim.failNext({ vendor: 'cronofy', endpoint: 'api', kind: 'drop', count: 1 });
+    const err = await w.baton
+      .request('alice', 'v1/userinfo', { method: 'POST', body: '{}' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect(JSON.stringify((err as NetworkError).toJSON())).not.toContain(token);
+    expect(w.sim.counters().api.cronofy - before).toBe(3);
+  });
+
+  it('an API answering HTML is handed back as it came, not parsed', async () => {
+    w.sim.failNext({ vendor: 'cronofy', endpoint: 'api', kind: 'html', count: 1 });
+    const res = await w.baton.request('alice', 'v1/userinfo');
+    expect(res.statusCode).toBeGreaterThanOrEqual(200);
+    expect(String(res.headers['content-type'])).toContain('html');
+    expect(await res.body.text()).toMatch(/<html/i);
+  });
+
   it('a silent API is a NetworkError naming the per-call limit', async () => {
     w.sim.failNext({ vendor: 'cronofy', endpoint: 'api', kind: 'delay', delayMs: 120_000 });
     const err = await w.baton.request('alice', 'v1/account', { timeoutMs: 300 }).catch((e: unknown) => e);

@@ -92,6 +92,23 @@ interface Serve {
   out(): string;
 }
 
+/** A caller key allowed every connection with read and manage, made through the CLI. */
+async function managerKey(env: NodeJS.ProcessEnv): Promise<string> {
+  const made = await runCli(env, [
+    'keys',
+    'create',
+    '--name',
+    'app',
+    '--allow',
+    '*',
+    '--ops',
+    'read,manage',
+    '--json',
+  ]);
+  expect(made.code, made.stderr).toBe(0);
+  return JSON.parse(made.stdout).key as string;
+}
+
 /** The exit code after SIGTERM, or a failure quoting the server's last output after 20 s. */
 async function stopped(r: Serve): Promise<number | null> {
   r.child.kill('SIGTERM');
@@ -186,19 +203,7 @@ describe('webhooks from baton serve', () => {
     const env = { BATON_HOME: dir, BATON_SECRET_KEY: randomKey(), BATON_STORE: `sqlite:${dir}/baton.db` };
     const rx = await receiver({ failFirst: 6 });
     cleanups.push(() => rx.close());
-    const key = await runCli(env, [
-      'keys',
-      'create',
-      '--name',
-      'app',
-      '--allow',
-      '*',
-      '--ops',
-      'read,manage',
-      '--json',
-    ]);
-    expect(key.code, key.stderr).toBe(0);
-    const bk = JSON.parse(key.stdout).key as string;
+    const bk = await managerKey(env);
     const added = await runCli(env, ['webhooks', 'add', rx.url, '--json']);
     expect(added.code, added.stderr).toBe(0);
     rx.secret = JSON.parse(added.stdout).secret as string;
@@ -291,19 +296,7 @@ describe('webhooks from baton serve', () => {
       };
       const rx = await receiver({ failEvery: 3, delayMs: 30 });
       cleanups.push(() => rx.close());
-      const key = await runCli(env, [
-        'keys',
-        'create',
-        '--name',
-        'app',
-        '--allow',
-        '*',
-        '--ops',
-        'read,manage',
-        '--json',
-      ]);
-      expect(key.code, key.stderr).toBe(0);
-      const bk = JSON.parse(key.stdout).key as string;
+      const bk = await managerKey(env);
       const replicas = [await serve(env), await serve(env)];
       for (const r of replicas) cleanups.push(async () => void r.child.kill('SIGKILL'));
       const hook = await call(replicas[0]?.url as string, 'POST', '/v1/webhooks', bk, { url: rx.url });

@@ -240,6 +240,21 @@ interface EndpointRow {
 
 const json = (v: string | string[]): string[] => (typeof v === 'string' ? (JSON.parse(v) as string[]) : v);
 
+/** An endpoint's columns in the order of the INSERT both engines use. */
+function endpointValues(e: WebhookEndpoint): unknown[] {
+  return [
+    e.id,
+    e.url,
+    JSON.stringify(e.events),
+    JSON.stringify(e.allow),
+    e.description,
+    e.secretSealed,
+    e.secretPrefix,
+    e.createdAt,
+    e.createdBy,
+  ];
+}
+
 function endpointFromRow(r: EndpointRow): WebhookEndpoint {
   return {
     id: r.id,
@@ -371,17 +386,7 @@ export class SqliteWebhookStore implements WebhookStore {
     return this.#sql('create a webhook endpoint', (db) => {
       db.prepare(
         `INSERT INTO ${this.#t.endpoints} (id, url, events, allow, description, secret_sealed, secret_prefix, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        e.id,
-        e.url,
-        JSON.stringify(e.events),
-        JSON.stringify(e.allow),
-        e.description,
-        e.secretSealed,
-        e.secretPrefix,
-        e.createdAt,
-        e.createdBy,
-      );
+      ).run(...endpointValues(e));
     });
   }
   listEndpoints(): Promise<WebhookEndpoint[]> {
@@ -571,17 +576,7 @@ export class PostgresWebhookStore implements WebhookStore {
     await this.#q(
       'create a webhook endpoint',
       `INSERT INTO ${this.#t.endpoints} (id, url, events, allow, description, secret_sealed, secret_prefix, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [
-        e.id,
-        e.url,
-        JSON.stringify(e.events),
-        JSON.stringify(e.allow),
-        e.description,
-        e.secretSealed,
-        e.secretPrefix,
-        e.createdAt,
-        e.createdBy,
-      ],
+      endpointValues(e),
     );
   }
   async listEndpoints(): Promise<WebhookEndpoint[]> {
