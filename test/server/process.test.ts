@@ -156,6 +156,30 @@ describe('baton serve as a process (SQLite)', () => {
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
   }, 30_000);
 
+  it.each([
+    [['serve', '--port', 'abc'], /"abc" is not a port/],
+    [['serve', '--log-level', 'loud'], /"loud" is not a log level/],
+    [['serve', '--webhook-timeout', 'soon'], /"soon" is not a duration/],
+    [['serve', '--audit-retention', '-1d'], /is not a duration/],
+  ])('baton %j is a usage error (exit 2) before anything listens', async (args, message) => {
+    const r = await runCli(env, args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/→ /);
+    expect(r.stdout).not.toContain('listening');
+  });
+
+  it('baton serve on a PostgreSQL store that is down says so and exits 1', async () => {
+    const r = await runCli({ ...env, BATON_STORE: 'postgres://postgres@127.0.0.1:1/test' }, [
+      'serve',
+      '--port',
+      '0',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unreachable/);
+    expect(r.stderr).toMatch(/→ Check that PostgreSQL is running/);
+  });
+
   it('baton providers disable|enable and baton keys list|disable|revoke work on the store', async () => {
     expect((await runCli(env, ['providers', 'disable', 'cronofy'])).code).toBe(0);
     expect((await runCli(env, ['providers', 'enable', 'cronofy'])).code).toBe(0);

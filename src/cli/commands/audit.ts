@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { parseDuration } from '../../server/duration.js';
+import { parseDuration } from '../duration.js';
 import { table } from '../format.js';
 import { type Cli, UsageError } from '../runtime.js';
 import { withServerStore } from './keys.js';

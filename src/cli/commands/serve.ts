@@ -1,8 +1,10 @@
 import { Command } from 'commander';
-import { parseDuration } from '../../server/duration.js';
 import { startServer } from '../../server/server.js';
 import { defaultStoreSpec } from '../../store/index.js';
+import { parseDuration } from '../duration.js';
 import { type Cli, collectList, UsageError } from '../runtime.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function serveCommand(cli: Cli): Command {
   return new Command('serve')
@@ -13,7 +15,7 @@ export function serveCommand(cli: Cli): Command {
     .option('--audit-retention <duration>', 'keep audit rows this long', '90d')
     .option('--shutdown-timeout <duration>', 'how long SIGTERM waits for requests in flight', '10s')
     .option('--no-keeper', 'do not refresh tokens in the background in this process')
-    .option('--log-level <level>', 'pino level: fatal, error, warn, info, debug', 'info')
+    .option('--log-level <level>', 'pino level: fatal, error, warn, info, debug, trace, silent', 'info')
     .option(
       '--connect-return-url <prefix>',
       'a URL prefix connect sessions may return to; repeatable (env BATON_CONNECT_RETURN_URLS, comma-separated)',
@@ -57,6 +59,23 @@ export function serveCommand(cli: Cli): Command {
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
           throw new UsageError(`"${opts.port}" is not a port.`, 'Pass --port a number from 0 to 65535.');
         }
+        if (!LOG_LEVELS.includes(opts.logLevel)) {
+          throw new UsageError(
+            `"${opts.logLevel}" is not a log level.`,
+            `Pass --log-level one of ${LOG_LEVELS.join(', ')}.`,
+          );
+        }
+        // Every flag is read before a store is opened: a bad value changes nothing.
+        const ms = {
+          auditRetention: parseDuration(opts.auditRetention, '--audit-retention'),
+          shutdownTimeout: parseDuration(opts.shutdownTimeout, '--shutdown-timeout'),
+          connectSessionTtl: parseDuration(opts.connectSessionTtl, '--connect-session-ttl'),
+          webhookRetryWindow: parseDuration(opts.webhookRetryWindow, '--webhook-retry-window'),
+          webhookRetryBase: parseDuration(opts.webhookRetryBase, '--webhook-retry-base'),
+          webhookRetryMax: parseDuration(opts.webhookRetryMax, '--webhook-retry-max'),
+          webhookTimeout: parseDuration(opts.webhookTimeout, '--webhook-timeout'),
+          webhookPoll: parseDuration(opts.webhookPoll, '--webhook-poll'),
+        };
         const baton = await cli.openBaton({ keeper: false }, { create: true });
         const store = cli.config().store ?? defaultStoreSpec(cli.env);
         let server: Awaited<ReturnType<typeof startServer>>;
@@ -67,8 +86,8 @@ export function serveCommand(cli: Cli): Command {
             host: opts.host,
             port,
             keeper: opts.keeper,
-            auditRetentionMs: parseDuration(opts.auditRetention, '--audit-retention'),
-            shutdownTimeoutMs: parseDuration(opts.shutdownTimeout, '--shutdown-timeout'),
+            auditRetentionMs: ms.auditRetention,
+            shutdownTimeoutMs: ms.shutdownTimeout,
             logLevel: opts.logLevel,
             // The process's own standard output gets the server's asynchronous writer.
             ...(cli.stdout === process.stdout ? {} : { logStream: cli.stdout }),
@@ -82,17 +101,17 @@ export function serveCommand(cli: Cli): Command {
                   .map((u) => u.trim())
                   .filter(Boolean),
               ],
-              sessionTtlMs: parseDuration(opts.connectSessionTtl, '--connect-session-ttl'),
+              sessionTtlMs: ms.connectSessionTtl,
             },
             webhooks: opts.webhooks
               ? {
                   retry: {
-                    windowMs: parseDuration(opts.webhookRetryWindow, '--webhook-retry-window'),
-                    baseMs: parseDuration(opts.webhookRetryBase, '--webhook-retry-base'),
-                    maxMs: parseDuration(opts.webhookRetryMax, '--webhook-retry-max'),
+                    windowMs: ms.webhookRetryWindow,
+                    baseMs: ms.webhookRetryBase,
+                    maxMs: ms.webhookRetryMax,
                   },
-                  timeoutMs: parseDuration(opts.webhookTimeout, '--webhook-timeout'),
-                  pollMs: parseDuration(opts.webhookPoll, '--webhook-poll'),
+                  timeoutMs: ms.webhookTimeout,
+                  pollMs: ms.webhookPoll,
                 }
               : false,
           });
