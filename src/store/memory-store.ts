@@ -9,6 +9,8 @@ import type {
   KeyUsage,
   LeaseGrant,
   ListQuery,
+  MetadataCache,
+  MetadataDocument,
   OutboxEvent,
   OutboxReader,
   PendingAuthorization,
@@ -41,6 +43,22 @@ export class MemoryStore implements Store {
     remove: async (ids) => {
       const gone = new Set(ids);
       this.#events = this.#events.filter((e) => !gone.has(e.id));
+    },
+  };
+
+  readonly #documents = new Map<string, MetadataDocument>();
+
+  readonly serverMetadata: MetadataCache = {
+    get: async (issuer) => {
+      const doc = this.#documents.get(issuer);
+      return doc ? { ...doc } : null;
+    },
+    put: async (doc) => {
+      const held = this.#documents.get(doc.issuer);
+      if (held && held.fetchedAt > doc.fetchedAt) return false;
+      const { issuer, document, source, fetchedAt, expiresAt } = doc;
+      this.#documents.set(issuer, { issuer, document, source, fetchedAt, expiresAt });
+      return true;
     },
   };
 

@@ -13,6 +13,7 @@ import type {
   KeyUsage,
   LeaseGrant,
   ListQuery,
+  MetadataCache,
   OutboxEvent,
   OutboxReader,
   PendingAuthorization,
@@ -83,6 +84,14 @@ export const MIGRATIONS: string[] = [
      WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL;
    CREATE INDEX IF NOT EXISTS baton_pending_authorizations_key
      ON baton_pending_authorizations (key_id, state COLLATE "C");`,
+  // Issuers' metadata documents (public, not sealed), so a process reads what another fetched.
+  `CREATE TABLE IF NOT EXISTS baton_server_metadata (
+     issuer text PRIMARY KEY,
+     document text NOT NULL,
+     source text NOT NULL,
+     fetched_at bigint NOT NULL,
+     expires_at bigint NOT NULL
+   );`,
 ];
 
 /** Outbox events nobody dispatched within this long are dropped when new ones are written. */
@@ -478,6 +487,44 @@ export class PostgresStore implements Store {
       await this.#query('remove outbox events', 'DELETE FROM baton_outbox WHERE id = ANY($1::text[])', [
         [...ids],
       ]);
+    },
+  };
+
+  readonly serverMetadata: MetadataCache = {
+    get: async (issuer) => {
+      const { rows } = await this.#query<{
+        issuer: string;
+        document: string;
+        source: string;
+        fetched_at: string;
+        expires_at: string;
+      }>(
+        'read a metadata document',
+        'SELECT issuer, document, source, fetched_at, expires_at FROM baton_server_metadata WHERE issuer = $1',
+        [issuer],
+      );
+      const row = rows[0];
+      return row
+        ? {
+            issuer: row.issuer,
+            document: row.document,
+            source: row.source,
+            fetchedAt: Number(row.fetched_at),
+            expiresAt: Number(row.expires_at),
+          }
+        : null;
+    },
+    put: async (doc) => {
+      const { rowCount } = await this.#query(
+        'write a metadata document',
+        `INSERT INTO baton_server_metadata (issuer, document, source, fetched_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (issuer) DO UPDATE SET document = EXCLUDED.document, source = EXCLUDED.source,
+           fetched_at = EXCLUDED.fetched_at, expires_at = EXCLUDED.expires_at
+         WHERE EXCLUDED.fetched_at >= baton_server_metadata.fetched_at`,
+        [doc.issuer, doc.document, doc.source, doc.fetchedAt, doc.expiresAt],
+      );
+      return rowCount === 1;
     },
   };
 

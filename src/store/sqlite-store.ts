@@ -13,6 +13,8 @@ import type {
   KeyUsage,
   LeaseGrant,
   ListQuery,
+  MetadataCache,
+  MetadataDocument,
   OutboxEvent,
   OutboxReader,
   PendingAuthorization,
@@ -105,6 +107,14 @@ export const MIGRATIONS: string[] = [
      WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL;
    CREATE INDEX pending_authorizations_key ON pending_authorizations (key_id, state);
    CREATE INDEX change_log_at ON change_log (at);`,
+  // Issuers' metadata documents (public, not sealed), so a process reads what another fetched.
+  `CREATE TABLE server_metadata (
+     issuer TEXT PRIMARY KEY,
+     document TEXT NOT NULL,
+     source TEXT NOT NULL,
+     fetched_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );`,
 ];
 
 /** Outbox events nobody dispatched within this long are dropped when new ones are written. */
@@ -433,6 +443,48 @@ export class SqliteStore implements Store {
         })();
       });
     },
+  };
+
+  readonly serverMetadata: MetadataCache = {
+    get: (issuer) =>
+      this.#run('read a metadata document', () => {
+        const row = this.#db
+          .prepare(
+            'SELECT issuer, document, source, fetched_at, expires_at FROM server_metadata WHERE issuer = ?',
+          )
+          .get(issuer) as
+          | { issuer: string; document: string; source: string; fetched_at: number; expires_at: number }
+          | undefined;
+        return row
+          ? {
+              issuer: row.issuer,
+              document: row.document,
+              source: row.source,
+              fetchedAt: Number(row.fetched_at),
+              expiresAt: Number(row.expires_at),
+            }
+          : null;
+      }),
+    put: (doc: MetadataDocument) =>
+      this.#run(
+        'write a metadata document',
+        () =>
+          this.#db
+            .prepare(
+              `INSERT INTO server_metadata (issuer, document, source, fetched_at, expires_at)
+               VALUES (@issuer, @document, @source, @fetchedAt, @expiresAt)
+               ON CONFLICT(issuer) DO UPDATE SET document = excluded.document, source = excluded.source,
+                 fetched_at = excluded.fetched_at, expires_at = excluded.expires_at
+               WHERE excluded.fetched_at >= server_metadata.fetched_at`,
+            )
+            .run({
+              issuer: doc.issuer,
+              document: doc.document,
+              source: doc.source,
+              fetchedAt: doc.fetchedAt,
+              expiresAt: doc.expiresAt,
+            }).changes === 1,
+      ),
   };
 
   acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {

@@ -95,6 +95,35 @@ export interface OutboxReader {
 }
 
 /**
+ * An authorization server's metadata document (RFC 8414, OpenID Connect Discovery 1.0) as last
+ * read from its issuer (README, "From the issuer alone"). Public data: nothing in it is sealed.
+ * Times are epoch milliseconds.
+ */
+export interface MetadataDocument {
+  /** The configured issuer it was read for: the key. */
+  issuer: string;
+  /** The document's JSON as the server sent it. Whoever reads it validates it again. */
+  document: string;
+  /** The URL it was read from. */
+  source: string;
+  fetchedAt: number;
+  /** Until when it is used without asking the server again. */
+  expiresAt: number;
+}
+
+/** Issuers' metadata documents, one per issuer, shared by every process on the store. */
+export interface MetadataCache {
+  /** The document stored for `issuer` (exactly that string), expired or not; null when none. */
+  get(issuer: string): Promise<MetadataDocument | null>;
+  /**
+   * Stores `doc` for its issuer, unless the one stored was fetched later: a slow writer never
+   * replaces a newer read (an equal `fetchedAt` replaces, to move the expiry). Returns whether
+   * it was written.
+   */
+  put(doc: MetadataDocument): Promise<boolean>;
+}
+
+/**
  * A page of connections, in id order (code-point order on every engine). Keyset pagination:
  * the next page is `after` the last id of this one; a page shorter than `limit` is the last.
  */
@@ -184,6 +213,11 @@ export interface Store {
   delete(id: string, events?: readonly OutboxEvent[]): Promise<boolean>;
   /** The outbox, on engines that keep one (all built-in engines); put/delete take `events` only then. */
   readonly outbox?: OutboxReader;
+  /**
+   * Issuers' metadata documents with their expiry, on engines that keep them (all built-in
+   * engines): a process reads a document another one fetched instead of asking the server.
+   */
+  readonly serverMetadata?: MetadataCache;
   /**
    * Takes the refresh lease for `id` if it is free, expired, or already `owner`'s (which renews
    * it). Returns null when another owner holds it. The lease expires `ttlMs` after it is taken

@@ -5,6 +5,7 @@ import type {
   DueCursor,
   DueQuery,
   ListQuery,
+  MetadataDocument,
   OutboxEvent,
   PendingAuthorization,
   Store,
@@ -555,5 +556,73 @@ export function storeContract(
         { numRuns: 10 },
       );
     });
+
+    it('metadata documents: stored per issuer, read back exactly, by another store object too', async () => {
+      const cache = store.serverMetadata;
+      expect(cache).toBeDefined();
+      if (!cache) return;
+      const issuer = `https://id-${Math.random().toString(36).slice(2, 8)}.test`;
+      expect(await cache.get(issuer)).toBeNull();
+      const doc = metadataDocument(issuer, 1_700_000_000_000);
+      expect(await cache.put(doc)).toBe(true);
+      expect(await cache.get(issuer)).toEqual(doc);
+      // The key is the issuer exactly: another path, a trailing slash, another case are others.
+      expect(await cache.get(`${issuer}/`)).toBeNull();
+      expect(await cache.get(issuer.toUpperCase())).toBeNull();
+      const other = metadataDocument(`${issuer}/tenant`, 1_700_000_000_000);
+      expect(await cache.put(other)).toBe(true);
+      expect(await cache.get(issuer)).toEqual(doc);
+      const second = await peer(store);
+      try {
+        expect(await second.serverMetadata?.get(`${issuer}/tenant`)).toEqual(other);
+      } finally {
+        if (second !== store) await second.close();
+      }
+    });
+
+    it('metadata documents: a newer read replaces, an equal one moves the expiry, an older one is refused', async () => {
+      const cache = store.serverMetadata;
+      if (!cache) throw new Error('no metadata cache');
+      const issuer = `https://id-${Math.random().toString(36).slice(2, 8)}.test`;
+      const first = metadataDocument(issuer, 1_700_000_000_000);
+      await cache.put(first);
+      const newer = metadataDocument(issuer, 1_700_000_060_000, 'newer');
+      expect(await cache.put(newer)).toBe(true);
+      expect(await cache.put(first)).toBe(false);
+      expect(await cache.get(issuer)).toEqual(newer);
+      const extended = { ...newer, expiresAt: newer.expiresAt + 60_000 };
+      expect(await cache.put(extended)).toBe(true);
+      expect(await cache.get(issuer)).toEqual(extended);
+    });
+
+    it('metadata documents: whatever the order of the writes, the latest read is kept (property)', async () => {
+      const cache = store.serverMetadata;
+      if (!cache) throw new Error('no metadata cache');
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 8 }),
+          async (ages) => {
+            const issuer = `https://p-${Math.random().toString(36).slice(2, 10)}.test`;
+            const docs = ages.map((a, i) => metadataDocument(issuer, 1_700_000_000_000 + a * 1000, `w${i}`));
+            for (const d of docs) await cache.put(d);
+            const latest = Math.max(...docs.map((d) => d.fetchedAt));
+            // Of the reads made at the latest time, the last written.
+            expect(await cache.get(issuer)).toEqual(docs.filter((d) => d.fetchedAt === latest).at(-1));
+          },
+        ),
+        { numRuns: 20 },
+      );
+    });
   });
+}
+
+/** A metadata document as Discovery stores one: the document JSON is opaque to the store. */
+function metadataDocument(issuer: string, fetchedAt: number, tag = 'v1'): MetadataDocument {
+  return {
+    issuer,
+    document: JSON.stringify({ issuer, token_endpoint: `${issuer}/token`, tag, note: 'ünïcode ✓' }),
+    source: `${issuer}/.well-known/openid-configuration`,
+    fetchedAt,
+    expiresAt: fetchedAt + 3_600_000,
+  };
 }
