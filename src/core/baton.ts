@@ -202,7 +202,11 @@ export class Baton {
       closed: () => closed,
       outbox: options.outbox !== false && store.outbox !== undefined,
     };
-    ctx.discovery = new Discovery(providers, ctx.clock, ctx.options.http);
+    ctx.discovery = new Discovery(providers, ctx.clock, ctx.options.http, {
+      cache: store.serverMetadata,
+      // The metadata cache saves network reads; its failure is reported, never an operation's.
+      onStoreError: (err) => ctx.events.emit('error', err, undefined),
+    });
     await ctx.discovery.warm();
     const path = journalPath(store, dataDir(env));
     const journal = path ? new RescueJournal(path, sealer) : null;

@@ -7,7 +7,11 @@ export interface BatonEvents {
   refreshed: [info: ConnectionInfo];
   /** The provider refused the grant: a person must authorize the connection again. */
   needs_reauth: [info: ConnectionInfo, error: BatonError];
-  /** A refresh or commit failed in a way that was not the caller's to handle (keeper, background commit). */
+  /**
+   * A refresh or commit failed in a way that was not the caller's to handle (keeper, background
+   * commit), or the store failed to read or write an issuer's metadata document (read from the
+   * server instead).
+   */
   error: [error: BatonError, connectionId: string | undefined];
 }
 

@@ -7,6 +7,7 @@ import type {
   KeyUsage,
   LeaseGrant,
   ListQuery,
+  MetadataCache,
   PendingAuthorization,
   PendingQuery,
   Store,
@@ -27,9 +28,29 @@ export class FaultyStore implements Store {
     this.kind = inner.kind;
   }
 
+  /** While set, every read and write of a metadata document throws it; connections still work. */
+  metadataFault: Error | null = null;
+  /** Metadata documents read and written through this wrapper (whether they failed or not). */
+  metadataCalls: ('get' | 'put')[] = [];
+
   #check(): void {
     if (this.down) throw new StoreError('store is down (test)');
   }
+
+  readonly serverMetadata: MetadataCache = {
+    get: async (issuer) => {
+      this.metadataCalls.push('get');
+      this.#check();
+      if (this.metadataFault) throw this.metadataFault;
+      return (await this.inner.serverMetadata?.get(issuer)) ?? null;
+    },
+    put: async (doc) => {
+      this.metadataCalls.push('put');
+      this.#check();
+      if (this.metadataFault) throw this.metadataFault;
+      return (await this.inner.serverMetadata?.put(doc)) ?? false;
+    },
+  };
 
   async get(id: string): Promise<ConnectionRecord | null> {
     this.#check();

@@ -16,6 +16,10 @@ export interface OidcServer {
   rotateKeys(): Promise<void>;
   /** Signs claims with the server's current signing key, as the server would. */
   sign(claims: JWTPayload, header?: { kid?: string }): Promise<string>;
+  /** The path and query of every request the server received, in order. */
+  readonly requests: string[];
+  /** While true, the metadata documents (`/.well-known/…`) answer 503; every other route works. */
+  metadataDown: boolean;
   close(): Promise<void>;
 }
 
@@ -32,7 +36,16 @@ export async function startOidcProvider(
   options: { client?: Partial<ClientMetadata>; config?: Partial<Configuration> } = {},
 ): Promise<OidcServer> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
-  const server = createServer((req, res) => handler(req, res));
+  const requests: string[] = [];
+  const state = { metadataDown: false };
+  const server = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    if (state.metadataDown && req.url?.startsWith('/.well-known/')) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('metadata down (test)');
+      return;
+    }
+    handler(req, res);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const keys = [await signingKey('k1')];
@@ -82,6 +95,13 @@ export async function startOidcProvider(
       return provider;
     },
     client,
+    requests,
+    get metadataDown() {
+      return state.metadataDown;
+    },
+    set metadataDown(down: boolean) {
+      state.metadataDown = down;
+    },
     async rotateKeys() {
       keys.unshift(await signingKey(`k${keys.length + 1}`));
       provider = build();
