@@ -127,7 +127,7 @@ Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
     .argument('[id]', 'show one provider in full')
     .addHelpText(
       'after',
-      '\nExamples:\n  baton providers\n  baton providers cronofy --json\n  baton providers disable cronofy',
+      '\nExamples:\n  baton providers\n  baton providers cronofy --json\n  baton providers add acme --issuer https://id.acme.test\n  baton providers disable cronofy',
     )
     .action(lazy(async () => (await import('./commands/inspect.js')).providers));
   providers.addCommand(
@@ -139,6 +139,41 @@ Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
         )
         .argument('<provider>', 'provider id')
         .action(async (provider: string) => (await import('./commands/inspect.js')).providers(cli, provider)),
+    ),
+  );
+  providers.addCommand(
+    withOutput(
+      cli,
+      new Command('add')
+        .description(
+          "Add a provider by its issuer: read the issuer's metadata now, then write the provider into baton.config.json",
+        )
+        .argument('<provider>', 'the new provider id, e.g. acme')
+        .requiredOption('--issuer <url>', "the authorization server's issuer identifier (https)")
+        .option(
+          '-s, --scope <scope>',
+          'scope to request (repeatable, or a comma list; default: openid for an OpenID Connect server)',
+          collectList,
+        )
+        .option(
+          '--force',
+          'replace a provider already in the config file, or give a built-in one this issuer',
+        )
+        .addHelpText(
+          'after',
+          `
+Examples:
+  baton providers add acme --issuer https://id.acme.test
+  baton providers add acme --issuer https://id.acme.test --scope openid,email --force
+
+Writes the nearest baton.config.json / .yaml (or --config), creating baton.config.json in the
+current directory when there is none; YAML keeps its comments. Nothing is written when the
+issuer cannot be read or publishes another issuer. The client goes in the environment
+(BATON_<PROVIDER>_CLIENT_ID, _CLIENT_SECRET, …): the command prints the names.`,
+        )
+        .action(async (provider: string, opts: { issuer: string; scope?: string[]; force?: boolean }) =>
+          (await import('./commands/providers-add.js')).providersAdd(cli, provider, opts),
+        ),
     ),
   );
   for (const [name, disable] of [

@@ -1,10 +1,15 @@
+import { existsSync } from 'node:fs';
 import type { Baton, ConnectionQuery } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
-import { fetchServerMetadata, type ServerMetadata } from '../../protocol/discovery.js';
+import type { MetadataStatus } from '../../core/discovery.js';
+import { BatonError } from '../../errors.js';
+import type { ServerMetadata } from '../../protocol/discovery.js';
 import { ProviderRegistry } from '../../providers/registry.js';
+import type { ProviderSpec } from '../../providers/spec.js';
 import { endpointsFor } from '../../providers/template.js';
+import type { Store } from '../../store/store.js';
 import { columnWidths, relative, table, tableRows } from '../format.js';
-import { type Cli, NoStore, UsageError } from '../runtime.js';
+import { Cli, NoStore, tidy, UsageError } from '../runtime.js';
 
 function statusText(cli: Cli, status: ConnectionInfo['status']): string {
   const p = cli.out;
@@ -16,30 +21,90 @@ function accountText(info: ConnectionInfo): string {
   return a?.email ?? a?.name ?? a?.id ?? '—';
 }
 
-export async function providers(cli: Cli, id: string | undefined): Promise<void> {
-  const config = cli.config();
-  const registry = ProviderRegistry.create(config.providers);
-  let metadata: ServerMetadata | undefined;
-  const issuer = id ? registry.get(id).issuer : undefined;
-  // One provider shown in full: what its issuer publishes now, applied as Baton would.
-  if (id && issuer) {
-    metadata = (await fetchServerMetadata(issuer, id, {})).metadata;
-    registry.applyMetadata(id, metadata);
+/**
+ * The store's cache of metadata documents, when the store in force exists: looking never
+ * creates one. A store that cannot be opened is said and skipped (the issuer is asked).
+ */
+async function metadataStore(cli: Cli): Promise<Store | undefined> {
+  try {
+    const spec = await cli.storeSpec();
+    const path = Cli.sqlitePath(spec);
+    if (path && !existsSync(path)) return undefined;
+    const { openStore } = await import('../../store/index.js');
+    return await openStore(spec, { env: cli.env });
+  } catch (err) {
+    cli.note(
+      `${cli.err.yellow('!')} ${err instanceof BatonError ? tidy(err.message) : 'The store could not be opened.'} The issuer's metadata is read from the issuer.`,
+    );
+    return undefined;
   }
-  const specs = id ? [registry.get(id)] : registry.list();
-  if (cli.json) {
-    if (!id) return cli.printJson(specs);
-    const { raw: _raw, ...discovered } = metadata ?? { raw: null };
-    return cli.printJson(metadata ? { ...specs[0], discovered } : specs[0]);
+}
+
+/**
+ * A provider's metadata as Baton would have it now: the store's copy while it is fresh (no
+ * network read), else read from the issuer and written to the store.
+ */
+export async function discover(
+  cli: Cli,
+  registry: ProviderRegistry,
+  id: string,
+): Promise<{ metadata: ServerMetadata | undefined; status: MetadataStatus | undefined }> {
+  const [{ Discovery }, { systemClock }] = await Promise.all([
+    import('../../core/discovery.js'),
+    import('../../core/clock.js'),
+  ]);
+  const store = await metadataStore(cli);
+  try {
+    const discovery = new Discovery(
+      registry,
+      systemClock,
+      {},
+      {
+        cache: store?.serverMetadata,
+        onStoreError: (err) =>
+          cli.note(
+            `${cli.err.yellow('!')} ${tidy(err.message)} The issuer's metadata is read from the issuer.`,
+          ),
+      },
+    );
+    const metadata = await discovery.ensure(id);
+    return { metadata, status: discovery.status(id) };
+  } finally {
+    await store?.close().catch(() => undefined);
   }
-  if (!id) {
-    const rows = [['PROVIDER', 'NAME', 'AUTH MODES', 'PARAMS']];
-    for (const s of specs) {
-      rows.push([s.id, s.displayName, s.authModes.join(', '), Object.keys(s.params).join(', ') || '—']);
-    }
-    return cli.print(table(rows, cli.width));
-  }
-  const s = specs[0]!;
+}
+
+/** One provider as `--json` prints it: the spec in force and, for an issuer, what it published and where it was read. */
+export function providerJson(
+  spec: ProviderSpec,
+  metadata: ServerMetadata | undefined,
+  status: MetadataStatus | undefined,
+): Record<string, unknown> {
+  if (!metadata) return { ...spec };
+  const { raw: _raw, ...discovered } = metadata;
+  return {
+    ...spec,
+    discovered: {
+      ...discovered,
+      ...(status
+        ? {
+            readFrom: status.from,
+            fetchedAt: status.fetchedAt,
+            expiresAt: status.expiresAt,
+            stale: status.stale,
+          }
+        : {}),
+    },
+  };
+}
+
+/** One provider in full, for a person: the spec in force and, for an issuer, its metadata document. */
+export function providerLines(
+  cli: Cli,
+  s: ProviderSpec,
+  metadata: ServerMetadata | undefined,
+  status: MetadataStatus | undefined,
+): string[] {
   const lines = [`${cli.out.bold(s.displayName)} (${s.id})`, `  auth modes:     ${s.authModes.join(', ')}`];
   for (const [name, p] of Object.entries(s.params)) {
     const allowed = p.values ? ` [${p.values.join(', ')}]` : p.pattern ? ` /${p.pattern}/` : '';
@@ -50,6 +115,17 @@ export async function providers(cli: Cli, id: string | undefined): Promise<void>
   if (s.issuer) lines.push(`  issuer:         ${s.issuer}`);
   if (metadata) {
     lines.push(`  discovered at:  ${metadata.source}`);
+    if (status) {
+      const now = Date.now();
+      const origin =
+        status.from === 'network'
+          ? 'read from the issuer now'
+          : `from the store's cache (read from the issuer ${relative(status.fetchedAt, now)})`;
+      const next = status.stale
+        ? `the issuer did not answer; asked again ${relative(status.expiresAt, now)}`
+        : `expires ${relative(status.expiresAt, now)} (${new Date(status.expiresAt).toISOString()})`;
+      lines.push(`  metadata:       ${origin}; ${next}`);
+    }
     lines.push(
       `  iss in callback: ${metadata.authorizationResponseIssParameterSupported ? 'yes (RFC 9207, checked)' : 'not advertised'}`,
     );
@@ -77,7 +153,29 @@ export async function providers(cli: Cli, id: string | undefined): Promise<void>
     lines.push(`  with defaults:  ${endpointsFor(s, defaults).apiBaseUrl}`);
   }
   if (s.notes) lines.push('', `  ${s.notes}`);
-  cli.print(lines.join('\n'));
+  return lines;
+}
+
+export async function providers(cli: Cli, id: string | undefined): Promise<void> {
+  const config = cli.config();
+  const registry = ProviderRegistry.create(config.providers);
+  // One provider shown in full: for an issuer, its metadata applied as Baton would.
+  const { metadata, status } =
+    id && registry.get(id).issuer
+      ? await discover(cli, registry, id)
+      : { metadata: undefined, status: undefined };
+  if (!id) {
+    const specs = registry.list();
+    if (cli.json) return cli.printJson(specs);
+    const rows = [['PROVIDER', 'NAME', 'AUTH MODES', 'PARAMS']];
+    for (const s of specs) {
+      rows.push([s.id, s.displayName, s.authModes.join(', '), Object.keys(s.params).join(', ') || '—']);
+    }
+    return cli.print(table(rows, cli.width));
+  }
+  const spec = registry.get(id);
+  if (cli.json) return cli.printJson(providerJson(spec, metadata, status));
+  cli.print(providerLines(cli, spec, metadata, status).join('\n'));
 }
 
 function paramsText(info: ConnectionInfo): string {
