@@ -6,6 +6,7 @@ import {
   checkCallbackIssuer,
   parseCallback,
 } from '../protocol/authorization.js';
+import type { DpopPrivateJwk } from '../protocol/dpop.js';
 import { exchangeAuthorizationCode, pushAuthorizationRequest } from '../protocol/grants.js';
 import { type IdTokenClaims, verifyIdToken } from '../protocol/id-token.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
@@ -17,6 +18,7 @@ import type { AccountInfo, PendingAuthorization } from '../store/store.js';
 import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints } from './context.js';
+import { boundTo, dpopKeyOf, keyForGrant } from './dpop.js';
 import { str } from './identity.js';
 import { toTokenSet } from './token-lifetime.js';
 
@@ -80,6 +82,8 @@ export async function beginAuthorization(
       { provider: spec.id, connectionId: input.connectionId },
     );
   }
+  // RFC 9449 §10: the code is bound to the key its token request will prove.
+  const dpop = await keyForGrant(ctx, spec, null);
   let url = buildAuthorizationUrl({
     spec,
     endpoints,
@@ -90,6 +94,7 @@ export async function beginAuthorization(
     ...(pkce ? { codeChallenge: pkce.challenge } : {}),
     ...(nonce ? { nonce } : {}),
     ...(resource.length > 0 ? { resource } : {}),
+    ...(dpop ? { dpopJkt: await dpop.thumbprint() } : {}),
     ...(input.extraParams ? { extraParams: input.extraParams } : {}),
   });
   const metadata = ctx.providers.metadata(spec.id);
@@ -116,6 +121,7 @@ export async function beginAuthorization(
         issuer,
         nonce,
         resource,
+        dpopKey: dpop?.privateJwk ?? null,
       },
       pendingBinding({ state, provider: spec.id, params, clientId: client.clientId }),
     ),
@@ -179,14 +185,16 @@ export async function completeAuthorization(
     );
   }
   const codeVerifier = typeof secret['codeVerifier'] === 'string' ? secret['codeVerifier'] : undefined;
-  const grant = grantContext(ctx, spec, pending.params, client, pending.connectionId);
+  const dpopJwk = secret['dpopKey'] as DpopPrivateJwk | null | undefined;
+  const dpop = dpopJwk ? await dpopKeyOf(dpopJwk) : null;
+  const grant = grantContext(ctx, spec, pending.params, client, pending.connectionId, undefined, dpop);
   const response = await exchangeAuthorizationCode(grant, {
     code,
     redirectUri: pending.redirectUri,
     ...(codeVerifier ? { codeVerifier } : {}),
     ...(Array.isArray(secret['resource']) ? { resource: secret['resource'] as string[] } : {}),
   });
-  const tokens = toTokenSet(response, spec, 'authorization_code');
+  const tokens = boundTo(toTokenSet(response, spec, 'authorization_code'), dpop);
   const nonce = typeof secret['nonce'] === 'string' ? secret['nonce'] : null;
   const claims = nonce
     ? await checkIdToken(ctx, tokens, { nonce, issuer, clientId: client.clientId, ...opts })

@@ -10,6 +10,7 @@ import {
   redact,
   StoreError,
 } from '../errors.js';
+import type { DpopKey } from '../protocol/dpop.js';
 import {
   type GrantContext,
   refreshAccessToken,
@@ -28,6 +29,7 @@ import {
   readRecord,
   withHeldTokens,
 } from './context.js';
+import { boundTo, keyForGrant, signerFor } from './dpop.js';
 import { isDue, isExpired } from './due.js';
 import { grantContextFor } from './grant-context.js';
 import type { HeldPair, RescuedPair, RescueJournal } from './held-pairs.js';
@@ -364,7 +366,7 @@ export class Refresher {
     }
   }
 
-  #grantContext(conn: LoadedConnection): GrantContext {
+  #grantContext(conn: LoadedConnection, dpop: DpopKey | null = null): GrantContext {
     const { record, spec, client, endpoints } = conn;
     if (!client) {
       throw new InvalidClient(`Connection "${record.id}" has no client to refresh with.`, {
@@ -376,16 +378,18 @@ export class Refresher {
       now: () => this.#ctx.clock.now(),
       connectionId: record.id,
       http: this.#ctx.options.http,
+      dpop: signerFor(this.#ctx, dpop),
     });
   }
 
   async #grantOnce(conn: LoadedConnection): Promise<TokenSet> {
     const { record, spec, secrets } = conn;
-    const ctx = this.#grantContext(conn);
+    const key = await keyForGrant(this.#ctx, spec, secrets.tokens);
+    const ctx = this.#grantContext(conn, key);
     if (record.authMode === 'client_credentials') {
       const scopes = record.scopes ?? spec.scopes;
       const response = await requestClientCredentials(ctx, scopes.length > 0 ? { scopes } : {});
-      return toTokenSet(response, spec, 'client_credentials');
+      return boundTo(toTokenSet(response, spec, 'client_credentials'), key);
     }
     const refreshToken = secrets.tokens?.refreshToken;
     if (!refreshToken) {
@@ -401,7 +405,7 @@ export class Refresher {
       refreshToken,
       accessToken: secrets.tokens?.accessToken,
     });
-    return toTokenSet(response, spec, 'refresh_token', secrets.tokens);
+    return boundTo(toTokenSet(response, spec, 'refresh_token', secrets.tokens), key);
   }
 
   /**

@@ -12,6 +12,8 @@ export interface OidcServer {
   issuer: string;
   provider: Provider;
   client: { clientId: string; clientSecret: string; redirectUri: string };
+  /** Every request the server answered: method, path (without query), status, whether it carried a DPoP proof. */
+  requests: { method: string; path: string; status: number; dpop: boolean }[];
   /** Serves a fresh signing key first in the JWKS (the old one stays for verification). */
   rotateKeys(): Promise<void>;
   /** Signs claims with the server's current signing key, as the server would. */
@@ -32,7 +34,18 @@ export async function startOidcProvider(
   options: { client?: Partial<ClientMetadata>; config?: Partial<Configuration> } = {},
 ): Promise<OidcServer> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
-  const server = createServer((req, res) => handler(req, res));
+  const requests: OidcServer['requests'] = [];
+  const server = createServer((req, res) => {
+    res.on('finish', () =>
+      requests.push({
+        method: req.method ?? '',
+        path: (req.url ?? '').split('?')[0] as string,
+        status: res.statusCode,
+        dpop: req.headers['dpop'] !== undefined,
+      }),
+    );
+    handler(req, res);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const keys = [await signingKey('k1')];
@@ -82,6 +95,7 @@ export async function startOidcProvider(
       return provider;
     },
     client,
+    requests,
     async rotateKeys() {
       keys.unshift(await signingKey(`k${keys.length + 1}`));
       provider = build();
