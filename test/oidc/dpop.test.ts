@@ -4,12 +4,9 @@ import { Readable } from 'node:stream';
 import { fetch, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
-import { openSecrets } from '../../src/core/secrets.js';
 import { ConfigError } from '../../src/errors.js';
 import { createCallerKey } from '../../src/server/keys.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
-import { Sealer } from '../../src/store/sealer.js';
-import { parseSecretKey } from '../../src/store/secret-key.js';
 import { type DpopResource, startDpopResource } from '../helpers/dpop-resource.js';
 import { randomKey, tempDir } from '../helpers/env.js';
 import { type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
@@ -93,10 +90,9 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     return url;
   }
 
-  /** The connection's tokens as sealed in the store (the test holds the secret key). */
-  async function sealedTokens(where: { db: string; key: string }, baton: Baton, id: string) {
-    const record = await baton.store.get(id);
-    return openSecrets(new Sealer({ current: parseSecretKey(where.key) }), record as never).tokens;
+  /** The connection's tokens as sealed in the store. */
+  async function sealedTokens(baton: Baton, id: string) {
+    return (await baton.reveal(id)).tokens;
   }
 
   it('the code is bound to the key (dpop_jkt), and every token request proves it after a nonce challenge', async () => {
@@ -113,7 +109,7 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
       [400, true],
       [200, true],
     ]);
-    const t = await sealedTokens(where, baton, 'alice');
+    const t = await sealedTokens(baton, 'alice');
     expect(t?.tokenType).toBe('DPoP');
     expect(t?.dpopKey?.kty).toBe('EC');
     expect(t?.dpopKey?.alg).toBe('ES256');
@@ -173,7 +169,7 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     const where = store();
     const baton = await open(where);
     await authorize(baton);
-    const t = await sealedTokens(where, baton, 'alice');
+    const t = await sealedTokens(baton, 'alice');
     const token = t?.accessToken as string;
     const asBearer = await fetch(`${(op as OidcServer).issuer}/me`, {
       headers: { authorization: `Bearer ${token}` },
@@ -205,9 +201,9 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     const where = store();
     const baton = await open(where);
     await authorize(baton);
-    const before = await sealedTokens(where, baton, 'alice');
+    const before = await sealedTokens(baton, 'alice');
     await baton.refresh('alice', { force: true });
-    const after = await sealedTokens(where, baton, 'alice');
+    const after = await sealedTokens(baton, 'alice');
     expect(after?.accessToken).not.toBe(before?.accessToken);
     expect(after?.tokenType).toBe('DPoP');
     expect(after?.dpopKey).toEqual(before?.dpopKey);
@@ -236,7 +232,7 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     );
     await authorize(baton);
     await baton.refresh('alice', { force: true });
-    const t = await sealedTokens(where, baton, 'alice');
+    const t = await sealedTokens(baton, 'alice');
     const stolen = await fetch(`${(op as OidcServer).issuer}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -259,12 +255,12 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     const where = store();
     const baton = await open(where, { authModes: ['client_credentials'], scopes: [] });
     await baton.connect({ provider: 'acme', connectionId: 'svc' });
-    const t = await sealedTokens(where, baton, 'svc');
+    const t = await sealedTokens(baton, 'svc');
     expect(t?.tokenType).toBe('DPoP');
     expect(t?.dpopKey).toBeDefined();
     expect((await baton.fetch('svc', 'me')).status).toBe(200);
     await baton.refresh('svc', { force: true });
-    expect((await sealedTokens(where, baton, 'svc'))?.dpopKey).toEqual(t?.dpopKey);
+    expect((await sealedTokens(baton, 'svc'))?.dpopKey).toEqual(t?.dpopKey);
   });
 
   it("the server's proxy forwards with proofs; its token release refuses; nothing secret in its logs", async () => {
@@ -301,7 +297,7 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     expect(problem.detail).toMatch(/DPoP/);
     await server.close();
     server = undefined;
-    const t = await sealedTokens(where, baton, 'alice');
+    const t = await sealedTokens(baton, 'alice');
     for (const secret of [t?.accessToken, t?.refreshToken, t?.dpopKey?.d, key]) {
       expect(logs.text).not.toContain(secret as string);
     }
