@@ -249,6 +249,29 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     expect((await baton.fetch('alice', 'me')).status).toBe(200);
   });
 
+  it('revoke ends the DPoP-bound grant at the server', async () => {
+    await dpopServer();
+    const baton = await open(store(), { apiBaseUrl: `${(op as OidcServer).issuer}/` });
+    await authorize(baton);
+    const t = await sealedTokens(baton, 'alice');
+    const o = op as OidcServer;
+    const active = async (token: string | null | undefined) => {
+      const res = await fetch(`${o.issuer}/token/introspection`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${o.client.clientId}:${o.client.clientSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ token: token as string }).toString(),
+      });
+      return ((await res.json()) as { active: boolean }).active;
+    };
+    expect([await active(t?.accessToken), await active(t?.refreshToken)]).toEqual([true, true]);
+    await baton.revoke('alice');
+    expect((await baton.get('alice')).status).toBe('revoked');
+    expect([await active(t?.accessToken), await active(t?.refreshToken)]).toEqual([false, false]);
+  });
+
   it('client credentials: the connection gets its own key, and its tokens are bound to it', async () => {
     await dpopServer({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] });
     rs = await startDpopResource(op as OidcServer);
