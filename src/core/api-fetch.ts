@@ -2,12 +2,14 @@ import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { ConfigError, NetworkError, redactedCause } from '../errors.js';
+import { type DpopSigner, isResourceNonceChallenge } from '../protocol/dpop.js';
 import { describeNetworkError } from '../protocol/http.js';
 import { followRedirects } from '../protocol/redirects.js';
 import { resolveApiUrl } from '../providers/api-url.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
+import { dpopKeyOf, signerFor } from './dpop.js';
 import { openSecrets, sealSecrets, secretValues } from './secrets.js';
 import { accessTokenOf, isStatic, type TokenSource } from './token-source.js';
 import { writeConnection } from './write-path.js';
@@ -144,9 +146,11 @@ export interface BatonRequestOptions {
 interface Exchange<R> {
   readonly method: string;
   readonly body: unknown;
-  send(url: URL, method: string, body: unknown, credential: [string, string]): Promise<R>;
+  /** `dpop`: the request's DPoP proof (RFC 9449 §7), for a DPoP-bound token. */
+  send(url: URL, method: string, body: unknown, credential: [string, string], dpop?: string): Promise<R>;
   status(res: R): number;
-  location(res: R): string | null;
+  /** A response header (lower-case name), the first when repeated. */
+  header(res: R, name: string): string | null;
   /** Drops a response that will not be returned (a redirect followed, a 401 retried). */
   discard(res: R): Promise<void>;
   /** The bound on the wait for headers, in ms, when the exchange applies one itself. */
@@ -259,7 +263,7 @@ export class ApiFetcher {
       async (hop) => {
         const r = hop.index === 0 ? res : await send(hop.url, hop.method, hop.body);
         const status = ex.status(r);
-        return { res: r, status, location: REDIRECTS.has(status) ? ex.location(r) : null };
+        return { res: r, status, location: REDIRECTS.has(status) ? ex.header(r, 'location') : null };
       },
       {
         maxRedirects: MAX_REDIRECTS,
@@ -278,7 +282,9 @@ export class ApiFetcher {
 
   /**
    * One request. A kept-alive socket the server closed just as we reused it fails before any
-   * byte is answered; an idempotent request is safe to send once more on a fresh socket.
+   * byte is answered; an idempotent request is safe to send once more on a fresh socket. A
+   * DPoP-bound token goes with a fresh proof of the connection's key, and a resource server's
+   * nonce challenge (RFC 9449 §9) is answered once with the nonce it gave.
    */
   async #attempt<R>(
     conn: LoadedConnection,
@@ -287,12 +293,27 @@ export class ApiFetcher {
     body: unknown,
     ex: Exchange<R>,
   ): Promise<R> {
-    for (let attempt = 1; ; attempt++) {
+    // (Checked here first: the common case pays no extra await.)
+    const dpop = conn.secrets.tokens?.tokenType === 'DPoP' ? await this.#dpop(conn) : undefined;
+    let reset = false;
+    let challenged = false;
+    for (;;) {
       try {
-        return await ex.send(url, method, body, prepare(conn).header);
+        const proof = dpop ? await dpop.signer.proof(method, url, dpop.token) : undefined;
+        const res = await ex.send(url, method, body, prepare(conn).header, proof);
+        if (!dpop) return res;
+        const nonce = ex.header(res, 'dpop-nonce');
+        dpop.signer.observe(url, nonce);
+        const challenge = isResourceNonceChallenge(ex.status(res), ex.header(res, 'www-authenticate'), nonce);
+        if (!challenge || challenged || !replayable(body)) return res;
+        challenged = true;
+        await ex.discard(res);
       } catch (err) {
         const idempotent = IDEMPOTENT.has(method) && replayable(body);
-        if (attempt === 1 && idempotent && isSocketReset(err)) continue;
+        if (!reset && idempotent && isSocketReset(err)) {
+          reset = true;
+          continue;
+        }
         if (ex.aborted() || isAbort(err)) throw err;
         throw new NetworkError(
           `Could not reach ${url.host} for connection "${conn.record.id}": ${isTimeout(err) ? `no answer within ${ex.timeoutMs ?? this.#timeoutMs} ms` : describeNetworkError(err)}.`,
@@ -304,6 +325,21 @@ export class ApiFetcher {
         );
       }
     }
+  }
+
+  /** For a DPoP-bound token (RFC 9449 §7.1): what signs its proofs; undefined for any other credential. */
+  async #dpop(conn: LoadedConnection): Promise<{ signer: DpopSigner; token: string } | undefined> {
+    const tokens = conn.secrets.tokens;
+    if (!tokens || isStatic(conn)) return undefined;
+    if (!tokens.dpopKey) {
+      throw new ConfigError(
+        `Connection "${conn.record.id}" holds a DPoP-bound token but not the key it is bound to.`,
+        'Connect it again (`baton connect`) so that Baton makes the key and the provider binds new tokens to it.',
+        { connectionId: conn.record.id, provider: conn.record.provider },
+      );
+    }
+    const key = await dpopKeyOf(tokens.dpopKey);
+    return { signer: signerFor(this.#ctx, key) as DpopSigner, token: tokens.accessToken };
   }
 
   /**
@@ -345,14 +381,22 @@ class FetchExchange implements Exchange<Response> {
     this.timeoutMs = init.timeoutMs;
   }
 
-  send(url: URL, method: string, body: unknown, [name, value]: [string, string]): Promise<Response> {
+  send(
+    url: URL,
+    method: string,
+    body: unknown,
+    [name, value]: [string, string],
+    dpop?: string,
+  ): Promise<Response> {
     const init = this.#init;
     // The common case (no caller headers) skips building a Headers object.
     let headers: RequestInit['headers'];
-    if (init.headers === undefined) headers = { [name]: value };
+    if (init.headers === undefined) headers = dpop ? { [name]: value, dpop } : { [name]: value };
     else {
       const h = new Headers(init.headers);
       h.set(name, value);
+      if (dpop) h.set('dpop', dpop);
+      else h.delete('dpop');
       headers = h;
     }
     // (`timeoutMs` rides along in the init: fetch ignores members it does not know.)
@@ -384,8 +428,8 @@ class FetchExchange implements Exchange<Response> {
   status(res: Response): number {
     return res.status;
   }
-  location(res: Response): string | null {
-    return res.headers.get('location');
+  header(res: Response, name: string): string | null {
+    return res.headers.get(name);
   }
   async discard(res: Response): Promise<void> {
     await res.body?.cancel().catch(() => undefined);
@@ -415,15 +459,18 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
     method: string,
     body: unknown,
     [name, value]: [string, string],
+    dpop?: string,
   ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string | string[]> = {};
     const given = this.#options.headers;
     if (given) {
       for (const k in given) {
-        if (k !== name && k.toLowerCase() !== name) headers[k] = given[k] as string | string[];
+        const lower = k.toLowerCase();
+        if (lower !== name && lower !== 'dpop') headers[k] = given[k] as string | string[];
       }
     }
     headers[name] = value;
+    if (dpop) headers['dpop'] = dpop;
     return this.#dispatcher.request({
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
@@ -441,8 +488,8 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
   status(res: Dispatcher.ResponseData): number {
     return res.statusCode;
   }
-  location(res: Dispatcher.ResponseData): string | null {
-    const l = res.headers['location'];
+  header(res: Dispatcher.ResponseData, name: string): string | null {
+    const l = res.headers[name];
     return (Array.isArray(l) ? l[0] : l) ?? null;
   }
   async discard(res: Dispatcher.ResponseData): Promise<void> {

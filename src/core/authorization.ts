@@ -6,8 +6,9 @@ import {
   checkCallbackIssuer,
   parseCallback,
 } from '../protocol/authorization.js';
+import type { DpopPrivateJwk } from '../protocol/dpop.js';
 import { exchangeAuthorizationCode, pushAuthorizationRequest } from '../protocol/grants.js';
-import { type IdTokenClaims, verifyIdToken } from '../protocol/id-token.js';
+import type { IdTokenClaims } from '../protocol/id-token.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { resolveParams } from '../providers/params.js';
@@ -17,6 +18,8 @@ import type { AccountInfo, PendingAuthorization } from '../store/store.js';
 import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints } from './context.js';
+import { boundTo, dpopKeyOf, keyForGrant } from './dpop.js';
+import { checkIdToken } from './id-tokens.js';
 import { str } from './identity.js';
 import { toTokenSet } from './token-lifetime.js';
 
@@ -80,6 +83,8 @@ export async function beginAuthorization(
       { provider: spec.id, connectionId: input.connectionId },
     );
   }
+  // RFC 9449 §10: the code is bound to the key its token request will prove.
+  const dpop = await keyForGrant(ctx, spec, null);
   let url = buildAuthorizationUrl({
     spec,
     endpoints,
@@ -90,6 +95,7 @@ export async function beginAuthorization(
     ...(pkce ? { codeChallenge: pkce.challenge } : {}),
     ...(nonce ? { nonce } : {}),
     ...(resource.length > 0 ? { resource } : {}),
+    ...(dpop ? { dpopJkt: await dpop.thumbprint() } : {}),
     ...(input.extraParams ? { extraParams: input.extraParams } : {}),
   });
   const metadata = ctx.providers.metadata(spec.id);
@@ -116,6 +122,7 @@ export async function beginAuthorization(
         issuer,
         nonce,
         resource,
+        dpopKey: dpop?.privateJwk ?? null,
       },
       pendingBinding({ state, provider: spec.id, params, clientId: client.clientId }),
     ),
@@ -179,14 +186,16 @@ export async function completeAuthorization(
     );
   }
   const codeVerifier = typeof secret['codeVerifier'] === 'string' ? secret['codeVerifier'] : undefined;
-  const grant = grantContext(ctx, spec, pending.params, client, pending.connectionId);
+  const dpopJwk = secret['dpopKey'] as DpopPrivateJwk | null | undefined;
+  const dpop = dpopJwk ? await dpopKeyOf(dpopJwk) : null;
+  const grant = grantContext(ctx, spec, pending.params, client, pending.connectionId, undefined, dpop);
   const response = await exchangeAuthorizationCode(grant, {
     code,
     redirectUri: pending.redirectUri,
     ...(codeVerifier ? { codeVerifier } : {}),
     ...(Array.isArray(secret['resource']) ? { resource: secret['resource'] as string[] } : {}),
   });
-  const tokens = toTokenSet(response, spec, 'authorization_code');
+  const tokens = boundTo(toTokenSet(response, spec, 'authorization_code'), dpop);
   const nonce = typeof secret['nonce'] === 'string' ? secret['nonce'] : null;
   const claims = nonce
     ? await checkIdToken(ctx, tokens, { nonce, issuer, clientId: client.clientId, ...opts })
@@ -245,43 +254,6 @@ function openPending(ctx: CoreContext, pending: PendingAuthorization): Record<st
 function accountFromTokens(tokens: TokenSet): AccountInfo | null {
   const id = str(tokens.extra['account_id']) ?? str(tokens.extra['sub']) ?? str(tokens.extra['user_id']);
   return id ? { id } : null;
-}
-
-/**
- * An authorization that asked for openid must come back with an id_token that verifies
- * (OpenID Connect Core §3.1.3.3, §3.1.3.7); nothing is stored otherwise.
- */
-async function checkIdToken(
-  ctx: CoreContext,
-  tokens: TokenSet,
-  expect: { nonce: string; issuer: string | null; clientId: string; provider: string; connectionId: string },
-): Promise<IdTokenClaims> {
-  const opts = { provider: expect.provider, connectionId: expect.connectionId };
-  const idToken = tokens.extra['id_token'];
-  if (typeof idToken !== 'string') {
-    throw new AuthorizationError(
-      'invalid_id_token',
-      'The token response to an openid authorization carries no id_token.',
-      opts,
-    );
-  }
-  const metadata = ctx.providers.metadata(expect.provider);
-  if (!expect.issuer || !metadata?.jwksUri || !ctx.discovery) {
-    throw new ConfigError(
-      `${expect.provider} was asked for openid, but Baton knows neither its issuer nor its keys (jwks_uri).`,
-      `Give the ${expect.provider} spec its issuer (providers: { ${expect.provider}: { issuer } }) so its id_tokens can be verified, or leave openid out of its scopes.`,
-      opts,
-    );
-  }
-  return verifyIdToken(idToken, {
-    issuer: expect.issuer,
-    clientId: expect.clientId,
-    nonce: expect.nonce,
-    algorithms: metadata.idTokenSigningAlgValuesSupported,
-    keys: ctx.discovery.jwks(metadata.jwksUri),
-    now: ctx.clock.now(),
-    ...opts,
-  });
 }
 
 function accountFromClaims(claims: IdTokenClaims): AccountInfo {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Dispatcher, Response } from 'undici';
 import { ConfigError, ConnectionNotFound, StoreError } from '../errors.js';
+import { DpopNonces } from '../protocol/dpop-nonces.js';
 import type { Introspection } from '../protocol/grants.js';
 import { revokeToken } from '../protocol/grants.js';
 import type { HttpOptions } from '../protocol/http.js';
@@ -199,6 +200,7 @@ export class Baton {
       },
       owner: `${process.pid}:${randomUUID()}`,
       cache: new TokenCache(),
+      dpopNonces: new DpopNonces(),
       closed: () => closed,
       outbox: options.outbox !== false && store.outbox !== undefined,
     };

@@ -1,5 +1,6 @@
 import type { Response } from 'undici';
 import { ConfigError, ConnectionMismatch } from '../errors.js';
+import type { DpopKey } from '../protocol/dpop.js';
 import type { GrantContext } from '../protocol/grants.js';
 import { requestClientCredentials } from '../protocol/grants.js';
 import { resolveParams } from '../providers/params.js';
@@ -15,6 +16,7 @@ import {
   openConnection,
   readRecord,
 } from './context.js';
+import { boundTo, keyForGrant, signerFor } from './dpop.js';
 import { grantContextFor } from './grant-context.js';
 import type { Refresher } from './refresher.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
@@ -78,13 +80,17 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
     await checkReplace(ctx, input.connectionId, spec, params, client, input.replace);
     // The caller's scopes, else the spec's defaults ("requested when the caller names none").
     const scopes = input.scopes ?? spec.scopes;
-    const tokens = toTokenSet(
-      await requestClientCredentials(
-        grantContext(ctx, spec, params, client, input.connectionId),
-        scopes.length > 0 ? { scopes } : {},
+    const key = await keyForGrant(ctx, spec, null);
+    const tokens = boundTo(
+      toTokenSet(
+        await requestClientCredentials(
+          grantContext(ctx, spec, params, client, input.connectionId, undefined, key),
+          scopes.length > 0 ? { scopes } : {},
+        ),
+        spec,
+        'client_credentials',
       ),
-      spec,
-      'client_credentials',
+      key,
     );
     const record = await saveConnection(parts, {
       id: input.connectionId,
@@ -124,13 +130,14 @@ export function grantContext(
   client: ClientRegistration,
   connectionId: string,
   conn?: LoadedConnection,
+  dpop?: DpopKey | null,
 ): GrantContext {
   return grantContextFor(
     spec,
     params,
     conn?.endpoints ?? connectionEndpoints(spec, { params, apiBaseUrl: null }),
     client,
-    { now: () => ctx.clock.now(), connectionId, http: ctx.options.http },
+    { now: () => ctx.clock.now(), connectionId, http: ctx.options.http, dpop: signerFor(ctx, dpop ?? null) },
   );
 }
 

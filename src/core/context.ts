@@ -1,4 +1,5 @@
 import { ConfigError, ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
+import type { DpopNonces } from '../protocol/dpop-nonces.js';
 import type { HttpOptions } from '../protocol/http.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
@@ -49,6 +50,8 @@ export interface CoreContext {
   closed(): boolean;
   /** The metadata of issuer-configured providers (absent: none is read, e.g. the fast token path). */
   discovery?: Discovery;
+  /** The DPoP nonces servers gave this process (RFC 9449 §8, §9), per origin. */
+  dpopNonces: DpopNonces;
   /** Write webhook events to the store's outbox with the changes that cause them (README, "Webhooks"). */
   outbox?: boolean;
 }

@@ -1,3 +1,4 @@
+import type { DpopSigner } from '../protocol/dpop.js';
 import type { GrantContext } from '../protocol/grants.js';
 import type { HttpOptions } from '../protocol/http.js';
 import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
@@ -9,7 +10,12 @@ export function grantContextFor(
   params: Record<string, string>,
   endpoints: Endpoints,
   client: ClientConfig,
-  options: { now(): number; connectionId?: string | undefined; http?: HttpOptions | undefined },
+  options: {
+    now(): number;
+    connectionId?: string | undefined;
+    http?: HttpOptions | undefined;
+    dpop?: DpopSigner | undefined;
+  },
 ): GrantContext {
   return {
     provider: {
@@ -29,5 +35,6 @@ export function grantContextFor(
     now: options.now,
     connectionId: options.connectionId,
     http: options.http,
+    dpop: options.dpop,
   };
 }

@@ -1,3 +1,4 @@
+import { DpopNonces } from '../protocol/dpop-nonces.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { openStore } from '../store/index.js';
 import { Sealer } from '../store/sealer.js';
@@ -57,13 +58,15 @@ export async function peekAccessToken(
       },
       owner: 'peek',
       cache: new TokenCache(),
+      dpopNonces: new DpopNonces(),
       closed: () => false,
     };
     const conn = openConnection(ctx, record);
     // A single-use token must be claimed in the store first: that is Baton's job.
     if (isSingleUse(conn)) return undefined;
     const tokens = conn.secrets.tokens;
-    if (!tokens?.accessToken) return undefined;
+    // A DPoP-bound token is useless without its key: `Baton.release` says so.
+    if (!tokens?.accessToken || tokens.dpopKey || tokens.tokenType === 'DPoP') return undefined;
     if (isDue(tokens.expiresAt, tokens.issuedAt, ctx.clock.now(), ctx.options.refreshWindowMs))
       return undefined;
     return tokens.accessToken;

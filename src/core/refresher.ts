@@ -1,6 +1,7 @@
 import type { Secret } from '../errors.js';
 import {
-  type BatonError,
+  AuthorizationError,
+  BatonError,
   ConnectionNotFound,
   InvalidClient,
   NetworkError,
@@ -10,6 +11,7 @@ import {
   redact,
   StoreError,
 } from '../errors.js';
+import type { DpopKey } from '../protocol/dpop.js';
 import {
   type GrantContext,
   refreshAccessToken,
@@ -28,9 +30,11 @@ import {
   readRecord,
   withHeldTokens,
 } from './context.js';
+import { boundTo, keyForGrant, signerFor } from './dpop.js';
 import { isDue, isExpired } from './due.js';
 import { grantContextFor } from './grant-context.js';
 import type { HeldPair, RescuedPair, RescueJournal } from './held-pairs.js';
+import { checkIdToken } from './id-tokens.js';
 import { acquireLease, type HeldLease } from './lease.js';
 import { openSecrets, sealSecrets, secretValues } from './secrets.js';
 import { toTokenSet } from './token-lifetime.js';
@@ -364,7 +368,7 @@ export class Refresher {
     }
   }
 
-  #grantContext(conn: LoadedConnection): GrantContext {
+  #grantContext(conn: LoadedConnection, dpop: DpopKey | null = null): GrantContext {
     const { record, spec, client, endpoints } = conn;
     if (!client) {
       throw new InvalidClient(`Connection "${record.id}" has no client to refresh with.`, {
@@ -376,16 +380,18 @@ export class Refresher {
       now: () => this.#ctx.clock.now(),
       connectionId: record.id,
       http: this.#ctx.options.http,
+      dpop: signerFor(this.#ctx, dpop),
     });
   }
 
   async #grantOnce(conn: LoadedConnection): Promise<TokenSet> {
     const { record, spec, secrets } = conn;
-    const ctx = this.#grantContext(conn);
+    const key = await keyForGrant(this.#ctx, spec, secrets.tokens);
+    const ctx = this.#grantContext(conn, key);
     if (record.authMode === 'client_credentials') {
       const scopes = record.scopes ?? spec.scopes;
       const response = await requestClientCredentials(ctx, scopes.length > 0 ? { scopes } : {});
-      return toTokenSet(response, spec, 'client_credentials');
+      return boundTo(toTokenSet(response, spec, 'client_credentials'), key);
     }
     const refreshToken = secrets.tokens?.refreshToken;
     if (!refreshToken) {
@@ -401,7 +407,43 @@ export class Refresher {
       refreshToken,
       accessToken: secrets.tokens?.accessToken,
     });
-    return toTokenSet(response, spec, 'refresh_token', secrets.tokens);
+    return this.#checkIdToken(
+      conn,
+      boundTo(toTokenSet(response, spec, 'refresh_token', secrets.tokens), key),
+    );
+  }
+
+  /**
+   * An id_token a refresh returns (OpenID Connect Core §12.2) is verified like the first one,
+   * without the nonce, and must name the connection's account. One that fails is not stored,
+   * and the failure is an `error` event — but the pair is: its refresh token has replaced the
+   * spent one, and dropping it would lose the grant (README, "OpenID Connect").
+   */
+  async #checkIdToken(conn: LoadedConnection, tokens: TokenSet): Promise<TokenSet> {
+    const { spec, record, client } = conn;
+    if (typeof tokens.extra['id_token'] !== 'string' || !spec.issuer || !client) return tokens;
+    try {
+      await checkIdToken(this.#ctx, tokens, {
+        nonce: null,
+        subject: record.account?.id,
+        issuer: spec.issuer,
+        clientId: client.clientId,
+        provider: record.provider,
+        connectionId: record.id,
+      });
+      return tokens;
+    } catch (err) {
+      const { id_token: _dropped, ...extra } = tokens.extra;
+      const error =
+        err instanceof BatonError
+          ? err
+          : new AuthorizationError('invalid_id_token', 'The id_token of a refresh could not be verified.', {
+              connectionId: record.id,
+              provider: record.provider,
+            });
+      this.#ctx.events.emit('error', error, record.id);
+      return { ...tokens, extra };
+    }
   }
 
   /**

@@ -1,3 +1,4 @@
+import { ConfigError } from '../errors.js';
 import { authHeader } from './api-fetch.js';
 import type { CoreContext } from './context.js';
 import { isStatic, type TokenSource } from './token-source.js';
@@ -32,8 +33,15 @@ export async function releaseCredentials(
 ): Promise<Released> {
   const cached = ctx.cache.fresh(id, ctx.clock.now()) !== undefined;
   const conn = await tokens.usable(id);
-  const [name, value] = authHeader(conn);
   const t = isStatic(conn) ? null : conn.secrets.tokens;
+  if (t?.tokenType === 'DPoP') {
+    throw new ConfigError(
+      `Connection "${id}" holds a sender-constrained (DPoP) token: it works only with proofs of a key that never leaves Baton (RFC 9449), so it is not handed out.`,
+      `Call the API through Baton instead: baton.fetch / baton.request, \`baton request ${id} <path>\`, or the server's proxy (/v1/connections/${id}/proxy/…).`,
+      { connectionId: id, provider: conn.record.provider },
+    );
+  }
+  const [name, value] = authHeader(conn);
   return {
     connectionId: conn.record.id,
     provider: conn.record.provider,

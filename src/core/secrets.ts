@@ -1,5 +1,6 @@
 import type { Secret } from '../errors.js';
 import { SecretKeyError } from '../errors.js';
+import type { DpopPrivateJwk } from '../protocol/dpop.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import type { SealBinding, Sealer } from '../store/sealer.js';
 import type { ConnectionRecord } from '../store/store.js';
@@ -56,6 +57,13 @@ export function openSecrets(sealer: Sealer, record: ConnectionRecord): Connectio
   };
 }
 
+/** The private members of a DPoP key (RFC 7518 §6.2.2, §6.3.2, RFC 8037 §2). */
+export function dpopKeySecrets(jwk: DpopPrivateJwk): string[] {
+  return (['d', 'p', 'q', 'dp', 'dq', 'qi'] as const)
+    .map((k) => jwk[k])
+    .filter((v): v is string => typeof v === 'string');
+}
+
 /**
  * Every secret a connection holds, for scrubbing text before it is shown: its tokens, its
  * static credentials (also as the pair HTTP Basic joins) and its OAuth client's secret with id.
@@ -68,6 +76,7 @@ export function secretValues(
   if (secrets?.tokens) {
     out.push(secrets.tokens.accessToken);
     if (secrets.tokens.refreshToken) out.push(secrets.tokens.refreshToken);
+    if (secrets.tokens.dpopKey) out.push(...dpopKeySecrets(secrets.tokens.dpopKey));
   }
   if (secrets?.credentials) {
     const { apiKey, apiSecret } = secrets.credentials;

@@ -14,6 +14,8 @@ export interface AuthorizationUrlInput {
   nonce?: string;
   /** RFC 8707 §2: one `resource` parameter per resource. */
   resource?: readonly string[];
+  /** RFC 9449 §10: the thumbprint of the DPoP key the code is to be bound to. */
+  dpopJkt?: string;
   extraParams?: Record<string, string>;
 }
 
@@ -27,6 +29,7 @@ const RESERVED = new Set([
   'code_challenge_method',
   'nonce',
   'resource',
+  'dpop_jkt',
 ]);
 
 /** RFC 6749 §4.1.1 (+ RFC 7636 §4.3): the URL a person opens to grant access. */
@@ -70,6 +73,7 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
   }
   if (input.nonce) url.searchParams.set('nonce', input.nonce);
   for (const r of input.resource ?? []) url.searchParams.append('resource', r);
+  if (input.dpopJkt) url.searchParams.set('dpop_jkt', input.dpopJkt);
   // The spec's default parameters, then the caller's, which win.
   for (const [k, v] of Object.entries({ ...spec.authorizationParams, ...input.extraParams })) {
     if (RESERVED.has(k)) {

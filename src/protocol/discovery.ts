@@ -32,6 +32,7 @@ const LIST_FIELDS = {
   tokenEndpointAuthSigningAlgValuesSupported: 'token_endpoint_auth_signing_alg_values_supported',
   idTokenSigningAlgValuesSupported: 'id_token_signing_alg_values_supported',
   scopesSupported: 'scopes_supported',
+  dpopSigningAlgValuesSupported: 'dpop_signing_alg_values_supported',
 } as const;
 
 /**
@@ -73,6 +74,7 @@ export function parseServerMetadata(
     tokenEndpointAuthSigningAlgValuesSupported: [],
     idTokenSigningAlgValuesSupported: [],
     scopesSupported: [],
+    dpopSigningAlgValuesSupported: [],
     source,
     raw: doc,
   };

@@ -1,6 +1,7 @@
 import { type ClientPair, ConfigError, ProviderError } from '../errors.js';
 import type { ClientAuth, ClientConfig } from '../providers/spec.js';
 import { clientAssertion, JWT_BEARER } from './client-assertion.js';
+import { type DpopSigner, isTokenEndpointNonceChallenge } from './dpop.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
 import {
   errorFromResponse,
@@ -31,6 +32,8 @@ export interface GrantContext {
   now(): number;
   connectionId?: string | undefined;
   http?: HttpOptions | undefined;
+  /** RFC 9449: token requests prove possession of this key; the tokens come back bound to it. */
+  dpop?: DpopSigner | undefined;
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for HTTP Basic. */
@@ -44,15 +47,19 @@ function clientPair(ctx: GrantContext): ClientPair {
   return { clientId: ctx.client.clientId, clientSecret: ctx.client.clientSecret };
 }
 
-/** Puts the client's credentials where the provider wants them (`clientAuth`) and POSTs. */
+/**
+ * Puts the client's credentials where the provider wants them (`clientAuth`) and POSTs. With
+ * DPoP, a `use_dpop_nonce` answer (RFC 9449 §8) is sent once more with the nonce it gave — and
+ * a fresh client assertion, as a server may refuse a `jti` it has seen.
+ */
 async function post(
   ctx: GrantContext,
   url: string | undefined,
   fields: Record<string, string>,
   grant: GrantType,
   resource: readonly string[] = [],
-) {
-  const { provider: spec, client } = ctx;
+): Promise<RawResponse> {
+  const { provider: spec } = ctx;
   if (!url) {
     throw new ConfigError(
       `${spec.displayName} has no ${grant === 'revocation' ? 'revocation' : 'token'} endpoint.`,
@@ -60,6 +67,20 @@ async function post(
       { provider: spec.id, connectionId: ctx.connectionId },
     );
   }
+  for (let attempt = 1; ; attempt++) {
+    const res = await postOnce(ctx, url, fields, resource);
+    const nonce = res.headers.get('dpop-nonce');
+    if (!ctx.dpop || attempt > 1 || !isTokenEndpointNonceChallenge(res.status, res.body, nonce)) return res;
+  }
+}
+
+async function postOnce(
+  ctx: GrantContext,
+  url: string,
+  fields: Record<string, string>,
+  resource: readonly string[],
+): Promise<RawResponse> {
+  const { provider: spec, client } = ctx;
   const headers: Record<string, string> = {};
   const body: Record<string, string> = { ...fields };
   const secret = client.clientSecret;
@@ -108,6 +129,7 @@ async function post(
         fields['code_verifier'],
         fields['token'],
       ],
+      dpop: ctx.dpop,
     },
     ctx.http,
   );

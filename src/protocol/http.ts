@@ -1,5 +1,6 @@
 import { type Dispatcher, fetch } from 'undici';
 import { NetworkError, ProviderError, type Secret } from '../errors.js';
+import type { DpopSigner } from './dpop.js';
 import { followRedirects } from './redirects.js';
 
 export interface HttpOptions {
@@ -27,6 +28,8 @@ export interface PostInput {
   provider?: string | undefined;
   /** What this request carries (client pair, refresh token, code): scrubbed from any error it causes. */
   secrets?: readonly Secret[] | undefined;
+  /** Proves possession of the connection's DPoP key on each hop (RFC 9449 §5), and hears the server's nonce. */
+  dpop?: DpopSigner | undefined;
 }
 
 const MAX_REDIRECTS = 3;
@@ -62,16 +65,19 @@ export async function postTokenEndpoint(input: PostInput, options: HttpOptions =
 }
 
 async function send(url: URL, input: PostInput, options: HttpOptions): Promise<RawResponse> {
+  // A proof names the URL it is sent to: one per hop.
+  const proof = input.dpop ? { dpop: await input.dpop.proof('POST', url) } : undefined;
   try {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { accept: 'application/json', ...input.headers },
+      headers: { accept: 'application/json', ...input.headers, ...proof },
       body: input.body,
       redirect: 'manual',
       signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     });
     const body = await res.text();
+    input.dpop?.observe(url, res.headers.get('dpop-nonce'));
     return { status: res.status, headers: res.headers as unknown as Headers, body, url: url.toString() };
   } catch (err) {
     const reason =

@@ -4,8 +4,13 @@ import { AuthorizationError } from '../errors.js';
 export interface IdTokenExpectations {
   issuer: string;
   clientId: string;
-  /** The nonce sent with the authorization request (OpenID Connect Core §3.1.2.1). */
-  nonce: string;
+  /**
+   * The nonce sent with the authorization request (OpenID Connect Core §3.1.2.1). null for an
+   * id_token from a refresh, which carries none or the original one (§12.2): not checked.
+   */
+  nonce: string | null;
+  /** For an id_token from a refresh: the `sub` of the connection's account, which must not change (§12.2). */
+  subject?: string | undefined;
   /** Algorithms the server publishes (`id_token_signing_alg_values_supported`); `none` is never accepted. */
   algorithms: readonly string[];
   keys: JWTVerifyGetKey;
@@ -65,7 +70,10 @@ export async function verifyIdToken(idToken: string, expect: IdTokenExpectations
   const azp = payload['azp'];
   if (aud.length > 1 && azp === undefined) fail('it has several audiences and no "azp"');
   if (azp !== undefined && azp !== expect.clientId) fail('its "azp" claim is another client');
-  if (payload['nonce'] !== expect.nonce) fail('its "nonce" is not the one this authorization sent');
+  if (expect.nonce !== null && payload['nonce'] !== expect.nonce)
+    fail('its "nonce" is not the one this authorization sent');
+  if (expect.subject !== undefined && payload.sub !== expect.subject)
+    fail('its "sub" names another account than the one the connection was authorized for');
   const out: IdTokenClaims = { sub: payload.sub as string };
   if (typeof payload['email'] === 'string') out.email = payload['email'];
   if (typeof payload['name'] === 'string') out.name = payload['name'];

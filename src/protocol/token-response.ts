@@ -127,7 +127,7 @@ export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): Toke
   for (const [k, v] of Object.entries(json)) if (!KNOWN_FIELDS.has(k)) extra[k] = v;
   return {
     accessToken,
-    tokenType: tokenType.toLowerCase() === 'bearer' ? 'Bearer' : tokenType,
+    tokenType: canonicalTokenType(tokenType),
     expiresIn,
     refreshToken: typeof refreshRaw === 'string' ? refreshRaw : null,
     refreshTokenExpiresIn: refreshIn,
@@ -232,4 +232,12 @@ export function errorFromResponse(res: RawResponse, ctx: ResponseContext): Baton
     { status: res.status, excerpt: excerpt(res.body, ctx.secrets), providerCode: said.code },
     opts,
   );
+}
+
+/** Token types are case-insensitive (RFC 6749 §5.1, RFC 9449 §7.1): `bearer` is `Bearer`, `dpop` is `DPoP`. */
+function canonicalTokenType(type: string): string {
+  const lower = type.toLowerCase();
+  if (lower === 'bearer') return 'Bearer';
+  if (lower === 'dpop') return 'DPoP';
+  return type;
 }

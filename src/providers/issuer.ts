@@ -21,6 +21,8 @@ export interface ServerMetadata {
   tokenEndpointAuthSigningAlgValuesSupported: string[];
   idTokenSigningAlgValuesSupported: string[];
   scopesSupported: string[];
+  /** RFC 9449 §5.1: the algorithms the server accepts DPoP proofs in. */
+  dpopSigningAlgValuesSupported: string[];
   /** The URL the document was read from. */
   source: string;
   raw: Record<string, unknown>;

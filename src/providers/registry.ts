@@ -24,6 +24,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'authorizationParams',
   'resource',
   'par',
+  'dpop',
   'scopes',
   'scopeOptions',
   'singleScope',
@@ -173,6 +174,11 @@ function validate(spec: ProviderSpec, discovered = true): void {
   }
   if (spec.authModes.includes('api_key') && !spec.apiKeyAuth) {
     throw new ConfigError(`Provider ${spec.id} uses API keys but has no apiKeyAuth.`, fix('apiKeyAuth'), {
+      provider: spec.id,
+    });
+  }
+  if (spec.dpop !== undefined && typeof spec.dpop !== 'boolean') {
+    throw new ConfigError(`The ${spec.id} dpop setting is not true or false.`, fix('dpop'), {
       provider: spec.id,
     });
   }

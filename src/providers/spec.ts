@@ -106,6 +106,13 @@ export interface ProviderSpec {
    * (a server's `require_pushed_authorization_requests` always turns it on).
    */
   par?: boolean;
+  /**
+   * Sender-constrained tokens (RFC 9449): each connection gets its own key pair, sealed with its
+   * tokens; token, refresh and API requests carry a DPoP proof of it, and the authorization
+   * request its thumbprint (`dpop_jkt`). For providers that register the client with
+   * `dpop_bound_access_tokens` or otherwise bind tokens to keys.
+   */
+  dpop?: boolean;
   /** Scopes requested when the caller names none. */
   scopes: string[];
   /** The scopes the provider knows, when it publishes a closed list. */

@@ -362,7 +362,7 @@ describe('baton providers show: where the metadata document came from', () => {
   });
 
   it('read from the issuer while no store exists (and none is created), then from the store once a Baton wrote it there', async () => {
-    const reads = () => op.requests.filter((r) => r === '/.well-known/openid-configuration').length;
+    const reads = () => op.requests.filter((r) => r.path === '/.well-known/openid-configuration').length;
     const key = randomKey();
     const env = { BATON_HOME: dir, BATON_SECRET_KEY: key };
     const providers = { acme: { issuer: op.issuer, scopes: ['openid'] } };

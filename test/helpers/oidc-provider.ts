@@ -12,12 +12,12 @@ export interface OidcServer {
   issuer: string;
   provider: Provider;
   client: { clientId: string; clientSecret: string; redirectUri: string };
+  /** Every request the server answered: method, path (without query), status, whether it carried a DPoP proof. */
+  requests: { method: string; path: string; status: number; dpop: boolean }[];
   /** Serves a fresh signing key first in the JWKS (the old one stays for verification). */
   rotateKeys(): Promise<void>;
   /** Signs claims with the server's current signing key, as the server would. */
   sign(claims: JWTPayload, header?: { kid?: string }): Promise<string>;
-  /** The path and query of every request the server received, in order. */
-  readonly requests: string[];
   /** While true, the metadata documents (`/.well-known/…`) answer 503; every other route works. */
   metadataDown: boolean;
   close(): Promise<void>;
@@ -36,10 +36,17 @@ export async function startOidcProvider(
   options: { client?: Partial<ClientMetadata>; config?: Partial<Configuration> } = {},
 ): Promise<OidcServer> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
-  const requests: string[] = [];
+  const requests: OidcServer['requests'] = [];
   const state = { metadataDown: false };
   const server = createServer((req, res) => {
-    requests.push(req.url ?? '');
+    res.on('finish', () =>
+      requests.push({
+        method: req.method ?? '',
+        path: (req.url ?? '').split('?')[0] as string,
+        status: res.statusCode,
+        dpop: req.headers['dpop'] !== undefined,
+      }),
+    );
     if (state.metadataDown && req.url?.startsWith('/.well-known/')) {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('metadata down (test)');
       return;

@@ -199,7 +199,7 @@ describe('the metadata document kept in the store', () => {
   const cleanups: (() => unknown)[] = [];
   const WELL_KNOWN = '/.well-known/openid-configuration';
   /** How many times the server was asked for its metadata document. */
-  const reads = () => op.requests.filter((r) => r === WELL_KNOWN).length;
+  const reads = () => op.requests.filter((r) => r.path === WELL_KNOWN).length;
 
   async function open(clock?: ManualClock, store: string | Store = `sqlite:${file}`): Promise<Baton> {
     const b = await Baton.open({
@@ -290,7 +290,7 @@ describe('the metadata document kept in the store', () => {
     const t0 = clock.now();
     const second = await open(clock);
     // Asked (and answered 503), then the stored copy was used: a refresh and a token work.
-    expect(op.requests.slice(asked)).toContain(WELL_KNOWN);
+    expect(op.requests.slice(asked).map((r) => r.path)).toContain(WELL_KNOWN);
     const refreshed = await second.refresh('alice', { force: true });
     expect(refreshed.lastRefreshedAt).toBeGreaterThanOrEqual(t0);
     expect(await second.getAccessToken('alice')).toEqual(expect.any(String));
@@ -371,9 +371,9 @@ describe('the metadata document kept in the store', () => {
     clock.advance(25 * 60 * 60_000);
     await baton.refresh('alice', { force: true });
     expect(reads()).toBe(2);
-    expect(errors).toHaveLength(2);
-    for (const e of errors) expect(e).toBeInstanceOf(StoreError);
-    expect(errors.map((e) => e.message)).toEqual([
+    // The refresh's id_token, expired on a clock a day ahead of the server's, is reported too.
+    const storeErrors = errors.filter((e) => e instanceof StoreError);
+    expect(storeErrors.map((e) => e.message)).toEqual([
       `The store failed to read the metadata document of ${op.issuer}.`,
       `The store failed to write the metadata document of ${op.issuer}.`,
     ]);

@@ -150,6 +150,65 @@ describe('OpenID Connect: nonce and id_token validation', () => {
     );
   });
 
+  /** Baton with a token endpoint that rewrites the id_token of refreshes only (calls after the first). */
+  async function withForgedRefresh(forge: (claims: JWTPayload) => Promise<string>) {
+    const answers: Record<string, unknown>[] = [];
+    const proxy = await tokenProxy(op, async (body) => {
+      answers.push(body);
+      if (answers.length === 1) return body;
+      return { ...body, id_token: await forge(decodeJwt(body['id_token'] as string)) };
+    });
+    closers.push(proxy.close);
+    const baton = await open({ tokenUrl: proxy.url, scopes: ['openid', 'offline_access', 'email'] });
+    const errors: AuthorizationError[] = [];
+    baton.on('error', (e) => errors.push(e as AuthorizationError));
+    const { url } = await baton.beginAuthorization({
+      provider: 'acme',
+      connectionId: 'alice',
+      extraParams: { prompt: 'consent' },
+    });
+    await baton.completeAuthorization({ callbackUrl: await signIn(url, 'alice') });
+    return { baton, answers, errors };
+  }
+
+  it("a refresh's id_token is verified (without a nonce) and kept", async () => {
+    const { baton, answers, errors } = await withForgedRefresh((c) => op.sign({ ...c, iat: c.iat }));
+    await baton.refresh('alice', { force: true });
+    expect(errors).toEqual([]);
+    const refreshed = answers[1] as Record<string, unknown>;
+    expect(refreshed['refresh_token']).toEqual(expect.any(String));
+    const stored = (await baton.reveal('alice')).tokens;
+    expect(decodeJwt(String(stored?.extra['id_token'])).sub).toBe('alice');
+    expect(stored?.refreshToken).toBe(refreshed['refresh_token']);
+  });
+
+  it("a refresh's id_token for another account is not stored and is reported; the rotated pair is stored all the same", async () => {
+    const { baton, answers, errors } = await withForgedRefresh((c) => op.sign({ ...c, sub: 'mallory' }));
+    await baton.refresh('alice', { force: true });
+    const refreshed = answers[1] as Record<string, unknown>;
+    const stored = (await baton.reveal('alice')).tokens;
+    // The grant is not lost: the new pair replaced the spent one.
+    expect(stored?.refreshToken).toBe(refreshed['refresh_token']);
+    expect(stored?.accessToken).toBe(refreshed['access_token']);
+    expect(stored?.extra).not.toHaveProperty('id_token');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(AuthorizationError);
+    expect(errors[0]?.reason).toBe('invalid_id_token');
+    expect(errors[0]?.message).toMatch(/"sub" names another account/);
+    expect(errors[0]?.message).not.toContain(String(refreshed['id_token']));
+    expect((await baton.get('alice')).account?.id).toBe('alice');
+  });
+
+  it("a refresh's id_token with a bad signature is not stored and is reported", async () => {
+    const { baton, errors } = await withForgedRefresh(async (c) => {
+      const [h, p, sig] = (await op.sign(c)).split('.') as [string, string, string];
+      return `${h}.${p}.${sig.slice(0, -4)}AAAA`;
+    });
+    await baton.refresh('alice', { force: true });
+    expect((await baton.reveal('alice')).tokens?.extra).not.toHaveProperty('id_token');
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/signature does not verify/)]);
+  });
+
   it('openid asked of a provider without issuer is a ConfigError before the user is sent anywhere', async () => {
     const tmp = tempDir();
     closers.push(tmp.cleanup);

@@ -1,3 +1,4 @@
+import { ConfigError } from '../../errors.js';
 import type { Cli } from '../runtime.js';
 
 /**
@@ -16,11 +17,18 @@ export async function token(cli: Cli, id: string): Promise<void> {
     }
   }
   await cli.withBaton(async (baton) => {
-    const accessToken = await baton.getAccessToken(id);
-    if (cli.json) {
-      const info = await baton.get(id);
-      return cli.printJson({ id, accessToken, expiresAt: info.accessTokenExpiresAt });
+    // What the server's token release hands out, and refuses: a DPoP-bound token is useless
+    // without its key (README, "DPoP").
+    const released = await baton.release(id);
+    const accessToken = released.accessToken;
+    if (accessToken === null) {
+      throw new ConfigError(
+        `Connection "${id}" uses ${released.authMode} credentials and has no access token.`,
+        'Use baton.fetch() (or `baton request`), which sends the right credentials for every auth mode.',
+        { connectionId: id, provider: released.provider },
+      );
     }
+    if (cli.json) return cli.printJson({ id, accessToken, expiresAt: released.expiresAt });
     cli.stdout.write(`${accessToken}\n`);
   });
 }
