@@ -115,7 +115,8 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     expect(t?.dpopKey?.alg).toBe('ES256');
     // The jkt sent with the authorization is the stored key's.
     const { calculateJwkThumbprint } = await import('jose');
-    const { d: _d, ...pub } = t?.dpopKey as unknown as Record<string, string>;
+    expect(t?.dpopKey).toBeDefined();
+    const { d: _d, ...pub } = (t?.dpopKey ?? {}) as Record<string, unknown>;
     expect(await calculateJwkThumbprint(pub)).toBe(new URL(url).searchParams.get('dpop_jkt'));
   });
 
