@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -416,5 +417,65 @@ describe('baton providers show: where the metadata document came from', () => {
     } finally {
       broken.cleanup();
     }
+  });
+});
+
+describe('the command line with a DPoP provider (RFC 9449)', () => {
+  let op: OidcServer;
+  let dir: string;
+  let cleanup: () => void;
+  beforeAll(async () => {
+    op = await startOidcProvider({
+      client: { dpop_bound_access_tokens: true },
+      config: {
+        features: {
+          devInteractions: { enabled: true },
+          dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
+        },
+      },
+    });
+    ({ dir, cleanup } = tempDir());
+  });
+  afterAll(async () => {
+    await op.close();
+    cleanup();
+  });
+
+  it('request sends proofs; token refuses and prints no token; providers show says the tokens are DPoP-bound', async () => {
+    const key = randomKey();
+    const store = `sqlite:${join(dir, 'dpop.db')}`;
+    const spec = { issuer: op.issuer, scopes: ['openid'], dpop: true, apiBaseUrl: `${op.issuer}/` };
+    const clients = { acme: op.client };
+    writeFileSync(
+      join(dir, 'baton.config.json'),
+      JSON.stringify({ store, providers: { acme: spec }, clients }),
+    );
+    const baton = await Baton.open({
+      store,
+      secretKey: key,
+      env: { BATON_HOME: dir },
+      providers: { acme: spec },
+      clients,
+    });
+    let accessToken: string | undefined;
+    try {
+      const { url } = await baton.beginAuthorization({ provider: 'acme', connectionId: 'alice' });
+      await baton.completeAuthorization({ callbackUrl: await signIn(url, 'alice') });
+      accessToken = (await baton.reveal('alice')).tokens?.accessToken;
+    } finally {
+      await baton.close();
+    }
+    const env = { BATON_HOME: dir, BATON_SECRET_KEY: key };
+    const called = await run(['request', 'alice', 'me'], env, undefined, dir);
+    expect(called.code, called.stderr).toBe(0);
+    expect(JSON.parse(called.stdout)).toMatchObject({ sub: 'alice' });
+    const token = await run(['token', 'alice'], env, undefined, dir);
+    expect(token.code).toBe(1);
+    expect(token.stderr).toMatch(/sender-constrained \(DPoP\) token/);
+    expect(token.stderr).toMatch(/baton request alice <path>/);
+    const shown = await run(['providers', 'show', 'acme'], env, undefined, dir);
+    expect(shown.stdout).toMatch(/DPoP algs: +ES256/);
+    expect(shown.stdout).toMatch(/DPoP-bound \(RFC 9449\)/);
+    for (const r of [called, token, shown]) expect(r.stdout + r.stderr).not.toContain(accessToken as string);
   });
 });

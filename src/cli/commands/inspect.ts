@@ -134,6 +134,8 @@ export function providerLines(
       lines.push(`  id_token algs:  ${metadata.idTokenSigningAlgValuesSupported.join(', ')}`);
     if (metadata.tokenEndpointAuthMethodsSupported.length > 0)
       lines.push(`  client auth methods: ${metadata.tokenEndpointAuthMethodsSupported.join(', ')}`);
+    if (metadata.dpopSigningAlgValuesSupported.length > 0)
+      lines.push(`  DPoP algs:      ${metadata.dpopSigningAlgValuesSupported.join(', ')}`);
     if (metadata.pushedAuthorizationRequestEndpoint)
       lines.push(
         `  PAR:            ${metadata.pushedAuthorizationRequestEndpoint}${metadata.requirePushedAuthorizationRequests ? ' (required)' : ''}`,
@@ -141,7 +143,8 @@ export function providerLines(
   }
   lines.push(`  authorization:  ${s.authorizationUrl ?? '—'}`, `  token:          ${s.tokenUrl ?? '—'}`);
   lines.push(`  revocation:     ${s.revocationUrl ?? '—'}`, `  API base:       ${s.apiBaseUrl}`);
-  lines.push(`  client auth:    ${s.clientAuth}${s.pkce ? ' + PKCE' : ''}`);
+  lines.push(`  client auth:    ${s.clientAuth}${s.pkce ? ' + PKCE' : ''}${s.par ? ' + PAR' : ''}`);
+  if (s.dpop) lines.push('  tokens:         DPoP-bound (RFC 9449): a key per connection, proofs on every request');
   lines.push(
     `  scopes:         ${(s.scopeOptions ?? s.scopes).join(' ') || '—'}${s.singleScope ? ' (exactly one)' : ''}`,
   );
