@@ -159,12 +159,17 @@ Baton.open({ ...(await connectSimulator(url)) }) — see the README.`,
           '--force',
           'replace a provider already in the config file, or give a built-in one this issuer',
         )
+        .option(
+          '--dpop',
+          'bind its tokens to a key per connection (DPoP, RFC 9449): for clients registered for it',
+        )
         .addHelpText(
           'after',
           `
 Examples:
   baton providers add acme --issuer https://id.acme.test
   baton providers add acme --issuer https://id.acme.test --scope openid,email --force
+  baton providers add acme --issuer https://id.acme.test --dpop
 
 Writes the nearest baton.config.json / .yaml (or --config), creating baton.config.json in the
 current directory when there is none; YAML keeps its comments. Nothing is written when the

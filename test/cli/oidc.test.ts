@@ -143,6 +143,15 @@ describe('baton providers add', () => {
     expect(shown.stdout).toContain('scopes:         openid');
   });
 
+  it('--dpop writes dpop: true, and the provider shows its tokens as DPoP-bound', async () => {
+    const r = await add('acme', '--issuer', op.issuer, '--dpop');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(config(), 'utf8'))).toEqual({
+      providers: { acme: { issuer: op.issuer, scopes: ['openid'], dpop: true } },
+    });
+    expect(r.stdout).toMatch(/DPoP-bound \(RFC 9449\)/);
+  });
+
   it('--json says what was written and which variables to set', async () => {
     const r = await run(['providers', 'add', 'acme', '--issuer', op.issuer, '--json'], env, undefined, dir);
     expect(r.code, r.stderr).toBe(0);

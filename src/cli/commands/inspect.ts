@@ -144,7 +144,8 @@ export function providerLines(
   lines.push(`  authorization:  ${s.authorizationUrl ?? '—'}`, `  token:          ${s.tokenUrl ?? '—'}`);
   lines.push(`  revocation:     ${s.revocationUrl ?? '—'}`, `  API base:       ${s.apiBaseUrl}`);
   lines.push(`  client auth:    ${s.clientAuth}${s.pkce ? ' + PKCE' : ''}${s.par ? ' + PAR' : ''}`);
-  if (s.dpop) lines.push('  tokens:         DPoP-bound (RFC 9449): a key per connection, proofs on every request');
+  if (s.dpop)
+    lines.push('  tokens:         DPoP-bound (RFC 9449): a key per connection, proofs on every request');
   lines.push(
     `  scopes:         ${(s.scopeOptions ?? s.scopes).join(' ') || '—'}${s.singleScope ? ' (exactly one)' : ''}`,
   );

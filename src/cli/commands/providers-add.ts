@@ -17,12 +17,14 @@ export interface ProvidersAddOptions {
   issuer: string;
   scope?: string[];
   force?: boolean;
+  dpop?: boolean;
 }
 
 /** What `providers add` writes for a provider: its issuer and, when there are any, its scopes. */
 interface Entry {
   issuer: string;
   scopes?: string[];
+  dpop?: true;
 }
 
 /** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` and `\`. */
@@ -151,7 +153,7 @@ export async function providersAdd(cli: Cli, id: string, opts: ProvidersAddOptio
   const path = configPath(cli);
   const exists = existsSync(path);
   const current = exists ? readConfigFile(path) : {};
-  const again = `baton providers add ${id} --issuer ${opts.issuer}${opts.scope ? ` --scope ${scopes?.join(',')}` : ''} --force`;
+  const again = `baton providers add ${id} --issuer ${opts.issuer}${opts.scope ? ` --scope ${scopes?.join(',')}` : ''}${opts.dpop ? ' --dpop' : ''} --force`;
   if (current.providers?.[id] !== undefined && !opts.force)
     throw new UsageError(
       `The provider ${id} is already in ${path}.`,
@@ -175,6 +177,7 @@ export async function providersAdd(cli: Cli, id: string, opts: ProvidersAddOptio
     entry = { issuer: opts.issuer };
     const chosen = scopes ?? (openid ? ['openid'] : undefined);
     if (chosen) entry.scopes = chosen;
+    if (opts.dpop) entry.dpop = true;
     spec = ProviderRegistry.create({ [id]: entry }).applyMetadata(id, metadata);
   } catch (err) {
     throw untouched(err, path, opts.issuer);
