@@ -647,14 +647,26 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
         statusEvents.push({ conn: r.conn, status: 'revoked', seq: r.startSeq, wall: r.endWall, tag: r.tag });
       if (r.ok && r.kind === 'remove')
         statusEvents.push({ conn: r.conn, status: 'removed', seq: r.startSeq, wall: r.endWall, tag: r.tag });
-      if (!r.ok && r.error instanceof ReauthorizationRequired)
+      if (!r.ok && r.error instanceof ReauthorizationRequired) {
+        // A new authorization running beside it (its code exchanged before this op started, its
+        // connection written after this op read the old state) issued tokens of the new state:
+        // only tokens issued before that authorization began belong to the state this op ended.
+        const renewing = records.filter(
+          (o) =>
+            o.conn === r.conn &&
+            (o.kind === 'reauth' || o.kind === 'connect') &&
+            o.ok &&
+            o.startWall <= r.endWall &&
+            o.endWall >= r.startWall,
+        );
         statusEvents.push({
           conn: r.conn,
           status: 'needs_reauth',
-          seq: r.startSeq,
+          seq: Math.min(r.startSeq, ...renewing.map((o) => o.startSeq)),
           wall: r.endWall,
           tag: r.tag,
         });
+      }
     }
 
     /** Why `token` must not be used by `tag` in an op that started at `startWall`, if it must not. */
@@ -752,8 +764,16 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     // token falling due, one per forced refresh, one per fetch (a 401), one per crash (a survivor
     // redoes the dead instance's refresh).
     {
+      // Counted by arrival: a request an earlier step sent and the provider held past the
+      // client's timeout (a delay fault) is logged when answered, in this step, but belongs to
+      // the step that sent it (whose retry is the named "unanswered" loss).
+      const stepStart = Math.min(...records.map((r) => r.startWall));
       const granted = entries.filter(
-        (e) => e.endpoint === 'token' && e.grantType === 'refresh_token' && e.status === 200,
+        (e) =>
+          e.endpoint === 'token' &&
+          e.grantType === 'refresh_token' &&
+          e.status === 200 &&
+          e.receivedWallMs >= stepStart - 20,
       ).length;
       const justified =
         1 +
