@@ -254,8 +254,6 @@ export class PostgresStore implements Store {
   /** One NOTIFY channel per schema, so stores in different schemas of a database do not hear each other. */
   readonly #channel: string;
   readonly #listeners = new Set<StoreChangeListener>();
-  /** Whether a LISTEN session was up before: after a gap every cached connection is suspect. */
-  #listenedBefore = false;
   #listener: pg.Client | null = null;
   #listenerConfig: pg.ClientConfig;
   #reconnectTimer: NodeJS.Timeout | null = null;
@@ -761,9 +759,10 @@ export class PostgresStore implements Store {
       }
       this.#listener = client;
       attempt = 0;
-      // Notifications sent while no session listened are gone: every cached connection is suspect.
-      if (this.#listenedBefore) for (const l of this.#listeners) l(null, null);
-      this.#listenedBefore = true;
+      // Notifications sent while no session listened are gone — after a lost session, and
+      // before the first one was up (a listener may have cached a connection as it subscribed):
+      // every cached connection is suspect.
+      for (const l of this.#listeners) l(null, null);
     } catch {
       retry();
     }
