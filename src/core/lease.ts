@@ -58,7 +58,10 @@ export class HeldLease {
     this.#unlock = null;
   }
 
-  /** Stops renewing without releasing (the process is closing): the row expires after its TTL. */
+  /**
+   * Stops renewing without releasing: the row stays for whoever else in this process keeps it
+   * (a held pair), or expires after its TTL (the process is closing).
+   */
   abandon(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;

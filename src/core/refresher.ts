@@ -204,6 +204,14 @@ export class Refresher {
     if ('result' in taken) return taken.result;
     if ('busy' in taken) throw new RefreshDeferred('leased');
     const lease = taken.lease;
+    if (this.#held.has(id)) {
+      // The caller of this process we waited for holds a pair the store refused. The store's
+      // lease is its (the lease is this process's, so we were let in): releasing the row would
+      // let another process spend the refresh token that pair replaced. Our turn ends without
+      // touching the row, and the held pair answers (README, invariant 2).
+      lease.abandon();
+      return this.refresh(id, req);
+    }
     let keepLease = false;
     try {
       // Re-read under the lease: the previous holder may have finished between our read and our acquire.

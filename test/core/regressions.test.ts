@@ -223,6 +223,52 @@ for (const e of engines('memory', 'sqlite', 'postgres')) {
 }
 
 for (const e of engines('memory', 'sqlite', 'postgres')) {
+  describe.skipIf(!e.enabled)(
+    `defect 12 on ${e.name}: a caller that waited behind a held pair neither spends the refresh token it replaced nor frees its lease`,
+    () => {
+      let w: EngineWorld;
+      beforeEach(async () => {
+        w = await engineWorld(e.name);
+        await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
+      });
+      afterEach(async () => w.close());
+
+      it('a second caller of the same instance hears the store failure; another instance waits for the held pair', async () => {
+        const faulty = modelStore(await w.openStore(), new Rng(12));
+        const a = await w.open({ store: faulty.store, leaseTtlMs: 300 });
+        const b = await w.open({ store: await w.openStore(), leaseTtlMs: 300 });
+        // Due (inside the refresh window), and the store refuses A's writes.
+        w.sim.clock.advance(HOUR - 30_000);
+        faulty.failPuts = 1_000;
+        // Two callers of A: a forced refresh, and an explicit one queued behind it for the lease.
+        const first = a.refresh('alice', { force: true }).catch((err: unknown) => err);
+        const second = a.refresh('alice').catch((err: unknown) => err);
+        expect(await first).toBeInstanceOf(StoreError);
+        // The second must not refresh with the refresh token A's held pair replaced.
+        expect(await second).toBeInstanceOf(StoreError);
+        expect(rotations(w)).toHaveLength(1);
+        // Another instance must wait for A's held pair: the lease is still A's, kept renewed.
+        const bRefresh = b.refresh('alice', { force: true }).catch((err: unknown) => err);
+        await sleep(700);
+        expect(rotations(w)).toHaveLength(1);
+        faulty.failPuts = 0;
+        const info = await bRefresh;
+        expect(info).toMatchObject({ status: 'active' });
+        // The provider never saw a refresh token twice: every refresh was granted.
+        const refused = w.sim
+          .tokenLog()
+          .filter((x) => x.endpoint === 'token' && x.grantType === 'refresh_token' && x.status !== 200);
+        expect(refused).toEqual([]);
+        expect(rotations(w)).toHaveLength(2);
+        const stored = (await b.reveal('alice')).tokens?.refreshToken;
+        expect(stored).toBe(rotations(w)[1]?.issuedRefreshToken);
+        expect(w.sim.tokenStatus(stored as string)).toBe('live');
+      });
+    },
+  );
+}
+
+for (const e of engines('memory', 'sqlite', 'postgres')) {
   describe.skipIf(!e.enabled)(`defect 4 on ${e.name}: an explicit refresh that fails says so`, () => {
     let w: EngineWorld;
     beforeEach(async () => {
