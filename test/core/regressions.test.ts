@@ -91,6 +91,17 @@ async function engineWorld(engine: EngineName, sim: SimulatorOptions = {}): Prom
   };
 }
 
+/** A fresh world per test on `engine`, with alice authorized at Cronofy; closed after each test. */
+function aliceOn(engine: EngineName, sim: SimulatorOptions = {}): () => EngineWorld {
+  let w: EngineWorld;
+  beforeEach(async () => {
+    w = await engineWorld(engine, sim);
+    await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
+  });
+  afterEach(async () => w.close());
+  return () => w;
+}
+
 /** The simulator's entries for successful refresh_token grants, oldest first. */
 function rotations(w: World): TokenLogEntry[] {
   return w.sim
@@ -110,14 +121,10 @@ async function until(cond: () => boolean | Promise<boolean>, limitMs: number, st
 
 for (const e of engines('memory', 'sqlite', 'postgres')) {
   describe.skipIf(!e.enabled)(`defect 1 on ${e.name}: a refused token is never handed out again`, () => {
-    let w: EngineWorld;
-    beforeEach(async () => {
-      w = await engineWorld(e.name);
-      await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
-    });
-    afterEach(async () => w.close());
+    const world = aliceOn(e.name);
 
     it('after a 401 and an invalid_grant, getAccessToken and fetch refuse without sending the dead token', async () => {
+      const w = world();
       const token = await w.baton.getAccessToken('alice');
       w.sim.revokeGrants({ vendor: 'cronofy' }); // the provider revokes: the token now gets 401
       const first = await w.baton.fetch('alice', 'v1/account').catch((err: unknown) => err);
@@ -137,14 +144,10 @@ for (const e of engines('memory', 'sqlite', 'postgres')) {
 
 for (const e of engines('memory', 'sqlite', 'postgres')) {
   describe.skipIf(!e.enabled)(`defect 2 on ${e.name}: revoke wins the race with a refresh in flight`, () => {
-    let w: EngineWorld;
-    beforeEach(async () => {
-      w = await engineWorld(e.name);
-      await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
-    });
-    afterEach(async () => w.close());
+    const world = aliceOn(e.name);
 
     it('a revoke while another instance waits on a rotated answer ends revoked, with the rotated grant dead', async () => {
+      const w = world();
       const a = w.baton;
       const b = await w.open({ store: await w.openStore() });
       const spent = (await a.reveal('alice')).tokens?.refreshToken as string;
@@ -176,15 +179,11 @@ for (const e of engines('memory', 'sqlite', 'postgres')) {
 
 for (const e of engines('memory', 'sqlite', 'postgres')) {
   describe.skipIf(!e.enabled)(`defect 3 on ${e.name}: an older pair never overwrites a newer one`, () => {
-    let w: EngineWorld;
-    beforeEach(async () => {
-      // Cronofy "sometimes": the first refresh keeps the refresh token, the second rotates it.
-      w = await engineWorld(e.name, { cronofyRotation: 'sometimes' });
-      await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
-    });
-    afterEach(async () => w.close());
+    // Cronofy "sometimes": the first refresh keeps the refresh token, the second rotates it.
+    const world = aliceOn(e.name, { cronofyRotation: 'sometimes' });
 
     it('a pair held after a failed commit is not written back over another instance’s rotation', async () => {
+      const w = world();
       const faulty = modelStore(await w.openStore(), new Rng(3));
       const a = await w.open({ store: faulty.store, leaseTtlMs: 200 });
       const b = await w.open({ store: await w.openStore(), leaseTtlMs: 200 });
@@ -226,14 +225,10 @@ for (const e of engines('memory', 'sqlite', 'postgres')) {
   describe.skipIf(!e.enabled)(
     `defect 12 on ${e.name}: a caller that waited behind a held pair neither spends the refresh token it replaced nor frees its lease`,
     () => {
-      let w: EngineWorld;
-      beforeEach(async () => {
-        w = await engineWorld(e.name);
-        await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
-      });
-      afterEach(async () => w.close());
+      const world = aliceOn(e.name);
 
       it('a second caller of the same instance hears the store failure; another instance waits for the held pair', async () => {
+        const w = world();
         const faulty = modelStore(await w.openStore(), new Rng(12));
         const a = await w.open({ store: faulty.store, leaseTtlMs: 300 });
         const b = await w.open({ store: await w.openStore(), leaseTtlMs: 300 });
@@ -270,14 +265,10 @@ for (const e of engines('memory', 'sqlite', 'postgres')) {
 
 for (const e of engines('memory', 'sqlite', 'postgres')) {
   describe.skipIf(!e.enabled)(`defect 4 on ${e.name}: an explicit refresh that fails says so`, () => {
-    let w: EngineWorld;
-    beforeEach(async () => {
-      w = await engineWorld(e.name);
-      await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
-    });
-    afterEach(async () => w.close());
+    const world = aliceOn(e.name);
 
     it('refresh({force:true}) after three 502s rejects with a ProviderError (status 502)', async () => {
+      const w = world();
       w.sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'html', status: 502, count: 3 });
       const err = await w.baton.refresh('alice', { force: true }).catch((x: unknown) => x);
       expect(err).toBeInstanceOf(ProviderError);
@@ -396,14 +387,10 @@ for (const e of engines('sqlite', 'postgres')) {
   describe.skipIf(!e.enabled)(
     `defect 10 on ${e.name}: a held pair survives close() while the store is down`,
     () => {
-      let w: EngineWorld;
-      beforeEach(async () => {
-        w = await engineWorld(e.name);
-        await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
-      });
-      afterEach(async () => w.close());
+      const world = aliceOn(e.name);
 
       it('serves the held token, journals the pair on close, and the next open commits it first', async () => {
+        const w = world();
         const faulty = modelStore(await w.openStore(), new Rng(10));
         const a = await w.open({ store: faulty.store, env: { BATON_HOME: w.home } });
         w.sim.clock.advance(HOUR + 5_000);
@@ -437,6 +424,7 @@ for (const e of engines('sqlite', 'postgres')) {
       });
 
       it('close() with the store down resolves (the pair goes to the journal, not an error)', async () => {
+        const w = world();
         const faulty = modelStore(await w.openStore(), new Rng(11));
         const a = await w.open({ store: faulty.store, env: { BATON_HOME: w.home } });
         w.sim.clock.advance(HOUR + 5_000);
