@@ -10,20 +10,26 @@ import { randomKey, tempDir } from '../helpers/env.js';
 import { type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
 import { run, transcript } from './run.js';
 
-describe('baton providers show, for a provider given by its issuer', () => {
-  let op: OidcServer;
-  let dir: string;
-  let cleanup: () => void;
+/** One authorization server and one directory for a describe block's tests, gone after them. */
+function serverAndDir(options?: Parameters<typeof startOidcProvider>[0]): { op: OidcServer; dir: string } {
+  const shared = {} as { op: OidcServer; dir: string };
+  let cleanup: () => void = () => undefined;
   beforeAll(async () => {
-    op = await startOidcProvider();
-    ({ dir, cleanup } = tempDir());
+    shared.op = await startOidcProvider(options);
+    ({ dir: shared.dir, cleanup } = tempDir());
   });
   afterAll(async () => {
-    await op.close();
+    await shared.op.close();
     cleanup();
   });
+  return shared;
+}
+
+describe('baton providers show, for a provider given by its issuer', () => {
+  const shared = serverAndDir();
 
   it('says what the issuer published and the endpoints Baton will use', async () => {
+    const { op, dir } = shared;
     writeFileSync(
       join(dir, 'baton.config.json'),
       JSON.stringify({ providers: { acme: { issuer: op.issuer } } }),
@@ -43,6 +49,7 @@ describe('baton providers show, for a provider given by its issuer', () => {
   });
 
   it('a mismatched issuer exits with the configuration error code and its remediation', async () => {
+    const { op, dir } = shared;
     writeFileSync(
       join(dir, 'baton.config.json'),
       JSON.stringify({ providers: { acme: { issuer: `${op.issuer}/other` } } }),
@@ -58,6 +65,7 @@ describe('baton providers show, for a provider given by its issuer', () => {
   });
 
   it('baton doctor asks the introspection endpoint about each connection token', async () => {
+    const { op, dir } = shared;
     const key = randomKey();
     const store = `sqlite:${join(dir, 'doctor.db')}`;
     const clients = { acme: op.client };
@@ -359,19 +367,10 @@ describe('baton providers add', () => {
 });
 
 describe('baton providers show: where the metadata document came from', () => {
-  let op: OidcServer;
-  let dir: string;
-  let cleanup: () => void;
-  beforeAll(async () => {
-    op = await startOidcProvider();
-    ({ dir, cleanup } = tempDir());
-  });
-  afterAll(async () => {
-    await op.close();
-    cleanup();
-  });
+  const shared = serverAndDir();
 
   it('read from the issuer while no store exists (and none is created), then from the store once a Baton wrote it there', async () => {
+    const { op, dir } = shared;
     const reads = () => op.requests.filter((r) => r.path === '/.well-known/openid-configuration').length;
     const key = randomKey();
     const env = { BATON_HOME: dir, BATON_SECRET_KEY: key };
@@ -408,6 +407,7 @@ describe('baton providers show: where the metadata document came from', () => {
   });
 
   it('a store that cannot be opened is said on stderr, and the issuer is read instead', async () => {
+    const { op } = shared;
     const broken = tempDir();
     try {
       writeFileSync(join(broken.dir, 'baton.db'), 'this is not a database');
@@ -430,27 +430,18 @@ describe('baton providers show: where the metadata document came from', () => {
 });
 
 describe('the command line with a DPoP provider (RFC 9449)', () => {
-  let op: OidcServer;
-  let dir: string;
-  let cleanup: () => void;
-  beforeAll(async () => {
-    op = await startOidcProvider({
-      client: { dpop_bound_access_tokens: true },
-      config: {
-        features: {
-          devInteractions: { enabled: true },
-          dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
-        },
+  const shared = serverAndDir({
+    client: { dpop_bound_access_tokens: true },
+    config: {
+      features: {
+        devInteractions: { enabled: true },
+        dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
       },
-    });
-    ({ dir, cleanup } = tempDir());
-  });
-  afterAll(async () => {
-    await op.close();
-    cleanup();
+    },
   });
 
   it('request sends proofs; token refuses and prints no token; providers show says the tokens are DPoP-bound', async () => {
+    const { op, dir } = shared;
     const key = randomKey();
     const store = `sqlite:${join(dir, 'dpop.db')}`;
     const spec = { issuer: op.issuer, scopes: ['openid'], dpop: true, apiBaseUrl: `${op.issuer}/` };
