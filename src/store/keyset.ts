@@ -1,8 +1,8 @@
 import { ConfigError } from '../errors.js';
-import type { DueBatch, DueCursor, DueQuery, ListQuery, PendingQuery } from './store.js';
+import type { DueBatch, DueCursor, DueQuery, ListQuery, MetadataDocument, PendingQuery } from './store.js';
 
 /**
- * Keyset pagination helpers shared by the engines. Ids are ordered by code point, which is
+ * Keyset pagination (and the metadata row mapping) shared by the engines. Ids are ordered by code point, which is
  * SQLite's BINARY collation over UTF-8 and PostgreSQL's "C" collation: every engine pages the
  * same way.
  */
@@ -69,4 +69,27 @@ export function dueBatch(
     items: items.map(({ id, provider, cursor }) => ({ id, provider, phase: cursor.phase })),
     next: found.length > limit && last ? last.cursor : null,
   };
+}
+
+/** A `server_metadata` row as both SQL engines return it (times as numbers or numeric strings). */
+export interface MetadataRow {
+  issuer: string;
+  document: string;
+  source: string;
+  fetched_at: number | string;
+  expires_at: number | string;
+}
+
+export const METADATA_COLUMNS = 'issuer, document, source, fetched_at, expires_at';
+
+export function metadataFromRow(row: MetadataRow | undefined): MetadataDocument | null {
+  return row
+    ? {
+        issuer: row.issuer,
+        document: row.document,
+        source: row.source,
+        fetchedAt: Number(row.fetched_at),
+        expiresAt: Number(row.expires_at),
+      }
+    : null;
 }

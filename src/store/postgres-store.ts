@@ -1,6 +1,15 @@
 import pg from 'pg';
 import { StoreError } from '../errors.js';
-import { checkDueQuery, checkListQuery, checkPendingQuery, dueBatch, prefixEnd } from './keyset.js';
+import {
+  checkDueQuery,
+  checkListQuery,
+  checkPendingQuery,
+  dueBatch,
+  METADATA_COLUMNS,
+  type MetadataRow,
+  metadataFromRow,
+  prefixEnd,
+} from './keyset.js';
 import { applyPgMigrations } from './pg-migrations.js';
 import { redactUrl } from './redact-url.js';
 import { sealedKeyId } from './sealer.js';
@@ -490,27 +499,12 @@ export class PostgresStore implements Store {
 
   readonly serverMetadata: MetadataCache = {
     get: async (issuer) => {
-      const { rows } = await this.#query<{
-        issuer: string;
-        document: string;
-        source: string;
-        fetched_at: string;
-        expires_at: string;
-      }>(
+      const { rows } = await this.#query<MetadataRow>(
         'read a metadata document',
-        'SELECT issuer, document, source, fetched_at, expires_at FROM baton_server_metadata WHERE issuer = $1',
+        `SELECT ${METADATA_COLUMNS} FROM baton_server_metadata WHERE issuer = $1`,
         [issuer],
       );
-      const row = rows[0];
-      return row
-        ? {
-            issuer: row.issuer,
-            document: row.document,
-            source: row.source,
-            fetchedAt: Number(row.fetched_at),
-            expiresAt: Number(row.expires_at),
-          }
-        : null;
+      return metadataFromRow(rows[0]);
     },
     put: async (doc) => {
       const { rowCount } = await this.#query(

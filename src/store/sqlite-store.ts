@@ -2,7 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
-import { checkDueQuery, checkListQuery, checkPendingQuery, dueBatch, prefixEnd } from './keyset.js';
+import {
+  checkDueQuery,
+  checkListQuery,
+  checkPendingQuery,
+  dueBatch,
+  METADATA_COLUMNS,
+  type MetadataRow,
+  metadataFromRow,
+  prefixEnd,
+} from './keyset.js';
 import { sealedKeyId } from './sealer.js';
 import type {
   BatchWrite,
@@ -447,24 +456,13 @@ export class SqliteStore implements Store {
 
   readonly serverMetadata: MetadataCache = {
     get: (issuer) =>
-      this.#run('read a metadata document', () => {
-        const row = this.#db
-          .prepare(
-            'SELECT issuer, document, source, fetched_at, expires_at FROM server_metadata WHERE issuer = ?',
-          )
-          .get(issuer) as
-          | { issuer: string; document: string; source: string; fetched_at: number; expires_at: number }
-          | undefined;
-        return row
-          ? {
-              issuer: row.issuer,
-              document: row.document,
-              source: row.source,
-              fetchedAt: Number(row.fetched_at),
-              expiresAt: Number(row.expires_at),
-            }
-          : null;
-      }),
+      this.#run('read a metadata document', () =>
+        metadataFromRow(
+          this.#db.prepare(`SELECT ${METADATA_COLUMNS} FROM server_metadata WHERE issuer = ?`).get(issuer) as
+            | MetadataRow
+            | undefined,
+        ),
+      ),
     put: (doc: MetadataDocument) =>
       this.#run(
         'write a metadata document',
