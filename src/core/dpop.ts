@@ -39,6 +39,8 @@ export async function keyForGrant(
 }
 
 /** Proofs of `key` with this process's nonces; undefined without a key. */
+export function signerFor(ctx: CoreContext, key: DpopKey): DpopSigner;
+export function signerFor(ctx: CoreContext, key: DpopKey | null): DpopSigner | undefined;
 export function signerFor(ctx: CoreContext, key: DpopKey | null): DpopSigner | undefined {
   return key ? dpopSigner(key, ctx.dpopNonces, () => ctx.clock.now()) : undefined;
 }
