@@ -114,6 +114,14 @@ function missingCredentials(conn: LoadedConnection): ConfigError {
   );
 }
 
+/**
+ * A 401 that asks only for a DPoP nonce (RFC 9449 §9) — one still standing after the one retry
+ * with it — says nothing against the token: it is not a rejection to refresh for.
+ */
+function nonceOnly<R>(res: R, ex: Exchange<R>): boolean {
+  return isResourceNonceChallenge(401, ex.header(res, 'www-authenticate'), ex.header(res, 'dpop-nonce'));
+}
+
 function replayable(body: unknown): boolean {
   return (
     body === undefined ||
@@ -224,7 +232,7 @@ export class ApiFetcher {
     }
     let res = await this.#send(conn, url, ex);
     const rejected = conn.secrets.tokens?.accessToken;
-    if (ex.status(res) === 401 && !isStatic(conn) && rejected) {
+    if (ex.status(res) === 401 && !isStatic(conn) && rejected && !nonceOnly(res, ex)) {
       // The token leaves the cache before anything else runs; the next call refreshes.
       this.#ctx.cache.reject(id, rejected);
       // A body that cannot be sent again goes back to the caller with the 401.
@@ -339,7 +347,7 @@ export class ApiFetcher {
       );
     }
     const key = await dpopKeyOf(tokens.dpopKey);
-    return { signer: signerFor(this.#ctx, key) as DpopSigner, token: tokens.accessToken };
+    return { signer: signerFor(this.#ctx, key), token: tokens.accessToken };
   }
 
   /**

@@ -16,6 +16,8 @@ export interface DpopResource {
   refusals: string[];
   /** Starts asking for a new nonce (as a server rotating its nonces does). */
   rotateNonce(): void;
+  /** While set, every request is challenged with a nonce never seen before (a broken server). */
+  alwaysChallenge: boolean;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,7 @@ export async function startDpopResource(op: OidcServer): Promise<DpopResource> {
         if (Math.abs(Number(payload['iat']) - Date.now() / 1000) > 60) return refuse('iat');
         if (typeof payload['jti'] !== 'string' || seen.has(payload['jti'])) return refuse('jti replayed');
         seen.add(payload['jti']);
+        if (api.alwaysChallenge) nonce = randomBytes(12).toString('base64url');
         if (payload['nonce'] !== nonce) {
           state.challenges++;
           res
@@ -112,7 +115,7 @@ export async function startDpopResource(op: OidcServer): Promise<DpopResource> {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
+  const api: DpopResource = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`,
     get challenges() {
       return state.challenges;
@@ -122,10 +125,12 @@ export async function startDpopResource(op: OidcServer): Promise<DpopResource> {
     rotateNonce() {
       nonce = randomBytes(12).toString('base64url');
     },
+    alwaysChallenge: false,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  return api;
 }

@@ -1,14 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { fetch, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
-import { ConfigError } from '../../src/errors.js';
+import { BatonError, ConfigError, ProviderError, StoreError } from '../../src/errors.js';
 import { createCallerKey } from '../../src/server/keys.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/store.js';
 import { type DpopResource, startDpopResource } from '../helpers/dpop-resource.js';
 import { randomKey, tempDir } from '../helpers/env.js';
+import { FaultyStore } from '../helpers/faulty-store.js';
 import { type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
 import { Capture } from '../server/helpers.js';
 
@@ -59,13 +64,13 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
   }
 
   async function open(
-    where: { db: string; key: string },
+    where: { db: string; key: string; store?: Store },
     spec: Record<string, unknown> = {},
     client: Record<string, unknown> = {},
   ): Promise<Baton> {
     const o = op as OidcServer;
     const baton = await Baton.open({
-      store: `sqlite:${where.db}`,
+      store: where.store ?? `sqlite:${where.db}`,
       secretKey: where.key,
       env: { BATON_HOME: where.db.replace(/\/baton\.db$/, '') },
       providers: {
@@ -271,6 +276,109 @@ describe('DPoP: sender-constrained tokens (RFC 9449)', () => {
     await baton.revoke('alice');
     expect((await baton.get('alice')).status).toBe('revoked');
     expect([await active(t?.accessToken), await active(t?.refreshToken)]).toEqual([false, false]);
+  });
+
+  it('a refresh the store refuses is held with its key: API calls go on with proofs, and it is committed when the store is back', async () => {
+    await dpopServer();
+    rs = await startDpopResource(op as OidcServer);
+    const where = store();
+    const faulty = new FaultyStore(await openStore(`sqlite:${where.db}`, { env: {} }));
+    const baton = await open({ ...where, store: faulty });
+    await authorize(baton);
+    const before = await sealedTokens(baton, 'alice');
+    faulty.failPuts = 1_000;
+    const refused = await baton.refresh('alice', { force: true }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(StoreError);
+    expect(baton.pendingCommits).toEqual(['alice']);
+    // The held pair (new token, same key) is what the API gets, with a valid proof.
+    const res = await baton.fetch('alice', 'me');
+    expect(res.status).toBe(200);
+    expect((await sealedTokens(baton, 'alice'))?.accessToken).toBe(before?.accessToken);
+    faulty.failPuts = 0;
+    for (const end = Date.now() + 10_000; baton.pendingCommits.length > 0 && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 50));
+    const after = await sealedTokens(baton, 'alice');
+    expect(after?.accessToken).not.toBe(before?.accessToken);
+    expect(after?.dpopKey).toEqual(before?.dpopKey);
+    expect((await baton.fetch('alice', 'me')).status).toBe(200);
+    expect(new Set(rs.keys.map((k) => k['x'])).size).toBe(1);
+  });
+
+  it('two instances on one store refreshing at once: one key, no refresh token spent twice, both call the API', async () => {
+    await dpopServer();
+    rs = await startDpopResource(op as OidcServer);
+    const where = store();
+    const a = await open(where);
+    const b = await open(where);
+    await authorize(a);
+    const calls = () =>
+      (op as OidcServer).requests.filter((r) => r.path === '/token' && r.status === 200).length;
+    const before = calls();
+    await Promise.all([a.refresh('alice', { force: true }), b.refresh('alice', { force: true })]);
+    // Each forced refresh is satisfied by a pair granted after it asked: one or two grants, never a spent token.
+    expect(calls() - before).toBeGreaterThanOrEqual(1);
+    expect(calls() - before).toBeLessThanOrEqual(2);
+    expect((await a.fetch('alice', 'me')).status).toBe(200);
+    expect((await b.fetch('alice', 'me')).status).toBe(200);
+    expect(new Set(rs.keys.map((k) => k['x'])).size).toBe(1);
+    // No refresh token was spent twice: oidc-provider would have revoked the grant, and the
+    // connection would carry the refusal.
+    expect(await a.get('alice')).toMatchObject({ status: 'active', lastError: null });
+  });
+
+  it('a resource server that challenges every request gets exactly one retry; the 401 comes back', async () => {
+    await dpopServer();
+    rs = await startDpopResource(op as OidcServer);
+    const baton = await open(store());
+    await authorize(baton);
+    expect((await baton.fetch('alice', 'me')).status).toBe(200);
+    const challenges = rs.challenges;
+    rs.alwaysChallenge = true;
+    const res = await baton.fetch('alice', 'me');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/use_dpop_nonce/);
+    expect(rs.challenges - challenges).toBe(2);
+    // Not a reason to refresh or to give up on the connection.
+    expect((await baton.get('alice')).status).toBe('active');
+  });
+
+  it('a token endpoint that keeps asking for a nonce, or answers HTML, is a typed error after at most one retry', async () => {
+    op = await startOidcProvider();
+    let mode: 'nonce' | 'html' = 'nonce';
+    const seen: boolean[] = [];
+    const fake = createServer((req, res) => {
+      seen.push(req.headers['dpop'] !== undefined);
+      req.resume();
+      if (mode === 'html')
+        res
+          .writeHead(400, { 'content-type': 'text/html', 'dpop-nonce': 'n-html' })
+          .end('<html><body>Bad Request</body></html>');
+      else
+        res
+          .writeHead(400, { 'content-type': 'application/json', 'dpop-nonce': `n-${seen.length}` })
+          .end(JSON.stringify({ error: 'use_dpop_nonce', error_description: 'nonce required' }));
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => fake.close());
+    const tokenUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}/token`;
+    const baton = await open(store(), {
+      authModes: ['client_credentials'],
+      scopes: [],
+      tokenUrl,
+      issuer: undefined,
+      authorizationUrl: undefined,
+      apiBaseUrl: 'http://127.0.0.1:1/',
+    });
+    const nonce = await baton.connect({ provider: 'acme', connectionId: 'svc' }).catch((e: unknown) => e);
+    expect(nonce).toBeInstanceOf(ProviderError);
+    expect(seen).toEqual([true, true]);
+    mode = 'html';
+    seen.length = 0;
+    const html = await baton.connect({ provider: 'acme', connectionId: 'svc' }).catch((e: unknown) => e);
+    expect(html).toBeInstanceOf(BatonError);
+    expect((html as BatonError).remediation).toEqual(expect.any(String));
+    expect(seen).toEqual([true]);
+    expect(await baton.list()).toEqual([]);
   });
 
   it('client credentials: the connection gets its own key, and its tokens are bound to it', async () => {
