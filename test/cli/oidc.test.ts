@@ -295,7 +295,8 @@ describe('baton providers add', () => {
   });
 
   it('an unreachable issuer, or one publishing another issuer, exits 1 with the reason and what to do, and writes nothing', async () => {
-    // At its root it publishes another issuer's document; under /partial, its own without a token endpoint.
+    // At its root it publishes another issuer's document; under /partial, its own without a token
+    // endpoint; under /html, a sign-in page.
     const impostor = createServer((req, res) => {
       const own = `http://${req.headers.host}/partial`;
       const docs: Record<string, object> = {
@@ -306,6 +307,10 @@ describe('baton providers add', () => {
         },
         [`/partial${WELL_KNOWN}`]: { issuer: own, authorization_endpoint: `${own}/auth` },
       };
+      if (req.url === `/html${WELL_KNOWN}`) {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Sign in</body></html>');
+        return;
+      }
       const doc = docs[req.url ?? ''];
       res
         .writeHead(doc ? 200 : 404, { 'content-type': 'application/json' })
@@ -335,6 +340,11 @@ describe('baton providers add', () => {
           issuer: `${impostorUrl}/partial`,
           message: /Provider acme uses OAuth2 but lacks authorizationUrl or tokenUrl/,
           remediation: /→ Set tokenUrl/,
+        },
+        {
+          issuer: `${impostorUrl}/html`,
+          message: /is not JSON/,
+          remediation: /→ Check the issuer configured for acme/,
         },
         {
           issuer: `${op.issuer}/elsewhere`,
