@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetch } from 'undici';
@@ -127,6 +128,27 @@ describe('baton serve as a process (SQLite)', () => {
     } finally {
       server.kill();
       await server.exited;
+    }
+  }, 30_000);
+
+  it('a stopped server exits even when something outside Baton still holds the event loop, and names it', async () => {
+    // A module preloaded into the process keeps a timer running, as a library might.
+    const dir = mkdtempSync(join(tmpdir(), 'baton-linger-'));
+    const linger = join(dir, 'linger.cjs');
+    writeFileSync(linger, 'setInterval(() => undefined, 1000);\n');
+    try {
+      const server = await spawnServe({ ...env, NODE_OPTIONS: `--require ${linger}` }, [
+        '--config',
+        configPath,
+      ]);
+      server.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      expect(server.out()).toContain('"msg":"stopped"');
+      expect(server.out()).toMatch(
+        /baton serve stopped; .*Timeout.* still held the process, which exits now/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
 

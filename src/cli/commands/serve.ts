@@ -4,6 +4,9 @@ import { defaultStoreSpec } from '../../store/index.js';
 import { parseDuration } from '../duration.js';
 import { type Cli, collectList, UsageError } from '../runtime.js';
 
+/** How long a stopped server's process may take to exit on its own. */
+const EXIT_GRACE_MS = 3_000;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function serveCommand(cli: Cli): Command {
@@ -131,6 +134,16 @@ export function serveCommand(cli: Cli): Command {
           process.on('SIGTERM', stop);
           process.on('SIGINT', stop);
         });
+        // Everything Baton opened is closed. Should anything else still hold the event loop (a
+        // socket a library keeps alive, a timer), the process exits anyway, naming it: a
+        // stopped server that never exits blocks a deploy.
+        const linger = setTimeout(() => {
+          cli.note(
+            `baton serve stopped; ${process.getActiveResourcesInfo().join(', ') || 'nothing named'} still held the process, which exits now.`,
+          );
+          process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+        }, EXIT_GRACE_MS);
+        linger.unref();
       },
     );
 }
