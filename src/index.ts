@@ -38,10 +38,10 @@ export {
   WebhookSignatureError,
 } from './errors.js';
 export type { TokenSet } from './protocol/token-set.js';
+export type { ClientConfig } from './protocol/types.js';
 export { presets } from './providers/presets/index.js';
 export type {
   AuthMode,
-  ClientConfig,
   ProviderOverride,
   ProviderSpec,
   TokenRateLimit,

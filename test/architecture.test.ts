@@ -19,8 +19,8 @@ describe('architecture', () => {
   const layerOf = (file: string) => relative('src', file).split('/')[0] as string;
   const allowed: Record<string, string[]> = {
     simulator: ['simulator'],
-    providers: ['providers', 'errors.ts'],
-    protocol: ['protocol', 'providers', 'errors.ts'],
+    providers: ['providers', 'protocol', 'errors.ts'],
+    protocol: ['protocol', 'errors.ts'],
     store: ['store', 'providers', 'errors.ts'],
     core: ['core', 'protocol', 'providers', 'store', 'errors.ts'],
     server: ['server', 'core', 'providers', 'store', 'errors.ts'],

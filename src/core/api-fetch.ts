@@ -4,9 +4,9 @@ import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response
 import { ConfigError, NetworkError, redactedCause } from '../errors.js';
 import { type DpopSigner, isResourceNonceChallenge } from '../protocol/dpop.js';
 import { describeNetworkError } from '../protocol/http.js';
+import { hostAllowed } from '../protocol/redirect-policy.js';
 import { followRedirects } from '../protocol/redirects.js';
 import { resolveApiUrl } from '../providers/api-url.js';
-import { hostAllowed } from '../providers/redirect-policy.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
 import { dpopKeyOf, signerFor } from './dpop.js';

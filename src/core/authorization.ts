@@ -11,8 +11,10 @@ import { exchangeAuthorizationCode, pushAuthorizationRequest } from '../protocol
 import type { IdTokenClaims } from '../protocol/id-token.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
+import type { ClientConfig } from '../protocol/types.js';
 import { resolveParams } from '../providers/params.js';
-import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
+import { checkScopes } from '../providers/scopes.js';
+import type { ProviderSpec } from '../providers/spec.js';
 import type { SealBinding } from '../store/sealer.js';
 import type { AccountInfo, PendingAuthorization } from '../store/store.js';
 import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
@@ -85,18 +87,28 @@ export async function beginAuthorization(
   }
   // RFC 9449 §10: the code is bound to the key its token request will prove.
   const dpop = await keyForGrant(ctx, spec, null);
+  if (!endpoints.authorizationUrl) {
+    throw new ConfigError(
+      `${spec.displayName} has no authorization endpoint.`,
+      'Use a mode that needs no consent step.',
+      { provider: spec.id, connectionId: input.connectionId },
+    );
+  }
+  checkScopes(spec, scopes);
   let url = buildAuthorizationUrl({
-    spec,
-    endpoints,
+    authorizationUrl: endpoints.authorizationUrl,
     clientId: client.clientId,
     redirectUri,
     scopes,
+    scopeSeparator: spec.scopeSeparator,
     state,
     ...(pkce ? { codeChallenge: pkce.challenge } : {}),
     ...(nonce ? { nonce } : {}),
     ...(resource.length > 0 ? { resource } : {}),
     ...(dpop ? { dpopJkt: await dpop.thumbprint() } : {}),
-    ...(input.extraParams ? { extraParams: input.extraParams } : {}),
+    // The spec's default parameters, then the caller's, which win.
+    params: { ...spec.authorizationParams, ...input.extraParams },
+    provider: spec.id,
   });
   const metadata = ctx.providers.metadata(spec.id);
   if (spec.par === true || metadata?.requirePushedAuthorizationRequests === true) {

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import type { ClientConfig } from '../providers/spec.js';
+import type { ClientConfig } from '../protocol/types.js';
 
 /**
  * A client registration, optionally limited to connections whose params match: Checkbook and

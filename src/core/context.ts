@@ -1,11 +1,11 @@
 import { ConfigError, ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
 import type { DpopNonces } from '../protocol/dpop-nonces.js';
 import type { HttpOptions } from '../protocol/http.js';
+import { hostAllowed } from '../protocol/redirect-policy.js';
 import type { TokenSet } from '../protocol/token-set.js';
-import { hostAllowed } from '../providers/redirect-policy.js';
+import type { Endpoints } from '../protocol/types.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ProviderSpec } from '../providers/spec.js';
-import type { Endpoints } from '../providers/template.js';
 import { endpointsFor } from '../providers/template.js';
 import type { Sealer } from '../store/sealer.js';
 import type { ConnectionRecord, Store } from '../store/store.js';

@@ -1,8 +1,8 @@
 import type { DpopSigner } from '../protocol/dpop.js';
 import type { GrantContext } from '../protocol/grants.js';
 import type { HttpOptions } from '../protocol/http.js';
-import type { ClientConfig, ProviderSpec } from '../providers/spec.js';
-import type { Endpoints } from '../providers/template.js';
+import type { ClientConfig, Endpoints } from '../protocol/types.js';
+import type { ProviderSpec } from '../providers/spec.js';
 
 /** What the protocol layer needs of a provider spec for one grant: endpoints and client authentication. */
 export function grantContextFor(

@@ -1,13 +1,13 @@
 import { AuthorizationError, ConfigError, excerpt } from '../errors.js';
-import type { ProviderSpec } from '../providers/spec.js';
-import type { Endpoints } from '../providers/template.js';
 
 export interface AuthorizationUrlInput {
-  spec: ProviderSpec;
-  endpoints: Endpoints;
+  /** The authorization endpoint (RFC 6749 §3.1). */
+  authorizationUrl: string;
   clientId: string;
   redirectUri: string;
-  scopes: string[];
+  scopes: readonly string[];
+  /** RFC 6749 §3.3 says space; some servers join scopes with another separator. */
+  scopeSeparator: string;
   state: string;
   codeChallenge?: string;
   /** OpenID Connect Core §3.1.2.1: binds the id_token to this authorization. */
@@ -16,7 +16,10 @@ export interface AuthorizationUrlInput {
   resource?: readonly string[];
   /** RFC 9449 §10: the thumbprint of the DPoP key the code is to be bound to. */
   dpopJkt?: string;
-  extraParams?: Record<string, string>;
+  /** Further parameters, in order (later ones win); never one this function sets itself. */
+  params?: Record<string, string>;
+  /** Names the provider in a ConfigError. */
+  provider?: string;
 }
 
 const RESERVED = new Set([
@@ -34,38 +37,11 @@ const RESERVED = new Set([
 
 /** RFC 6749 §4.1.1 (+ RFC 7636 §4.3): the URL a person opens to grant access. */
 export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
-  const { spec } = input;
-  if (!input.endpoints.authorizationUrl) {
-    throw new ConfigError(
-      `${spec.displayName} has no authorization endpoint.`,
-      'Use a mode that needs no consent step.',
-      {
-        provider: spec.id,
-      },
-    );
-  }
-  if (spec.singleScope && input.scopes.length !== 1) {
-    throw new ConfigError(
-      `${spec.displayName} takes exactly one scope per authorization; ${input.scopes.length} were given.`,
-      `Pick one of: ${(spec.scopeOptions ?? spec.scopes).join(', ')}.`,
-      { provider: spec.id },
-    );
-  }
-  if (spec.scopeOptions) {
-    const unknown = input.scopes.filter((s) => !spec.scopeOptions?.includes(s));
-    if (unknown.length > 0) {
-      throw new ConfigError(
-        `${spec.displayName} does not know the scope ${unknown.map((s) => `"${s}"`).join(', ')}.`,
-        `Use: ${spec.scopeOptions.join(', ')}.`,
-        { provider: spec.id },
-      );
-    }
-  }
-  const url = new URL(input.endpoints.authorizationUrl);
+  const url = new URL(input.authorizationUrl);
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('client_id', input.clientId);
   url.searchParams.set('redirect_uri', input.redirectUri);
-  if (input.scopes.length > 0) url.searchParams.set('scope', input.scopes.join(spec.scopeSeparator));
+  if (input.scopes.length > 0) url.searchParams.set('scope', input.scopes.join(input.scopeSeparator));
   url.searchParams.set('state', input.state);
   if (input.codeChallenge) {
     url.searchParams.set('code_challenge', input.codeChallenge);
@@ -74,15 +50,12 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
   if (input.nonce) url.searchParams.set('nonce', input.nonce);
   for (const r of input.resource ?? []) url.searchParams.append('resource', r);
   if (input.dpopJkt) url.searchParams.set('dpop_jkt', input.dpopJkt);
-  // The spec's default parameters, then the caller's, which win.
-  for (const [k, v] of Object.entries({ ...spec.authorizationParams, ...input.extraParams })) {
+  for (const [k, v] of Object.entries(input.params ?? {})) {
     if (RESERVED.has(k)) {
       throw new ConfigError(
         `extraParams and authorizationParams may not set "${k}"; Baton sets it.`,
-        `Remove "${k}" from extraParams or the ${spec.id} spec's authorizationParams.`,
-        {
-          provider: spec.id,
-        },
+        `Remove "${k}" from extraParams${input.provider ? ` and from the ${input.provider} spec's authorizationParams` : ''}.`,
+        input.provider ? { provider: input.provider } : {},
       );
     }
     url.searchParams.set(k, v);

@@ -1,7 +1,7 @@
 import { createPrivateKey, createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { ConfigError } from '../errors.js';
-import type { ClientConfig } from '../providers/spec.js';
+import type { ClientConfig } from './types.js';
 
 /** RFC 7523 §2.2: the client_assertion_type of a JWT client assertion. */
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';

@@ -1,7 +1,7 @@
 import { fetch } from 'undici';
 import { ConfigError, NetworkError, ProviderError } from '../errors.js';
-import { checkIssuer, type ServerMetadata } from '../providers/issuer.js';
 import { describeNetworkError, type HttpOptions } from './http.js';
+import { checkIssuer, type ServerMetadata } from './issuer.js';
 
 const OIDC_PATH = '/.well-known/openid-configuration';
 const RFC8414_PATH = '/.well-known/oauth-authorization-server';

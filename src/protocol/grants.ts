@@ -1,5 +1,4 @@
 import { type ClientPair, ConfigError, ProviderError } from '../errors.js';
-import type { ClientAuth, ClientConfig } from '../providers/spec.js';
 import { clientAssertion, JWT_BEARER } from './client-assertion.js';
 import { type DpopSigner, isTokenEndpointNonceChallenge } from './dpop.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
@@ -10,6 +9,7 @@ import {
   parseTokenResponse,
   type TokenResponse,
 } from './token-response.js';
+import type { ClientAuth, ClientConfig } from './types.js';
 
 /**
  * Everything one grant needs, and nothing of the provider spec beyond it: the endpoints, how

@@ -1,4 +1,4 @@
-import { hostAllowed } from '../providers/redirect-policy.js';
+import { hostAllowed } from './redirect-policy.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 

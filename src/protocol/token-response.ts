@@ -8,8 +8,8 @@ import {
   ReauthorizationRequired,
   type Secret,
 } from '../errors.js';
-import type { ErrorDialect } from '../providers/spec.js';
 import type { RawResponse } from './http.js';
+import type { ErrorDialect } from './types.js';
 
 export type GrantType =
   | 'authorization_code'

@@ -1,7 +1,8 @@
 import { ConfigError } from '../errors.js';
-import { checkIssuer, type ServerMetadata } from './issuer.js';
+import { checkIssuer, type ServerMetadata } from '../protocol/issuer.js';
+import type { ClientAuth } from '../protocol/types.js';
 import { presets } from './presets/index.js';
-import type { AuthMode, ClientAuth, ProviderOverride, ProviderSpec, TokenRateLimit } from './spec.js';
+import type { AuthMode, ProviderOverride, ProviderSpec, TokenRateLimit } from './spec.js';
 import { templateVariables } from './template.js';
 
 const AUTH_MODES: readonly AuthMode[] = ['oauth2', 'client_credentials', 'token_pair', 'api_key'];

@@ -3,6 +3,8 @@
  * it is talking to: a vendor quirk is a field here, not a branch in core.
  */
 
+import type { ClientAuth, ErrorDialect } from '../protocol/types.js';
+
 /** How a connection authenticates: the OAuth2 grants, or static credentials that never refresh. */
 export type AuthMode =
   /** Authorization code grant with refresh tokens (RFC 6749 §4.1, §6). */
@@ -13,26 +15,6 @@ export type AuthMode =
   | 'token_pair'
   /** A static key (and secret) sent in a provider-specific header (Checkbook `key:secret`). */
   | 'api_key';
-
-/** Where client credentials go on the token and revocation endpoints. */
-export type ClientAuth =
-  /** HTTP Basic header, form-encoded body (RFC 6749 §2.3.1's preferred form). */
-  | 'basic'
-  /** client_id / client_secret in a form-encoded body. */
-  | 'form'
-  /** client_id / client_secret in a JSON body. */
-  | 'json'
-  /** RFC 7523 §2.2: a JWT assertion signed with the client's private key (OpenID Connect Core §9). */
-  | 'private_key_jwt'
-  /** RFC 7523 §2.2: a JWT assertion signed with the client secret (HMAC). */
-  | 'client_secret_jwt';
-
-/** How the provider words its errors. */
-export type ErrorDialect =
-  /** RFC 6749 §5.2: `{"error": "...", "error_description": "..."}`. */
-  | 'rfc6749'
-  /** Checkissuing: `{"status": 0, "errors": ["Access Denied"]}`. */
-  | 'checkissuing';
 
 export interface ParamSpec {
   description: string;
@@ -148,16 +130,3 @@ export interface ProviderSpec {
 
 /** What users pass in `Baton.open({ providers })`: any field of a preset, or a whole new spec. */
 export type ProviderOverride = Partial<ProviderSpec>;
-
-/** A client registered with a provider. */
-export interface ClientConfig {
-  clientId: string;
-  clientSecret?: string;
-  redirectUri?: string;
-  /** For `private_key_jwt`: the client's private key, as a PEM or a JWK (object or JSON text). */
-  privateKey?: string | Record<string, unknown>;
-  /** The `kid` put in each assertion's header (a JWK's own `kid` otherwise). */
-  keyId?: string;
-  /** The assertion's algorithm: the JWK's `alg`, else by key type (RS256, ES256, EdDSA), HS256 for client_secret_jwt. */
-  signingAlg?: string;
-}

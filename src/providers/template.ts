@@ -1,14 +1,7 @@
 import { ConfigError } from '../errors.js';
+import type { Endpoints } from '../protocol/types.js';
 import { checkParamValue } from './params.js';
 import type { ProviderSpec } from './spec.js';
-
-/** A connection's endpoints, its spec's templates expanded over its params. */
-export interface Endpoints {
-  authorizationUrl?: string;
-  tokenUrl?: string;
-  revocationUrl?: string;
-  apiBaseUrl: string;
-}
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 

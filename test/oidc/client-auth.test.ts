@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
 import { ConfigError, InvalidClient } from '../../src/errors.js';
 import { clientAssertion, JWT_BEARER } from '../../src/protocol/client-assertion.js';
-import type { ClientConfig } from '../../src/providers/spec.js';
+import type { ClientConfig } from '../../src/protocol/types.js';
 import { randomKey, tempDir } from '../helpers/env.js';
 import { type OidcServer, signIn, startOidcProvider } from '../helpers/oidc-provider.js';
 

@@ -19,6 +19,7 @@ import {
   retryAfterSeconds,
 } from '../../src/protocol/token-response.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
+import { checkScopes } from '../../src/providers/scopes.js';
 import { endpointsFor } from '../../src/providers/template.js';
 
 const reg = ProviderRegistry.create();
@@ -254,8 +255,8 @@ describe('authorization URL and callback', () => {
     const spec = reg.get('cronofy');
     const url = new URL(
       buildAuthorizationUrl({
-        spec,
-        endpoints: endpointsFor(spec, { dataCenter: 'uk' }),
+        authorizationUrl: endpointsFor(spec, { dataCenter: 'uk' }).authorizationUrl ?? '',
+        scopeSeparator: spec.scopeSeparator,
         clientId: 'cid',
         redirectUri: 'http://127.0.0.1:8/cb',
         scopes: ['read_events', 'create_event'],
@@ -277,17 +278,28 @@ describe('authorization URL and callback', () => {
 
   it('enforces Checkbook single scope', () => {
     const spec = reg.get('checkbook');
+    expect(() => checkScopes(spec, ['check', 'check_receive'])).toThrow(/exactly one scope/);
+    expect(() => checkScopes(spec, ['write'])).toThrow(/does not know the scope/);
+    expect(() => checkScopes(spec, ['check'])).not.toThrow();
+  });
+
+  it('refuses an extra parameter the protocol sets itself, naming the provider', () => {
     const base = {
-      spec,
-      endpoints: endpointsFor(spec, { environment: 'sandbox' }),
+      authorizationUrl: 'https://as.example/authorize',
+      scopeSeparator: ' ',
       clientId: 'c',
       redirectUri: 'http://x/cb',
+      scopes: [],
       state: 's',
     };
-    expect(() => buildAuthorizationUrl({ ...base, scopes: ['check', 'check_receive'] })).toThrow(
-      /exactly one scope/,
+    expect(() => buildAuthorizationUrl({ ...base, params: { state: 'x' }, provider: 'acme' })).toThrow(
+      /may not set "state"/,
     );
-    expect(() => buildAuthorizationUrl({ ...base, scopes: ['write'] })).toThrow(/does not know the scope/);
+    const url = new URL(
+      buildAuthorizationUrl({ ...base, params: { prompt: 'consent', access_type: 'offline' } }),
+    );
+    expect(url.searchParams.get('prompt')).toBe('consent');
+    expect(url.searchParams.has('scope')).toBe(false);
   });
 
   it('checks state, denial and a missing code', () => {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
+import { hostAllowed } from '../../src/protocol/redirect-policy.js';
 import { resolveParams } from '../../src/providers/params.js';
 import { presets } from '../../src/providers/presets/index.js';
-import { hostAllowed } from '../../src/providers/redirect-policy.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 import { endpointsFor, expandTemplate } from '../../src/providers/template.js';
 

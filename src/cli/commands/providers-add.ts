@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { ConfigError, NetworkError, ProviderError } from '../../errors.js';
 import { fetchServerMetadata, type ServerMetadata } from '../../protocol/discovery.js';
-import { checkIssuer } from '../../providers/issuer.js';
+import { checkIssuer } from '../../protocol/issuer.js';
 import { presets } from '../../providers/presets/index.js';
 import { ProviderRegistry } from '../../providers/registry.js';
 import type { ProviderSpec } from '../../providers/spec.js';

@@ -1,0 +1,47 @@
+/**
+ * The protocol's own vocabulary: how a client authenticates at the token endpoint, how a server
+ * words its errors, a registered client, and the endpoints of one authorization server. The
+ * provider specs (`src/providers/`) are written in these terms; protocol code knows nothing of
+ * providers (docs/architecture.md, "Layers").
+ */
+
+/** Where client credentials go on the token and revocation endpoints. */
+export type ClientAuth =
+  /** HTTP Basic header, form-encoded body (RFC 6749 §2.3.1's preferred form). */
+  | 'basic'
+  /** client_id / client_secret in a form-encoded body. */
+  | 'form'
+  /** client_id / client_secret in a JSON body. */
+  | 'json'
+  /** RFC 7523 §2.2: a JWT assertion signed with the client's private key (OpenID Connect Core §9). */
+  | 'private_key_jwt'
+  /** RFC 7523 §2.2: a JWT assertion signed with the client secret (HMAC). */
+  | 'client_secret_jwt';
+
+/** How the provider words its errors. */
+export type ErrorDialect =
+  /** RFC 6749 §5.2: `{"error": "...", "error_description": "..."}`. */
+  | 'rfc6749'
+  /** Checkissuing: `{"status": 0, "errors": ["Access Denied"]}`. */
+  | 'checkissuing';
+
+/** A client registered with a provider. */
+export interface ClientConfig {
+  clientId: string;
+  clientSecret?: string;
+  redirectUri?: string;
+  /** For `private_key_jwt`: the client's private key, as a PEM or a JWK (object or JSON text). */
+  privateKey?: string | Record<string, unknown>;
+  /** The `kid` put in each assertion's header (a JWK's own `kid` otherwise). */
+  keyId?: string;
+  /** The assertion's algorithm: the JWK's `alg`, else by key type (RS256, ES256, EdDSA), HS256 for client_secret_jwt. */
+  signingAlg?: string;
+}
+
+/** The endpoints of one authorization server and API, resolved for one connection. */
+export interface Endpoints {
+  authorizationUrl?: string;
+  tokenUrl?: string;
+  revocationUrl?: string;
+  apiBaseUrl: string;
+}
