@@ -18,10 +18,12 @@ let cleanup: () => void;
 let env: Record<string, string>;
 let script: string;
 const IDS = ['acme-billing', 'acme-payroll', 'beta-ops'];
+/** More than `baton list`'s first page (100), all sorting before IDS. */
+const MANY = Array.from({ length: 105 }, (_, i) => `aaa-${String(i).padStart(3, '0')}`);
 
 beforeAll(async () => {
   w = await world();
-  for (const id of IDS)
+  for (const id of [...MANY, ...IDS])
     await w.baton.connect({ provider: 'checkissuing', connectionId: id, params: { environment: 'sandbox' } });
   ({ dir, cleanup } = tempDir());
   const bin = join(dir, 'bin');
@@ -99,9 +101,13 @@ describe('baton completion bash, in bash', () => {
   });
 
   it('completes stored connection ids, read through `baton list`, for the commands that take one', async () => {
-    expect((await complete(['baton', 'show', ''])).sort()).toEqual(IDS);
-    expect((await complete(['baton', 'token', 'acme-'])).sort()).toEqual(['acme-billing', 'acme-payroll']);
+    // All past `baton list`'s first page (the 105 aaa- ids sort first): the word typed goes to
+    // the store as --prefix, so they are found all the same.
+    expect((await complete(['baton', 'show', 'ac'])).sort()).toEqual(['acme-billing', 'acme-payroll']);
+    expect((await complete(['baton', 'token', 'aaa-10'])).sort()).toEqual(MANY.slice(100));
     expect(await complete(['baton', 'refresh', 'be'])).toEqual(['beta-ops']);
+    // Nothing typed: the first page.
+    expect((await complete(['baton', 'remove', ''])).sort()).toEqual(MANY.slice(0, 100));
     expect(await complete(['baton', 'show', 'zzz'])).toEqual([]);
   });
 
