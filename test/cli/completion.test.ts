@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/program.js';
 import { tempDir } from '../helpers/env.js';
+import { shell } from '../helpers/shell.js';
 import { type World, world } from '../helpers/sim-baton.js';
 import { BIN, run } from './run.js';
 
@@ -49,29 +49,12 @@ afterAll(async () => {
 });
 
 /** Runs bash (asynchronously: `baton list` may ask the simulator, which runs in this process). */
-function bash(
+async function bash(
   source: string,
   extraEnv: Record<string, string> = {},
 ): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['--norc', '--noprofile', '-c', source], {
-      env: { ...env, ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, out, err });
-    });
-  });
+  const r = await shell(source, { env: { ...env, ...extraEnv }, bash: true, limitMs: 25_000 });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 /** What the completion function offers for the words typed so far (the last one being completed). */

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/env.js';
+import { type ShellRun, shell } from '../helpers/shell.js';
 import { blocksUnder, commands, readme } from './markdown.js';
 
 /**
@@ -22,47 +22,22 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
   scripts: Record<string, string>;
 };
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function sh(command: string, env: Record<string, string> = {}, cwd = clone): Promise<Ran> {
-  return new Promise((done) => {
-    const child = spawn('sh', ['-c', command], {
-      cwd,
-      env: {
-        HOME: join(root, 'home'),
-        BATON_HOME: join(root, 'baton-home'),
-        PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-        NO_COLOR: '1',
-        // Nothing here needs the registry; never wait for it.
-        npm_config_offline: 'true',
-        npm_config_audit: 'false',
-        npm_config_fund: 'false',
-        npm_config_update_notifier: 'false',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
-    child.on('error', (err) => {
-      clearTimeout(killer);
-      done({ code: null, stdout, stderr: String(err) });
-    });
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      done({ code, stdout, stderr });
-    });
+function sh(command: string, env: Record<string, string> = {}, cwd = clone): Promise<ShellRun> {
+  return shell(command, {
+    cwd,
+    limitMs: LIMIT_MS,
+    env: {
+      HOME: join(root, 'home'),
+      BATON_HOME: join(root, 'baton-home'),
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      NO_COLOR: '1',
+      // Nothing here needs the registry; never wait for it.
+      npm_config_offline: 'true',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_update_notifier: 'false',
+      ...env,
+    },
   });
 }
 
