@@ -102,6 +102,12 @@ describe("the README's commands, in a fresh clone", () => {
       const elsewhere = await sh(`cd '${root}' && baton providers --json`, env);
       expect(elsewhere.code, elsewhere.stderr).toBe(0);
       expect(elsewhere.stdout).toContain('cronofy');
+      // The README's undo.
+      const undo = /Undo with\s+`([^`]+)`/.exec(readme())?.[1];
+      expect(undo).toBe('npm unlink -g baton-oauth');
+      const unlinked = await sh(undo as string, env);
+      expect(unlinked.code, unlinked.stderr).toBe(0);
+      expect((await sh('command -v baton', env)).code).not.toBe(0);
     },
     LIMIT_MS,
   );
