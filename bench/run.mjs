@@ -1,5 +1,5 @@
 // npm run bench: Baton beside its peers, in one run, on loopback against the simulator.
-// Prints ratios (never absolute targets in tests); see the README's benchmark table.
+// Prints ratios (never absolute targets in tests); see docs/benchmarks.md.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { authorizeCronofy, badgatewayFetch, simulatorAdmin } from './shared.mjs'
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 if (process.argv.includes('--scale')) {
-  // Many connections instead of the peers: bench/scale.mjs (README, "Scale").
+  // Many connections instead of the peers: bench/scale.mjs (docs/benchmarks.md, "Scale").
   await (await import('./scale.mjs')).main(process.argv.slice(2));
   process.exit(0);
 }

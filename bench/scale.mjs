@@ -1,4 +1,4 @@
-// npm run bench -- --scale: Baton holding many connections (README, "Scale").
+// npm run bench -- --scale: Baton holding many connections (docs/benchmarks.md, "Scale").
 //
 // For each engine and size: real Cronofy connections authorized at the simulator (0.1 % of the
 // size, made due by moving the clock an hour), the rest generated in bulk and sealed the way
@@ -389,7 +389,7 @@ const fmtMs = (ms) =>
 const fmtN = (n) =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0);
 
-/** The README's table: one row per figure, one column per size. */
+/** The table of docs/benchmarks.md: one row per figure, one column per size. */
 export function report(results) {
   const lines = [];
   for (const engine of [...new Set(results.map((r) => r.engine))]) {

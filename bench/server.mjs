@@ -1,6 +1,6 @@
 // `baton serve` benchmarks, run by `npm run bench` after the library's rows (or alone:
-// `node bench/server.mjs [--quick]`). Prints ratios measured in the same run, see the README's
-// "Server" benchmark table. Every server, the simulator and the bare peer run in their own
+// `node bench/server.mjs [--quick]`). Prints ratios measured in the same run, see docs/benchmarks.md,
+// "`baton serve`".  Every server, the simulator and the bare peer run in their own
 // processes; this process is only the load generator (undici, keep-alive, fixed concurrency).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

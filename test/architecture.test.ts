@@ -14,7 +14,7 @@ function imports(file: string): string[] {
     .filter((s) => s.startsWith('.'));
 }
 
-/** The layers of DESIGN.md: imports point down only, and the simulator stands alone. */
+/** The layers of docs/architecture.md ("Layers"): imports point down only, and the simulator stands alone. */
 describe('architecture', () => {
   const layerOf = (file: string) => relative('src', file).split('/')[0] as string;
   const allowed: Record<string, string[]> = {

@@ -2,7 +2,7 @@
 /**
  * The `baton` executable. `npm run build` bundles this file and what it imports into one
  * CommonJS file, dist/cli/bin.cjs, so `$(baton token alice)` with a token that needs nothing
- * runs without the ES module loader (README "Benchmark", cold start). Every other command —
+ * runs without the ES module loader (docs/benchmarks.md, cold start). Every other command —
  * and a token that must be refreshed or explained — runs the full CLI in main.js.
  */
 async function bin(): Promise<void> {

@@ -9,7 +9,7 @@ import { batonOptions } from './options.js';
 /**
  * `baton token <id>` when the stored token needs nothing: read it and print it. Built into one
  * CommonJS file (dist/cli/fast-token.cjs) so a shell script's `$(baton token alice)` does not
- * pay for the ES module loader on thirty files (README "Benchmark", cold start). Anything
+ * pay for the ES module loader on thirty files (docs/benchmarks.md, cold start). Anything
  * else — a refresh due, a missing store or key, a simulator, any error — answers false and the
  * full command runs and explains.
  */

@@ -5,7 +5,7 @@ import { collectList, collectPairs, UsageError } from './usage.js';
 /**
  * Every command, its flags and its help, with no dependency of its own: each action imports
  * its module when it runs, so `baton token` does not load the OAuth flow, the simulator, the
- * prompts or PostgreSQL (README "Benchmark", cold start).
+ * prompts or PostgreSQL (docs/benchmarks.md, cold start).
  */
 
 export const COMMANDS = [

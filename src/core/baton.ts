@@ -384,7 +384,7 @@ export class Baton {
 
   /**
    * Revokes the grant at the provider (RFC 7009, where it has an endpoint) and marks the
-   * connection `revoked`. It wins every race (README, invariant 7): it takes the refresh lease,
+   * connection `revoked`. It wins every race (docs/architecture.md, invariant 7): it takes the refresh lease,
    * waiting for a refresh in flight in any process, so the refresh token it revokes is the
    * current one, and no later commit brings the connection back.
    */
@@ -455,7 +455,7 @@ export class Baton {
 
   /**
    * Re-seals every connection and pending authorization under the current key, online and in
-   * batches, then checks that nothing is left under another key (README, "Key rotation"). Load
+   * batches, then checks that nothing is left under another key (docs/operations.md, "Key rotation"). Load
    * the old key in `BATON_SECRET_KEY_PREVIOUS`; a run that stops is resumed by running it again.
    */
   rekey(options: RekeyOptions = {}): Promise<RekeyResult> {

@@ -117,7 +117,7 @@ function assertLearnedBaseAllowed(
 
 /**
  * Every read of a connection goes through here: what this process sees in the store, its
- * cache learns at once (README, invariant 8) — a newer version drops an older cached token,
+ * cache learns at once (docs/architecture.md, invariant 8) — a newer version drops an older cached token,
  * even one the change feed has not reported yet.
  */
 export async function readRecord(ctx: CoreContext, id: string): Promise<ConnectionRecord | null> {
@@ -128,7 +128,7 @@ export async function readRecord(ctx: CoreContext, id: string): Promise<Connecti
 
 /**
  * Reads a connection and checks that the configuration in force is the one that issued it
- * (DESIGN invariant 4): another client id is a ConnectionMismatch naming both, never an opaque
+ * (docs/architecture.md, invariant 4): another client id is a ConnectionMismatch naming both, never an opaque
  * invalid_grant from the provider later.
  */
 export async function loadConnection(ctx: CoreContext, id: string): Promise<LoadedConnection> {

@@ -61,7 +61,7 @@ export function journalPath(store: Store, dataDir: string): string | null {
 /**
  * The rescue journal: rotated pairs that could not be committed, sealed and fsynced to a local
  * file before any caller sees them, so neither the store being down nor the process exiting
- * loses them (README, invariant 2). The next `Baton.open` on the same store commits them first.
+ * loses them (docs/architecture.md, invariant 2). The next `Baton.open` on the same store commits them first.
  */
 export class RescueJournal {
   constructor(

@@ -7,7 +7,7 @@ const POLL_MIN_MS = 10;
 const POLL_MAX_MS = 200;
 
 /**
- * The refresh lease of one connection, held by this process (README, invariant 1). While held
+ * The refresh lease of one connection, held by this process (docs/architecture.md, invariant 1). While held
  * it is renewed every third of its TTL, so a grant that runs longer than the TTL (retries,
  * slow providers) keeps it; a holder that stops, dies or stalls loses it after the TTL. `lost`
  * says another owner may have taken it meanwhile: the commit's guard then decides (a lost

@@ -122,7 +122,7 @@ function sameBinding(a: ConnectionRecord, b: ConnectionRecord): boolean {
 
 /**
  * Refreshes connections: at most one token-endpoint call per rotation, however many callers
- * and processes ask (README, invariant 1), committed before anyone sees it (invariant 2), and
+ * and processes ask (docs/architecture.md, invariant 1), committed before anyone sees it (invariant 2), and
  * never falling through to a dead token (invariant 3). It composes the pieces that each hold
  * one invariant: the lease (lease.ts), the grant with backoff, the guarded commit through the
  * one write path (write-path.ts), held pairs with their rescue journal (held-pairs.ts), and
@@ -208,7 +208,7 @@ export class Refresher {
       // The caller of this process we waited for holds a pair the store refused. The store's
       // lease is its (the lease is this process's, so we were let in): releasing the row would
       // let another process spend the refresh token that pair replaced. Our turn ends without
-      // touching the row, and the held pair answers (README, invariant 2).
+      // touching the row, and the held pair answers (docs/architecture.md, invariant 2).
       lease.abandon();
       return this.refresh(id, req);
     }
@@ -455,7 +455,7 @@ export class Refresher {
   }
 
   /**
-   * The guarded commit (README, invariant 7): the pair lands only on the version it was
+   * The guarded commit (docs/architecture.md, invariant 7): the pair lands only on the version it was
    * granted from, or on a newer version whose credential is still the one this grant spent
    * (someone wrote other fields meanwhile). A newer pair is never overwritten; a revoked,
    * removed, needs_reauth or rebound connection is never brought back — and the new refresh

@@ -12,7 +12,7 @@ interface Entry {
 }
 
 /**
- * The token cache: a view of the store, never ahead of it (README, invariant 8). Entries are
+ * The token cache: a view of the store, never ahead of it (docs/architecture.md, invariant 8). Entries are
  * only ever made from what the store returned or accepted; any write this process makes,
  * any change the store's feed reports, and any token the provider rejected drops them.
  */

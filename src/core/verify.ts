@@ -68,7 +68,7 @@ export async function verifyCredentials(
   const [name, value] = authHeader(conn);
   const first = resolveApiUrl(endpoints.apiBaseUrl, spec.identityPath);
   const timeoutMs = ctx.options.http.timeoutMs ?? 30_000;
-  // The same redirect rule as every credentialed request (README, invariant 5).
+  // The same redirect rule as every credentialed request (docs/architecture.md, invariant 5).
   const { response: res, refused } = await followRedirects<undefined, Answer>(
     { url: first, method: 'GET', body: undefined },
     async (hop) => {
@@ -243,7 +243,7 @@ export async function importTokens(ctx: CoreContext, input: ImportTokensInput): 
     );
   }
   const secrets: ConnectionSecrets = { tokens, credentials: null };
-  // A new authorization through the one write path (README, invariant 7).
+  // A new authorization through the one write path (docs/architecture.md, invariant 7).
   const written = await writeConnection(ctx, input.connectionId, 'authorize', (existing) => {
     if (existing && !input.replace) {
       throw new ConnectionMismatch(

@@ -54,7 +54,7 @@ const CONFLICT_ATTEMPTS = 8;
 const STORE_ATTEMPTS = 3;
 
 /**
- * The one write path (README, invariant 7). Every read-modify-write of a connection is a CAS
+ * The one write path (docs/architecture.md, invariant 7). Every read-modify-write of a connection is a CAS
  * loop here: read, ask the state machine whether `op` may start from the stored status, let
  * `build` make the next record from the current one (it may throw WriteRefused, or return null
  * for "nothing to write"), compare-and-swap, and on a conflict start again from the newer

@@ -33,7 +33,7 @@ export interface RedirectOutcome<R> {
 
 /**
  * The one redirect-following loop for every credentialed request, token endpoint and API alike
- * (README, invariant 5): requests go out with `redirect: 'manual'`, and a redirect is followed
+ * (docs/architecture.md, invariant 5): requests go out with `redirect: 'manual'`, and a redirect is followed
  * only to the origin the chain started at or to a host the provider spec allows, never from
  * https down to http, at most `maxRedirects` times. Anything else comes back to the caller.
  */

@@ -121,7 +121,7 @@ export interface ProviderSpec {
   singleUseScopes?: string[];
   /**
    * The keeper's limit on background refreshes at the token endpoint (all of the provider's
-   * connections together). Absent: a conservative default (README, "The keeper at scale").
+   * connections together). Absent: a conservative default (README, "Many connections").
    */
   tokenRateLimit?: TokenRateLimit;
   /** Extra documentation shown by `baton providers`. */

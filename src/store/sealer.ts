@@ -8,7 +8,7 @@ export interface SecretKey {
 }
 
 /**
- * What a sealed blob belongs to. Opening it under any other identity fails (README, invariants
+ * What a sealed blob belongs to. Opening it under any other identity fails (docs/architecture.md, invariants
  * 4 and 9): the connection's id, provider, params and client, and the fields that decide where
  * its credentials are sent (auth mode, learned API base).
  */

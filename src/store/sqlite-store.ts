@@ -236,7 +236,7 @@ function isBusy(err: unknown): boolean {
  *
  * better-sqlite3 is synchronous, so a lock held by another process would freeze the event loop
  * for the whole busy timeout. Instead SQLite waits at most a few milliseconds per attempt and
- * the store retries asynchronously (see the README's architecture notes).
+ * the store retries asynchronously (docs/architecture.md, "The shape, and why").
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;

@@ -1,7 +1,7 @@
 /**
  * The model-based interleaving driver: three Baton instances ("processes") on one store, a
  * simulator as the provider, and a seeded schedule of operations, provider events, store
- * faults and crashes. After every step it checks Baton's invariants (README, "Invariants")
+ * faults and crashes. After every step it checks Baton's invariants (docs/architecture.md, "Invariants")
  * with the SIMULATOR as the oracle of what the provider issued, rotated, accepted and refused.
  *
  * How interleavings are produced. The operation sequence is a pure function of the seed: each

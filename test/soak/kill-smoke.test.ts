@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 /**
  * A smoke run of the SIGKILL soak (`npm run soak -- --kill`), so its runner and worker keep
  * working: a few runs on SQLite, each killing a process mid-refresh. The full counts are run by
- * hand (the README gives the figures). Needs the build (`npm test` builds first).
+ * hand (docs/soak.md gives the figures). Needs the build (`npm test` builds first).
  */
 describe('SIGKILL soak (smoke)', () => {
   it('three runs on SQLite: every loss is inside the named window', () => {

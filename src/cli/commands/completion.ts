@@ -13,7 +13,10 @@ const GLOBAL = [
   '--help',
   '--version',
 ];
-/** Commands whose first argument is a stored connection id, completed from `baton list --json`. */
+/**
+ * Commands whose first argument is a stored connection id, completed from `baton list --json`
+ * (in bash, `--prefix` the word typed: the store's index finds ids beyond the first page).
+ */
 const BY_ID = [
   'reconnect',
   'show',
@@ -40,7 +43,7 @@ _baton() {
   case "$cur" in -*) COMPREPLY=($(compgen -W "${GLOBAL.join(' ')}" -- "$cur")); return;; esac
   if [ "$COMP_CWORD" -eq 2 ]; then
     case "$cmd" in
-      ${BY_ID.join('|')}) COMPREPLY=($(compgen -W "$(baton list --json 2>/dev/null | sed -n 's/^    "id": "\\(.*\\)",$/\\1/p')" -- "$cur"));;
+      ${BY_ID.join('|')}) COMPREPLY=($(compgen -W "$(baton list --json --prefix "$cur" 2>/dev/null | sed -n 's/^    "id": "\\(.*\\)",$/\\1/p')" -- "$cur"));;
       ${BY_PROVIDER.join('|')}) COMPREPLY=($(compgen -W "${PROVIDERS.join(' ')}" -- "$cur"));;
       config) COMPREPLY=($(compgen -W "get set list" -- "$cur"));;
       completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur"));;

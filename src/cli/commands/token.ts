@@ -3,7 +3,7 @@ import type { Cli } from '../runtime.js';
 
 /**
  * `baton token`: what shell scripts call on every use, so a token that needs no refresh is
- * read without loading the HTTP stack (README "Benchmark", cold start); anything else — a
+ * read without loading the HTTP stack (docs/benchmarks.md, cold start); anything else — a
  * refresh, a status to explain, a simulator to ask — goes through Baton.
  */
 export async function token(cli: Cli, id: string): Promise<void> {
