@@ -23,6 +23,22 @@ export interface AuditEvents {
 
 const PRUNE_EVERY_MS = 3_600_000;
 
+/**
+ * Errors that say the store cannot take any row now, whatever the row: SQLite busy, locked,
+ * I/O, full or read-only; PostgreSQL connection (08), resources (53), operator intervention
+ * and statement timeout (57), rollback (40), lock not available (55); a socket error.
+ */
+function unavailable(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (/^SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|NOMEM)/.test(code)) return true;
+    if (/^(08|53|57|40|55)[0-9A-Z]{3}$/.test(code)) return true;
+    if (/^E[A-Z]+$/.test(code) && code !== 'ERR') return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
 /** Longest text kept per column; what is longer is cut (with "…"). */
 const LIMITS = {
   requestId: 64,
@@ -131,7 +147,7 @@ export class AuditLog {
       await this.#store.appendAudit(rows);
       return [];
     } catch (err) {
-      if (!(await this.#answers())) {
+      if (!(await this.#answers(err))) {
         this.#events.failed(err);
         return rows;
       }
@@ -143,7 +159,7 @@ export class AuditLog {
       try {
         await this.#store.appendAudit([row]);
       } catch (err) {
-        if (await this.#answers()) this.#events.dropped(row, 'refused', err);
+        if (await this.#answers(err)) this.#events.dropped(row, 'refused', err);
         else {
           this.#events.failed(err);
           return kept.concat(rows.slice(i));
@@ -153,8 +169,12 @@ export class AuditLog {
     return kept;
   }
 
-  /** Whether the store answers a read (a refused write is then the row's fault, not the store's). */
-  async #answers(): Promise<boolean> {
+  /**
+   * Whether a refused write is the row's fault: the store answers a read and the error is not
+   * one of being busy, locked, out of resources or unreachable (those keep the row).
+   */
+  async #answers(err?: unknown): Promise<boolean> {
+    if (unavailable(err)) return false;
     try {
       await this.#store.ping();
       return true;

@@ -215,3 +215,49 @@ export const proxyParams = {
   },
   required: ['id'],
 } as const;
+
+interface TypedSchema {
+  type?: string | readonly string[];
+  properties?: Record<string, TypedSchema>;
+  additionalProperties?: TypedSchema | boolean;
+  items?: TypedSchema;
+  anyOf?: readonly TypedSchema[];
+}
+
+const jsonType = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v;
+
+/**
+ * Where a JSON body's value is of another type than its schema says, without coercion: the
+ * validator coerces query strings ("limit=5" is a number), and would otherwise take `"id": 42`
+ * as the id "42" (README, "Input rules": wrong types are a 400). Null when every type matches.
+ */
+export function typeMismatch(schema: TypedSchema | undefined, value: unknown, path = 'body'): string | null {
+  if (!schema || value === undefined) return null;
+  if (schema.anyOf) {
+    return schema.anyOf.some((s) => typeMismatch(s, value, path) === null)
+      ? null
+      : `${path} is not of an accepted type`;
+  }
+  if (schema.type !== undefined) {
+    const types = typeof schema.type === 'string' ? [schema.type] : schema.type;
+    const t = jsonType(value);
+    if (!types.includes(t) && !(t === 'integer' && types.includes('number')))
+      return `${path} must be ${types.join(' or ')}, not ${t}`;
+  }
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const m = typeMismatch(schema.items, item, `${path}/${i}`);
+      if (m) return m;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const sub =
+        schema.properties?.[k] ??
+        (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+      const m = typeMismatch(sub, v, `${path}/${k.slice(0, 50)}`);
+      if (m) return m;
+    }
+  }
+  return null;
+}

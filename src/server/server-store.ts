@@ -328,7 +328,7 @@ export class SqliteServerStore implements ServerStore {
         return fn();
       } catch (err) {
         if (!isBusy(err) || Date.now() >= deadline || !this.#db.open) {
-          if (err instanceof ConfigError) throw err;
+          if (err instanceof ConfigError || err instanceof StoreError) throw err;
           throw new StoreError(`The server tables in ${this.#path} failed to ${op}.`, { cause: err });
         }
       }

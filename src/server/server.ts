@@ -287,6 +287,26 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     }
   });
 
+  // JSON bodies are judged by the types sent: the validator's coercion is for query strings.
+  app.addHook('preValidation', async (req) => {
+    const body = (req.routeOptions.schema as { body?: object } | undefined)?.body;
+    if (
+      !body ||
+      req.body === undefined ||
+      req.body === null ||
+      typeof (req.body as { pipe?: unknown }).pipe === 'function'
+    )
+      return;
+    const mismatch = S.typeMismatch(body, req.body);
+    if (mismatch)
+      throw new HttpProblem(
+        400,
+        'invalid_request',
+        `${mismatch}.`,
+        'Fix the request to match the API description at /v1/openapi.json.',
+      );
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     const st = req.batonState;
     const auditOp = req.routeOptions.config.audit;
