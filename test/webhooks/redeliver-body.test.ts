@@ -9,6 +9,7 @@ import type { Baton } from '../../src/core/baton.js';
 import { createCallerKey } from '../../src/server/keys.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { apiKeyFor, type World, world } from '../helpers/sim-baton.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { Capture, call } from '../server/helpers.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
 
@@ -107,4 +108,88 @@ describe.each(ENGINES)('on %s', (engine) => {
     await page.text();
     expect([200, 303]).toContain(page.status);
   }, 30_000);
+});
+
+describe.runIf(PG_URL)('on postgres, cut off from its store', () => {
+  it('an event written while the replica cannot reach the store is delivered once it can; the replica keeps serving', async () => {
+    const w = await world();
+    const schema = uniqueSchema();
+    const target = new URL(PG_URL as string);
+    const proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
+    const direct = `${PG_URL}${(PG_URL as string).includes('?') ? '&' : '?'}schema=${schema}`;
+    const via = new URL(direct);
+    via.host = `127.0.0.1:${proxy.port}`;
+    const bodies: string[] = [];
+    const hooks = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        bodies.push(body);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((ok) => hooks.listen(0, '127.0.0.1', ok));
+    const logs = new Capture();
+    const baton = await w.open({ store: via.toString() });
+    const server = await startServer({
+      instance: baton,
+      store: via.toString(),
+      port: 0,
+      keeper: false,
+      logStream: logs,
+      webhooks: { pollMs: 100 },
+    });
+    const other = await w.open({ store: direct });
+    try {
+      const { key } = await createCallerKey(server.serverStore, {
+        name: 'app',
+        allow: ['*'],
+        ops: ['read', 'manage'],
+      });
+      const port = (hooks.address() as { port: number }).port;
+      expect(
+        (
+          await call(server.url, 'POST', '/v1/webhooks', key, {
+            url: `http://127.0.0.1:${port}/h`,
+            events: ['*'],
+          })
+        ).status,
+      ).toBe(201);
+      const cf = apiKeyFor(w, 'checkfront', { company: 'acme' });
+      await other.connect({
+        connectionId: 'acme-cf',
+        provider: 'checkfront',
+        params: { company: 'acme' },
+        credentials: { apiKey: cf.apiKey, apiSecret: cf.apiSecret as string },
+      });
+      const wait = async (what: string, ok: () => boolean | Promise<boolean>) => {
+        const end = Date.now() + 20_000;
+        while (!(await ok())) {
+          if (Date.now() > end) throw new Error(`${what}:\n${logs.text.slice(-3000)}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      await wait('the created event delivered', () => bodies.length === 1);
+      proxy.down();
+      // Written by another process straight to the store while this replica is cut off.
+      await other.revoke('acme-cf');
+      expect((await call(server.url, 'GET', '/readyz')).status).toBe(503);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(bodies.length).toBe(1);
+      proxy.up();
+      await wait('the revoked event delivered', () => bodies.length === 2);
+      expect(JSON.parse(bodies[1] as string).type).toBe('connection.revoked');
+      await wait('ready again', async () => (await call(server.url, 'GET', '/readyz')).status === 200);
+      expect((await call(server.url, 'GET', '/v1/connections/acme-cf', key)).json['status']).toBe('revoked');
+      expect(logs.text).toContain('webhook pass failed');
+    } finally {
+      await server.close();
+      await proxy.close();
+      await new Promise((ok) => hooks.close(ok));
+      await w.close();
+      await dropSchema(schema);
+    }
+  }, 60_000);
 });
