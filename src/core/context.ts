@@ -122,7 +122,7 @@ function assertLearnedBaseAllowed(
  * even one the change feed has not reported yet.
  */
 export async function readRecord(ctx: CoreContext, id: string): Promise<ConnectionRecord | null> {
-  // An id no store could hold names no connection, on every engine alike (README, "Connection ids").
+  // An id no store could hold names no connection, on every engine alike (README, "Input rules").
   if (!isUsableId(id)) return null;
   const record = await ctx.store.get(id);
   ctx.cache.changed(id, record ? record.version : null);

@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.js';
 
-/** The longest connection id Baton stores (README, "Connection ids"). */
+/** The longest connection id Baton stores (README, "Input rules"). */
 export const MAX_ID_LENGTH = 200;
 
 /**
@@ -23,7 +23,7 @@ export function isUsableId(id: unknown): id is string {
 
 /**
  * Refuses a connection id before anything is stored under it, the same way on every store
- * engine (README, "Connection ids").
+ * engine (README, "Input rules").
  */
 export function checkConnectionId(id: unknown): string {
   if (!isUsableId(id)) {
