@@ -30,6 +30,7 @@ import { Discovery } from './discovery.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
 import { identify } from './identity.js';
+import { checkConnectionId } from './ids.js';
 import { introspect } from './introspection.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
@@ -273,7 +274,8 @@ export class Baton {
   // ---- authorization (authorization.ts, connect.ts) ----
 
   /** RFC 6749 §4.1.1 (+ PKCE): the URL to send the user to; the pending authorization is stored under its state. */
-  beginAuthorization(input: BeginAuthorizationInput): Promise<BeginAuthorizationResult> {
+  async beginAuthorization(input: BeginAuthorizationInput): Promise<BeginAuthorizationResult> {
+    checkConnectionId(input.connectionId);
     return beginAuthorization(this.#parts, input);
   }
 
@@ -283,7 +285,8 @@ export class Baton {
   }
 
   /** Stores a connection that needs no user consent: static credentials, or client credentials. */
-  connect(input: ConnectInput): Promise<ConnectionInfo> {
+  async connect(input: ConnectInput): Promise<ConnectionInfo> {
+    checkConnectionId(input.connectionId);
     return connect(this.#parts, input);
   }
 
@@ -522,7 +525,8 @@ export class Baton {
   }
 
   /** Stores OAuth tokens obtained elsewhere, once the identity endpoint accepted them. */
-  importTokens(input: ImportTokensInput): Promise<ConnectionInfo> {
+  async importTokens(input: ImportTokensInput): Promise<ConnectionInfo> {
+    checkConnectionId(input.connectionId);
     return importTokens(this.#ctx, input);
   }
 

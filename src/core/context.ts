@@ -13,6 +13,7 @@ import type { ClientDirectory, ClientRegistration } from './clients.js';
 import type { Clock } from './clock.js';
 import type { Discovery } from './discovery.js';
 import type { BatonEmitter } from './events.js';
+import { isUsableId } from './ids.js';
 import { type ConnectionSecrets, openSecrets } from './secrets.js';
 import type { TokenCache } from './token-cache.js';
 
@@ -121,6 +122,8 @@ function assertLearnedBaseAllowed(
  * even one the change feed has not reported yet.
  */
 export async function readRecord(ctx: CoreContext, id: string): Promise<ConnectionRecord | null> {
+  // An id no store could hold names no connection, on every engine alike (README, "Input rules").
+  if (!isUsableId(id)) return null;
   const record = await ctx.store.get(id);
   ctx.cache.changed(id, record ? record.version : null);
   return record;

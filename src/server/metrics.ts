@@ -15,11 +15,20 @@ export class Metrics {
   readonly tokenEndpoint: Histogram<'provider'>;
   readonly cache: Counter<'result'>;
   readonly keeperPass: Histogram;
+  readonly auditDropped: Counter<'reason'>;
   readonly #unsubscribe: () => void;
 
   constructor(baton: Baton) {
     const r = this.registry;
-    collectDefaultMetrics({ register: r, prefix: 'baton_process_' });
+    // prom-client's own names already start process_ / nodejs_: baton_process_cpu_user_seconds_total.
+    collectDefaultMetrics({ register: r, prefix: 'baton_' });
+    this.auditDropped = new Counter({
+      name: 'baton_audit_rows_dropped_total',
+      help: 'Audit rows that could not be written: refused by the store while it answered (refused), beyond the queue kept while it was unreachable (overflow), still unwritten when the server stopped (shutdown)',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    for (const reason of ['refused', 'overflow', 'shutdown']) this.auditDropped.inc({ reason }, 0);
     this.releases = new Counter({
       name: 'baton_token_releases_total',
       help: 'Token releases by HTTP status',

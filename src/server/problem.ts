@@ -13,6 +13,7 @@ import {
   SecretKeyError,
   StoreError,
 } from '../errors.js';
+import type { Caller } from './keys.js';
 
 /** An RFC 9457 problem document, carrying Baton's `code` and `remediation`. */
 export interface Problem {
@@ -47,16 +48,115 @@ export const unauthorized = (why: string) =>
     'Send a caller key as `Authorization: Bearer <key>`; create one with `baton keys create`.',
   );
 
+/**
+ * The `WWW-Authenticate` challenge of a 401 (RFC 9110 §11.6.1, RFC 6750 §3): `error="invalid_token"`
+ * when a key was sent but is not one this server honours.
+ */
+export const bearerChallenge = (keySent: boolean) =>
+  keySent ? 'Bearer realm="baton", error="invalid_token"' : 'Bearer realm="baton"';
+
+const FIX_REQUEST = 'Fix the request to match the API description at /v1/openapi.json.';
+
+/**
+ * The framework's own refusals (fastify's FST_ERR_* codes: a URL that is not valid
+ * percent-encoded UTF-8, a body that is not JSON, too large, of another media type) as Baton
+ * problems: status, code, what happened, what to do.
+ */
+const FRAMEWORK: Record<string, [number, string, string, string]> = {
+  FST_ERR_BAD_URL: [
+    400,
+    'invalid_url',
+    'The request path is not valid percent-encoded UTF-8 (RFC 3986 §2.1).',
+    'Percent-encode the path as UTF-8 bytes, e.g. %C3%A9 for é; send a literal % as %25.',
+  ],
+  FST_ERR_MAX_PARAM_LENGTH: [
+    414,
+    'uri_too_long',
+    'A path segment of the request is too long.',
+    'Connection ids are at most 200 characters; check the path.',
+  ],
+  FST_ERR_CTP_INVALID_JSON_BODY: [
+    400,
+    'invalid_json',
+    'The request body is not valid JSON (RFC 8259).',
+    'Send a JSON body with Content-Type: application/json.',
+  ],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [
+    400,
+    'invalid_json',
+    'The request says Content-Type: application/json but its body is empty.',
+    'Send a JSON body, or no Content-Type header with no body.',
+  ],
+  FST_ERR_CTP_BODY_TOO_LARGE: [
+    413,
+    'body_too_large',
+    'The request body is larger than this server accepts (1 MiB).',
+    'Send a smaller body.',
+  ],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [
+    415,
+    'unsupported_media_type',
+    'The request body is of a media type this route does not accept.',
+    'Send the body as application/json.',
+  ],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [
+    400,
+    'invalid_content_length',
+    'The request body is not as long as its Content-Length says.',
+    'Send a Content-Length that matches the body.',
+  ],
+  FST_ERR_CTP_INVALID_TYPE: [
+    400,
+    'invalid_content_type',
+    'The Content-Type header is not a single media type.',
+    'Send one Content-Type header, e.g. application/json.',
+  ],
+};
+
+interface ValidationIssue {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** One sentence naming what failed validation and why, without echoing the value sent. */
+function validationDetail(err: { validation?: ValidationIssue[]; validationContext?: string }): string {
+  const first = err.validation?.[0];
+  if (!first) return 'The request does not match the API description.';
+  let where = `${err.validationContext ?? 'request'}${first.instancePath ?? ''}`;
+  if (first.keyword === 'required' || first.keyword === 'additionalProperties') {
+    const name = first.params?.['missingProperty'] ?? first.params?.['additionalProperty'];
+    return first.keyword === 'required'
+      ? `${where} must have the property "${String(name)}".`
+      : `${where} has a property "${redact(String(name)).slice(0, 100)}" this route does not accept.`;
+  }
+  if (first.keyword === 'pattern' || first.keyword === 'propertyNames') {
+    if (first.keyword === 'propertyNames') where = `${where} has a property name that`;
+    return `${where} contains a character that is not accepted: control characters (such as NUL) and broken UTF-16 surrogates are refused.`;
+  }
+  return `${where} ${first.message ?? 'is not valid'}.`;
+}
+
 export const forbidden = (why: string, remediation: string) =>
   new HttpProblem(403, 'forbidden', why, remediation);
+
+/** The one answer for an id outside a key's scope, whether or not it exists (README, "Out-of-scope ids"). */
+export const outOfScope = (caller: Caller, id: string) =>
+  forbidden(
+    `The caller key "${caller.key.name}" is not allowed to use connection "${id}".`,
+    'Use a key whose --allow covers this connection id or its provider.',
+  );
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   409: 'Conflict',
-  413: 'Payload Too Large',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
@@ -85,7 +185,9 @@ export function statusFor(err: unknown): number {
  * pass through `redact` once more here, which also removes anything shaped like a credential.
  */
 export function toProblem(err: unknown, requestId: string): Problem {
-  const status = statusFor(err);
+  const framework =
+    err instanceof BatonError ? undefined : FRAMEWORK[(err as { code?: string } | null)?.code ?? ''];
+  const status = framework?.[0] ?? statusFor(err);
   let code: string;
   let detail: string;
   let remediation: string;
@@ -95,12 +197,15 @@ export function toProblem(err: unknown, requestId: string): Problem {
     remediation = err.remediation;
   } else if (status < 500 && (err as { validation?: unknown } | null)?.validation) {
     code = 'invalid_request';
-    detail = String((err as Error).message);
-    remediation = 'Fix the request to match the API description at /v1/openapi.json.';
+    detail = validationDetail(err as { validation?: ValidationIssue[]; validationContext?: string });
+    remediation = FIX_REQUEST;
+  } else if (framework) {
+    [, code, detail, remediation] = framework;
   } else if (status < 500) {
-    code = (err as { code?: string } | null)?.code?.toLowerCase() ?? 'bad_request';
-    detail = String((err as Error)?.message ?? err);
-    remediation = 'Fix the request to match the API description at /v1/openapi.json.';
+    // Any other refusal of the framework's: a Baton code, never the framework's own.
+    code = 'bad_request';
+    detail = 'The request could not be read.';
+    remediation = FIX_REQUEST;
   } else {
     code = 'internal';
     detail = 'The server failed unexpectedly.';

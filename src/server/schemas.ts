@@ -5,6 +5,25 @@
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
 
+/**
+ * Text the stores can hold (README, "Input rules"): no C0/C1 control character (NUL among
+ * them) and no lone UTF-16 surrogate. Ajv compiles patterns with the `u` flag, so a surrogate
+ * pair is one code point and passes; a lone surrogate is refused.
+ */
+export const PRINTABLE = '^[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$';
+
+/** A string of printable text, at most `max` characters (and at least `min`). */
+export const text = (max: number, min = 0, description?: string) => ({
+  type: 'string',
+  ...(min > 0 ? { minLength: min } : {}),
+  maxLength: max,
+  pattern: PRINTABLE,
+  ...(description ? { description } : {}),
+});
+
+/** A connection id: 1–200 printable characters (README, "Input rules"). */
+export const connectionId = text(200, 1);
+
 export const problemSchema = {
   $id: 'Problem',
   type: 'object',
@@ -55,20 +74,30 @@ export const connectionSchema = {
   required: ['id', 'provider', 'authMode', 'status', 'version'],
 } as const;
 
+/** Provider params: names and values the stores can hold. */
+const params = {
+  type: 'object',
+  maxProperties: 50,
+  propertyNames: { maxLength: 100, pattern: PRINTABLE },
+  additionalProperties: text(2000),
+} as const;
+
+const scopes = { type: 'array', maxItems: 200, items: text(500, 1) } as const;
+
 export const idParams = {
   type: 'object',
-  properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
+  properties: { id: connectionId },
   required: ['id'],
 } as const;
 
 export const listQuery = {
   type: 'object',
   properties: {
-    provider: { type: 'string', description: 'only connections of this provider' },
+    provider: text(100, 1, 'only connections of this provider'),
     status: { type: 'string', enum: ['active', 'needs_reauth', 'revoked'] },
-    prefix: { type: 'string', description: 'only ids starting with this' },
+    prefix: text(200, 0, 'only ids starting with this'),
     limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
-    cursor: { type: 'string', description: 'the nextCursor of the previous page' },
+    cursor: text(200, 1, 'the nextCursor of the previous page'),
   },
   additionalProperties: false,
 } as const;
@@ -87,17 +116,17 @@ export const createBody = {
   description:
     'A connection that needs no user consent: static credentials (API key, token pair) or client credentials.',
   properties: {
-    id: { type: 'string', minLength: 1, maxLength: 200 },
-    provider: { type: 'string', minLength: 1 },
-    params: { type: 'object', additionalProperties: { type: 'string' } },
+    id: connectionId,
+    provider: text(100, 1),
+    params,
     authMode: { type: 'string', enum: ['client_credentials', 'token_pair', 'api_key'] },
     credentials: {
       type: 'object',
-      properties: { apiKey: { type: 'string', minLength: 1 }, apiSecret: { type: 'string' } },
+      properties: { apiKey: text(8192, 1), apiSecret: text(8192) },
       required: ['apiKey'],
       additionalProperties: false,
     },
-    scopes: { type: 'array', items: { type: 'string' } },
+    scopes,
     replace: { type: 'boolean' },
   },
   required: ['id', 'provider'],
@@ -107,13 +136,14 @@ export const createBody = {
 export const authorizeBody = {
   type: 'object',
   properties: {
-    provider: { type: 'string', minLength: 1 },
-    params: { type: 'object', additionalProperties: { type: 'string' } },
-    scopes: { type: 'array', items: { type: 'string' } },
-    redirectUri: {
-      type: 'string',
-      description: 'default: the client’s configured redirect URI, else this server’s /v1/callback',
-    },
+    provider: text(100, 1),
+    params,
+    scopes,
+    redirectUri: text(
+      2000,
+      1,
+      'default: the client’s configured redirect URI, else this server’s /v1/callback',
+    ),
     replace: { type: 'boolean' },
   },
   required: ['provider'],
@@ -135,11 +165,11 @@ export const authorizeResponse = {
 export const callbackQuery = {
   type: 'object',
   properties: {
-    state: { type: 'string' },
-    code: { type: 'string' },
-    error: { type: 'string' },
-    error_description: { type: 'string' },
-    iss: { type: 'string' },
+    state: text(500),
+    code: text(4000),
+    error: text(200),
+    error_description: text(2000),
+    iss: text(2000),
   },
 } as const;
 
@@ -180,8 +210,54 @@ export const tokenResponse = {
 export const proxyParams = {
   type: 'object',
   properties: {
-    id: { type: 'string', minLength: 1, maxLength: 200 },
+    id: connectionId,
     '*': { type: 'string' },
   },
   required: ['id'],
 } as const;
+
+interface TypedSchema {
+  type?: string | readonly string[];
+  properties?: Record<string, TypedSchema>;
+  additionalProperties?: TypedSchema | boolean;
+  items?: TypedSchema;
+  anyOf?: readonly TypedSchema[];
+}
+
+const jsonType = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v;
+
+/**
+ * Where a JSON body's value is of another type than its schema says, without coercion: the
+ * validator coerces query strings ("limit=5" is a number), and would otherwise take `"id": 42`
+ * as the id "42" (README, "Input rules": wrong types are a 400). Null when every type matches.
+ */
+export function typeMismatch(schema: TypedSchema | undefined, value: unknown, path = 'body'): string | null {
+  if (!schema || value === undefined) return null;
+  if (schema.anyOf) {
+    return schema.anyOf.some((s) => typeMismatch(s, value, path) === null)
+      ? null
+      : `${path} is not of an accepted type`;
+  }
+  if (schema.type !== undefined) {
+    const types = typeof schema.type === 'string' ? [schema.type] : schema.type;
+    const t = jsonType(value);
+    if (!types.includes(t) && !(t === 'integer' && types.includes('number')))
+      return `${path} must be ${types.join(' or ')}, not ${t}`;
+  }
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const m = typeMismatch(schema.items, item, `${path}/${i}`);
+      if (m) return m;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const sub =
+        schema.properties?.[k] ??
+        (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+      const m = typeMismatch(sub, v, `${path}/${k.slice(0, 50)}`);
+      if (m) return m;
+    }
+  }
+  return null;
+}

@@ -88,13 +88,25 @@ export interface ServerStore {
   disableProvider(provider: string, at: number): Promise<void>;
   enableProvider(provider: string): Promise<boolean>;
   disabledProviders(): Promise<ProviderSwitch[]>;
-  /** Throws StoreError when the database cannot be reached. */
+  /**
+   * Reads the server tables' migration track: throws StoreError when the database cannot be
+   * reached or its server tables are older than this build (README, "Health routes").
+   */
   ping(): Promise<void>;
   close(): Promise<void>;
   /** Webhook endpoints, deliveries and their attempts (webhooks/store.ts). */
   readonly webhooks: WebhookStore;
   /** Connect sessions (connect/store.ts). */
   readonly connectSessions: ConnectSessionStore;
+}
+
+/** Refuses readiness when the server tables' migrations are not all applied. */
+function behind(applied: number, expected: number, where: string): void {
+  if (applied < expected) {
+    throw new StoreError(`The server tables in ${where} are at migration ${applied} of ${expected}.`, {
+      remediation: 'Start one replica of this version so it applies them, or roll this replica back.',
+    });
+  }
 }
 
 function duplicate(name: string): ConfigError {
@@ -316,7 +328,7 @@ export class SqliteServerStore implements ServerStore {
         return fn();
       } catch (err) {
         if (!isBusy(err) || Date.now() >= deadline || !this.#db.open) {
-          if (err instanceof ConfigError) throw err;
+          if (err instanceof ConfigError || err instanceof StoreError) throw err;
           throw new StoreError(`The server tables in ${this.#path} failed to ${op}.`, { cause: err });
         }
       }
@@ -449,7 +461,10 @@ export class SqliteServerStore implements ServerStore {
   }
   ping(): Promise<void> {
     return this.#run('answer', () => {
-      this.#db.prepare('SELECT 1').get();
+      const row = this.#db.prepare('SELECT MAX(version) AS v FROM server_schema_migrations').get() as {
+        v: number | null;
+      };
+      behind(row.v ?? 0, SQLITE_MIGRATIONS.length, this.#path);
     });
   }
   async close(): Promise<void> {
@@ -666,7 +681,11 @@ export class PostgresServerStore implements ServerStore {
     return rows.map((r) => ({ provider: r.provider, disabledAt: Number(r.disabled_at) }));
   }
   async ping(): Promise<void> {
-    await this.#q('answer', 'SELECT 1');
+    const { rows } = await this.#q<{ v: number | null }>(
+      'answer',
+      'SELECT max(version) AS v FROM baton_server_schema_migrations',
+    );
+    behind(Number(rows[0]?.v ?? 0), PG_MIGRATIONS.length, this.#label);
   }
   async close(): Promise<void> {
     await this.#pool.end().catch(() => undefined);

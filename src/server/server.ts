@@ -20,7 +20,16 @@ import { type Caller, KeyRing, ProviderSwitches } from './keys.js';
 import { Metrics } from './metrics.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import type { RouteDef, ServerParts } from './parts.js';
-import { forbidden, HttpProblem, PROBLEM_TYPE, toProblem, unauthorized } from './problem.js';
+import {
+  bearerChallenge,
+  forbidden,
+  HttpProblem,
+  outOfScope,
+  PROBLEM_TYPE,
+  type Problem,
+  toProblem,
+  unauthorized,
+} from './problem.js';
 import * as S from './schemas.js';
 import type { Operation, ServerStore } from './server-store.js';
 import { openServerStore } from './server-store.js';
@@ -122,6 +131,13 @@ const SMALL_BODY = 64 * 1024;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/** Answers with a problem document; its code becomes the audit row's outcome. */
+function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  (reply as FastifyReply & { batonCode?: string }).batonCode = problem.code;
+  if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter));
+  return reply.code(problem.status).type(PROBLEM_TYPE).send(problem);
+}
+
 /** The path of a URL for logs and the audit log: no query string, redacted. */
 function pathOnly(url: string): string {
   let end = url.indexOf('?');
@@ -188,7 +204,20 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const audit = new AuditLog(
     serverStore,
     { ...(options.auditRetentionMs ? { retentionMs: options.auditRetentionMs } : {}) },
-    (err) => logger.error({ err }, 'audit rows could not be written; they are kept and written again'),
+    {
+      failed: (err) =>
+        logger.error(
+          { err },
+          'audit rows could not be written (store unreachable); they are kept and written again',
+        ),
+      dropped: (row, reason, err) => {
+        metrics.auditDropped.inc({ reason });
+        logger.error(
+          { err, requestId: row.requestId, operation: row.operation, status: row.status, reason },
+          'an audit row could not be written and was dropped; the rows around it were written',
+        );
+      },
+    },
   );
 
   // Connection id → provider, for scopes by provider and the kill switch; the store's change
@@ -224,6 +253,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     exposeHeadRoutes: false,
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
+    // Long ids reach the schemas, which answer 400 with the rule (README, "Input rules").
+    routerOptions: { maxParamLength: 2048 },
+    // The framework's own refusals (bad percent-encoding, …) are problem documents too.
+    frameworkErrors: (err, req, reply) => sendProblem(reply, toProblem(err, req.id)),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   const registered: { method: string; url: string }[] = [];
@@ -252,6 +285,26 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         `Use a key created with --ops including ${op}.`,
       );
     }
+  });
+
+  // JSON bodies are judged by the types sent: the validator's coercion is for query strings.
+  app.addHook('preValidation', async (req) => {
+    const body = (req.routeOptions.schema as { body?: object } | undefined)?.body;
+    if (
+      !body ||
+      req.body === undefined ||
+      req.body === null ||
+      typeof (req.body as { pipe?: unknown }).pipe === 'function'
+    )
+      return;
+    const mismatch = S.typeMismatch(body, req.body);
+    if (mismatch)
+      throw new HttpProblem(
+        400,
+        'invalid_request',
+        `${mismatch}.`,
+        'Fix the request to match the API description at /v1/openapi.json.',
+      );
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -294,24 +347,57 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
 
   app.setErrorHandler((err, req, reply) => {
     const problem = toProblem(err, req.id);
-    (reply as FastifyReply & { batonCode?: string }).batonCode = problem.code;
     if (problem.status >= 500) req.log.error({ err }, problem.detail);
-    if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter));
-    return reply.code(problem.status).type(PROBLEM_TYPE).send(problem);
+    if (problem.status === 401)
+      reply.header('www-authenticate', bearerChallenge(req.headers.authorization !== undefined));
+    return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((req, reply) => {
-    const problem = toProblem(
-      new HttpProblem(
-        404,
-        'not_found',
-        `No route ${req.method} ${pathOnly(req.url)}.`,
-        'See /v1/openapi.json for the routes.',
+    const path = pathOnly(req.url);
+    const allowed = methodsFor(path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(
+        reply,
+        toProblem(
+          new HttpProblem(
+            405,
+            'method_not_allowed',
+            `${path} does not answer ${req.method}.`,
+            `Use ${allowed.join(' or ')}; see /v1/openapi.json.`,
+          ),
+          req.id,
+        ),
+      );
+    }
+    return sendProblem(
+      reply,
+      toProblem(
+        new HttpProblem(
+          404,
+          'not_found',
+          `No route ${req.method} ${path}.`,
+          'See /v1/openapi.json for the routes.',
+        ),
+        req.id,
       ),
-      req.id,
     );
-    (reply as FastifyReply & { batonCode?: string }).batonCode = problem.code;
-    return reply.code(404).type(PROBLEM_TYPE).send(problem);
   });
+
+  /** The methods some route answers for a concrete path (for 405 and its Allow header). */
+  let patterns: { method: string; re: RegExp }[] | null = null;
+  const methodsFor = (path: string): string[] => {
+    patterns ??= registered.map((r) => ({
+      method: r.method,
+      re: new RegExp(
+        `^${r.url
+          .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+          .replace(/:[A-Za-z]+/g, '[^/]+')
+          .replace(/\*/g, '.*')}$`,
+      ),
+    }));
+    return [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))];
+  };
 
   /** Scope and kill-switch checks for a route on one connection. */
   const authorizeConnection = async (
@@ -322,13 +408,15 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     const st = req.batonState;
     st.connectionId = id;
     const caller = st.caller as Caller;
-    const provider = providerHint ?? (await lookupProvider(id));
+    // No existence oracle (README, "Out-of-scope ids"): an id outside the key's scope gets the
+    // same 403 whether or not it exists, and with a provider named (create, authorize) a
+    // connection stored for another provider is judged by its stored provider too.
+    if (!caller.scope.matchesId(id) && !caller.scope.byProvider) throw outOfScope(caller, id);
+    const stored = caller.scope.matchesId(id) && providerHint !== undefined ? null : await lookupProvider(id);
+    const provider = providerHint ?? stored;
     st.provider = provider;
-    if (!caller.scope.allows(id, provider)) {
-      throw forbidden(
-        `The caller key "${caller.key.name}" is not allowed to use connection "${id}".`,
-        'Use a key whose --allow covers this connection id or its provider.',
-      );
+    if (!caller.scope.allows(id, provider) || (stored !== null && !caller.scope.allows(id, stored))) {
+      throw outOfScope(caller, id);
     }
     if (provider === null) throw new ConnectionNotFound(id);
     const op = req.routeOptions.config.op;
@@ -580,7 +668,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const deliverer =
     options.webhooks === false
       ? null
-      : registerWebhooks(parts, (id) => connect.service.reconnectLink(id), options.webhooks);
+      : registerWebhooks(parts, (id, ttlMs) => connect.service.reconnectLink(id, ttlMs), options.webhooks);
   const unwake = deliverer ? baton.store.subscribe(() => deliverer.nudge()) : () => undefined;
 
   // ---- the authenticating proxy: an encapsulated context whose bodies stay streams.
@@ -695,8 +783,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
             _req.id,
           ),
         );
+    // Something real on each side: the server tables' migration track, and one row of the
+    // connections' index (README, "Health routes"). A StoreError answers 503 `store_error`.
     await serverStore.ping();
-    await baton.store.get('\u0000readyz');
+    await baton.store.list({ limit: 1 });
     return { status: 'ready' };
   });
   app.get('/metrics', { config: { op: null } }, async (_req, reply) => {

@@ -1,6 +1,6 @@
 /** JSON Schemas of the connect-session API (validated by fastify, published in /v1/openapi.json). */
 
-import { connectionSchema } from '../schemas.js';
+import { connectionSchema, PRINTABLE, text } from '../schemas.js';
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
 
@@ -9,21 +9,21 @@ export const createSessionBody = {
   description:
     'A connect session. For a connection that exists (e.g. needs_reauth or revoked) the session reconnects it with its stored provider and params.',
   properties: {
+    // Stricter than connectionId elsewhere: a connect page shows it and puts it in links.
     connectionId: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._:@-]+$' },
-    providers: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 20 },
+    providers: { type: 'array', items: text(100, 1), maxItems: 20 },
     authModes: { type: 'array', items: { type: 'string', enum: ['oauth2', 'token_pair', 'api_key'] } },
     params: {
       type: 'object',
       description: 'param constraints: a string fixes the value, a list restricts the choice',
+      maxProperties: 50,
+      propertyNames: { maxLength: 100, pattern: PRINTABLE },
       additionalProperties: {
-        anyOf: [
-          { type: 'string', minLength: 1 },
-          { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
-        ],
+        anyOf: [text(2000, 1), { type: 'array', items: text(2000, 1), minItems: 1, maxItems: 200 }],
       },
     },
-    label: { type: 'string', maxLength: 200, description: 'who is connecting, shown on the page' },
-    returnUrl: { type: 'string', description: 'where the page returns the user, on the server’s allow-list' },
+    label: text(200, 0, 'who is connecting, shown on the page'),
+    returnUrl: text(2000, 1, 'where the page returns the user, on the server’s allow-list'),
     ttlSeconds: { type: 'integer', minimum: 1, maximum: 86400, description: 'default 900' },
   },
   required: ['connectionId'],
@@ -45,7 +45,7 @@ export const createdSession = {
 
 export const sessionIdParams = {
   type: 'object',
-  properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { id: text(100, 1) },
   required: ['id'],
 } as const;
 

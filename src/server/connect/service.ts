@@ -5,7 +5,7 @@ import { AuthorizationError, BatonError, ConfigError, ConnectionNotFound, redact
 import { resolveParams } from '../../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
 import type { Caller } from '../keys.js';
-import { HttpProblem } from '../problem.js';
+import { HttpProblem, outOfScope } from '../problem.js';
 import { PERSON_MODES } from './labels.js';
 import type { ConnectSession, ConnectSessionStore } from './store.js';
 
@@ -134,11 +134,20 @@ export class ConnectService {
     createdBy: string | null,
   ): Promise<CreatedSession> {
     const id = input.connectionId;
+    // A key scoped by ids alone is judged before anything is read.
+    if (caller && !caller.scope.matchesId(id) && !caller.scope.byProvider) throw outOfScope(caller, id);
     let existing: ConnectionInfo | null = null;
     try {
       existing = await this.#baton.get(id);
     } catch (err) {
       if (!(err instanceof ConnectionNotFound)) throw err;
+    }
+    // The scope first, before anything that depends on whether the connection exists or how
+    // it authenticates (README, "Out-of-scope ids"): a key outside the id's scope gets the
+    // same 403 either way. A key scoped by provider covers the providers it is allowed.
+    if (caller && !caller.scope.matchesId(id)) {
+      const named = [...(existing ? [existing.provider] : []), ...(input.providers ?? [])];
+      if (named.length === 0 || !named.every((p) => caller.scope.allows(id, p))) throw outOfScope(caller, id);
     }
     const params = input.params ?? {};
     let providers: string[];
@@ -210,18 +219,6 @@ export class ConnectService {
         }
       }
     }
-    if (caller) {
-      for (const p of providers) {
-        if (!caller.scope.allows(id, p)) {
-          throw new HttpProblem(
-            403,
-            'forbidden',
-            `The caller key "${caller.key.name}" is not allowed to use connection "${id}" with ${p}.`,
-            'Use a key whose --allow covers this connection id or its provider.',
-          );
-        }
-      }
-    }
     const label = input.label?.trim() ? input.label.trim().slice(0, 200) : null;
     const returnUrl = input.returnUrl ? this.#checkReturnUrl(input.returnUrl) : null;
     const ttl = input.ttlSeconds !== undefined ? input.ttlSeconds * 1000 : this.ttlMs;
@@ -265,7 +262,10 @@ export class ConnectService {
   }
 
   /** A reconnect link for a connection that needs a person (webhooks, GET /v1/connections/{id}); else null. */
-  async reconnectLink(connectionId: string): Promise<{ url: string; expiresAt: number } | null> {
+  async reconnectLink(
+    connectionId: string,
+    ttlMs?: number,
+  ): Promise<{ url: string; expiresAt: number } | null> {
     let info: ConnectionInfo;
     try {
       info = await this.#baton.get(connectionId);
@@ -274,7 +274,11 @@ export class ConnectService {
       throw err;
     }
     if (info.status === 'active' || !PERSON_MODES.includes(info.authMode)) return null;
-    const made = await this.create({ connectionId }, null, 'baton');
+    const made = await this.create(
+      { connectionId, ...(ttlMs !== undefined ? { ttlSeconds: Math.ceil(ttlMs / 1000) } : {}) },
+      null,
+      'baton',
+    );
     return { url: made.url, expiresAt: made.expiresAt };
   }
 

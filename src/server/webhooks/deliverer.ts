@@ -28,8 +28,8 @@ export interface DelivererParts {
   outbox: OutboxReader | undefined;
   sealer: Sealer;
   logger: FastifyBaseLogger;
-  /** A fresh reconnect link for a connection, or null (no connect pages, or the connection is gone). */
-  reconnectLink(connectionId: string): Promise<{ url: string; expiresAt: number } | null>;
+  /** A reconnect link for a connection valid `ttlMs`, or null (no connect pages, or the connection is gone). */
+  reconnectLink(connectionId: string, ttlMs: number): Promise<{ url: string; expiresAt: number } | null>;
   onAttempt?(outcome: 'delivered' | 'failed' | 'dead'): void;
 }
 
@@ -159,7 +159,7 @@ export class WebhookDeliverer {
             eventType: ev.type,
             connectionId: ev.connectionId,
             endpointId: e.id,
-            payload: ev.payload,
+            payload: await this.#body(ev.type, ev.connectionId, ev.payload),
             createdAt: ev.createdAt,
           });
         }
@@ -176,7 +176,9 @@ export class WebhookDeliverer {
     let error: string | null = null;
     try {
       if (!endpoint) throw new Error('the endpoint was removed');
-      const body = await this.#body(d);
+      // The body was fixed when the delivery was written: every attempt and every redelivery
+      // sends the same bytes (README, "Webhooks").
+      const body = d.payload;
       const secret = endpointSecret(this.#parts.sealer, endpoint);
       const res = await request(endpoint.url, {
         method: 'POST',
@@ -236,12 +238,16 @@ export class WebhookDeliverer {
     }
   }
 
-  /** The body sent: the stored event, plus a fresh reconnect link where the event calls for one. */
-  async #body(d: Delivery): Promise<string> {
-    if (d.eventType !== 'connection.refresh_failed' && d.eventType !== 'connection.revoked') return d.payload;
-    const event = JSON.parse(d.payload) as WebhookEvent;
-    const link = await this.#parts.reconnectLink(d.connectionId).catch(() => null);
-    if (!link) return d.payload;
+  /**
+   * The body a delivery sends, fixed when the delivery is written: the stored event, plus a
+   * reconnect link where the event calls for one. The link is this delivery's own (a connect
+   * link is single-use) and stays valid for the retry window, the event's lifetime.
+   */
+  async #body(type: string, connectionId: string, payload: string): Promise<string> {
+    if (type !== 'connection.refresh_failed' && type !== 'connection.revoked') return payload;
+    const event = JSON.parse(payload) as WebhookEvent;
+    const link = await this.#parts.reconnectLink(connectionId, this.#retry.windowMs).catch(() => null);
+    if (!link) return payload;
     return JSON.stringify({ ...event, data: { ...event.data, reconnect: link } });
   }
 

@@ -33,7 +33,7 @@ export function publicDelivery(d: Delivery) {
 
 export function registerWebhooks(
   parts: ServerParts,
-  reconnectLink: (connectionId: string) => Promise<{ url: string; expiresAt: number } | null>,
+  reconnectLink: (connectionId: string, ttlMs: number) => Promise<{ url: string; expiresAt: number } | null>,
   options: DelivererOptions = {},
 ): WebhookDeliverer {
   const store = parts.serverStore.webhooks;

@@ -1,6 +1,7 @@
 /** JSON Schemas of the webhook API (validated by fastify, published in /v1/openapi.json). */
 
 import { WEBHOOK_EVENT_TYPES } from '../../core/outbox.js';
+import { connectionId, text } from '../schemas.js';
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
 
@@ -22,9 +23,13 @@ export const endpointSchema = {
 export const createEndpointBody = {
   type: 'object',
   properties: {
-    url: { type: 'string', minLength: 1, maxLength: 2000 },
-    events: { type: 'array', items: { type: 'string', enum: [...WEBHOOK_EVENT_TYPES, '*'] } },
-    description: { type: 'string', maxLength: 200 },
+    url: text(2000, 1),
+    events: {
+      type: 'array',
+      maxItems: 50,
+      items: { type: 'string', enum: [...WEBHOOK_EVENT_TYPES, '*'] },
+    },
+    description: text(200),
   },
   required: ['url'],
   additionalProperties: false,
@@ -47,7 +52,7 @@ export const endpointList = {
 
 export const idParams = {
   type: 'object',
-  properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { id: text(100, 1) },
   required: ['id'],
 } as const;
 
@@ -93,9 +98,9 @@ export const deliverySchema = {
 export const deliveryQuery = {
   type: 'object',
   properties: {
-    endpoint: { type: 'string' },
-    event: { type: 'string' },
-    connection: { type: 'string' },
+    endpoint: text(100, 1),
+    event: text(100, 1),
+    connection: connectionId,
     status: { type: 'string', enum: ['pending', 'delivered', 'dead'] },
     limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   },
