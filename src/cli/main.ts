@@ -59,7 +59,16 @@ async function main(): Promise<void> {
   const escaped = (err: unknown) => {
     // A reader that went away (`baton list | head`): nothing more can be said to it.
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    process.exit(reportError(cli, err));
+    try {
+      process.exit(reportError(cli, err));
+    } catch {
+      // The reporter itself failed (an installation missing a module): still one line, no stack.
+      const code = (err as NodeJS.ErrnoException)?.code ?? 'unknown';
+      process.stderr.write(
+        `error Baton could not report an error (${code}); its installation may be incomplete.\n`,
+      );
+      process.exit(1);
+    }
   };
   process.on('unhandledRejection', escaped);
   process.on('uncaughtException', escaped);

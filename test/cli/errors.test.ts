@@ -665,7 +665,7 @@ describe('every command exits with the documented code on its error paths', () =
         '-c',
         `echo garbage | "${process.execPath}" dist/cli/bin.cjs connect cronofy --id bob -p dataCenter=us`,
       ],
-      { env: { ...process.env, ...env, NO_COLOR: '1', BROWSER: 'true' }, encoding: 'utf8', timeout: 30_000 },
+      { env: { ...process.env, ...env, NO_COLOR: '1', BROWSER: 'true' }, encoding: 'utf8', timeout: 60_000 },
     );
     transcript.push(shell.stdout, shell.stderr);
     expect(shell.status, shell.stderr).toBe(1);
@@ -677,7 +677,7 @@ describe('every command exits with the documented code on its error paths', () =
     };
     expect(doctor.checks.find((c) => c.check === 'pending authorizations')).toBeUndefined();
     expect(doctor.checks.find((c) => c.check === 'keys')?.message).not.toMatch(/pending/);
-  });
+  }, 240_000);
 
   it('2. a message quotes what was typed exactly (the tidier does not touch quoted input)', async () => {
     const results = await matrix([
@@ -695,8 +695,8 @@ describe('every command exits with the documented code on its error paths', () =
       },
     ]);
     check(results);
-    expect(results[0]?.ran.stderr).not.toMatch(/"\.\/|"\."/);
-  });
+    for (const { ran } of results) expect(ran.stderr).not.toMatch(/"\.\/|"\."/);
+  }, 240_000);
 
   /**
    * 3. Every option that takes a value, of every command: a bad value exits 2 with a sentence
@@ -1118,7 +1118,7 @@ describe('every command exits with the documented code on its error paths', () =
     }
     expect(seen.length).toBeGreaterThan(60);
     expect(seen.filter((k) => !(k in BAD_VALUES))).toEqual([]);
-  });
+  }, 240_000);
 
   it('3. every command × bad value: 2 with a sentence; what is not there: 1', async () => {
     const rows: Row[] = Object.entries(BAD_VALUES).flatMap(([key, value]) =>
@@ -1176,7 +1176,7 @@ describe('every command exits with the documented code on its error paths', () =
       },
     );
     check(await matrix(rows));
-  });
+  }, 240_000);
 
   it('5. a required choice is asked on a terminal and a usage error off one; defaults are printed', async () => {
     const results = await matrix([
@@ -1197,14 +1197,16 @@ describe('every command exits with the documented code on its error paths', () =
     ]);
     check(results);
     // 6. Off a terminal too, connect says what it waits for and until when.
-    expect(results[1]?.ran.stderr).toMatch(/Waiting for the redirect until .* \(1 s\)\./);
+    expect(results.find((r) => r.row.args.includes('cronofy'))?.ran.stderr).toMatch(
+      /Waiting for the redirect until .* \(\d+ s\)\./,
+    );
     expect((await run(['show', 'checkissuing'], env)).code).toBe(1);
-  });
+  }, 240_000);
 
   it('4. --replace and reconnect keep the stored params; another account is refused off a terminal', async () => {
     const consentAs = async (args: string[], account: string): Promise<Ran> => {
-      const p = start(args, { ...env, BROWSER: 'true' }, dir, 15_000);
-      const url = new URL((await waitFor(p, /(http:\/\/\S+\/oauth\/authorize\S+)/))[1] as string);
+      const p = start(args, { ...env, BROWSER: 'true' }, dir, 60_000);
+      const url = new URL((await waitFor(p, /(http:\/\/\S+\/oauth\/authorize\S+)/, 50_000))[1] as string);
       url.searchParams.set('sim_account', account);
       const consent = await fetch(url, { redirect: 'manual' });
       await consent.text();
@@ -1237,13 +1239,12 @@ describe('every command exits with the documented code on its error paths', () =
     const allowed = await consentAs(['reconnect', 'alice', '--allow-account-change'], 'mallory');
     expect(allowed.code, allowed.stderr).toBe(0);
     expect((await shown('alice')).account?.email).toBe('mallory@example.com');
-  });
+  }, 240_000);
 
   it('6. what it shows: refresh tokens, provider facts, help', async () => {
-    const [list, show, acme, cronofy, webhooks, help] = await Promise.all([
+    const [list, show, cronofy, webhooks, help] = await Promise.all([
       run(['list'], env),
       run(['show', 'alice'], env),
-      run(['providers', 'checkfront'], env),
       run(['providers', 'cronofy'], env),
       run(['webhooks', '--help'], env),
       run(['--help'], env),
@@ -1251,13 +1252,26 @@ describe('every command exits with the documented code on its error paths', () =
     expect(list.stdout).toMatch(/REFRESH EXPIRES/);
     expect(list.stdout).toMatch(/^alice .* no expiry$/m);
     expect(show.stdout).toMatch(/refresh token\s+held, no expiry given/);
-    expect(acme.stdout).not.toMatch(/as the provider says s/);
+    // A provider that documents no token lifetime (one added by its issuer, like acme).
+    const { providerLines } = await import('../../src/cli/commands/inspect.js');
+    const { paint } = await import('../../src/cli/format.js');
+    const { ProviderRegistry } = await import('../../src/providers/registry.js');
+    const acme = { ...ProviderRegistry.create({}).get('cronofy'), id: 'acme', defaultExpiresIn: null };
+    const lines = providerLines(
+      { out: paint(false) } as never,
+      { ...acme, id: 'acme' },
+      undefined,
+      undefined,
+    );
+    expect(lines.find((l) => l.includes('token lifetime'))).toMatch(
+      /token lifetime: as the provider says; refresh/,
+    );
     expect(cronofy.stdout.match(/us, au, ca, de, sg, uk/g)?.length).toBe(1);
     expect(webhooks.stdout).toMatch(/redeliver <id>/);
     expect(help.stdout).not.toMatch(/\[args\.\.\.\]/);
     expect(help.stdout).toMatch(/^Start here:/);
     expect(help.stdout).toMatch(/webhooks .*redeliver/s);
-  });
+  }, 240_000);
 
   it('7. the CLI speaks CLI: store failures are sentences saying what to do', async () => {
     writeFileSync(join(dir, 'not-a-db.db'), 'this is not SQLite');
@@ -1333,7 +1347,7 @@ describe('every command exits with the documented code on its error paths', () =
     expect(cliRemediation(err)).toBe(
       'Authorize it again with its stored provider, params and client: baton reconnect alice',
     );
-  });
+  }, 240_000);
 
   it('messages end in one full stop and no output carried a secret', () => {
     const all = transcript.join('\n');

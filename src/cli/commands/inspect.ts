@@ -157,7 +157,7 @@ export function providerLines(
     `  scopes:         ${(s.scopeOptions ?? s.scopes).join(' ') || '—'}${s.singleScope ? ' (exactly one)' : ''}`,
   );
   lines.push(
-    `  token lifetime: ${s.defaultExpiresIn !== undefined ? `${s.defaultExpiresIn} s` : 'as the provider says'}; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}`,
+    `  token lifetime: ${typeof s.defaultExpiresIn === 'number' ? `${s.defaultExpiresIn} s` : 'as the provider says'}; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}`,
   );
   if (Object.keys(s.params).every((n) => s.params[n]?.default !== undefined)) {
     const defaults = Object.fromEntries(Object.entries(s.params).map(([n, p]) => [n, p.default as string]));
