@@ -286,7 +286,8 @@ export function tidy(text: string): string {
 
 /**
  * The library's remediations speak to a program (`Baton.open({ clients })`); on the command
- * line the same fix is an environment variable or baton.config.json.
+ * line the same fix is an environment variable, a flag or baton.config.json: an error that
+ * words it differently carries `cliRemediation` (BatonErrorOptions), which wins here.
  */
 export function cliRemediation(err: BatonError): string {
   if (err.cliRemediation !== undefined) return tidy(err.cliRemediation);
@@ -298,15 +299,7 @@ export function cliRemediation(err: BatonError): string {
   if (err instanceof InvalidClient && !err.environment) {
     return `Check the client id and secret configured for ${provider} (${envPrefix}_CLIENT_ID / _CLIENT_SECRET, or clients.${provider} in baton.config.json — \`baton config list\`).`;
   }
-  return tidy(
-    err.remediation
-      .replace(/ or pass clients: \{[^}]*\} } to Baton\.open\(\)/, ' or set them in baton.config.json')
-      .replace(/Baton\.open\(\{ clients \}\)/g, 'baton.config.json')
-      .replace(
-        /add it with Baton\.open\(\{ providers: \{ ([^ ]+): \{ … \} \} \}\)/,
-        'add it under "providers" in baton.config.json ("$1": { … })',
-      ),
-  );
+  return tidy(err.remediation);
 }
 
 /** Prints an error as a person needs it: what happened, then what to do. Stack only with --debug. */

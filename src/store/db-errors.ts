@@ -53,7 +53,7 @@ export function postgresFailure(code: string | undefined, hostPort: string): DbF
       };
     case 'ECONNREFUSED':
       return {
-        what: `nothing accepts connections at ${hostPort}`,
+        what: `the server is unreachable: nothing accepts connections at ${hostPort}`,
         ...both(
           (w) =>
             `Start PostgreSQL, or fix the host and port in ${w}; once it is reachable Baton carries on (new tokens are kept in memory meanwhile).`,

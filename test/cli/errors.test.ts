@@ -510,7 +510,7 @@ describe('every command exits with the documented code on its error paths', () =
           args: ['token', 'desk'],
           code: 1,
           stderr:
-            /uses token_pair credentials and has no access token\.\n→ Use baton.fetch\(\) \(or `baton request`\)/,
+            /uses token_pair credentials and has no access token\.\n→ Use `baton request desk <path>`, which sends the right credentials/,
         },
         { name: 'token nope', args: ['token', 'nope'], code: 1, stderr: /No connection named "nope"/ },
         {
