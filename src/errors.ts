@@ -10,6 +10,11 @@ export interface BatonErrorOptions {
   connectionId?: string | undefined;
   provider?: string | undefined;
   remediation?: string | undefined;
+  /**
+   * The remediation as a person at the `baton` command line needs it, when the library's speaks
+   * to a program (`baton.beginAuthorization()`, `a pg.Pool`): the CLI shows this one instead.
+   */
+  cliRemediation?: string | undefined;
   cause?: unknown;
   /**
    * Secrets the message (and a ProviderError's excerpt) may quote: given, they are redacted at
@@ -23,6 +28,8 @@ export class BatonError extends Error {
   readonly connectionId: string | undefined;
   readonly provider: string | undefined;
   readonly remediation: string;
+  /** The command line's wording of the remediation, when it differs (see BatonErrorOptions). */
+  readonly cliRemediation: string | undefined;
 
   constructor(code: string, message: string, remediation: string, options: BatonErrorOptions = {}) {
     const secrets = options.secrets;
@@ -39,6 +46,7 @@ export class BatonError extends Error {
     this.connectionId = options.connectionId;
     this.provider = options.provider;
     this.remediation = options.remediation ?? remediation;
+    this.cliRemediation = options.cliRemediation;
   }
 
   /** What a CLI or log line shows: the message and what to do about it. */
@@ -68,7 +76,12 @@ export class ReauthorizationRequired extends BatonError {
       options.connectionId
         ? `Authorize it again with its stored provider, params and client: baton reconnect ${options.connectionId} (in code: baton.beginAuthorization()).`
         : 'Authorize the connection again with baton.beginAuthorization().',
-      options,
+      {
+        cliRemediation: options.connectionId
+          ? `Authorize it again with its stored provider, params and client: baton reconnect ${options.connectionId}`
+          : 'Authorize the connection again: baton reconnect <id>',
+        ...options,
+      },
     );
   }
 }
@@ -140,7 +153,14 @@ export type AuthorizationFailure =
 export class AuthorizationError extends BatonError {
   readonly reason: AuthorizationFailure;
   constructor(reason: AuthorizationFailure, message: string, options: BatonErrorOptions = {}) {
-    super(`authorization_${reason}`, message, AUTHORIZATION_REMEDIATION[reason], options);
+    super(
+      `authorization_${reason}`,
+      message,
+      reason === 'invalid_code' && options.provider === 'checkfront'
+        ? AUTHORIZATION_REMEDIATION[reason].replace('short-lived', 'short-lived; Checkfront gives 60 seconds')
+        : AUTHORIZATION_REMEDIATION[reason],
+      options,
+    );
     this.reason = reason;
   }
 }
@@ -156,7 +176,7 @@ const AUTHORIZATION_REMEDIATION: Record<AuthorizationFailure, string> = {
   missing_code:
     'The callback carried no authorization code; start the authorization again and complete the consent step.',
   invalid_code:
-    'The authorization code was rejected (codes are single-use and short-lived; Checkfront gives 60 seconds); start the authorization again and exchange the code promptly.',
+    'The authorization code was rejected (codes are single-use and short-lived); start the authorization again and exchange the code promptly.',
   issuer_mismatch:
     "The callback did not come from the provider's issuer (a mix-up or a forged callback, RFC 9207); check the provider's issuer setting and start the authorization again from Baton's URL.",
   redirect_mismatch:

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { ClientsOption } from '../core/clients.js';
 import { ConfigError } from '../errors.js';
 import type { ProviderOverride } from '../providers/spec.js';
+import { checkUrlFlag, UsageError } from './usage.js';
 
 /** Where a setting came from, for `baton doctor`. */
 export type Source = 'flag' | 'env' | 'config' | 'default';
@@ -108,6 +109,35 @@ export function readConfigFile(path: string): FileConfig {
     }
   }
   return config as FileConfig;
+}
+
+/** The store specs the command line accepts (README "Configuration"). */
+export const STORE_SPEC = /^(memory:?|sqlite:.+|postgres(ql)?:\/\/.+|.+\.(db|sqlite3?))$/i;
+
+/** A store spec given to the command line (--store, --from, --to, BATON_STORE): a usage error if it is none. */
+export function checkStoreFlag(flag: string, value: string): string {
+  if (!STORE_SPEC.test(value.trim()))
+    throw new UsageError(
+      `${flag} "${value}" is not a store.`,
+      `Use ${flag} with 'sqlite:<path>', 'postgres://user@host/db' or 'memory:'.`,
+    );
+  return value;
+}
+
+/**
+ * The store and simulator settings in force are checked before anything opens: a bad value is a
+ * usage error (exit 2) naming where it came from.
+ */
+export function checkSettings(config: ResolvedConfig): void {
+  const where = (flag: string, env: string, key: 'store' | 'simulator') =>
+    ({ flag, env, config: `"${key}" in ${config.file}`, default: flag })[config.sources[key]];
+  if (config.store !== undefined) checkStoreFlag(where('--store', 'BATON_STORE', 'store'), config.store);
+  if (config.simulator)
+    checkUrlFlag(
+      where('--simulator', 'BATON_SIMULATOR', 'simulator'),
+      config.simulator,
+      'http://127.0.0.1:4010',
+    );
 }
 
 /** Flags, then environment, then the config file, then defaults — per setting. */

@@ -54,6 +54,24 @@ async function main(): Promise<void> {
     stderr: process.stderr,
     stdin: process.stdin,
   });
+  // Whatever escapes a command (a rejection nobody awaited, an exception in a callback) goes
+  // through the same reporter as every other error: no raw stack without --debug.
+  const escaped = (err: unknown) => {
+    // A reader that went away (`baton list | head`): nothing more can be said to it.
+    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    try {
+      process.exit(reportError(cli, err));
+    } catch {
+      // The reporter itself failed (an installation missing a module): still one line, no stack.
+      const code = (err as NodeJS.ErrnoException)?.code ?? 'unknown';
+      process.stderr.write(
+        `error Baton could not report an error (${code}); its installation may be incomplete.\n`,
+      );
+      process.exit(1);
+    }
+  };
+  process.on('unhandledRejection', escaped);
+  process.on('uncaughtException', escaped);
   try {
     process.exitCode = await run(argv, cli);
   } catch (err) {

@@ -49,7 +49,35 @@ export function seconds(flag: string): (value: string) => number {
   };
 }
 
+/**
+ * Commander's errors are thrown, not `process.exit`ed, and its text goes through the CLI — for
+ * the command and every subcommand under it (`keys create`, `webhooks remove`), so a missing
+ * required option exits 2 like any usage error.
+ */
+/** A port, 0 to 65535, kept as the text given; a usage error naming the flag otherwise. */
+export function portFlag(flag: string): (value: string) => string {
+  return (value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) > 65535)
+      throw new UsageError(`${flag} ${value} is not a port.`, `Use a number from 0 to 65535 with ${flag}.`);
+    return value;
+  };
+}
+
+/** A whole number from 1 to `max`, or a usage error naming the flag (never a silent default). */
+export function count(flag: string, max: number): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < 1 || n > max)
+      throw new UsageError(
+        `${flag} ${value} is not a whole number from 1 to ${max}.`,
+        `Use e.g. ${flag} 50.`,
+      );
+    return n;
+  };
+}
+
 function withOutput(cli: Cli, cmd: Command): Command {
+  for (const sub of cmd.commands) withOutput(cli, sub);
   return cmd
     .exitOverride()
     .configureOutput({ writeOut: (s) => cli.stdout.write(s), writeErr: (s) => cli.usageText(s) });
@@ -70,11 +98,16 @@ export function buildProgram(cli: Cli, version: string): Command {
     .option('--debug', 'print stack traces')
     .showSuggestionAfterError()
     .addHelpText(
+      'before',
+      `Start here: \`baton demo\` runs the whole story against a built-in simulator; then
+\`baton providers\` and \`baton connect <provider>\`.
+`,
+    )
+    .addHelpText(
       'after',
       `
-Start here: \`baton demo\` runs the whole story against a built-in simulator; then
-\`baton providers\` and \`baton connect <provider>\`. Exit codes: 0 ok, 1 failure,
-2 usage error, 3 a connection must be authorized again (\`baton reconnect <id>\`).`,
+Exit codes: 0 ok, 1 not found or failed, 2 usage error (a bad flag or value),
+3 a connection must be authorized again (\`baton reconnect <id>\`).`,
     )
     .hook('preAction', (_, action) => cli.setGlobals(action.optsWithGlobals()));
   withOutput(cli, program);
@@ -91,7 +124,11 @@ Start here: \`baton demo\` runs the whole story against a built-in simulator; th
         '--db <path>',
         'keep the SQLite store in this file (default: a temporary file, removed afterwards)',
       )
-      .option('--callers <n>', 'concurrent callers when the token expires', '50')
+      .addOption(
+        new Option('--callers <n>', 'concurrent callers when the token expires (1 to 1000)')
+          .default(50)
+          .argParser(count('--callers', 1000)),
+      )
       .addHelpText('after', '\nExamples:\n  npx baton-oauth demo\n  baton demo --json | jq ".[].step"')
       .action(lazy(async () => (await import('./commands/demo.js')).demo)),
   );
@@ -214,8 +251,9 @@ issuer cannot be read or publishes another issuer. The client goes in the enviro
         .helpOption(false)
         .allowUnknownOption()
         .allowExcessArguments()
-        .argument('[args...]')
-        .action(async (args: string[]) => {
+        .usage('[command] [options]')
+        .action(async (_opts: unknown, self: Command) => {
+          const args = self.args;
           // Parsed under a `baton` parent so its usage line and errors read as the real command's.
           const parent = withOutput(cli, new Command('baton'));
           parent.addCommand(withOutput(cli, (await load())(cli)));
@@ -239,7 +277,7 @@ issuer cannot be read or publishes another issuer. The client goes in the enviro
   );
   delegate(
     'webhooks',
-    'Webhook endpoints of `baton serve`: add, list, remove; the delivery log and redelivery',
+    'Webhook endpoints of `baton serve`: add, list, remove, deliveries (the log), redeliver',
     async () => (await import('./commands/webhooks.js')).webhooksCommand,
   );
 
@@ -250,13 +288,24 @@ issuer cannot be read or publishes another issuer. The client goes in the enviro
         '--oob',
         'no loopback listener: the provider shows the code and you paste it (Checkfront redirect_uri=oob)',
       )
-      .option(
-        '--port <port>',
-        'port for the loopback redirect listener (default: from the redirect URI, else any free port)',
+      .addOption(
+        new Option(
+          '--port <port>',
+          'port for the loopback redirect listener (default: from the redirect URI, else any free port)',
+        ).argParser(portFlag('--port')),
       )
-      .option(
-        '--redirect-uri <uri>',
-        'redirect URI registered with the provider (default: the configured one, else the loopback listener)',
+      .addOption(
+        new Option(
+          '--redirect-uri <uri>',
+          'redirect URI registered with the provider (default: the configured one, else the loopback listener)',
+        ).argParser((value) => {
+          if (!URL.canParse(value))
+            throw new UsageError(
+              `--redirect-uri "${value}" is not a URL.`,
+              'Pass --redirect-uri http://127.0.0.1:8765/callback or similar.',
+            );
+          return value;
+        }),
       )
       .addOption(
         new Option('--timeout <seconds>', 'how long to wait for the authorization')
@@ -265,7 +314,11 @@ issuer cannot be read or publishes another issuer. The client goes in the enviro
       )
       .option('--api-key <key>', 'API key for token_pair / api_key modes (or BATON_<PROVIDER>_API_KEY)')
       .option('--secret-stdin', 'read the API secret from standard input')
-      .option('--no-verify', 'store static credentials without checking them at the identity endpoint');
+      .option('--no-verify', 'store static credentials without checking them at the identity endpoint')
+      .option(
+        '--allow-account-change',
+        'an existing connection may be authorized as another account than the one it held (else asked on a terminal, refused off one)',
+      );
 
   add(
     connectOptions(

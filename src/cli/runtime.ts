@@ -9,7 +9,7 @@ import {
   redact,
   SecretKeyError,
 } from '../errors.js';
-import { type ResolvedConfig, resolveConfig } from './config.js';
+import { checkSettings, type ResolvedConfig, resolveConfig } from './config.js';
 import { type Paint, paint, useColor } from './format.js';
 import { batonOptions, envWins } from './options.js';
 import { UsageError } from './usage.js';
@@ -116,7 +116,8 @@ export class Cli {
   }
 
   config(): ResolvedConfig {
-    this.#config ??= resolveConfig(
+    if (this.#config) return this.#config;
+    const config = resolveConfig(
       {
         store: this.#opts.store,
         keyFile: this.#opts.keyFile,
@@ -126,7 +127,9 @@ export class Cli {
       this.env,
       this.cwd,
     );
-    return this.#config;
+    checkSettings(config);
+    this.#config = config;
+    return config;
   }
 
   /** BATON_HOME, checked: it must be a directory (or not exist yet). */
@@ -253,16 +256,41 @@ export function exitCodeFor(err: unknown): number {
   return EXIT.failure;
 }
 
-/** "…again.." from a message that quotes another sentence: one full stop is enough. */
+/**
+ * "…again.." from a message that quotes another sentence: one full stop is enough. Only a
+ * doubled stop that ends a sentence (before a space, a line end or the end) is touched, and
+ * never inside "double quotes" or `backticks`: those quote what the user typed (a path such as
+ * ../../x, a value, a command), and nothing but redaction may change it.
+ */
 export function tidy(text: string): string {
-  return text.replace(/(?<!\.)\.\.(?!\.)/g, '.');
+  let out = '';
+  let plain = '';
+  let quote: string | undefined;
+  const flush = (end = false) => {
+    out += plain.replace(end ? /(?<!\.)\.\.(?=\s|$)/g : /(?<!\.)\.\.(?=\s)/g, '.');
+    plain = '';
+  };
+  for (const ch of text) {
+    if (quote) {
+      out += ch;
+      if (ch === quote) quote = undefined;
+    } else if (ch === '"' || ch === '`') {
+      flush();
+      out += ch;
+      quote = ch;
+    } else plain += ch;
+  }
+  flush(true);
+  return out;
 }
 
 /**
  * The library's remediations speak to a program (`Baton.open({ clients })`); on the command
- * line the same fix is an environment variable or baton.config.json.
+ * line the same fix is an environment variable, a flag or baton.config.json: an error that
+ * words it differently carries `cliRemediation` (BatonErrorOptions), which wins here.
  */
 export function cliRemediation(err: BatonError): string {
+  if (err.cliRemediation !== undefined) return tidy(err.cliRemediation);
   const provider = err.provider ?? '<provider>';
   const envPrefix = `BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
   if (err.code === 'config_error' && /^No client is configured/.test(err.message)) {
@@ -271,15 +299,7 @@ export function cliRemediation(err: BatonError): string {
   if (err instanceof InvalidClient && !err.environment) {
     return `Check the client id and secret configured for ${provider} (${envPrefix}_CLIENT_ID / _CLIENT_SECRET, or clients.${provider} in baton.config.json — \`baton config list\`).`;
   }
-  return tidy(
-    err.remediation
-      .replace(/ or pass clients: \{[^}]*\} } to Baton\.open\(\)/, ' or set them in baton.config.json')
-      .replace(/Baton\.open\(\{ clients \}\)/g, 'baton.config.json')
-      .replace(
-        /add it with Baton\.open\(\{ providers: \{ ([^ ]+): \{ … \} \} \}\)/,
-        'add it under "providers" in baton.config.json ("$1": { … })',
-      ),
-  );
+  return tidy(err.remediation);
 }
 
 /** Prints an error as a person needs it: what happened, then what to do. Stack only with --debug. */

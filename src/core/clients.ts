@@ -60,7 +60,11 @@ export class ClientDirectory {
     throw new ConfigError(
       `No client is configured for ${provider}${scope ? ` (${scope})` : ''}.`,
       `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or pass clients: { ${provider}: { clientId, clientSecret } } to Baton.open().`,
-      { provider, connectionId },
+      {
+        provider,
+        connectionId,
+        cliRemediation: `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or put the client id in baton.config.json (\`baton config set clients.${provider}.clientId <id>\`) and the secret in ${envName(provider, 'CLIENT_SECRET')}.`,
+      },
     );
   }
 }

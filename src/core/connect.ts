@@ -107,7 +107,11 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
   throw new ConfigError(
     `${spec.displayName} ${mode} connections are made through the authorization flow.`,
     'Use baton.beginAuthorization() / completeAuthorization(), or `baton connect` which runs it.',
-    { provider: spec.id, connectionId: input.connectionId },
+    {
+      provider: spec.id,
+      connectionId: input.connectionId,
+      cliRemediation: `Run \`baton connect ${spec.id}\`, which runs the authorization flow.`,
+    },
   );
 }
 

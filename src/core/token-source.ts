@@ -178,6 +178,10 @@ export function accessTokenOf(conn: LoadedConnection): string {
   throw new ConfigError(
     `Connection "${conn.record.id}" uses ${conn.record.authMode} credentials and has no access token.`,
     'Use baton.fetch() (or `baton request`), which sends the right credentials for every auth mode.',
-    { connectionId: conn.record.id, provider: conn.record.provider },
+    {
+      connectionId: conn.record.id,
+      provider: conn.record.provider,
+      cliRemediation: `Use \`baton request ${conn.record.id} <path>\`, which sends the right credentials for every auth mode.`,
+    },
   );
 }

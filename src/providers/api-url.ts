@@ -10,10 +10,16 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 const PLAIN = /^[\x21-\x24\x26-\x7e]*$/;
 const ABSOLUTE = /^https?:\/\//i;
 
+/** An API path that would leave the connection's API base: refused before any request. */
+export class UnsafeApiPath extends ConfigError {}
+
 function refuse(path: string, base: string, why: string): ConfigError {
-  return new ConfigError(
+  const rule =
+    'Give a path under the API base without "." or ".." segments, backslashes, encoded slashes or a leading "//"';
+  return new UnsafeApiPath(
     `The API path "${redact(path)}" ${why}, which would leave the API base ${base}.`,
-    `Give a path under the API base without "." or ".." segments, backslashes, encoded slashes or a leading "//"; percent-encode a value that contains them (e.g. encodeURIComponent) and check it before it goes into the path.`,
+    `${rule}; percent-encode a value that contains them (e.g. encodeURIComponent) and check it before it goes into the path.`,
+    { cliRemediation: `${rule}, e.g. baton request <id> api/3.0/ping.` },
   );
 }
 

@@ -50,7 +50,12 @@ export function resolveParams(
         param.values
           ? `Pass ${name} as one of: ${param.values.join(', ')}.`
           : `Pass ${name}, e.g. --param ${name}=… on the command line or params: { ${name}: … } in code.`,
-        { provider: spec.id },
+        {
+          provider: spec.id,
+          cliRemediation: param.values
+            ? `Pass --param ${name}=<${param.values.join('|')}>.`
+            : `Pass --param ${name}=<value>.`,
+        },
       );
     }
     if (param.values && !param.values.includes(value)) {

@@ -308,7 +308,10 @@ export class ProviderRegistry {
       throw new ConfigError(
         `Baton does not know the provider "${id}".`,
         `Use one of: ${[...this.#specs.keys()].join(', ')}, or add it with Baton.open({ providers: { ${id}: { … } } }).`,
-        { provider: id },
+        {
+          provider: id,
+          cliRemediation: `Use one of: ${[...this.#specs.keys()].join(', ')}, or add it under "providers" in baton.config.json ("${id}": { … }), or by its issuer: baton providers add ${id} --issuer <url>`,
+        },
       );
     }
     return spec;

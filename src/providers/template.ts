@@ -59,7 +59,10 @@ function expandUrl(
     throw new ConfigError(
       `The ${spec.id} ${field} expands to "${url}", which is not a URL.`,
       `Fix ${field} in the provider spec (Baton.open({ providers: { ${spec.id}: { ${field}: … } } })).`,
-      { provider: spec.id },
+      {
+        provider: spec.id,
+        cliRemediation: `Fix ${field} of "${spec.id}" under "providers" in baton.config.json.`,
+      },
     );
   }
   return url;

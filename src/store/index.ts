@@ -25,6 +25,8 @@ function isPool(value: unknown): value is pg.Pool {
 }
 
 const FORMS = "'memory:', 'sqlite:<path>', 'postgres://user@host/db', a pg.Pool, or a Store";
+/** What --store and BATON_STORE accept (a pool or a Store object is for programs). */
+const CLI_FORMS = "--store (or BATON_STORE) with 'sqlite:<path>', 'postgres://user@host/db' or 'memory:'";
 
 function isStore(value: unknown): value is Store {
   const v = value as Partial<Store> | null;
@@ -63,7 +65,9 @@ export async function openStore(
     return sqlite(path === ':memory:' ? path : resolve(path));
   }
   if (/\.(db|sqlite3?)$/i.test(text)) return sqlite(resolve(text));
-  throw new ConfigError(`"${describeStore(text)}" is not a store Baton can open.`, `Use ${FORMS}.`);
+  throw new ConfigError(`"${describeStore(text)}" is not a store Baton can open.`, `Use ${FORMS}.`, {
+    cliRemediation: `Use ${CLI_FORMS}.`,
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { StoreError } from '../errors.js';
+import { postgresFailure } from './db-errors.js';
 import {
   checkDueQuery,
   checkListQuery,
@@ -331,6 +332,14 @@ export class PostgresStore implements Store {
   #fail(op: string, err: unknown): StoreError {
     if (err instanceof StoreError) return err;
     const code = (err as { code?: string }).code;
+    const hostPort = URL.canParse(this.#label) ? new URL(this.#label).host : this.#label;
+    const known = postgresFailure(code, hostPort);
+    if (known) {
+      return new StoreError(
+        `The PostgreSQL store at ${this.#label} could not ${op}: ${known.what} (${code}).`,
+        { cause: err, remediation: known.remediation, cliRemediation: known.cliRemediation },
+      );
+    }
     const unreachable =
       code === 'ECONNREFUSED' ||
       code === 'ECONNRESET' ||

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreError } from '../errors.js';
+import { redact, StoreError } from '../errors.js';
+import { sqliteFailure } from './db-errors.js';
 import {
   checkDueQuery,
   checkListQuery,
@@ -759,7 +760,18 @@ function listWhere(q: ListQuery): { where: string; params: Record<string, unknow
 
 function failure(path: string, op: string, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
-  const code = (err as { code?: string }).code ?? 'error';
+  // Without a code (a native module that failed to load), the first line of the message says what.
+  const code =
+    (err as { code?: string }).code ??
+    `error: ${redact(String((err as Error)?.message ?? err).split('\n')[0] ?? '').slice(0, 200)}`;
+  const known = sqliteFailure(code, path);
+  if (known) {
+    return new StoreError(`The SQLite store at ${path} could not ${op}: ${known.what} (${code}).`, {
+      cause: err,
+      remediation: known.remediation,
+      cliRemediation: known.cliRemediation,
+    });
+  }
   const busy = isBusy(err);
   return new StoreError(
     `The SQLite store at ${path} failed to ${op} (${code}${busy ? ': another process held the database too long' : ''}).`,

@@ -240,7 +240,8 @@ describe('baton CLI against the simulator', () => {
     expect(missing.stderr).toMatch(/→ Check the id with `baton list`/);
     expect(missing.stderr).not.toMatch(/at .*\.js:\d+/);
     const badParam = await run(['connect', 'cronofy', '--param', 'dataCenter=mars', '--no-browser'], env);
-    expect(badParam.code).toBe(1);
+    // A value the provider does not take is a bad flag value: a usage error (README, exit codes).
+    expect(badParam.code).toBe(2);
     expect(badParam.stderr).toMatch(/Use one of: us, au, ca, de, sg, uk/);
     sim.revokeGrants({ vendor: 'cronofy', account: 'bob' });
     const revokedToken = await run(['refresh', 'bob', '--force', '--json'], env);

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
-import { findConfigFile, readConfigFile } from '../config.js';
+import { findConfigFile, readConfigFile, STORE_SPEC } from '../config.js';
 import type { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
 
@@ -67,11 +67,7 @@ export async function configSet(cli: Cli, key: string, value: string): Promise<v
       `baton config writes JSON, and the config file in force is ${path}.`,
       'Edit that YAML file yourself, or convert it to baton.config.json.',
     );
-  if (
-    'top' in k &&
-    k.top === 'store' &&
-    !/^(memory:?|sqlite:.+|postgres(ql)?:\/\/.+|.+\.(db|sqlite3?))$/i.test(value)
-  )
+  if ('top' in k && k.top === 'store' && !STORE_SPEC.test(value))
     throw new UsageError(
       `"${value}" is not a store.`,
       "Use 'sqlite:<path>', 'postgres://user@host/db' or 'memory:'.",

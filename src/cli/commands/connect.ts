@@ -3,11 +3,13 @@ import { createInterface } from 'node:readline';
 import type { Baton, BeginAuthorizationResult } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
 import { AuthorizationError, BatonError, ConfigError, ConnectionNotFound } from '../../errors.js';
+import { resolveParams } from '../../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
 import { esc, pageHeaders, resultPage } from '../../server/connect/page.js';
 import { humanDuration } from '../format.js';
 import { envName } from '../program.js';
 import { type Cli, cliRemediation, UsageError } from '../runtime.js';
+import { asUsage, checkId, parseScopes } from '../usage.js';
 
 interface FlowOptions {
   browser: boolean;
@@ -18,6 +20,7 @@ interface FlowOptions {
   apiKey?: string;
   secretStdin?: boolean;
   verify: boolean;
+  allowAccountChange?: boolean;
 }
 
 interface ConnectOptions extends FlowOptions {
@@ -58,6 +61,60 @@ async function find(baton: Baton, id: string): Promise<ConnectionInfo | undefine
   }
 }
 
+/**
+ * The params of a new connection (README "connect"): what was given; a param with a default
+ * takes it, and says so; a choice without one — and an environment, production or sandbox,
+ * which is never guessed — is asked on a terminal and is a usage error off one.
+ */
+async function chooseParams(
+  cli: Cli,
+  spec: ProviderSpec,
+  given: Record<string, string>,
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, p] of Object.entries(spec.params)) {
+    const value = given[name];
+    if (value !== undefined) {
+      out[name] = value;
+      continue;
+    }
+    const environment = name === spec.environmentParam;
+    if (p.default !== undefined && !environment) {
+      out[name] = p.default;
+      if (!cli.json)
+        cli.note(
+          `Using ${name}=${p.default}, the default; pass --param ${name}=${p.values ? `<${p.values.filter((v) => v !== p.default).join('|')}>` : '…'} for another.`,
+        );
+      continue;
+    }
+    const how = (v: string) => (environment ? `--env ${v}` : `--param ${name}=${v}`);
+    if (!cli.interactive) {
+      throw new UsageError(
+        `${spec.displayName} needs ${environment ? 'an environment' : `the param ${name}`} (${p.description}), and this is not a terminal to ask on.`,
+        p.values ? `Pass ${p.values.map(how).join(' or ')}.` : `Pass ${how('<value>')}.`,
+      );
+    }
+    const io = { input: cli.stdin, output: cli.stderr };
+    const prompts = await import('@inquirer/prompts');
+    out[name] = p.values
+      ? await prompts.select(
+          {
+            message: `${spec.displayName} ${name} (${p.description})`,
+            choices: p.values.map((v) => ({ value: v })),
+          },
+          io,
+        )
+      : await prompts.input(
+          { message: `${spec.displayName} ${name} (${p.description})`, required: true },
+          io,
+        );
+  }
+  for (const [name, value] of Object.entries(given)) out[name] ??= value;
+  // A value the provider does not take is a bad flag value: a usage error, before anything listens.
+  asUsage(() => resolveParams(spec, out));
+  return out;
+}
+
 /** `checkbook-sandbox`: the provider, then the first param given, so two providers never collide. */
 export function defaultId(provider: string, params: Record<string, string>): string {
   const first = Object.values(params)[0];
@@ -84,16 +141,21 @@ export async function connect(cli: Cli, provider: string, opts: ConnectOptions):
           `Use --mode with one of: ${spec.authModes.join(', ')}.`,
         );
       }
-      const id = opts.id ?? defaultId(spec.id, given);
-      const existing = await find(baton, id);
-      let params = given;
-      let scopes = opts.scope && opts.scope.length > 0 ? opts.scope : undefined;
+      // An id that is stored for this provider keeps its params, also with --replace (README
+      // "connect"): only the params given change.
+      const named = opts.id !== undefined ? await find(baton, checkId(opts.id)) : undefined;
+      const params =
+        named && named.provider === spec.id
+          ? { ...named.params, ...given }
+          : await chooseParams(cli, spec, given);
+      const id = opts.id ?? defaultId(spec.id, params);
+      const existing = named ?? (opts.id === undefined ? await find(baton, id) : undefined);
+      let scopes = parseScopes(opts.scope);
       let mode = opts.mode as AuthMode | undefined;
       if (existing && !opts.replace) {
-        const merged = { ...existing.params, ...given };
         const sameParams =
-          Object.keys(merged).length === Object.keys(existing.params).length &&
-          Object.entries(merged).every(([k, v]) => existing.params[k] === v);
+          Object.keys(params).length === Object.keys(existing.params).length &&
+          Object.entries(params).every(([k, v]) => existing.params[k] === v);
         if (existing.provider !== spec.id || !sameParams) {
           throw new ConfigError(
             `Connection "${id}" already exists (${describe(existing)}).`,
@@ -102,7 +164,6 @@ export async function connect(cli: Cli, provider: string, opts: ConnectOptions):
           );
         }
         // The same connection again (needs_reauth, revoked, or new scopes): keep what is stored.
-        params = merged;
         scopes ??= existing.scopes ?? undefined;
         mode ??= existing.authMode;
       }
@@ -186,9 +247,58 @@ function precheck(baton: Baton, plan: Plan): void {
   }
 }
 
+/** Who an account is, for comparing two authorizations of one connection. */
+function accountKey(info: Pick<ConnectionInfo, 'account'> | undefined): string | undefined {
+  const a = info?.account;
+  return a ? (a.id ?? a.email ?? a.name ?? undefined) : undefined;
+}
+
+function accountName(info: Pick<ConnectionInfo, 'account'>): string {
+  const a = info.account;
+  return a?.email ?? a?.name ?? a?.id ?? 'an unknown account';
+}
+
+/**
+ * Authorizing an existing connection as another account than the one it held is asked on a
+ * terminal and refused off one unless --allow-account-change (README "reconnect"): declined,
+ * the connection is put back as it was, tokens and all.
+ */
+async function keepAccount(
+  cli: Cli,
+  baton: Baton,
+  plan: Plan,
+  before: Awaited<ReturnType<Baton['store']['get']>>,
+  after: ConnectionInfo,
+  opts: FlowOptions,
+): Promise<void> {
+  const was = accountKey(plan.existing);
+  const now = accountKey(after);
+  if (plan.replace && plan.existing?.provider !== plan.spec.id) return;
+  if (!before || !plan.existing || !was || !now || was === now || opts.allowAccountChange) return;
+  const question = `${plan.id} was connected as ${accountName(plan.existing)}; this authorization is for ${accountName(after)}. Keep the new account?`;
+  cli.note(`${cli.err.yellow('!')} ${question.replace(/ Keep the new account\?$/, '')}`);
+  if (cli.interactive) {
+    const { confirm } = await import('@inquirer/prompts');
+    if (
+      await confirm(
+        { message: 'Keep the new account?', default: false },
+        { input: cli.stdin, output: cli.stderr },
+      )
+    )
+      return;
+  }
+  const current = await baton.store.get(plan.id);
+  if (current) await baton.store.put({ ...before }, current.version);
+  throw new UsageError(
+    `Connection "${plan.id}" was authorized as ${accountName(plan.existing)}, and this authorization was for ${accountName(after)}; the connection was put back as it was.`,
+    `Authorize as ${accountName(plan.existing)}, or pass --allow-account-change to connect ${plan.id} to the other account: baton reconnect ${plan.id} --allow-account-change`,
+  );
+}
+
 async function authorize(cli: Cli, baton: Baton, plan: Plan, opts: FlowOptions): Promise<void> {
   precheck(baton, plan);
   const { spec, id, params, mode, scopes } = plan;
+  const before = plan.existing ? await baton.store.get(id) : null;
   let info: ConnectionInfo;
   let verified: boolean | undefined;
   if (mode === 'oauth2') {
@@ -229,6 +339,7 @@ async function authorize(cli: Cli, baton: Baton, plan: Plan, opts: FlowOptions):
       replace: true,
     });
   }
+  await keepAccount(cli, baton, plan, before, info, opts);
   const identity = verified === false ? undefined : await baton.identify(id);
   const final = await baton.get(id);
   if (cli.json) {
@@ -396,6 +507,7 @@ async function waitForCallback(
   let settled = false;
   const rl = createInterface({ input: cli.stdin, terminal: false });
   let timer: NodeJS.Timeout | undefined;
+  let cancel: ((err: Error) => void) | undefined;
   const outcome = new Promise<ConnectionInfo>((resolve, reject) => {
     const finish = (result: ConnectionInfo | Error) => {
       if (settled) return;
@@ -403,6 +515,7 @@ async function waitForCallback(
       if (result instanceof Error) reject(result);
       else resolve(result);
     };
+    cancel = finish;
     timer = setTimeout(
       () =>
         finish(
@@ -476,6 +589,20 @@ async function waitForCallback(
       );
     });
   });
+  // The callback may fail while the URL is still being announced (a pasted line read at once):
+  // the rejection is handled here and reported once, by the command's error reporter.
+  outcome.catch(() => undefined);
+  // Ctrl-C while waiting ends the wait like a timeout: the pending authorization is removed.
+  const interrupted = () => {
+    cancel?.(
+      new AuthorizationError(
+        'expired_state',
+        'Interrupted before the authorization arrived; nothing was stored.',
+        { connectionId: begun.connectionId },
+      ),
+    );
+  };
+  process.once('SIGINT', interrupted);
   try {
     await announce();
     if (!settled) {
@@ -498,17 +625,28 @@ async function waitForCallback(
           clearInterval(ticker);
           spinner.stop();
         };
-      } else if (cli.stderr.isTTY) {
+      } else if (!cli.json) {
+        // Off a terminal too: a log shows what the command waits for, and until when.
         cli.note(`Waiting for the redirect until ${new Date(deadline).toLocaleTimeString()} (${left()}).`);
         if (cli.stdin.isTTY) cli.stderr.write('Or paste the code / callback URL here and press Enter: ');
       }
     }
     return await outcome;
   } finally {
+    process.off('SIGINT', interrupted);
+    const completed =
+      settled &&
+      (await outcome.then(
+        () => true,
+        () => false,
+      ));
     settled = true;
     clearTimeout(timer);
     stopSpinner();
     rl.close();
     cli.stdin.pause();
+    // An abandoned connect (timeout, Ctrl-C, a failed callback) leaves no pending authorization
+    // behind (README "doctor"): its state could only ever be refused.
+    if (!completed) await baton.store.takePendingAuthorization(begun.state).catch(() => null);
   }
 }

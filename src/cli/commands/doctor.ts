@@ -19,6 +19,7 @@ import { ProviderRegistry } from '../../providers/registry.js';
 import { endpointsFor } from '../../providers/template.js';
 import { describeStore } from '../../store/index.js';
 import { checkKeyFilePermissions } from '../../store/secret-key.js';
+import type { PendingAuthorization } from '../../store/store.js';
 import { humanDuration } from '../format.js';
 import { type Cli, cliRemediation, NoStore, tidy } from '../runtime.js';
 
@@ -246,6 +247,41 @@ function keys(state: KeyState, add: (c: Check) => void): void {
   }
 }
 
+/**
+ * Pending authorizations are connects begun and never completed (a browser tab left open, an
+ * interrupted `baton connect`). Those past their expiry can never complete: doctor removes them
+ * and says so; live ones are named with the connection they would authorize.
+ */
+async function pending(baton: Baton, add: (c: Check) => void): Promise<void> {
+  const now = Date.now();
+  const live: PendingAuthorization[] = [];
+  let expired = 0;
+  let after: string | undefined;
+  for (;;) {
+    const page = await baton.store.listPendingAuthorizations({ limit: 500, ...(after ? { after } : {}) });
+    for (const p of page) {
+      if (p.expiresAt <= now) {
+        if (await baton.store.takePendingAuthorization(p.state)) expired++;
+      } else live.push(p);
+    }
+    if (page.length < 500) break;
+    after = page[page.length - 1]?.state;
+  }
+  if (expired === 0 && live.length === 0) return;
+  const ids = [...new Set(live.map((p) => p.connectionId))];
+  add({
+    check: 'pending authorizations',
+    level: live.length > 0 ? 'warn' : 'ok',
+    message: `${expired > 0 ? `removed ${expired} expired (connects begun and never completed)` : ''}${expired > 0 && live.length > 0 ? '; ' : ''}${live.length > 0 ? `${live.length} waiting for a callback, for ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ` and ${ids.length - 5} more` : ''} (until ${new Date(Math.max(...live.map((p) => p.expiresAt))).toISOString()})` : ''}.`,
+    ...(live.length > 0
+      ? {
+          remediation:
+            'Finish them in the browser, or leave them: each expires on its own and the next `baton doctor` removes it.',
+        }
+      : {}),
+  });
+}
+
 /** RFC 7662: where the provider publishes an introspection endpoint, ask it about the token. */
 async function introspection(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<void> {
   const check = `introspection ${info.id}`;
@@ -345,6 +381,7 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
         message: `${describeStore(await cli.storeSpec())} (${baton.store.kind}), ${all.length} connection(s)`,
       });
       keys(await baton.keys(), add);
+      await pending(baton, add);
     } catch (err) {
       if (!(err instanceof NoStore) && !(err instanceof SecretKeyError && /does not exist/.test(err.message)))
         throw err;

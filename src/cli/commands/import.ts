@@ -1,5 +1,7 @@
+import { resolveParams } from '../../providers/params.js';
+import { ProviderRegistry } from '../../providers/registry.js';
 import type { Cli } from '../runtime.js';
-import { UsageError } from '../usage.js';
+import { asUsage, checkId, UsageError } from '../usage.js';
 
 interface ImportOptions {
   provider: string;
@@ -39,6 +41,9 @@ function expiry(o: Record<string, unknown>, now: number): number | null {
 }
 
 export async function importTokens(cli: Cli, id: string, opts: ImportOptions): Promise<void> {
+  checkId(id, 'The id');
+  // The flags are checked before standard input is read: an unknown provider is said first.
+  ProviderRegistry.create(cli.config().providers).get(opts.provider);
   if (cli.stdin.isTTY) throw bad('are missing (standard input is a terminal)');
   let value: unknown;
   try {
@@ -73,6 +78,7 @@ export async function importTokens(cli: Cli, id: string, opts: ImportOptions): P
           );
         params = { ...params, [spec.environmentParam]: opts.env };
       }
+      asUsage(() => resolveParams(spec, params));
       const info = await baton.importTokens({
         provider: spec.id,
         connectionId: id,

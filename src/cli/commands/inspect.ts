@@ -107,7 +107,14 @@ export function providerLines(
 ): string[] {
   const lines = [`${cli.out.bold(s.displayName)} (${s.id})`, `  auth modes:     ${s.authModes.join(', ')}`];
   for (const [name, p] of Object.entries(s.params)) {
-    const allowed = p.values ? ` [${p.values.join(', ')}]` : p.pattern ? ` /${p.pattern}/` : '';
+    // A description that already lists the values is not followed by them again.
+    const allowed = p.values
+      ? p.description.includes(p.values.join(', '))
+        ? ''
+        : ` [${p.values.join(', ')}]`
+      : p.pattern
+        ? ` /${p.pattern}/`
+        : '';
     lines.push(
       `  param ${name}:${' '.repeat(Math.max(1, 9 - name.length))}${p.description}${allowed}${p.default ? ` (default ${p.default})` : ''}`,
     );
@@ -150,7 +157,7 @@ export function providerLines(
     `  scopes:         ${(s.scopeOptions ?? s.scopes).join(' ') || '—'}${s.singleScope ? ' (exactly one)' : ''}`,
   );
   lines.push(
-    `  token lifetime: ${s.defaultExpiresIn ?? 'as the provider says'} s; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}`,
+    `  token lifetime: ${typeof s.defaultExpiresIn === 'number' ? `${s.defaultExpiresIn} s` : 'as the provider says'}; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}`,
   );
   if (Object.keys(s.params).every((n) => s.params[n]?.default !== undefined)) {
     const defaults = Object.fromEntries(Object.entries(s.params).map(([n, p]) => [n, p.default as string]));
@@ -244,11 +251,21 @@ function listRow(cli: Cli, c: ConnectionInfo, now: number): string[] {
       now,
       c.authMode === 'token_pair' || c.authMode === 'api_key' ? 'static' : '—',
     ),
-    relative(c.refreshTokenExpiresAt, now),
+    // When the refresh token expires; an OAuth2 connection's without one given has no expiry.
+    relative(c.refreshTokenExpiresAt, now, c.authMode === 'oauth2' ? 'no expiry' : '—'),
   ];
 }
 
-const HEADER = ['ID', 'PROVIDER', 'MODE', 'PARAMS', 'STATUS', 'ACCOUNT', 'TOKEN EXPIRES', 'REFRESH TOKEN'];
+/** `show`'s refresh token line: whether there is one, and when it expires. */
+function refreshText(info: ConnectionInfo, has: boolean, now: number): string {
+  if (info.authMode !== 'oauth2') return '— (not used by this auth mode)';
+  if (!has) return 'none (the provider gave no refresh token)';
+  return info.refreshTokenExpiresAt === null
+    ? 'held, no expiry given'
+    : `held, expires ${relative(info.refreshTokenExpiresAt, now)}`;
+}
+
+const HEADER = ['ID', 'PROVIDER', 'MODE', 'PARAMS', 'STATUS', 'ACCOUNT', 'TOKEN EXPIRES', 'REFRESH EXPIRES'];
 
 /**
  * `baton list`: one page of connections in id order (`--limit`, default 100; the next page is
@@ -340,6 +357,11 @@ export async function show(cli: Cli, id: string, opts: { reveal?: boolean }): Pr
   await cli.withBaton(async (baton) => {
     const info = await baton.get(id);
     const secrets = opts.reveal ? await baton.reveal(id) : undefined;
+    // Whether a refresh token is held is read from the sealed part (never printed without --reveal).
+    const hasRefresh =
+      info.authMode === 'oauth2'
+        ? Boolean((secrets ?? (await baton.reveal(id))).tokens?.refreshToken)
+        : false;
     if (cli.json) return cli.printJson(secrets ? { ...info, secrets } : info);
     const now = Date.now();
     const rows: [string, string][] = [
@@ -360,10 +382,7 @@ export async function show(cli: Cli, id: string, opts: { reveal?: boolean }): Pr
         'access token',
         info.accessTokenExpiresAt === null ? '—' : `expires ${relative(info.accessTokenExpiresAt, now)}`,
       ],
-      [
-        'refresh token',
-        info.refreshTokenExpiresAt === null ? '—' : `expires ${relative(info.refreshTokenExpiresAt, now)}`,
-      ],
+      ['refresh token', refreshText(info, hasRefresh, now)],
       ['last refresh', relative(info.lastRefreshedAt, now, 'never')],
       [
         'last error',

@@ -1,10 +1,11 @@
 import { Command } from 'commander';
-import { createCallerKey, parseOps } from '../../server/keys.js';
+import { checkAllow, createCallerKey, parseOps } from '../../server/keys.js';
 import type { ServerStore } from '../../server/server-store.js';
 import { openServerStore } from '../../server/server-store.js';
 import { defaultStoreSpec, openStore } from '../../store/index.js';
 import { table } from '../format.js';
-import { type Cli, collectList, UsageError } from '../runtime.js';
+import type { Cli } from '../runtime.js';
+import { asUsage, collectList, NotFound } from '../usage.js';
 
 /** Opens the server's tables beside the configured store (no secret key needed: keys are hashes). */
 export async function withServerStore<T>(cli: Cli, fn: (store: ServerStore) => Promise<T>): Promise<T> {
@@ -41,12 +42,15 @@ export function keysCommand(cli: Cli): Command {
       'after',
       "\nExample:\n  baton keys create --name billing --allow 'acme-*' --allow provider:cronofy --ops token,proxy,read",
     )
-    .action((opts: { name: string; allow: string[]; ops: string }) =>
-      withServerStore(cli, async (store) => {
+    .action((opts: { name: string; allow: string[]; ops: string }) => {
+      // Flags are checked before the store opens: a bad value is a usage error and changes nothing.
+      const ops = asUsage(() => parseOps(opts.ops));
+      asUsage(() => checkAllow(opts.allow));
+      return withServerStore(cli, async (store) => {
         const { key, record } = await createCallerKey(store, {
           name: opts.name,
           allow: opts.allow,
-          ops: parseOps(opts.ops),
+          ops,
         });
         if (cli.json)
           return cli.printJson({
@@ -60,8 +64,8 @@ export function keysCommand(cli: Cli): Command {
         cli.note(
           `${cli.err.green('✓')} key "${record.name}" (${record.prefix}…) may ${record.ops.join(', ')} on ${record.allow.join(', ')}. It is shown only now: store it in your secret manager.`,
         );
-      }),
-    );
+      });
+    });
   keys
     .command('list')
     .description('List caller keys (names, prefixes, scopes; never the keys)')
@@ -113,6 +117,6 @@ export function keysCommand(cli: Cli): Command {
   return keys;
 }
 
-function unknownKey(name: string): UsageError {
-  return new UsageError(`No caller key is named "${name}".`, 'See the names with `baton keys list`.');
+function unknownKey(name: string): NotFound {
+  return new NotFound(`No caller key is named "${name}".`, 'See the names with `baton keys list`.');
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { dirname, join } from 'node:path';
 import { describeStore, openStore } from '../../store/index.js';
 import { migrateStore } from '../../store/migrate.js';
+import { checkStoreFlag } from '../config.js';
 import { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
 
@@ -45,6 +46,8 @@ export async function migrate(
   cli: Cli,
   opts: { from: string; to: string; overwrite?: boolean; batchSize?: string; restart?: boolean },
 ): Promise<void> {
+  checkStoreFlag('--from', opts.from);
+  checkStoreFlag('--to', opts.to);
   let batchSize: number | undefined;
   if (opts.batchSize !== undefined) {
     batchSize = Number(opts.batchSize);

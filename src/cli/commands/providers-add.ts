@@ -10,7 +10,7 @@ import type { ProviderSpec } from '../../providers/spec.js';
 import { findConfigFile, readConfigFile } from '../config.js';
 import { envName } from '../program.js';
 import type { Cli } from '../runtime.js';
-import { UsageError } from '../usage.js';
+import { parseScopes, UsageError } from '../usage.js';
 import { providerJson, providerLines } from './inspect.js';
 
 export interface ProvidersAddOptions {
@@ -25,24 +25,6 @@ interface Entry {
   issuer: string;
   scopes?: string[];
   dpop?: true;
-}
-
-/** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
-
-/** `--scope a --scope b,c` → [a, b, c]; undefined when no --scope was given. */
-function parseScopes(values: string[] | undefined): string[] | undefined {
-  if (values === undefined) return undefined;
-  const scopes = [...new Set(values.flatMap((v) => v.split(',')).map((s) => s.trim()))].filter(Boolean);
-  if (scopes.length === 0)
-    throw new UsageError('--scope names no scope.', 'Give one or more, e.g. --scope openid --scope email.');
-  for (const s of scopes)
-    if (!SCOPE_TOKEN.test(s))
-      throw new UsageError(
-        `--scope ${JSON.stringify(s)} is not a scope (RFC 6749 §3.3: printable characters, no space, quote or backslash).`,
-        'Give each scope on its own --scope, or as a comma-separated list: --scope openid,email.',
-      );
-  return scopes;
 }
 
 /** The nearest config file (or --config), else a new baton.config.json in the working directory. */

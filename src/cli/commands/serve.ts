@@ -3,6 +3,7 @@ import { startServer } from '../../server/server.js';
 import { defaultStoreSpec } from '../../store/index.js';
 import { parseDuration } from '../duration.js';
 import { type Cli, collectList, UsageError } from '../runtime.js';
+import { checkUrlFlag } from '../usage.js';
 
 /** How long a stopped server's process may take to exit on its own. */
 const EXIT_GRACE_MS = 3_000;
@@ -68,6 +69,10 @@ export function serveCommand(cli: Cli): Command {
             `Pass --log-level one of ${LOG_LEVELS.join(', ')}.`,
           );
         }
+        if (opts.publicUrl !== undefined)
+          checkUrlFlag('--public-url', opts.publicUrl, 'https://baton.example.com');
+        for (const u of opts.connectReturnUrl)
+          checkUrlFlag('--connect-return-url', u, 'https://app.example.com/connected');
         // Every flag is read before a store is opened: a bad value changes nothing.
         const ms = {
           auditRetention: parseDuration(opts.auditRetention, '--audit-retention'),

@@ -1,3 +1,4 @@
+import { ConfigError } from '../../errors.js';
 import { formatDiscovery, startSimulator } from '../../simulator/index.js';
 import type { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
@@ -23,11 +24,24 @@ export async function simulate(
       `--cronofy-rotation ${opts.cronofyRotation} is not a mode.`,
       'Use never, always or sometimes.',
     );
-  const sim = await startSimulator({
+  const ports = {
     port: port(opts.port, '--port'),
     migrationPort: port(opts.migrationPort, '--migration-port'),
+  };
+  const sim = await startSimulator({
+    ...ports,
     consent: opts.consent,
     cronofyRotation: opts.cronofyRotation as 'never' | 'always' | 'sometimes',
+  }).catch((err: unknown) => {
+    // As `baton serve` says it: which port, and what to do (README, "Simulator").
+    const code = (err as { code?: string }).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
+    const which = (err as { port?: number }).port === ports.migrationPort && ports.migrationPort !== 0;
+    throw new ConfigError(
+      `The simulator could not listen on 127.0.0.1:${which ? ports.migrationPort : ports.port} (${code}${code === 'EADDRINUSE' ? ': the port is in use' : ': not allowed'}).`,
+      `Pick another ${which ? '--migration-port' : '--port'} (0 for any free port), or stop what is using it.`,
+      { cause: err },
+    );
   });
   if (cli.json) cli.printJson(sim.discovery());
   else {

@@ -24,7 +24,7 @@ export async function token(cli: Cli, id: string): Promise<void> {
     if (accessToken === null) {
       throw new ConfigError(
         `Connection "${id}" uses ${released.authMode} credentials and has no access token.`,
-        'Use baton.fetch() (or `baton request`), which sends the right credentials for every auth mode.',
+        `Use \`baton request ${id} <path>\`, which sends the right credentials for every auth mode.`,
         { connectionId: id, provider: released.provider },
       );
     }

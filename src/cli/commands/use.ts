@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Baton } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
+import { UnsafeApiPath } from '../../providers/api-url.js';
 import { relative } from '../format.js';
 import type { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
@@ -68,7 +69,14 @@ export async function request(
   }
   await cli.withBaton(async (baton) => {
     const started = performance.now();
-    const res = await baton.fetch(id, path, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const res = await baton
+      .fetch(id, path, { method, headers, ...(body !== undefined ? { body } : {}) })
+      .catch((err: unknown) => {
+        // The path argument is refused before anything is sent: a usage error (exit 2).
+        throw err instanceof UnsafeApiPath
+          ? new UsageError(err.message, err.cliRemediation ?? err.remediation)
+          : err;
+      });
     const text = await res.text();
     const ms = Math.round(performance.now() - started);
     let parsed: unknown;

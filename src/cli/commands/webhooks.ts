@@ -1,12 +1,14 @@
 import { Command } from 'commander';
 import { WEBHOOK_EVENT_TYPES } from '../../core/outbox.js';
+import { checkAllow } from '../../server/keys.js';
 import { openServerStore } from '../../server/server-store.js';
-import { createEndpoint, publicEndpoint } from '../../server/webhooks/endpoints.js';
+import { checkEvents, checkUrl, createEndpoint, publicEndpoint } from '../../server/webhooks/endpoints.js';
 import { publicDelivery } from '../../server/webhooks/routes.js';
 import type { DeliveryStatus } from '../../server/webhooks/store.js';
 import { defaultStoreSpec } from '../../store/index.js';
 import { table } from '../format.js';
-import { type Cli, collectList, UsageError } from '../runtime.js';
+import type { Cli } from '../runtime.js';
+import { asUsage, collectList, NotFound, UsageError } from '../usage.js';
 import { withServerStore } from './keys.js';
 
 const STATUSES: DeliveryStatus[] = ['pending', 'delivered', 'dead'];
@@ -33,36 +35,50 @@ export function webhooksCommand(cli: Cli): Command {
       'after',
       '\nExample:\n  baton webhooks add https://app.example.com/hooks/baton --events connection.refresh_failed,connection.revoked',
     )
-    .action((url: string, opts: { events?: string; allow: string[]; description?: string }) =>
-      // The secret is sealed under the store's secret key: this needs the key, like `connect`.
-      cli.withBaton(async (baton) => {
-        const spec = cli.config().store ?? defaultStoreSpec(cli.env);
-        const store = await openServerStore(baton.store, spec);
-        try {
-          const { endpoint, secret } = await createEndpoint(store.webhooks, baton.sealer, {
-            url,
-            ...(opts.events
-              ? {
-                  events: opts.events
-                    .split(',')
-                    .map((e) => e.trim())
-                    .filter(Boolean),
-                }
-              : {}),
-            allow: opts.allow,
-            description: opts.description ?? null,
-            createdBy: 'cli',
-          });
-          if (cli.json) return cli.printJson({ ...publicEndpoint(endpoint), secret });
-          cli.print(secret);
-          cli.note(
-            `${cli.err.green('✓')} endpoint ${endpoint.id} → ${endpoint.url} (${endpoint.events.join(', ')}). The signing secret above is shown only now: give it to the receiver, which checks Baton-Signature with verifyWebhook().`,
-          );
-        } finally {
-          await store.close();
-        }
-      }),
-    );
+    .action((url: string, opts: { events?: string; allow: string[]; description?: string }) => {
+      // Flags are checked before the store opens: a bad value is a usage error and changes nothing.
+      asUsage(() => checkUrl(url));
+      asUsage(() => checkAllow(opts.allow.length > 0 ? opts.allow : ['*']));
+      if (opts.events)
+        asUsage(() =>
+          checkEvents(
+            opts.events
+              ?.split(',')
+              .map((e) => e.trim())
+              .filter(Boolean),
+          ),
+        );
+      return (
+        // The secret is sealed under the store's secret key: this needs the key, like `connect`.
+        cli.withBaton(async (baton) => {
+          const spec = cli.config().store ?? defaultStoreSpec(cli.env);
+          const store = await openServerStore(baton.store, spec);
+          try {
+            const { endpoint, secret } = await createEndpoint(store.webhooks, baton.sealer, {
+              url,
+              ...(opts.events
+                ? {
+                    events: opts.events
+                      .split(',')
+                      .map((e) => e.trim())
+                      .filter(Boolean),
+                  }
+                : {}),
+              allow: opts.allow,
+              description: opts.description ?? null,
+              createdBy: 'cli',
+            });
+            if (cli.json) return cli.printJson({ ...publicEndpoint(endpoint), secret });
+            cli.print(secret);
+            cli.note(
+              `${cli.err.green('✓')} endpoint ${endpoint.id} → ${endpoint.url} (${endpoint.events.join(', ')}). The signing secret above is shown only now: give it to the receiver, which checks Baton-Signature with verifyWebhook().`,
+            );
+          } finally {
+            await store.close();
+          }
+        })
+      );
+    });
   hooks
     .command('list')
     .description('List endpoints (never their secrets)')
@@ -85,7 +101,7 @@ export function webhooksCommand(cli: Cli): Command {
     .action((id: string) =>
       withServerStore(cli, async (store) => {
         if (!(await store.webhooks.deleteEndpoint(id))) {
-          throw new UsageError(
+          throw new NotFound(
             `No webhook endpoint has the id "${id}".`,
             'See the ids with `baton webhooks list`.',
           );
@@ -128,7 +144,7 @@ export function webhooksCommand(cli: Cli): Command {
           if (opts.id) {
             const d = await store.webhooks.getDelivery(opts.id);
             if (!d)
-              throw new UsageError(
+              throw new NotFound(
                 `No delivery has the id "${opts.id}".`,
                 'See them with `baton webhooks deliveries`.',
               );
@@ -183,7 +199,7 @@ export function webhooksCommand(cli: Cli): Command {
       withServerStore(cli, async (store) => {
         const again = await store.webhooks.redeliver(id, Date.now());
         if (again.length === 0)
-          throw new UsageError(
+          throw new NotFound(
             `No delivery or event has the id "${id}".`,
             'See them with `baton webhooks deliveries`.',
           );
