@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AuthorizationCode } from 'simple-oauth2';
 import { fetch } from 'undici';
 import { Baton, simulatorProfile } from '../dist/index.js';
+import { rotationTable, rotationWindow } from './rotation.mjs';
 import { authorizeCronofy, badgatewayFetch, simulatorAdmin } from './shared.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -18,6 +19,9 @@ if (process.argv.includes('--scale')) {
   process.exit(0);
 }
 const quick = process.argv.includes('--quick');
+// `--only rotation`: only the rotation-window rows (bench/rotation.mjs).
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+if (only !== null && only !== 'rotation') throw new Error(`--only takes one of: rotation (got ${only})`);
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
 const db = join(dir, 'bench.db');
 const key = randomBytes(32).toString('base64');
@@ -82,6 +86,60 @@ const cronofy = sim.discovery().vendors.cronofy;
 const client = cronofy.clients[0];
 const tokenUrl = cronofy.endpoints.token.replace('{dataCenter}', 'us');
 const apiBase = cronofy.endpoints.apiBase.replace('{dataCenter}', 'us');
+const pgUrl =
+  process.env.BATON_BENCH_POSTGRES_URL ??
+  process.env.BATON_TEST_POSTGRES_URL ??
+  'postgres://postgres@127.0.0.1:5432/test';
+const dropSchema = async (schema) => {
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await c.end();
+};
+
+// ---- the rotation window, warm, on SQLite and PostgreSQL (bench/rotation.mjs) ----
+const rotationRows = [];
+async function measureRotation() {
+  const samples = quick ? 100 : 300;
+  await authorizeCronofy(baton, 'rotation');
+  rotationRows.push({ name: 'SQLite', ...(await rotationWindow(baton, 'rotation', tokenUrl, { samples })) });
+  const schema = `baton_bench_rotation_${process.pid}`;
+  const u = new URL(pgUrl);
+  u.searchParams.set('schema', schema);
+  let pgb = null;
+  try {
+    pgb = await Baton.open({
+      store: u.toString(),
+      secretKey: key,
+      providers: profile.providers,
+      clients: profile.clients,
+      clock: { now: () => Date.now() + offset },
+      env: {},
+    });
+    await authorizeCronofy(pgb, 'rotation');
+    rotationRows.push({
+      name: 'PostgreSQL',
+      ...(await rotationWindow(pgb, 'rotation', tokenUrl, { samples })),
+    });
+  } catch (err) {
+    console.error(`PostgreSQL rotation window skipped: ${err.message}`);
+  } finally {
+    await pgb?.close();
+    if (pgb) await dropSchema(schema);
+  }
+}
+if (only === 'rotation') {
+  await measureRotation();
+  console.log(rotationTable(rotationRows));
+  console.log(
+    `\nnode ${process.version}; ${rotationRows[0]?.n ?? 0} refreshes per store after 30 unmeasured.`,
+  );
+  await baton.close();
+  simProc.kill('SIGINT');
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
 
 // ---- 1. warm getAccessToken vs @badgateway/oauth2-client's getAccessToken ----
 await authorizeCronofy(baton, 'warm');
@@ -288,10 +346,6 @@ await storm(
 );
 
 // ---- 4. PostgreSQL: warm reads off the same hot path, and 8 processes × 250 ----
-const pgUrl =
-  process.env.BATON_BENCH_POSTGRES_URL ??
-  process.env.BATON_TEST_POSTGRES_URL ??
-  'postgres://postgres@127.0.0.1:5432/test';
 const pgSchema = `baton_bench_${process.pid}`;
 let pgBaton = null;
 try {
@@ -339,14 +393,9 @@ try {
   console.error(`PostgreSQL legs skipped: ${err.message}`);
 } finally {
   await pgBaton?.close();
-  if (pgBaton) {
-    const pg = (await import('pg')).default;
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-    await c.end();
-  }
+  if (pgBaton) await dropSchema(pgSchema);
 }
+await measureRotation();
 
 // ---- 5. cold start: `baton token <id>` as a shell script calls it, beside `node -e 0` ----
 await authorizeCronofy(baton, 'cold');
@@ -409,6 +458,7 @@ for (const r of results.filter((r) => r.tokenCalls !== undefined)) {
     `| ${r.name.replace('refresh storm: ', '')} | ${r.tokenCalls} | ${r.ok} | ${r.failed} | ${r.distinct} | ${Math.round(r.ms)} ms |`,
   );
 }
+lines.push('', rotationTable(rotationRows));
 console.log(lines.join('\n'));
 console.log(
   `\nnode ${process.version}, ${quick ? 'quick run' : 'full run'}; ratios are Baton ÷ peer in the same run.`,
