@@ -55,9 +55,9 @@ const sim = {
 };
 const profile = simulatorProfile(discovery);
 let offset = 0;
-const open = () =>
+const open = (store = `sqlite:${db}`) =>
   Baton.open({
-    store: `sqlite:${db}`,
+    store,
     secretKey: key,
     providers: profile.providers,
     clients: profile.clients,
@@ -90,6 +90,11 @@ const pgUrl =
   process.env.BATON_BENCH_POSTGRES_URL ??
   process.env.BATON_TEST_POSTGRES_URL ??
   'postgres://postgres@127.0.0.1:5432/test';
+const pgStoreUrl = (schema) => {
+  const u = new URL(pgUrl);
+  u.searchParams.set('schema', schema);
+  return u.toString();
+};
 const dropSchema = async (schema) => {
   const pg = (await import('pg')).default;
   const c = new pg.Client({ connectionString: pgUrl });
@@ -105,18 +110,9 @@ async function measureRotation() {
   await authorizeCronofy(baton, 'rotation');
   rotationRows.push({ name: 'SQLite', ...(await rotationWindow(baton, 'rotation', tokenUrl, { samples })) });
   const schema = `baton_bench_rotation_${process.pid}`;
-  const u = new URL(pgUrl);
-  u.searchParams.set('schema', schema);
   let pgb = null;
   try {
-    pgb = await Baton.open({
-      store: u.toString(),
-      secretKey: key,
-      providers: profile.providers,
-      clients: profile.clients,
-      clock: { now: () => Date.now() + offset },
-      env: {},
-    });
+    pgb = await open(pgStoreUrl(schema));
     await authorizeCronofy(pgb, 'rotation');
     rotationRows.push({
       name: 'PostgreSQL',
@@ -349,17 +345,8 @@ await storm(
 const pgSchema = `baton_bench_${process.pid}`;
 let pgBaton = null;
 try {
-  const u = new URL(pgUrl);
-  u.searchParams.set('schema', pgSchema);
-  const pgStore = u.toString();
-  pgBaton = await Baton.open({
-    store: pgStore,
-    secretKey: key,
-    providers: profile.providers,
-    clients: profile.clients,
-    clock: { now: () => Date.now() + offset },
-    env: {},
-  });
+  const pgStore = pgStoreUrl(pgSchema);
+  pgBaton = await open(pgStore);
   await authorizeCronofy(pgBaton, 'pgwarm');
   await pgBaton.getAccessToken('pgwarm');
   const pgWarm = [];
