@@ -19,9 +19,11 @@ if (process.argv.includes('--scale')) {
   process.exit(0);
 }
 const quick = process.argv.includes('--quick');
-// `--only rotation`: only the rotation-window rows (bench/rotation.mjs).
+// `--only rotation`: only the rotation-window rows (bench/rotation.mjs); `--only warm`: only
+// the warm getAccessToken row.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
-if (only !== null && only !== 'rotation') throw new Error(`--only takes one of: rotation (got ${only})`);
+if (only !== null && only !== 'rotation' && only !== 'warm')
+  throw new Error(`--only takes one of: rotation, warm (got ${only})`);
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
 const db = join(dir, 'bench.db');
 const key = randomBytes(32).toString('base64');
@@ -156,6 +158,12 @@ for (let round = 0; round < 7; round++) {
   warm.peer.push(await callsPerSecond(() => bg.getAccessToken(), N));
 }
 row('warm getAccessToken', warm, 'calls/s', '≥ 2 M/s and ≥ 1.5×', '@badgateway OAuth2Fetch.getAccessToken');
+if (only === 'warm') {
+  const r = results[0];
+  await finish(
+    `| ${r.name} | ${fmt(r.baton)} ${r.unit} | ${fmt(r.peer)} ${r.unit} | ${r.ratio.toFixed(2)}× | ${r.target} | ${r.note} |`,
+  );
+}
 
 // ---- 2. authenticated GET throughput vs undici fetch with a static header ----
 const token = await baton.getAccessToken('warm');
