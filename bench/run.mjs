@@ -127,16 +127,17 @@ async function measureRotation() {
     if (pgb) await dropSchema(schema);
   }
 }
-if (only === 'rotation') {
-  await measureRotation();
-  console.log(rotationTable(rotationRows));
-  console.log(
-    `\nnode ${process.version}; ${rotationRows[0]?.n ?? 0} refreshes per store after 30 unmeasured.`,
-  );
+/** Ends a partial run (`--only`) after printing `text`. */
+async function finish(text) {
+  console.log(`${text}\n\nnode ${process.version}, ${quick ? 'quick run' : 'full run'}, --only ${only}.`);
   await baton.close();
   simProc.kill('SIGINT');
   rmSync(dir, { recursive: true, force: true });
   process.exit(0);
+}
+if (only === 'rotation') {
+  await measureRotation();
+  await finish(rotationTable(rotationRows));
 }
 
 // ---- 1. warm getAccessToken vs @badgateway/oauth2-client's getAccessToken ----
