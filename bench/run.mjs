@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AuthorizationCode } from 'simple-oauth2';
 import { fetch } from 'undici';
 import { Baton, simulatorProfile } from '../dist/index.js';
+import { rotationTable, rotationWindow } from './rotation.mjs';
 import { authorizeCronofy, badgatewayFetch, simulatorAdmin } from './shared.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -18,6 +19,11 @@ if (process.argv.includes('--scale')) {
   process.exit(0);
 }
 const quick = process.argv.includes('--quick');
+// `--only rotation`: only the rotation-window rows (bench/rotation.mjs); `--only warm`: only
+// the warm getAccessToken row.
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+if (only !== null && only !== 'rotation' && only !== 'warm')
+  throw new Error(`--only takes one of: rotation, warm (got ${only})`);
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
 const db = join(dir, 'bench.db');
 const key = randomBytes(32).toString('base64');
@@ -51,9 +57,9 @@ const sim = {
 };
 const profile = simulatorProfile(discovery);
 let offset = 0;
-const open = () =>
+const open = (store = `sqlite:${db}`) =>
   Baton.open({
-    store: `sqlite:${db}`,
+    store,
     secretKey: key,
     providers: profile.providers,
     clients: profile.clients,
@@ -82,6 +88,57 @@ const cronofy = sim.discovery().vendors.cronofy;
 const client = cronofy.clients[0];
 const tokenUrl = cronofy.endpoints.token.replace('{dataCenter}', 'us');
 const apiBase = cronofy.endpoints.apiBase.replace('{dataCenter}', 'us');
+const pgUrl =
+  process.env.BATON_BENCH_POSTGRES_URL ??
+  process.env.BATON_TEST_POSTGRES_URL ??
+  'postgres://postgres@127.0.0.1:5432/test';
+const pgStoreUrl = (schema) => {
+  const u = new URL(pgUrl);
+  u.searchParams.set('schema', schema);
+  return u.toString();
+};
+const dropSchema = async (schema) => {
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await c.end();
+};
+
+// ---- the rotation window, warm, on SQLite and PostgreSQL (bench/rotation.mjs) ----
+const rotationRows = [];
+async function measureRotation() {
+  const samples = quick ? 100 : 300;
+  await authorizeCronofy(baton, 'rotation');
+  rotationRows.push({ name: 'SQLite', ...(await rotationWindow(baton, 'rotation', tokenUrl, { samples })) });
+  const schema = `baton_bench_rotation_${process.pid}`;
+  let pgb = null;
+  try {
+    pgb = await open(pgStoreUrl(schema));
+    await authorizeCronofy(pgb, 'rotation');
+    rotationRows.push({
+      name: 'PostgreSQL',
+      ...(await rotationWindow(pgb, 'rotation', tokenUrl, { samples })),
+    });
+  } catch (err) {
+    console.error(`PostgreSQL rotation window skipped: ${err.message}`);
+  } finally {
+    await pgb?.close();
+    if (pgb) await dropSchema(schema);
+  }
+}
+/** Ends a partial run (`--only`) after printing `text`. */
+async function finish(text) {
+  console.log(`${text}\n\nnode ${process.version}, ${quick ? 'quick run' : 'full run'}, --only ${only}.`);
+  await baton.close();
+  simProc.kill('SIGINT');
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+if (only === 'rotation') {
+  await measureRotation();
+  await finish(rotationTable(rotationRows));
+}
 
 // ---- 1. warm getAccessToken vs @badgateway/oauth2-client's getAccessToken ----
 await authorizeCronofy(baton, 'warm');
@@ -102,6 +159,12 @@ for (let round = 0; round < 7; round++) {
   warm.peer.push(await callsPerSecond(() => bg.getAccessToken(), N));
 }
 row('warm getAccessToken', warm, 'calls/s', '≥ 2 M/s and ≥ 1.5×', '@badgateway OAuth2Fetch.getAccessToken');
+if (only === 'warm') {
+  const r = results[0];
+  await finish(
+    `| ${r.name} | ${fmt(r.baton)} ${r.unit} | ${fmt(r.peer)} ${r.unit} | ${r.ratio.toFixed(2)}× | ${r.target} | ${r.note} |`,
+  );
+}
 
 // ---- 2. authenticated GET throughput vs undici fetch with a static header ----
 const token = await baton.getAccessToken('warm');
@@ -288,24 +351,11 @@ await storm(
 );
 
 // ---- 4. PostgreSQL: warm reads off the same hot path, and 8 processes × 250 ----
-const pgUrl =
-  process.env.BATON_BENCH_POSTGRES_URL ??
-  process.env.BATON_TEST_POSTGRES_URL ??
-  'postgres://postgres@127.0.0.1:5432/test';
 const pgSchema = `baton_bench_${process.pid}`;
 let pgBaton = null;
 try {
-  const u = new URL(pgUrl);
-  u.searchParams.set('schema', pgSchema);
-  const pgStore = u.toString();
-  pgBaton = await Baton.open({
-    store: pgStore,
-    secretKey: key,
-    providers: profile.providers,
-    clients: profile.clients,
-    clock: { now: () => Date.now() + offset },
-    env: {},
-  });
+  const pgStore = pgStoreUrl(pgSchema);
+  pgBaton = await open(pgStore);
   await authorizeCronofy(pgBaton, 'pgwarm');
   await pgBaton.getAccessToken('pgwarm');
   const pgWarm = [];
@@ -339,14 +389,9 @@ try {
   console.error(`PostgreSQL legs skipped: ${err.message}`);
 } finally {
   await pgBaton?.close();
-  if (pgBaton) {
-    const pg = (await import('pg')).default;
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-    await c.end();
-  }
+  if (pgBaton) await dropSchema(pgSchema);
 }
+await measureRotation();
 
 // ---- 5. cold start: `baton token <id>` as a shell script calls it, beside `node -e 0` ----
 await authorizeCronofy(baton, 'cold');
@@ -409,6 +454,7 @@ for (const r of results.filter((r) => r.tokenCalls !== undefined)) {
     `| ${r.name.replace('refresh storm: ', '')} | ${r.tokenCalls} | ${r.ok} | ${r.failed} | ${r.distinct} | ${Math.round(r.ms)} ms |`,
   );
 }
+lines.push('', rotationTable(rotationRows));
 console.log(lines.join('\n'));
 console.log(
   `\nnode ${process.version}, ${quick ? 'quick run' : 'full run'}; ratios are Baton ÷ peer in the same run.`,

@@ -10,11 +10,14 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { StoreError } from '../errors.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import type { SealBinding, Sealer } from '../store/sealer.js';
 import type { Store } from '../store/store.js';
-import type { LoadedConnection } from './context.js';
+import { commitPair } from './commit.js';
+import { type CoreContext, type LoadedConnection, openConnection, readRecord } from './context.js';
 import type { HeldLease } from './lease.js';
+import { spentOf } from './write-path.js';
 
 /** A rotated pair the store refused: the only valid credentials of the connection. */
 export interface HeldPair {
@@ -24,6 +27,153 @@ export interface HeldPair {
   from: LoadedConnection;
   lease: HeldLease | null;
   timer: NodeJS.Timeout | null;
+}
+
+/**
+ * Rotated pairs the store refused (docs/architecture.md, invariant 2): each is journaled before any caller
+ * sees it, keeps its connection's lease so no other process spends the refresh token it
+ * replaced, and is committed again in the background (250 ms, doubling to 2 s) until the store
+ * takes it or refuses it for good. A pair a previous process journaled is recovered on open.
+ */
+export class HeldPairs {
+  readonly #pairs = new Map<string, HeldPair>();
+
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly journal: RescueJournal | null,
+  ) {}
+
+  /** Connections whose pair is held. */
+  ids(): string[] {
+    return [...this.#pairs.keys()];
+  }
+
+  get(id: string): HeldPair | undefined {
+    return this.#pairs.get(id);
+  }
+
+  /** Whether a held pair keeps `lease` (its holder must not release it). */
+  keeps(lease: HeldLease): boolean {
+    return this.#pairs.get(lease.id)?.lease === lease;
+  }
+
+  /** Journals the pair granted from `from`, holds it with `lease`, and schedules its commit. */
+  hold(from: LoadedConnection, tokens: TokenSet, lease: HeldLease | null): void {
+    const { id } = from.record;
+    const existing = this.#pairs.get(id);
+    if (existing?.timer) clearTimeout(existing.timer);
+    lease?.keep();
+    try {
+      const { provider, params, clientId, authMode, apiBaseUrl } = from.record;
+      this.journal?.add(
+        id,
+        { id, provider, params, clientId, authMode, apiBaseUrl },
+        from.record.version,
+        tokens,
+        spentOf(from.secrets.tokens),
+        this.ctx.clock.now(),
+      );
+    } catch (err) {
+      this.ctx.events.emit(
+        'error',
+        new StoreError(
+          `Could not write the rescue journal for "${id}"; the new token pair is only in memory.`,
+          {
+            connectionId: id,
+            cause: err,
+          },
+        ),
+        id,
+      );
+    }
+    const pair: HeldPair = { id, tokens, from, lease, timer: null };
+    this.#pairs.set(id, pair);
+    this.#schedule(pair, 250);
+  }
+
+  /** Commits the pair held for `id`; throws the StoreError while the store still refuses it. */
+  async flush(id: string): Promise<void> {
+    const pair = this.#pairs.get(id);
+    if (!pair) return;
+    try {
+      await commitPair(this.ctx, pair.from, pair.tokens);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      // Refused (revoked, removed, superseded): the pair is done with either way.
+    }
+    if (pair.timer) clearTimeout(pair.timer);
+    if (this.#pairs.get(id) === pair) this.#pairs.delete(id);
+    this.journal?.remove(id);
+    await pair.lease?.release();
+  }
+
+  /** Tries once more to commit every held pair. */
+  async flushAll(): Promise<void> {
+    for (const id of this.ids()) await this.flush(id).catch(() => undefined);
+  }
+
+  /** Forgets a held pair (the connection was revoked, removed or authorized again): returns it for revocation. */
+  forget(id: string): HeldPair | undefined {
+    const pair = this.#pairs.get(id);
+    if (pair?.timer) clearTimeout(pair.timer);
+    pair?.lease?.abandon();
+    this.#pairs.delete(id);
+    this.journal?.remove(id);
+    return pair;
+  }
+
+  /** Stops background retries; held pairs stay in the rescue journal for the next open. */
+  close(): void {
+    for (const p of this.#pairs.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.timer = null;
+      p.lease?.abandon();
+    }
+  }
+
+  /**
+   * Commits pairs a previous process journaled. Each goes through the same guard as any
+   * commit: onto the version it was granted from, or one whose credential is the one it spent.
+   */
+  async recover(pairs: RescuedPair[]): Promise<void> {
+    for (const pair of pairs) {
+      const record = await readRecord(this.ctx, pair.id);
+      if (!record) {
+        this.journal?.remove(pair.id);
+        continue;
+      }
+      let opened: LoadedConnection;
+      try {
+        opened = openConnection(this.ctx, record);
+      } catch {
+        continue; // Another configuration: leave it for a process that matches.
+      }
+      // The connection as it was when the pair was granted: its version and spent credential.
+      const from: LoadedConnection = {
+        ...opened,
+        record: { ...opened.record, version: pair.fromVersion },
+        secrets: { ...opened.secrets, tokens: { ...pair.tokens, accessToken: '', refreshToken: pair.spent } },
+      };
+      try {
+        await commitPair(this.ctx, from, pair.tokens);
+        this.journal?.remove(pair.id);
+      } catch (err) {
+        if (err instanceof StoreError) this.hold(from, pair.tokens, null);
+        else this.journal?.remove(pair.id);
+      }
+    }
+  }
+
+  #schedule(pair: HeldPair, delayMs: number): void {
+    if (this.ctx.closed()) return;
+    pair.timer = setTimeout(() => {
+      pair.timer = null;
+      this.flush(pair.id).catch(() => {
+        if (this.#pairs.get(pair.id) === pair) this.#schedule(pair, Math.min(delayMs * 2, 2_000));
+      });
+    }, delayMs);
+    pair.timer.unref();
+  }
 }
 
 interface JournalEntry {

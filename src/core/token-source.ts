@@ -155,7 +155,7 @@ export class TokenSource {
       !isDue(tokens.expiresAt, tokens.issuedAt, this.#ctx.clock.now(), this.#ctx.options.refreshWindowMs)
     )
       return conn;
-    return this.#refresher.refresh(connectionId, { force: false });
+    return this.#refresher.refresh(connectionId, { force: false }, conn);
   }
 
   async #refreshed(connectionId: string, req: RefreshRequest): Promise<LoadedConnection> {
@@ -168,7 +168,7 @@ export class TokenSource {
         { connectionId, provider: conn.record.provider },
       );
     }
-    return this.#refresher.refresh(connectionId, req);
+    return this.#refresher.refresh(connectionId, req, conn);
   }
 }
 

@@ -1,8 +1,10 @@
 import { ConnectionNotFound, ReauthorizationRequired, StoreError } from '../errors.js';
+import type { TokenSet } from '../protocol/token-set.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { sleep } from './clock.js';
 import { type CoreContext, needsReauthMessage, readRecord } from './context.js';
 import { eventsFor } from './outbox.js';
+import { openSecrets } from './secrets.js';
 import { type Operation, transition } from './state.js';
 
 /** Why a write was refused. */
@@ -53,23 +55,56 @@ export class WriteRefused extends Error {
 const CONFLICT_ATTEMPTS = 8;
 const STORE_ATTEMPTS = 3;
 
+/** The credential a token pair was granted from: its refresh token, or for client credentials its access token. */
+export function spentOf(tokens: TokenSet | null | undefined): string | null {
+  return tokens?.refreshToken ?? tokens?.accessToken ?? null;
+}
+
+/**
+ * What a write about a grant descends from: the record it was read as, and the credential
+ * that grant spent. The write lands only on that version, or on a newer one that still holds
+ * the same credential (someone wrote other fields meanwhile); a newer pair is never written
+ * over (docs/architecture.md, invariant 7).
+ */
+export interface Lineage {
+  version: number;
+  spent: string | null;
+  /** Also refuse a connection now bound to another provider, client, auth mode or params. */
+  binding?: Pick<ConnectionRecord, 'provider' | 'clientId' | 'authMode' | 'params'>;
+}
+
+export interface WriteOptions {
+  /** The spent-credential guard: refuse (`rebound`, `superseded`) a record this write does not descend from. */
+  from?: Lineage;
+  /**
+   * The record as the caller has just read it: the first compare-and-swap is tried on it
+   * without reading again (a refresh commits straight after the token endpoint answers). A
+   * record that changed meanwhile loses the swap, and the loop reads the newer one.
+   */
+  known?: ConnectionRecord;
+}
+
 /**
  * The one write path (docs/architecture.md, invariant 7). Every read-modify-write of a connection is a CAS
- * loop here: read, ask the state machine whether `op` may start from the stored status, let
- * `build` make the next record from the current one (it may throw WriteRefused, or return null
- * for "nothing to write"), compare-and-swap, and on a conflict start again from the newer
- * record. The cache hears of every write at once.
+ * loop here: read, ask the state machine whether `op` may start from the stored status, check
+ * the lineage (`from`), let `build` make the next record from the current one (it may throw
+ * WriteRefused, or return null for "nothing to write"), compare-and-swap, and on a conflict
+ * start again from the newer record. The cache hears of every write at once.
  */
 export async function writeConnection(
   ctx: CoreContext,
   id: string,
   op: Operation,
   build: (current: ConnectionRecord | null) => ConnectionRecord | null,
+  options: WriteOptions = {},
 ): Promise<ConnectionRecord | null> {
+  let known = options.known;
   for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
-    const current = await storeCall(ctx, id, () => readRecord(ctx, id));
+    const current = known ?? (await storeCall(ctx, id, () => readRecord(ctx, id)));
+    known = undefined;
     const status = transition(current?.status ?? 'absent', op);
     if (status === null) throw new WriteRefused(op, current ? 'status' : 'removed', current);
+    if (options.from && current) refuseUnlessDescends(ctx, op, current, options.from);
     const next = build(current);
     if (next === null) return current;
     const now = ctx.clock.now();
@@ -91,6 +126,29 @@ export async function writeConnection(
   throw new StoreError(`Connection "${id}" kept changing while it was being written; try again.`, {
     connectionId: id,
   });
+}
+
+/** The spent-credential guard, the one place it is written. */
+function refuseUnlessDescends(
+  ctx: CoreContext,
+  op: Operation,
+  current: ConnectionRecord,
+  from: Lineage,
+): void {
+  if (from.binding && !sameBinding(current, from.binding)) throw new WriteRefused(op, 'rebound', current);
+  if (current.version === from.version) return;
+  if (spentOf(openSecrets(ctx.sealer, current).tokens) !== from.spent) {
+    throw new WriteRefused(op, 'superseded', current);
+  }
+}
+
+function sameBinding(a: ConnectionRecord, b: NonNullable<Lineage['binding']>): boolean {
+  return (
+    a.provider === b.provider &&
+    a.clientId === b.clientId &&
+    a.authMode === b.authMode &&
+    JSON.stringify(Object.entries(a.params).sort()) === JSON.stringify(Object.entries(b.params).sort())
+  );
 }
 
 /** What a batch through the write path did, connection by connection. */

@@ -131,19 +131,22 @@ describe('OAuth2 connection lifecycle against the simulator (Cronofy)', () => {
   });
 
   it('backs off per connection after repeated failures, without hammering the provider', async () => {
+    // Retries capped at 50 ms, a cooldown of seconds (base × 2): the second call lands inside
+    // it however slow the machine is (the simulator's clock moves with the wall clock).
+    const baton = await w.open({ retry: { baseDelayMs: 2_000, maxDelayMs: 50, maxCooldownMs: 60_000 } });
     await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
     w.sim.clock.advance(HOUR + 1000);
     w.sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'html', status: 502, count: 100 });
     const before = tokenCalls(w, 'cronofy');
-    const err = await w.baton.getAccessToken('alice').catch((e: unknown) => e);
+    const err = await baton.getAccessToken('alice').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as ProviderError).status).toBe(502);
     const attempts = tokenCalls(w, 'cronofy') - before;
     expect(attempts).toBe(3);
     // In cooldown: the same error, no new token-endpoint call, never the dead token.
-    await expect(w.baton.getAccessToken('alice')).rejects.toBeInstanceOf(ProviderError);
+    await expect(baton.getAccessToken('alice')).rejects.toBeInstanceOf(ProviderError);
     expect(tokenCalls(w, 'cronofy') - before).toBe(3);
-    const info = await w.baton.get('alice');
+    const info = await baton.get('alice');
     expect(info.status).toBe('active');
     expect(info.lastError?.code).toBe('provider_error');
   });

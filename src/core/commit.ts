@@ -1,0 +1,88 @@
+import { revokeToken } from '../protocol/grants.js';
+import type { TokenSet } from '../protocol/token-set.js';
+import type { ConnectionRecord } from '../store/store.js';
+import { toConnectionInfo } from './connection-info.js';
+import { type CoreContext, type LoadedConnection, openConnection } from './context.js';
+import { grantContextOf } from './grant.js';
+import { openSecrets, sealSecrets } from './secrets.js';
+import { spentOf, WriteRefused, writeConnection } from './write-path.js';
+
+/**
+ * Commits a rotated pair through the one write path, guarded by its lineage (docs/architecture.md, invariant
+ * 7): it lands only on the version it was granted from, or on a newer version whose credential
+ * is still the one this grant spent. A newer pair is never overwritten; a revoked, removed,
+ * needs_reauth or rebound connection is never brought back — and the new refresh token, which
+ * nobody will use, is revoked at the provider (RFC 7009). Superseded, it answers with the
+ * connection as stored. `fresh`: `from` was read just now, so the swap is tried on it without
+ * reading again. A store failure is thrown as the StoreError it is: the caller holds the pair.
+ */
+export async function commitPair(
+  ctx: CoreContext,
+  from: LoadedConnection,
+  tokens: TokenSet,
+  fresh = false,
+): Promise<LoadedConnection> {
+  const id = from.record.id;
+  let written: ConnectionRecord | null;
+  try {
+    written = await writeConnection(
+      ctx,
+      id,
+      'commit_tokens',
+      (current) => withTokens(ctx, current, from, tokens),
+      {
+        from: { version: from.record.version, spent: spentOf(from.secrets.tokens), binding: from.record },
+        ...(fresh ? { known: from.record } : {}),
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof WriteRefused)) throw err;
+    await revokeOrphan(ctx, from, tokens, err.current);
+    if (err.reason !== 'superseded' || !err.current) throw err.toBatonError(id);
+    return openConnection(ctx, err.current);
+  }
+  const record = written as ConnectionRecord;
+  ctx.events.emit('refreshed', toConnectionInfo(record));
+  return openConnection(ctx, record);
+}
+
+function withTokens(
+  ctx: CoreContext,
+  base: ConnectionRecord | null,
+  from: LoadedConnection,
+  tokens: TokenSet,
+): ConnectionRecord {
+  // The write path refuses a removed connection before building.
+  const current = base as ConnectionRecord;
+  return {
+    ...current,
+    sealed: sealSecrets(ctx.sealer, current, { tokens, credentials: from.secrets.credentials }),
+    accessTokenExpiresAt: tokens.expiresAt,
+    refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
+    scopes: tokens.scope ?? current.scopes,
+    lastRefreshedAt: ctx.clock.now(),
+    lastError: null,
+  };
+}
+
+/** Best effort: a refresh token nobody will store is revoked, never one still in use. */
+async function revokeOrphan(
+  ctx: CoreContext,
+  from: LoadedConnection,
+  tokens: TokenSet,
+  current: ConnectionRecord | null,
+): Promise<void> {
+  const orphan = tokens.refreshToken;
+  if (!orphan || !from.endpoints.revocationUrl || !from.client) return;
+  if (orphan === from.secrets.tokens?.refreshToken) return;
+  if (current) {
+    try {
+      if (openSecrets(ctx.sealer, current).tokens?.refreshToken === orphan) return;
+    } catch {
+      // Unreadable now: it cannot be ours either.
+    }
+  }
+  await revokeToken(grantContextOf(ctx, from), { token: orphan, tokenTypeHint: 'refresh_token' }).catch(
+    () => undefined,
+  );
+}
