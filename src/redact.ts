@@ -220,6 +220,25 @@ export function redact(text: string, secrets: Secrets = []): string {
   return redactShapes(out + text.slice(at));
 }
 
+/**
+ * Whether `text` carries one of `secrets`, in any of the forms `redact` removes (raw or
+ * encoded, base64 at any alignment, the Basic pair, a run of 8 characters copied from one) —
+ * without the credential shapes: a header such as `WWW-Authenticate: Bearer realm="x"` carries
+ * no secret. The proxy drops a response header for which this holds.
+ */
+export function carriesSecret(text: string, secrets: Secrets): boolean {
+  for (const c of compileAll(secrets)) {
+    for (const re of c.patterns) {
+      re.lastIndex = 0;
+      const hit = re.test(text);
+      re.lastIndex = 0;
+      if (hit) return true;
+    }
+    for (let i = 0; i + GRAM <= text.length; i++) if (c.grams.includes(text.slice(i, i + GRAM))) return true;
+  }
+  return false;
+}
+
 /** The characters a secret (in any of its encodings) can be made of: what a cut must not leave behind. */
 const TRAILING_FRAGMENT = /[^\s"'<>,;&=(){}]+$/;
 

@@ -37,6 +37,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'environmentParam',
   'apiKeyAuth',
   'singleUseScopes',
+  'proxyCookies',
   'tokenRateLimit',
   'notes',
 ]);

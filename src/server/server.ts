@@ -12,6 +12,7 @@ import pino from 'pino';
 import { Baton, type BatonOptions } from '../core/baton.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
 import { BatonError, ConfigError, ConnectionNotFound, redact } from '../errors.js';
+import { carriesSecret } from '../redact.js';
 import { AuditLog } from './audit.js';
 import { registerConnect } from './connect/routes.js';
 import { connectionWithReconnect } from './connect/schemas.js';
@@ -57,6 +58,13 @@ export interface ServerOptions {
   connect?: ConnectOptions;
   /** Webhook delivery from this replica (README, "Webhooks"); false: this replica delivers none. */
   webhooks?: DelivererOptions | false;
+  /**
+   * The proxy's bound on an upstream, in ms: how long it may take to send the response headers,
+   * and then how long its body may go without a byte. Past it the caller gets a 504 problem (or,
+   * when the headers were already relayed, the stream is cut) and the audit row says
+   * `upstream_timeout`. Default 30 s.
+   */
+  proxyTimeoutMs?: number;
 }
 
 export interface BatonServer {
@@ -75,6 +83,8 @@ interface RequestState {
   connectionId: string | null;
   provider: string | null;
   detail: string | null;
+  /** The request's audit row, metric and log line are written (once, at its end). */
+  finished?: boolean;
 }
 
 declare module 'fastify' {
@@ -104,6 +114,10 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
+/**
+ * Response headers never relayed: hop-by-hop ones, and any carrying a credential by its name
+ * (values carrying the connection's credential are dropped whatever the name, see below).
+ */
 const RESPONSE_DROP = new Set([
   'connection',
   'keep-alive',
@@ -115,7 +129,13 @@ const RESPONSE_DROP = new Set([
   'upgrade',
   'authorization',
   'proxy-authorization',
+  'x-api-key',
+  'x-auth-token',
+  'x-access-token',
 ]);
+
+/** The proxy's default bound on an upstream's headers, and on its body's silences. */
+const PROXY_TIMEOUT_MS = 30_000;
 
 /** Proxied response bodies up to this many bytes (with a Content-Length) are sent in one write. */
 const SMALL_BODY = 64 * 1024;
@@ -141,6 +161,20 @@ function connectionOptions(value: string | undefined): Set<string> | null {
   return names.length === 0 ? null : new Set(names);
 }
 
+function isBodyTimeout(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'UND_ERR_BODY_TIMEOUT';
+}
+
+/** An upstream whose body stalled before the proxy relayed anything. */
+function upstreamTimeout(id: string, provider: string, ms: number): HttpProblem {
+  return new HttpProblem(
+    504,
+    'upstream_timeout',
+    `The API of connection "${id}" (${provider}) sent its response headers and then nothing for ${ms} ms.`,
+    'Retry later; if the API is slow by nature, start the server with a longer --proxy-timeout.',
+  );
+}
+
 /** Starts the HTTP server: the broker API, the authenticating proxy, health and metrics. */
 export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
   const env = options.env ?? process.env;
@@ -157,6 +191,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     throw err;
   }
   const ttl = options.cacheTtlMs ?? 500;
+  const proxyTimeoutMs = options.proxyTimeoutMs ?? PROXY_TIMEOUT_MS;
   const keys = new KeyRing(serverStore, ttl);
   const switches = new ProviderSwitches(serverStore, ttl);
   const metrics = new Metrics(baton);
@@ -254,8 +289,11 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     }
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  /** A request's end: its audit row, metric and log line. */
+  const finished = (req: FastifyRequest, reply: FastifyReply) => {
     const st = req.batonState;
+    if (st?.finished) return;
+    if (st) st.finished = true;
     const auditOp = req.routeOptions.config.audit;
     const outcome =
       (reply as FastifyReply & { batonCode?: string }).batonCode ?? (reply.statusCode < 400 ? 'ok' : 'error');
@@ -290,7 +328,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       },
       'request',
     );
-  });
+  };
+  app.addHook('onResponse', async (req, reply) => finished(req, reply));
 
   app.setErrorHandler((err, req, reply) => {
     const problem = toProblem(err, req.id);
@@ -628,14 +667,21 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
             { connectionId: id, provider },
           );
         }
+        // What goes upstream (README, "Proxy"): the caller's headers without the hop-by-hop
+        // ones, its Authorization, its cookies (unless the provider opts in) and any header that
+        // carries its caller key in some other name.
         const headers: Record<string, string> = {};
         const named = connectionOptions(req.headers.connection);
         const given = req.headers;
+        const callerKey = [/^Bearer\s+(\S+)/i.exec(given.authorization ?? '')?.[1]];
+        const cookies = baton.providers.get(provider).proxyCookies === true;
         for (const name in given) {
           const value = given[name];
           if (value === undefined || HOP_BY_HOP.has(name) || name === 'x-request-id') continue;
-          if (named?.has(name)) continue;
-          headers[name] = Array.isArray(value) ? value.join(', ') : value;
+          if (named?.has(name) || (name === 'cookie' && !cookies)) continue;
+          const joined = Array.isArray(value) ? value.join(', ') : value;
+          if (carriesSecret(joined, callerKey)) continue;
+          headers[name] = joined;
         }
         // Bodies pass through as sent: no decompression on the way back.
         headers['accept-encoding'] = 'identity';
@@ -651,27 +697,56 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           method: req.method,
           headers,
           signal: abort,
+          timeoutMs: proxyTimeoutMs,
+          bodyTimeoutMs: proxyTimeoutMs,
+          // A header that echoes the credential, whatever its name, never reaches the caller.
+          dropCredentialHeaders: true,
           ...(hasBody ? { body: req.body as Readable } : {}),
         });
         const credentialHeader = credentialHeaderOf(provider);
-        reply.code(res.statusCode);
         const answered = res.headers;
+        const relayed: Record<string, string | string[]> = {};
         for (const name in answered) {
           const value = answered[name];
           if (value === undefined || RESPONSE_DROP.has(name) || name === credentialHeader) continue;
-          reply.header(name, value);
+          if (name === 'set-cookie' && !cookies) continue;
+          relayed[name] = value;
         }
         if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {
           await res.body.dump().catch(() => undefined);
-          return reply.send();
+          return reply.code(res.statusCode).headers(relayed).send();
         }
-        // A small body of declared length goes out in one write with the headers; anything
-        // larger, or of unknown length, streams through without being held.
+        // A small body of declared length is read whole before anything is relayed: an upstream
+        // that stalls in it gets the caller a 504. Anything larger, or of unknown length, streams
+        // through without being held; a stall then cuts the stream (the status is already sent).
         const declared = Number(res.headers['content-length']);
         if (declared >= 0 && declared <= SMALL_BODY) {
-          return reply.send(Buffer.from(await res.body.arrayBuffer()));
+          let whole: Buffer;
+          try {
+            whole = Buffer.from(await res.body.arrayBuffer());
+          } catch (err) {
+            res.body.destroy();
+            if (isBodyTimeout(err)) throw upstreamTimeout(id, provider, proxyTimeoutMs);
+            throw err;
+          }
+          return reply.code(res.statusCode).headers(relayed).send(whole);
         }
-        return reply.send(res.body);
+        // A stream cut after the status went out (the upstream stalled or failed, or the caller
+        // left) ends without 'finish', which is when fastify's onResponse runs: the row is
+        // written here, with what cut it.
+        res.body.once('error', (err) => {
+          (reply as FastifyReply & { batonCode?: string }).batonCode = isBodyTimeout(err)
+            ? 'upstream_timeout'
+            : 'upstream_error';
+          req.batonState.detail = `${req.batonState.detail ?? ''} (cut: ${isBodyTimeout(err) ? `the body stalled ${proxyTimeoutMs} ms` : 'the upstream failed'})`;
+        });
+        reply.raw.once('close', () => {
+          if (reply.raw.writableFinished) return;
+          const r = reply as FastifyReply & { batonCode?: string };
+          r.batonCode ??= 'caller_gone';
+          finished(req, reply);
+        });
+        return reply.code(res.statusCode).headers(relayed).send(res.body);
       },
     });
   });

@@ -274,7 +274,12 @@ export async function registerConnect(
         }),
     );
 
-    /** A form post: this browser's session, its CSRF token, not from another site, still open. */
+    /**
+     * A form post: this browser's session, its CSRF token, not from another site, still open.
+     * `Origin: null` (a sandboxed frame, a `data:` page, a privacy redirect) names no site and
+     * is refused like any foreign origin; a client that sends no Origin at all is judged by the
+     * cookie and the CSRF token alone.
+     */
     const posted = async (
       req: FastifyRequest<{ Params: { id: string }; Body: Record<string, string> }>,
       reply: FastifyReply,
@@ -287,7 +292,7 @@ export async function registerConnect(
         typeof req.body !== 'object' ||
         req.body === null ||
         !service.same(req.body['csrf'], s.csrf) ||
-        (origin !== undefined && origin !== 'null' && origin !== ours)
+        (origin !== undefined && origin !== ours)
       ) {
         await problem(req, reply, 'forbidden');
         return null;
