@@ -275,6 +275,7 @@ export function cliRemediation(err: BatonError): string {
     err.remediation
       .replace(/ or pass clients: \{[^}]*\} } to Baton\.open\(\)/, ' or set them in baton.config.json')
       .replace(/Baton\.open\(\{ clients \}\)/g, 'baton.config.json')
+      .replace(/pass verify: false to store them without the check/, 'pass --no-verify to store them anyway')
       .replace(
         /add it with Baton\.open\(\{ providers: \{ ([^ ]+): \{ … \} \} \}\)/,
         'add it under "providers" in baton.config.json ("$1": { … })',

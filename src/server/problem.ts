@@ -4,6 +4,7 @@ import {
   ConfigError,
   ConnectionMismatch,
   ConnectionNotFound,
+  CredentialsRejected,
   InvalidClient,
   NetworkError,
   ProviderError,
@@ -58,6 +59,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
@@ -70,6 +72,7 @@ export function statusFor(err: unknown): number {
   if (err instanceof ConnectionNotFound) return 404;
   if (err instanceof ReauthorizationRequired || err instanceof ConnectionMismatch) return 409;
   if (err instanceof RateLimited) return 429;
+  if (err instanceof CredentialsRejected) return 422;
   if (err instanceof NetworkError) return /no answer within/.test(err.message) ? 504 : 502;
   if (err instanceof ProviderError || err instanceof InvalidClient) return 502;
   if (err instanceof AuthorizationError || err instanceof ConfigError) return 400;

@@ -99,6 +99,11 @@ export const createBody = {
     },
     scopes: { type: 'array', items: { type: 'string' } },
     replace: { type: 'boolean' },
+    verify: {
+      type: 'boolean',
+      description:
+        'static credentials are checked at the provider before they are stored (default true); false stores them unchecked',
+    },
   },
   required: ['id', 'provider'],
   additionalProperties: false,

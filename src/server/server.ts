@@ -460,6 +460,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       credentials?: { apiKey: string; apiSecret?: string };
       scopes?: string[];
       replace?: boolean;
+      verify?: boolean;
     }
   >({
     method: 'POST',
@@ -480,6 +481,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         ...(b.credentials ? { credentials: b.credentials } : {}),
         ...(b.scopes ? { scopes: b.scopes } : {}),
         ...(b.replace ? { replace: true } : {}),
+        ...(b.verify === false ? { verify: false } : {}),
       });
       providerOf.delete(b.id);
       return reply.code(201).send(info);

@@ -184,6 +184,7 @@ describe('connect pages over HTTP', () => {
       connectionId: 'doomed',
       params: { environment: 'sandbox' },
       credentials: { apiKey: 'k-0123456789', apiSecret: 's-0123456789' },
+      verify: false,
     });
     await s.server.baton.remove('doomed');
     const pending = await waitFor('failing attempts', async () => {

@@ -420,14 +420,16 @@ export async function registerConnect(
       const check = await baton
         .verifyCredentials({ provider: spec.id, params, authMode: mode, credentials })
         .catch((err: unknown) => (err instanceof BatonError ? err : Promise.reject(err)));
-      const refused = check instanceof BatonError || (check.checked && check.status >= 400);
+      // A provider that could not be asked (unreachable, or failing with a 5xx) judged nothing:
+      // the person may try again, and it does not count as a refused key.
+      const unasked = check instanceof BatonError || (check.checked && check.status >= 500);
+      const refused = unasked || (check.checked && check.status >= 400);
       if (refused) {
-        const failures = s.failures + 1;
-        const why =
-          check instanceof BatonError
-            ? `${spec.displayName} could not be reached to check the key. Try again in a moment.`
-            : `${spec.displayName} did not accept this key${mode === 'token_pair' ? ' and secret' : ''}. Check that you copied ${mode === 'token_pair' ? 'both' : 'it'} whole${params['environment'] ? ` and that ${params['environment'] === 'sandbox' ? 'they are sandbox keys' : 'they are production keys'}` : ''}.`;
-        if (failures >= service.maxFailures && !(check instanceof BatonError)) {
+        const failures = unasked ? s.failures : s.failures + 1;
+        const why = unasked
+          ? `${spec.displayName} could not be reached to check the key. Try again in a moment.`
+          : `${spec.displayName} did not accept this key${mode === 'token_pair' ? ' and secret' : ''}. Check that you copied ${mode === 'token_pair' ? 'both' : 'it'} whole${params['environment'] ? ` and that ${params['environment'] === 'sandbox' ? 'they are sandbox keys' : 'they are production keys'}` : ''}.`;
+        if (failures >= service.maxFailures && !unasked) {
           const done = await service.finish({ ...s, provider: spec.id }, 'failed', {
             code: 'credentials_refused',
             message: `${spec.displayName} refused the key ${failures} times.`,
@@ -447,6 +449,8 @@ export async function registerConnect(
           authMode: mode,
           credentials,
           ...(s.reconnect ? { replace: true } : {}),
+          // Checked just above, with the page's own answers to a refusal.
+          verify: false,
         });
         if (check.checked) await baton.identify(s.connectionId).catch(() => undefined);
         info = await baton.get(s.connectionId);
