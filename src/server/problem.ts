@@ -14,6 +14,7 @@ import {
   SecretKeyError,
   StoreError,
 } from '../errors.js';
+import { httpRemediation } from './remediation.js';
 
 /** An RFC 9457 problem document, carrying Baton's `code` and `remediation`. */
 export interface Problem {
@@ -26,7 +27,10 @@ export interface Problem {
   instance?: string;
   connectionId?: string;
   provider?: string;
-  /** For 409 needs-reauthorization: how to connect the account again. */
+  /**
+   * For a 409 needing a person (revoked, needs_reauth): a connect page that authorizes the
+   * connection again — the link GET /v1/connections/{id} gives; only for keys with manage.
+   */
   reconnect?: string;
   retryAfter?: number;
 }
@@ -45,7 +49,7 @@ export const unauthorized = (why: string) =>
     401,
     'unauthorized',
     why,
-    'Send a caller key as `Authorization: Bearer <key>`; create one with `baton keys create`.',
+    "Send a caller key as `Authorization: Bearer <key>`; the server's operator issues keys (`baton keys create`).",
   );
 
 export const forbidden = (why: string, remediation: string) =>
@@ -95,7 +99,8 @@ export function toProblem(err: unknown, requestId: string): Problem {
   if (err instanceof BatonError) {
     code = err.code;
     detail = err.message;
-    remediation = err.remediation;
+    // The server's own problems are written for HTTP callers; the library's are translated.
+    remediation = err instanceof HttpProblem ? err.remediation : httpRemediation(err).text;
   } else if (status < 500 && (err as { validation?: unknown } | null)?.validation) {
     code = 'invalid_request';
     detail = String((err as Error).message);
@@ -121,7 +126,6 @@ export function toProblem(err: unknown, requestId: string): Problem {
   if (err instanceof BatonError) {
     if (err.connectionId) problem.connectionId = err.connectionId;
     if (err.provider) problem.provider = err.provider;
-    if (err instanceof ReauthorizationRequired) problem.reconnect = err.remediation;
   }
   if (err instanceof RateLimited && err.retryAfter !== undefined) problem.retryAfter = err.retryAfter;
   return problem;

@@ -11,7 +11,7 @@ import Fastify, {
 import pino from 'pino';
 import { Baton, type BatonOptions } from '../core/baton.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
-import { BatonError, ConfigError, ConnectionNotFound, redact } from '../errors.js';
+import { BatonError, ConfigError, ConnectionNotFound, ReauthorizationRequired, redact } from '../errors.js';
 import { carriesSecret } from '../redact.js';
 import { AuditLog } from './audit.js';
 import { registerConnect } from './connect/routes.js';
@@ -22,6 +22,7 @@ import { Metrics } from './metrics.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import type { RouteDef, ServerParts } from './parts.js';
 import { forbidden, HttpProblem, PROBLEM_TYPE, toProblem, unauthorized } from './problem.js';
+import { httpRemediation } from './remediation.js';
 import * as S from './schemas.js';
 import type { Operation, ServerStore } from './server-store.js';
 import { openServerStore } from './server-store.js';
@@ -171,7 +172,7 @@ function upstreamTimeout(id: string, provider: string, ms: number): HttpProblem 
     504,
     'upstream_timeout',
     `The API of connection "${id}" (${provider}) sent its response headers and then nothing for ${ms} ms.`,
-    'Retry later; if the API is slow by nature, start the server with a longer --proxy-timeout.',
+    "Retry later; if the API is slow by nature, the server's operator can give the proxy a longer timeout (--proxy-timeout).",
   );
 }
 
@@ -284,7 +285,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     if (!caller.key.ops.includes(op)) {
       throw forbidden(
         `The caller key "${caller.key.name}" may not ${op}.`,
-        `Use a key created with --ops including ${op}.`,
+        `Use a caller key whose operations include ${op} (the server's operator sets them when creating a key).`,
       );
     }
   });
@@ -331,10 +332,24 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   };
   app.addHook('onResponse', async (req, reply) => finished(req, reply));
 
-  app.setErrorHandler((err, req, reply) => {
+  app.setErrorHandler(async (err, req, reply) => {
     const problem = toProblem(err, req.id);
     (reply as FastifyReply & { batonCode?: string }).batonCode = problem.code;
     if (problem.status >= 500) req.log.error({ err }, problem.detail);
+    else if (err instanceof BatonError && !(err instanceof HttpProblem)) {
+      // What only the operator can fix: the library's own sentence goes to the log.
+      const operator = httpRemediation(err).operator;
+      if (operator)
+        req.log.warn({ code: err.code, provider: err.provider, remediation: operator }, 'for the operator');
+    }
+    // A connection that needs a person: a key that may manage it gets the connect page itself.
+    const caller = req.batonState?.caller;
+    const reauth = err instanceof ReauthorizationRequired ? err : null;
+    const id = reauth?.connectionId;
+    if (id && caller?.key.ops.includes('manage') && caller.scope.allows(id, reauth?.provider ?? null)) {
+      const link = await connect.service.reconnectLink(id).catch(() => null);
+      if (link) problem.reconnect = link.url;
+    }
     if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter));
     return reply.code(problem.status).type(PROBLEM_TYPE).send(problem);
   });
@@ -366,7 +381,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     if (!caller.scope.allows(id, provider)) {
       throw forbidden(
         `The caller key "${caller.key.name}" is not allowed to use connection "${id}".`,
-        'Use a key whose --allow covers this connection id or its provider.',
+        "Use a caller key whose allow-list covers this connection id or its provider (the server's operator sets it when creating a key).",
       );
     }
     if (provider === null) throw new ConnectionNotFound(id);
@@ -376,7 +391,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         403,
         'provider_disabled',
         `Releases and proxied calls for ${provider} are switched off on this server.`,
-        `An operator switched ${provider} off; \`baton providers enable ${provider}\` switches it back on.`,
+        `The server's operator switched ${provider} off; calls work again once they switch it back on (\`baton providers enable ${provider}\`).`,
       );
     }
     return provider;
