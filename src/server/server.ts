@@ -624,6 +624,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const parts: ServerParts = {
     app,
     route: route as ServerParts['route'],
+    document: (doc) => routes.push(doc),
     baton,
     serverStore,
     logger: logger as FastifyBaseLogger,
@@ -795,6 +796,47 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
+
+  // The operations routes in the OpenAPI document too: it lists every route the server answers.
+  const statusSchema = (value: string) => ({
+    type: 'object',
+    properties: { status: { type: 'string', enum: [value] } },
+    required: ['status'],
+  });
+  routes.push(
+    {
+      method: 'GET',
+      url: '/healthz',
+      op: null,
+      summary: 'Liveness: the process answers',
+      schema: { response: { 200: statusSchema('ok') } },
+      problems: false,
+    },
+    {
+      method: 'GET',
+      url: '/readyz',
+      op: null,
+      summary: 'Readiness: the stores answer and the server is not shutting down (503 otherwise)',
+      schema: { response: { 200: statusSchema('ready') } },
+    },
+    {
+      method: 'GET',
+      url: '/metrics',
+      op: null,
+      summary: 'Prometheus metrics (text exposition format), every name prefixed baton_',
+      schema: { response: {} },
+      media: { 200: ['text/plain; version=0.0.4', 'the metrics'] },
+      problems: false,
+    },
+    {
+      method: 'GET',
+      url: '/v1/openapi.json',
+      op: null,
+      summary: 'This document',
+      schema: { response: { 200: { type: 'object' } } },
+      problems: false,
+    },
+  );
 
   let openapi: object | null = null;
   app.get('/v1/openapi.json', { config: { op: null } }, async () => {

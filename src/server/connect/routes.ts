@@ -4,6 +4,7 @@ import { BatonError, ConnectionNotFound } from '../../errors.js';
 import { checkParamValue } from '../../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
 import type { Caller } from '../keys.js';
+import type { RouteDoc } from '../openapi.js';
 import type { ServerParts } from '../parts.js';
 import { HttpProblem } from '../problem.js';
 import { authorizationSources, paramLabel } from './labels.js';
@@ -529,6 +530,79 @@ export async function registerConnect(
     });
     return link ? { ...info, reconnectUrl: link.url } : info;
   };
+
+  // The pages in the OpenAPI document: every route the server answers is listed there.
+  const html = (what: string): [string, string] => ['text/html; charset=utf-8', what];
+  const form = {
+    type: 'object',
+    description: 'the page’s form: its CSRF token, and the fields the page shows',
+    properties: { csrf: { type: 'string' } },
+    required: ['csrf'],
+  };
+  const sessionParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] };
+  const pageDoc = { op: null, problems: false } as const;
+  const docs: Omit<RouteDoc, 'op' | 'problems'>[] = [
+    {
+      method: 'GET',
+      url: '/connect/assets/baton.css',
+      summary: 'The connect pages’ stylesheet',
+      schema: { response: {} },
+      media: { 200: ['text/css; charset=utf-8', 'the stylesheet'] },
+    },
+    {
+      method: 'GET',
+      url: '/connect/:token',
+      summary:
+        'A connect link (single use): binds the session to this browser (a cookie) and redirects to its page',
+      schema: {
+        params: { type: 'object', properties: { token: { type: 'string' } }, required: ['token'] },
+        response: {},
+      },
+      media: {
+        303: html('to /connect/s/{id}'),
+        404: html('an unknown link'),
+        409: html('open in another browser'),
+        410: html('an expired or used link'),
+      },
+    },
+    {
+      method: 'GET',
+      url: '/connect/s/:id',
+      summary: 'A connect session’s page, for the browser it is bound to',
+      schema: {
+        params: sessionParams,
+        querystring: {
+          type: 'object',
+          properties: { provider: { type: 'string' }, mode: { type: 'string' } },
+        },
+        response: {},
+      },
+      media: { 200: html('the page'), 400: html('cookies are off'), 409: html('bound to another browser') },
+    },
+    {
+      method: 'POST',
+      url: '/connect/s/:id',
+      summary:
+        'The page’s form: connects with an API key, or starts the authorization (a form post from the page itself; Origin must be this server)',
+      schema: { params: sessionParams, body: form, response: {} },
+      bodyType: 'application/x-www-form-urlencoded',
+      media: {
+        303: html('to the provider, or to the result'),
+        400: html('the form again, with what to fix'),
+        403: html('no CSRF token, or another origin'),
+        422: html('the form again: the provider refused the key'),
+      },
+    },
+    {
+      method: 'POST',
+      url: '/connect/s/:id/cancel',
+      summary: 'The page’s cancel button: ends the session as denied',
+      schema: { params: sessionParams, body: form, response: {} },
+      bodyType: 'application/x-www-form-urlencoded',
+      media: { 303: html('to the result'), 403: html('no CSRF token, or another origin') },
+    },
+  ];
+  for (const doc of docs) parts.document({ ...pageDoc, ...doc });
 
   return { service, callback, withReconnect };
 }
