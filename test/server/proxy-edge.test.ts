@@ -1,11 +1,11 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCallerKey } from '../../src/server/keys.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { randomKey, tempDir } from '../helpers/env.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
-import { Capture } from './helpers.js';
+import { Capture, type Reflector, reflector } from './helpers.js';
 
 /**
  * The proxy's edges (README, "Proxy"): what it drops in each direction — a credential echoed in
@@ -18,65 +18,6 @@ const API_KEY = 'planted-proxy-key-7c41e9a2';
 const BEARER = 'planted-bearer-tok-0d8e55f3';
 const PAIR = { apiKey: 'planted-pair-id-91ab', apiSecret: 'planted-pair-secret-3f0c77' };
 const BASIC = Buffer.from(`${PAIR.apiKey}:${PAIR.apiSecret}`).toString('base64');
-
-interface Reflector {
-  url: string;
-  seen: IncomingHttpHeaders[];
-  open: Set<ServerResponse>;
-  close(): Promise<void>;
-}
-
-/** An API that echoes the credential it received back in response headers, sets cookies, and stalls on demand. */
-async function reflector(): Promise<Reflector> {
-  const seen: IncomingHttpHeaders[] = [];
-  const open = new Set<ServerResponse>();
-  const server: Server = createServer((req, res) => {
-    seen.push(req.headers);
-    const path = (req.url ?? '').replace(/^\/base/, '');
-    if (path === '/stall-headers') {
-      open.add(res);
-      return;
-    }
-    if (path === '/stall-body') {
-      open.add(res);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
-      res.write('{"partial":');
-      return;
-    }
-    if (path === '/stall-stream') {
-      open.add(res);
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      res.write(Buffer.alloc(70_000, 0x61));
-      return;
-    }
-    const cred = String(req.headers['x-api-key'] ?? req.headers['authorization'] ?? '');
-    const token = cred.replace(/^(Bearer|Basic)\s+/i, '');
-    res.setHeader('x-api-key', cred);
-    res.setHeader('x-auth-token', cred);
-    res.setHeader('x-access-token', token);
-    res.setHeader('x-debug-echo', `received ${cred} from you`);
-    res.setHeader('x-echo-b64', Buffer.from(`k=${token}`).toString('base64'));
-    res.setHeader('x-echo-url', `https://x.example/cb?key=${encodeURIComponent(`${token}/+`)}`);
-    res.setHeader('link', `<https://x.example/next?access_token=${token}>; rel="next"`);
-    res.setHeader('www-authenticate', 'Bearer realm="example", error="insufficient_scope"');
-    res.setHeader('set-cookie', ['upstream_session=u-1; Path=/; HttpOnly', 'other=2']);
-    res.setHeader('x-plain', 'kept');
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ ok: true }));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    seen,
-    open,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 const engines: [string, boolean][] = [
   ['memory', true],
