@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/core/baton.js';
 import { ConnectionNotFound, CredentialsRejected, NetworkError, ProviderError } from '../../src/errors.js';
 import { apiKeyFor, type World, world } from '../helpers/sim-baton.js';
-import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
+import { storeEngines } from '../store/pg.js';
 
 /**
  * `baton.connect` checks static credentials at the identity endpoint before storing them
@@ -12,21 +12,7 @@ import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
  * `connection.created` event is written. `verify: false` stores them unchecked.
  */
 
-const engines: { name: string; store: () => { spec: string | undefined; drop: () => Promise<void> } }[] = [
-  { name: 'memory', store: () => ({ spec: 'memory:', drop: async () => undefined }) },
-  { name: 'sqlite', store: () => ({ spec: undefined, drop: async () => undefined }) },
-];
-if (PG_URL) {
-  engines.push({
-    name: 'postgres',
-    store: () => {
-      const schema = uniqueSchema();
-      const u = new URL(PG_URL as string);
-      u.searchParams.set('schema', schema);
-      return { spec: u.toString(), drop: () => dropSchema(schema) };
-    },
-  });
-}
+const engines = storeEngines();
 
 /** An identity endpoint that answers with the status it is told to. */
 let flaky: Server;

@@ -1,10 +1,16 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomKey, tempDir } from '../helpers/env.js';
-import { type Reflector, reflector, runCli, type Spawned, spawnServe } from '../server/helpers.js';
+import {
+  type Reflector,
+  reflector,
+  runCli,
+  runCommand,
+  type Spawned,
+  spawnServe,
+} from '../server/helpers.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
 
 /**
@@ -18,20 +24,7 @@ import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
 const SCRIPT = fileURLToPath(new URL('./py/serve_edge.py', import.meta.url));
 const API_KEY = 'planted-edge-api-key-5c0ffee1';
 
-function python(env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  const child = spawn('python3', [SCRIPT], {
-    env: { PATH: process.env['PATH'], ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((r) => child.on('exit', (code) => r({ code, out })));
-}
+const python = (env: NodeJS.ProcessEnv) => runCommand('python3', [SCRIPT], env);
 
 function forms(secret: string): string[] {
   return [secret, Buffer.from(secret).toString('base64'), encodeURIComponent(secret)];

@@ -130,6 +130,26 @@ export async function spawnServe(env: NodeJS.ProcessEnv, args: string[] = []): P
   return { url, out: () => out, kill: (s = 'SIGTERM') => child.kill(s), exited };
 }
 
+/** Runs a command once; its standard output and error together. */
+export function runCommand(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string }> {
+  const child = spawn(cmd, args, {
+    env: { PATH: process.env['PATH'], ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  return new Promise((r) => child.on('exit', (code) => r({ code, out })));
+}
+
 /** Runs the CLI once and returns its output. */
 export async function runCli(
   env: NodeJS.ProcessEnv,

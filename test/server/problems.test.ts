@@ -17,7 +17,7 @@ import { createCallerKey } from '../../src/server/keys.js';
 import { toProblem } from '../../src/server/problem.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { apiKeyFor, authorize, type World, world } from '../helpers/sim-baton.js';
-import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
+import { storeEngines } from '../store/pg.js';
 import { Capture, call } from './helpers.js';
 
 /**
@@ -141,21 +141,7 @@ describe('every problem the library raises is told in HTTP words', () => {
   });
 });
 
-const engines: { name: string; store: () => { spec: string | undefined; drop: () => Promise<void> } }[] = [
-  { name: 'memory', store: () => ({ spec: 'memory:', drop: async () => undefined }) },
-  { name: 'sqlite', store: () => ({ spec: undefined, drop: async () => undefined }) },
-];
-if (PG_URL) {
-  engines.push({
-    name: 'postgres',
-    store: () => {
-      const schema = uniqueSchema();
-      const u = new URL(PG_URL as string);
-      u.searchParams.set('schema', schema);
-      return { spec: u.toString(), drop: () => dropSchema(schema) };
-    },
-  });
-}
+const engines = storeEngines();
 
 describe.each(engines)('over HTTP on $name', ({ store: makeStore }) => {
   let w: World;
