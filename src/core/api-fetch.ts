@@ -7,7 +7,7 @@ import { describeNetworkError } from '../protocol/http.js';
 import { followRedirects } from '../protocol/redirects.js';
 import { resolveApiUrl } from '../providers/api-url.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
-import { carriesSecret } from '../redact.js';
+import { carriesSecret, type Secret } from '../redact.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
 import { dpopKeyOf, signerFor } from './dpop.js';
@@ -511,9 +511,16 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
 
   finish(res: Dispatcher.ResponseData, conn: LoadedConnection): Dispatcher.ResponseData {
     if (!this.#options.dropCredentialHeaders) return res;
-    // The header as sent, and its credential without the scheme (`Basic <b64>`'s base64).
+    // What was sent: the credential of the header without its scheme (the token of `Bearer
+    // <token>`, the base64 of `Basic <b64>`, the value of an API-key template) and, for static
+    // credentials, the key, the secret and their Basic pair, which templates and Basic carry.
     const sent = prepare(conn).header[1];
-    const secrets = [...secretValues(conn.secrets, conn.client), sent, sent.slice(sent.indexOf(' ') + 1)];
+    const secrets: Secret[] = [sent.slice(sent.indexOf(' ') + 1)];
+    const c = conn.secrets.credentials;
+    if (c) {
+      if (c.apiKey !== secrets[0]) secrets.push(c.apiKey);
+      if (c.apiSecret) secrets.push(c.apiSecret, { clientId: c.apiKey, clientSecret: c.apiSecret });
+    }
     const headers = res.headers;
     for (const name in headers) {
       const value = headers[name];
