@@ -340,7 +340,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       // What only the operator can fix: the library's own sentence goes to the log.
       const operator = httpRemediation(err).operator;
       if (operator)
-        req.log.warn({ code: err.code, provider: err.provider, remediation: operator }, 'for the operator');
+        req.log.warn(
+          { code: err.code, provider: err.provider, remediation: redact(operator) },
+          'for the operator',
+        );
     }
     // A connection that needs a person: a key that may manage it gets the connect page itself.
     const caller = req.batonState?.caller;
