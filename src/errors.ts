@@ -303,4 +303,4 @@ export class WebhookSignatureError extends BatonError {
 }
 
 export type { ClientPair, Secret, Secrets } from './redact.js';
-export { excerpt, REDACTED, redact, redactedCause } from './redact.js';
+export { carriesSecret, excerpt, REDACTED, redact, redactedCause } from './redact.js';

@@ -1,13 +1,12 @@
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
-import { ConfigError, NetworkError, redactedCause } from '../errors.js';
+import { ConfigError, carriesSecret, NetworkError, redactedCause, type Secret } from '../errors.js';
 import { type DpopSigner, isResourceNonceChallenge } from '../protocol/dpop.js';
 import { describeNetworkError } from '../protocol/http.js';
 import { followRedirects } from '../protocol/redirects.js';
 import { resolveApiUrl } from '../providers/api-url.js';
 import { hostAllowed } from '../providers/redirect-policy.js';
-import { carriesSecret, type Secret } from '../redact.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
 import { dpopKeyOf, signerFor } from './dpop.js';

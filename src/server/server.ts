@@ -11,8 +11,14 @@ import Fastify, {
 import pino from 'pino';
 import { Baton, type BatonOptions } from '../core/baton.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
-import { BatonError, ConfigError, ConnectionNotFound, ReauthorizationRequired, redact } from '../errors.js';
-import { carriesSecret } from '../redact.js';
+import {
+  BatonError,
+  ConfigError,
+  ConnectionNotFound,
+  carriesSecret,
+  ReauthorizationRequired,
+  redact,
+} from '../errors.js';
 import { AuditLog } from './audit.js';
 import { registerConnect } from './connect/routes.js';
 import { connectionWithReconnect } from './connect/schemas.js';
