@@ -243,6 +243,20 @@ export class ConfigError extends BatonError {
   }
 }
 
+/**
+ * The provider refused static credentials (an API key, a token pair) when they were checked
+ * at its identity endpoint before storing: nothing was stored. A provider that could not be
+ * asked is a NetworkError or a ProviderError instead.
+ */
+export class CredentialsRejected extends BatonError {
+  /** The identity endpoint's HTTP status. */
+  readonly status: number;
+  constructor(message: string, status: number, remediation: string, options: BatonErrorOptions = {}) {
+    super('credentials_rejected', message, remediation, options);
+    this.status = status;
+  }
+}
+
 /** The store could not be read or written. Nothing stored was lost. */
 export class StoreError extends BatonError {
   constructor(message: string, options: BatonErrorOptions = {}) {
@@ -309,4 +323,4 @@ export class WebhookSignatureError extends BatonError {
 }
 
 export type { ClientPair, Secret, Secrets } from './redact.js';
-export { excerpt, REDACTED, redact, redactedCause } from './redact.js';
+export { carriesSecret, excerpt, REDACTED, redact, redactedCause } from './redact.js';

@@ -28,6 +28,7 @@ export {
   ConfigError,
   ConnectionMismatch,
   ConnectionNotFound,
+  CredentialsRejected,
   InvalidClient,
   NetworkError,
   ProviderError,

@@ -40,6 +40,8 @@ const MAX_SCAN = 100_000;
 interface Compiled {
   patterns: RegExp[];
   grams: string[];
+  /** The grams as a set, made on first use by `carriesSecret`. */
+  gramSet?: Set<string>;
 }
 
 const compiled = new Map<string, Compiled>();
@@ -218,6 +220,31 @@ export function redact(text: string, secrets: Secrets = []): string {
     at = end;
   }
   return redactShapes(out + text.slice(at));
+}
+
+/**
+ * Whether `text` carries one of `secrets`, in any of the forms `redact` removes (raw or
+ * encoded, base64 at any alignment, the Basic pair, a run of 8 characters copied from one) —
+ * without the credential shapes: a header such as `WWW-Authenticate: Bearer realm="x"` carries
+ * no secret. The proxy drops a response header for which this holds.
+ */
+export function carriesSecret(text: string, secrets: Secrets): boolean {
+  const all = compileAll(secrets);
+  // The cheap test first: a run of 8 characters copied from a secret (its raw form included).
+  for (const c of all) {
+    if (c.grams.length === 0) continue;
+    c.gramSet ??= new Set(c.grams);
+    for (let i = 0; i + GRAM <= text.length; i++) if (c.gramSet.has(text.slice(i, i + GRAM))) return true;
+  }
+  for (const c of all) {
+    for (const re of c.patterns) {
+      re.lastIndex = 0;
+      const hit = re.test(text);
+      re.lastIndex = 0;
+      if (hit) return true;
+    }
+  }
+  return false;
 }
 
 /** The characters a secret (in any of its encodings) can be made of: what a cut must not leave behind. */

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
-import { ConfigError, NetworkError, redactedCause } from '../errors.js';
+import { ConfigError, carriesSecret, NetworkError, redactedCause, type Secret } from '../errors.js';
 import { type DpopSigner, isResourceNonceChallenge } from '../protocol/dpop.js';
 import { describeNetworkError } from '../protocol/http.js';
 import { hostAllowed } from '../protocol/redirect-policy.js';
@@ -143,6 +143,17 @@ export interface BatonRequestOptions {
   signal?: AbortSignal | EventEmitter;
   /** As for `baton.fetch`: how long to wait for each response's headers, in ms. */
   timeoutMs?: number;
+  /**
+   * How long the response body may go without a byte once the headers arrived, in ms (undici's
+   * `bodyTimeout`); the body stream then fails with `UND_ERR_BODY_TIMEOUT`. Default: undici's 300 s.
+   */
+  bodyTimeoutMs?: number;
+  /**
+   * Drop every response header whose value carries the connection's credential — raw, encoded,
+   * in base64 (the Basic pair too), or a run of it — whatever the header's name: for relaying
+   * the response to someone who must not learn the credential (the server's proxy).
+   */
+  dropCredentialHeaders?: boolean;
 }
 
 /**
@@ -165,6 +176,8 @@ interface Exchange<R> {
   readonly timeoutMs: number | undefined;
   /** Whether the caller's own signal aborted (its error is passed on unchanged). */
   aborted(): boolean;
+  /** The response as returned, given the connection whose credential it was sent with. */
+  finish?(res: R, conn: LoadedConnection): R;
 }
 
 /**
@@ -236,14 +249,18 @@ export class ApiFetcher {
       // The token leaves the cache before anything else runs; the next call refreshes.
       this.#ctx.cache.reject(id, rejected);
       // A body that cannot be sent again goes back to the caller with the 401.
-      if (!replayable(ex.body)) return res;
-      await ex.discard(res);
-      conn = await this.#tokens.afterRejection(id, rejected);
-      res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), ex);
-      const again = conn.secrets.tokens?.accessToken;
-      if (ex.status(res) === 401 && again) this.#ctx.cache.reject(id, again);
+      if (replayable(ex.body)) {
+        await ex.discard(res);
+        const sent = conn;
+        conn = await this.#tokens.afterRejection(id, rejected);
+        res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), ex);
+        const again = conn.secrets.tokens?.accessToken;
+        if (ex.status(res) === 401 && again) this.#ctx.cache.reject(id, again);
+        // The answer may echo either credential: the rejected one was sent too.
+        if (ex.finish) res = ex.finish(res, sent) as Awaited<R>;
+      }
     }
-    return res;
+    return ex.finish ? ex.finish(res, conn) : res;
   }
 
   /** Resolved URLs of recent paths: most programs call a handful of endpoints over and over. */
@@ -486,8 +503,31 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
       headers,
       body: body as BatonRequestOptions['body'],
       headersTimeout: this.#headersTimeout,
+      ...(this.#options.bodyTimeoutMs !== undefined ? { bodyTimeout: this.#options.bodyTimeoutMs } : {}),
       ...(this.#options.signal ? { signal: this.#options.signal } : {}),
     });
+  }
+
+  finish(res: Dispatcher.ResponseData, conn: LoadedConnection): Dispatcher.ResponseData {
+    if (!this.#options.dropCredentialHeaders) return res;
+    // What was sent: the credential of the header without its scheme (the token of `Bearer
+    // <token>`, the base64 of `Basic <b64>`, the value of an API-key template) and, for static
+    // credentials, the key, the secret and their Basic pair, which templates and Basic carry.
+    const sent = prepare(conn).header[1];
+    const secrets: Secret[] = [sent.slice(sent.indexOf(' ') + 1)];
+    const c = conn.secrets.credentials;
+    if (c) {
+      if (c.apiKey !== secrets[0]) secrets.push(c.apiKey);
+      if (c.apiSecret) secrets.push(c.apiSecret, { clientId: c.apiKey, clientSecret: c.apiSecret });
+    }
+    const headers = res.headers;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      const values = Array.isArray(value) ? value : [value];
+      if (values.some((v) => carriesSecret(v, secrets))) delete headers[name];
+    }
+    return res;
   }
 
   aborted(): boolean {

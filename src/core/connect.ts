@@ -22,6 +22,7 @@ import type { Refresher } from './refresher.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { toTokenSet } from './token-lifetime.js';
 import type { TokenSource } from './token-source.js';
+import { requireAcceptedCredentials } from './verify.js';
 import { writeConnection } from './write-path.js';
 
 /** What the facade's operations share: the context and the pieces a write must tell. */
@@ -43,6 +44,12 @@ export interface ConnectInput {
   authMode?: AuthMode;
   scopes?: string[];
   replace?: boolean;
+  /**
+   * Static credentials are checked at the provider's identity endpoint before they are stored
+   * (README, "Verifying credentials"); false stores them unchecked. A provider without an
+   * identity endpoint cannot check them: they are stored. Default true.
+   */
+  verify?: boolean;
 }
 
 /** Stores a connection that needs no user consent: static credentials, or client credentials. */
@@ -63,6 +70,17 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
       );
     }
     await checkReplace(ctx, input.connectionId, spec, params, null, input.replace);
+    // Wrong credentials are refused here: nothing is stored and no event fires.
+    const check =
+      input.verify === false
+        ? null
+        : await requireAcceptedCredentials(ctx, {
+            provider: spec.id,
+            connectionId: input.connectionId,
+            params,
+            authMode: mode,
+            credentials: creds,
+          });
     const record = await saveConnection(parts, {
       id: input.connectionId,
       provider: spec.id,
@@ -71,7 +89,7 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
       clientId: null,
       secrets: { tokens: null, credentials: { ...creds } },
       scopes: null,
-      account: null,
+      account: check?.account ?? null,
     });
     return toConnectionInfo(record);
   }

@@ -36,8 +36,8 @@ export async function releaseCredentials(
   const t = isStatic(conn) ? null : conn.secrets.tokens;
   if (t?.tokenType === 'DPoP') {
     throw new ConfigError(
-      `Connection "${id}" holds a sender-constrained (DPoP) token: it works only with proofs of a key that never leaves Baton (RFC 9449), so it is not handed out.`,
-      `Call the API through Baton instead: baton.fetch / baton.request, \`baton request ${id} <path>\`, or the server's proxy (/v1/connections/${id}/proxy/…).`,
+      `Connection "${id}" holds a sender-constrained (DPoP) token, which works only with proofs of a key that never leaves Baton (RFC 9449), so it is not handed out.`,
+      `Call the API through Baton instead: baton.fetch / baton.request, \`baton request ${id} <path>\`, or the server's proxy (/v1/proxy/${id}/…).`,
       { connectionId: id, provider: conn.record.provider },
     );
   }

@@ -3,8 +3,10 @@ import {
   BatonError,
   ConfigError,
   ConnectionMismatch,
+  CredentialsRejected,
   InvalidClient,
   NetworkError,
+  ProviderError,
   ReauthorizationRequired,
   StoreError,
 } from '../errors.js';
@@ -113,6 +115,59 @@ export async function verifyCredentials(
     status: res.status,
     account: account && Object.keys(account).length > 0 ? account : null,
   };
+}
+
+/**
+ * Static credentials checked before they are stored (README, "Verifying credentials"): the
+ * identity endpoint's answer, or a typed error — CredentialsRejected when it refused them (a
+ * 4xx), a ProviderError when it failed (5xx), a NetworkError when it could not be reached. The
+ * two last say the credentials were not judged; the remediation names the opt-out.
+ */
+export async function requireAcceptedCredentials(
+  ctx: CoreContext,
+  input: VerifyCredentialsInput & { connectionId: string },
+): Promise<IdentityCheck> {
+  const spec = ctx.providers.get(input.provider);
+  const where = { provider: spec.id, connectionId: input.connectionId };
+  // The opt-out in each surface's words: the library's option, the CLI's flag (README,
+  // "Verifying credentials"); the server words its own.
+  const fix = (text: string) => ({
+    remediation: `${text}, or pass verify: false to store them without the check.`,
+    cliRemediation: `${text}, or pass --no-verify to store them anyway.`,
+  });
+  let check: IdentityCheck;
+  try {
+    check = await verifyCredentials(ctx, input);
+  } catch (err) {
+    if (!(err instanceof NetworkError)) throw err;
+    throw new NetworkError(
+      `${err.message.replace(/\.$/, '')}; the credentials were not checked and nothing was stored.`,
+      {
+        ...where,
+        cause: err,
+        ...fix('The provider could not be asked; try again when it is reachable'),
+      },
+    );
+  }
+  if (!check.checked || check.status < 400) return check;
+  if (check.status >= 500) {
+    throw new ProviderError(
+      `${spec.displayName}'s identity endpoint failed (HTTP ${check.status}): the credentials were not checked and nothing was stored.`,
+      { status: check.status },
+      { ...where, ...fix('The provider is failing; try again later') },
+    );
+  }
+  const env = spec.environmentParam ? input.params?.[spec.environmentParam] : undefined;
+  const both = input.authMode === 'token_pair';
+  const { remediation, cliRemediation } = fix(
+    `Check the API key${both ? ' and secret' : ''}${env ? ` (they must be the ${env} ones)` : ''}`,
+  );
+  throw new CredentialsRejected(
+    `${spec.displayName}'s identity endpoint refused these credentials (HTTP ${check.status}); nothing was stored.`,
+    check.status,
+    remediation,
+    { ...where, cliRemediation },
+  );
 }
 
 interface Answer {

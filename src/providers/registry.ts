@@ -38,6 +38,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'environmentParam',
   'apiKeyAuth',
   'singleUseScopes',
+  'proxyCookies',
   'tokenRateLimit',
   'notes',
 ]);

@@ -117,6 +117,13 @@ export interface ProviderSpec {
   environmentParam?: string;
   /** For `api_key` mode: where the key goes. */
   apiKeyAuth?: ApiKeyAuth;
+  /**
+   * `baton serve`'s proxy passes cookies through for this provider: the caller's `Cookie` goes
+   * upstream and the API's `Set-Cookie` comes back. Off by default: both are dropped (README,
+   * "Proxy"), so a caller's cookies for the Baton server never reach an API and an API never sets
+   * cookies on the Baton server's origin. For a vendor whose API needs a session cookie.
+   */
+  proxyCookies?: boolean;
   /** Scopes whose access token works for a single request (Checkbook `single-use`). */
   singleUseScopes?: string[];
   /**

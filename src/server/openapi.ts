@@ -8,6 +8,12 @@ export interface RouteDoc {
   op: string | null;
   summary: string;
   schema: { params?: object; querystring?: object; body?: object; response: Record<number, object> };
+  /** The request body's media type when it is not JSON (the connect pages' forms). */
+  bodyType?: string;
+  /** Answers that are not JSON (pages, metrics, a stylesheet): status → media type and what it is. */
+  media?: Record<number, [type: string, description: string]>;
+  /** False: failures are answered as pages, not problem documents. */
+  problems?: boolean;
 }
 
 /** `/v1/connections/:id` → `/v1/connections/{id}`; the proxy's wildcard becomes `{path}`. */
@@ -49,19 +55,28 @@ export function buildOpenApi(routes: RouteDoc[]): object {
     for (const [status, schema] of Object.entries(r.schema.response)) {
       responses[status] = { description: 'OK', content: { 'application/json': { schema } } };
     }
+    for (const [status, [type, description]] of Object.entries(r.media ?? {})) {
+      responses[status] = { description, content: { [type]: { schema: { type: 'string' } } } };
+    }
     if (r.method === 'PROXY') responses['default'] = { description: 'The API’s own response, streamed' };
     if (r.op) {
       responses['401'] = PROBLEM;
       responses['403'] = PROBLEM;
     }
-    for (const s of ['400', '404', '409', '429', '502', '503', '504']) responses[s] = PROBLEM;
+    if (r.problems !== false)
+      for (const s of ['400', '404', '409', '429', '502', '503', '504']) responses[s] ??= PROBLEM;
     const op = {
       summary: r.summary,
       operationId: `${r.method === 'PROXY' ? 'proxy' : r.method.toLowerCase()}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       ...(r.op ? { security: [{ callerKey: [] }], 'x-baton-operation': r.op } : { security: [] }),
       parameters: [...parameters(r.schema.params, 'path'), ...parameters(r.schema.querystring, 'query')],
       ...(r.schema.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: r.schema.body } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { [r.bodyType ?? 'application/json']: { schema: r.schema.body } },
+            },
+          }
         : r.method === 'PROXY'
           ? { requestBody: { required: false, content: { '*/*': { schema: {} } } } }
           : {}),

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import type { Baton } from '../core/baton.js';
 import type { Caller } from './keys.js';
 import type { Metrics } from './metrics.js';
+import type { RouteDoc } from './openapi.js';
 import type { Operation, ServerStore } from './server-store.js';
 
 /** A documented route: validated by its schemas, listed in the OpenAPI document. */
@@ -25,6 +26,8 @@ export interface RouteDef<P = Record<string, string>, Q = unknown, B = unknown> 
 export interface ServerParts {
   app: FastifyInstance;
   route<P = Record<string, string>, Q = unknown, B = unknown>(def: RouteDef<P, Q, B>): void;
+  /** Lists a route registered on `app` directly (pages, assets) in the OpenAPI document. */
+  document(doc: RouteDoc): void;
   baton: Baton;
   serverStore: ServerStore;
   logger: FastifyBaseLogger;

@@ -4,6 +4,7 @@ import {
   ConfigError,
   ConnectionMismatch,
   ConnectionNotFound,
+  CredentialsRejected,
   InvalidClient,
   NetworkError,
   ProviderError,
@@ -14,6 +15,7 @@ import {
   StoreError,
 } from '../errors.js';
 import type { Caller } from './keys.js';
+import { httpRemediation } from './remediation.js';
 
 /** An RFC 9457 problem document, carrying Baton's `code` and `remediation`. */
 export interface Problem {
@@ -26,7 +28,10 @@ export interface Problem {
   instance?: string;
   connectionId?: string;
   provider?: string;
-  /** For 409 needs-reauthorization: how to connect the account again. */
+  /**
+   * For a 409 needing a person (revoked, needs_reauth): a connect page that authorizes the
+   * connection again — the link GET /v1/connections/{id} gives; only for keys with manage.
+   */
   reconnect?: string;
   retryAfter?: number;
 }
@@ -45,7 +50,7 @@ export const unauthorized = (why: string) =>
     401,
     'unauthorized',
     why,
-    'Send a caller key as `Authorization: Bearer <key>`; create one with `baton keys create`.',
+    "Send a caller key as `Authorization: Bearer <key>`; the server's operator issues keys (`baton keys create`).",
   );
 
 /**
@@ -145,7 +150,7 @@ export const forbidden = (why: string, remediation: string) =>
 export const outOfScope = (caller: Caller, id: string) =>
   forbidden(
     `The caller key "${caller.key.name}" is not allowed to use connection "${id}".`,
-    'Use a key whose --allow covers this connection id or its provider.',
+    "Use a caller key whose allow-list covers this connection id or its provider (the server's operator sets it when creating a key).",
   );
 
 const TITLES: Record<number, string> = {
@@ -158,6 +163,7 @@ const TITLES: Record<number, string> = {
   413: 'Content Too Large',
   414: 'URI Too Long',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
@@ -170,6 +176,7 @@ export function statusFor(err: unknown): number {
   if (err instanceof ConnectionNotFound) return 404;
   if (err instanceof ReauthorizationRequired || err instanceof ConnectionMismatch) return 409;
   if (err instanceof RateLimited) return 429;
+  if (err instanceof CredentialsRejected) return 422;
   if (err instanceof NetworkError) return /no answer within/.test(err.message) ? 504 : 502;
   if (err instanceof ProviderError || err instanceof InvalidClient) return 502;
   if (err instanceof AuthorizationError || err instanceof ConfigError) return 400;
@@ -194,7 +201,8 @@ export function toProblem(err: unknown, requestId: string): Problem {
   if (err instanceof BatonError) {
     code = err.code;
     detail = err.message;
-    remediation = err.remediation;
+    // The server's own problems are written for HTTP callers; the library's are translated.
+    remediation = err instanceof HttpProblem ? err.remediation : httpRemediation(err).text;
   } else if (status < 500 && (err as { validation?: unknown } | null)?.validation) {
     code = 'invalid_request';
     detail = validationDetail(err as { validation?: ValidationIssue[]; validationContext?: string });
@@ -223,7 +231,6 @@ export function toProblem(err: unknown, requestId: string): Problem {
   if (err instanceof BatonError) {
     if (err.connectionId) problem.connectionId = err.connectionId;
     if (err.provider) problem.provider = err.provider;
-    if (err instanceof ReauthorizationRequired) problem.reconnect = err.remediation;
   }
   if (err instanceof RateLimited && err.retryAfter !== undefined) problem.retryAfter = err.retryAfter;
   return problem;

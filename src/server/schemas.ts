@@ -128,6 +128,11 @@ export const createBody = {
     },
     scopes,
     replace: { type: 'boolean' },
+    verify: {
+      type: 'boolean',
+      description:
+        'static credentials are checked at the provider before they are stored (default true); false stores them unchecked',
+    },
   },
   required: ['id', 'provider'],
   additionalProperties: false,

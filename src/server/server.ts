@@ -11,7 +11,14 @@ import Fastify, {
 import pino from 'pino';
 import { Baton, type BatonOptions } from '../core/baton.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
-import { BatonError, ConfigError, ConnectionNotFound, redact } from '../errors.js';
+import {
+  BatonError,
+  ConfigError,
+  ConnectionNotFound,
+  carriesSecret,
+  ReauthorizationRequired,
+  redact,
+} from '../errors.js';
 import { AuditLog } from './audit.js';
 import { registerConnect } from './connect/routes.js';
 import { connectionWithReconnect } from './connect/schemas.js';
@@ -30,6 +37,7 @@ import {
   toProblem,
   unauthorized,
 } from './problem.js';
+import { httpRemediation } from './remediation.js';
 import * as S from './schemas.js';
 import type { Operation, ServerStore } from './server-store.js';
 import { openServerStore } from './server-store.js';
@@ -66,6 +74,13 @@ export interface ServerOptions {
   connect?: ConnectOptions;
   /** Webhook delivery from this replica (README, "Webhooks"); false: this replica delivers none. */
   webhooks?: DelivererOptions | false;
+  /**
+   * The proxy's bound on an upstream, in ms: how long it may take to send the response headers,
+   * and then how long its body may go without a byte. Past it the caller gets a 504 problem (or,
+   * when the headers were already relayed, the stream is cut) and the audit row says
+   * `upstream_timeout`. Default 30 s.
+   */
+  proxyTimeoutMs?: number;
 }
 
 export interface BatonServer {
@@ -84,6 +99,8 @@ interface RequestState {
   connectionId: string | null;
   provider: string | null;
   detail: string | null;
+  /** The request's audit row, metric and log line are written (once, at its end). */
+  finished?: boolean;
 }
 
 declare module 'fastify' {
@@ -113,6 +130,10 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
+/**
+ * Response headers never relayed: hop-by-hop ones, and any carrying a credential by its name
+ * (values carrying the connection's credential are dropped whatever the name, see below).
+ */
 const RESPONSE_DROP = new Set([
   'connection',
   'keep-alive',
@@ -124,7 +145,13 @@ const RESPONSE_DROP = new Set([
   'upgrade',
   'authorization',
   'proxy-authorization',
+  'x-api-key',
+  'x-auth-token',
+  'x-access-token',
 ]);
+
+/** The proxy's default bound on an upstream's headers, and on its body's silences. */
+const PROXY_TIMEOUT_MS = 30_000;
 
 /** Proxied response bodies up to this many bytes (with a Content-Length) are sent in one write. */
 const SMALL_BODY = 64 * 1024;
@@ -157,6 +184,20 @@ function connectionOptions(value: string | undefined): Set<string> | null {
   return names.length === 0 ? null : new Set(names);
 }
 
+function isBodyTimeout(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'UND_ERR_BODY_TIMEOUT';
+}
+
+/** An upstream whose body stalled before the proxy relayed anything. */
+function upstreamTimeout(id: string, provider: string, ms: number): HttpProblem {
+  return new HttpProblem(
+    504,
+    'upstream_timeout',
+    `The API of connection "${id}" (${provider}) sent its response headers and then nothing for ${ms} ms.`,
+    "Retry later; if the API is slow by nature, the server's operator can give the proxy a longer timeout (--proxy-timeout).",
+  );
+}
+
 /** Starts the HTTP server: the broker API, the authenticating proxy, health and metrics. */
 export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
   const env = options.env ?? process.env;
@@ -173,6 +214,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     throw err;
   }
   const ttl = options.cacheTtlMs ?? 500;
+  const proxyTimeoutMs = options.proxyTimeoutMs ?? PROXY_TIMEOUT_MS;
   const keys = new KeyRing(serverStore, ttl);
   const switches = new ProviderSwitches(serverStore, ttl);
   const metrics = new Metrics(baton);
@@ -282,7 +324,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     if (!caller.key.ops.includes(op)) {
       throw forbidden(
         `The caller key "${caller.key.name}" may not ${op}.`,
-        `Use a key created with --ops including ${op}.`,
+        `Use a caller key whose operations include ${op} (the server's operator sets them when creating a key).`,
       );
     }
   });
@@ -307,8 +349,11 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       );
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  /** A request's end: its audit row, metric and log line. */
+  const finished = (req: FastifyRequest, reply: FastifyReply) => {
     const st = req.batonState;
+    if (st?.finished) return;
+    if (st) st.finished = true;
     const auditOp = req.routeOptions.config.audit;
     const outcome =
       (reply as FastifyReply & { batonCode?: string }).batonCode ?? (reply.statusCode < 400 ? 'ok' : 'error');
@@ -343,11 +388,29 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       },
       'request',
     );
-  });
+  };
+  app.addHook('onResponse', async (req, reply) => finished(req, reply));
 
-  app.setErrorHandler((err, req, reply) => {
+  app.setErrorHandler(async (err, req, reply) => {
     const problem = toProblem(err, req.id);
     if (problem.status >= 500) req.log.error({ err }, problem.detail);
+    else if (err instanceof BatonError && !(err instanceof HttpProblem)) {
+      // What only the operator can fix: the library's own sentence goes to the log.
+      const operator = httpRemediation(err).operator;
+      if (operator)
+        req.log.warn(
+          { code: err.code, provider: err.provider, remediation: redact(operator) },
+          'for the operator',
+        );
+    }
+    // A connection that needs a person: a key that may manage it gets the connect page itself.
+    const caller = req.batonState?.caller;
+    const reauth = err instanceof ReauthorizationRequired ? err : null;
+    const id = reauth?.connectionId;
+    if (id && caller?.key.ops.includes('manage') && caller.scope.allows(id, reauth?.provider ?? null)) {
+      const link = await connect.service.reconnectLink(id).catch(() => null);
+      if (link) problem.reconnect = link.url;
+    }
     if (problem.status === 401)
       reply.header('www-authenticate', bearerChallenge(req.headers.authorization !== undefined));
     return sendProblem(reply, problem);
@@ -425,7 +488,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         403,
         'provider_disabled',
         `Releases and proxied calls for ${provider} are switched off on this server.`,
-        `An operator switched ${provider} off; \`baton providers enable ${provider}\` switches it back on.`,
+        `The server's operator switched ${provider} off; calls work again once they switch it back on (\`baton providers enable ${provider}\`).`,
       );
     }
     return provider;
@@ -509,6 +572,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       credentials?: { apiKey: string; apiSecret?: string };
       scopes?: string[];
       replace?: boolean;
+      verify?: boolean;
     }
   >({
     method: 'POST',
@@ -529,6 +593,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         ...(b.credentials ? { credentials: b.credentials } : {}),
         ...(b.scopes ? { scopes: b.scopes } : {}),
         ...(b.replace ? { replace: true } : {}),
+        ...(b.verify === false ? { verify: false } : {}),
       });
       providerOf.delete(b.id);
       return reply.code(201).send(info);
@@ -656,6 +721,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const parts: ServerParts = {
     app,
     route: route as ServerParts['route'],
+    document: (doc) => routes.push(doc),
     baton,
     serverStore,
     logger: logger as FastifyBaseLogger,
@@ -716,14 +782,21 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
             { connectionId: id, provider },
           );
         }
+        // What goes upstream (README, "Proxy"): the caller's headers without the hop-by-hop
+        // ones, its Authorization, its cookies (unless the provider opts in) and any header that
+        // carries its caller key in some other name.
         const headers: Record<string, string> = {};
         const named = connectionOptions(req.headers.connection);
         const given = req.headers;
+        const callerKey = [/^Bearer\s+(\S+)/i.exec(given.authorization ?? '')?.[1]];
+        const cookies = baton.providers.get(provider).proxyCookies === true;
         for (const name in given) {
           const value = given[name];
           if (value === undefined || HOP_BY_HOP.has(name) || name === 'x-request-id') continue;
-          if (named?.has(name)) continue;
-          headers[name] = Array.isArray(value) ? value.join(', ') : value;
+          if (named?.has(name) || (name === 'cookie' && !cookies)) continue;
+          const joined = Array.isArray(value) ? value.join(', ') : value;
+          if (carriesSecret(joined, callerKey)) continue;
+          headers[name] = joined;
         }
         // Bodies pass through as sent: no decompression on the way back.
         headers['accept-encoding'] = 'identity';
@@ -739,27 +812,56 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           method: req.method,
           headers,
           signal: abort,
+          timeoutMs: proxyTimeoutMs,
+          bodyTimeoutMs: proxyTimeoutMs,
+          // A header that echoes the credential, whatever its name, never reaches the caller.
+          dropCredentialHeaders: true,
           ...(hasBody ? { body: req.body as Readable } : {}),
         });
         const credentialHeader = credentialHeaderOf(provider);
-        reply.code(res.statusCode);
         const answered = res.headers;
+        const relayed: Record<string, string | string[]> = {};
         for (const name in answered) {
           const value = answered[name];
           if (value === undefined || RESPONSE_DROP.has(name) || name === credentialHeader) continue;
-          reply.header(name, value);
+          if (name === 'set-cookie' && !cookies) continue;
+          relayed[name] = value;
         }
         if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {
           await res.body.dump().catch(() => undefined);
-          return reply.send();
+          return reply.code(res.statusCode).headers(relayed).send();
         }
-        // A small body of declared length goes out in one write with the headers; anything
-        // larger, or of unknown length, streams through without being held.
+        // A small body of declared length is read whole before anything is relayed: an upstream
+        // that stalls in it gets the caller a 504. Anything larger, or of unknown length, streams
+        // through without being held; a stall then cuts the stream (the status is already sent).
         const declared = Number(res.headers['content-length']);
         if (declared >= 0 && declared <= SMALL_BODY) {
-          return reply.send(Buffer.from(await res.body.arrayBuffer()));
+          let whole: Buffer;
+          try {
+            whole = Buffer.from(await res.body.arrayBuffer());
+          } catch (err) {
+            res.body.destroy();
+            if (isBodyTimeout(err)) throw upstreamTimeout(id, provider, proxyTimeoutMs);
+            throw err;
+          }
+          return reply.code(res.statusCode).headers(relayed).send(whole);
         }
-        return reply.send(res.body);
+        // A stream cut after the status went out (the upstream stalled or failed, or the caller
+        // left) ends without 'finish', which is when fastify's onResponse runs: the row is
+        // written here, with what cut it.
+        res.body.once('error', (err) => {
+          (reply as FastifyReply & { batonCode?: string }).batonCode = isBodyTimeout(err)
+            ? 'upstream_timeout'
+            : 'upstream_error';
+          req.batonState.detail = `${req.batonState.detail ?? ''} (cut: ${isBodyTimeout(err) ? `the body stalled ${proxyTimeoutMs} ms` : 'the upstream failed'})`;
+        });
+        reply.raw.once('close', () => {
+          if (reply.raw.writableFinished) return;
+          const r = reply as FastifyReply & { batonCode?: string };
+          r.batonCode ??= 'caller_gone';
+          finished(req, reply);
+        });
+        return reply.code(res.statusCode).headers(relayed).send(res.body);
       },
     });
   });
@@ -793,6 +895,47 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
+
+  // The operations routes in the OpenAPI document too: it lists every route the server answers.
+  const statusSchema = (value: string) => ({
+    type: 'object',
+    properties: { status: { type: 'string', enum: [value] } },
+    required: ['status'],
+  });
+  routes.push(
+    {
+      method: 'GET',
+      url: '/healthz',
+      op: null,
+      summary: 'Liveness: the process answers',
+      schema: { response: { 200: statusSchema('ok') } },
+      problems: false,
+    },
+    {
+      method: 'GET',
+      url: '/readyz',
+      op: null,
+      summary: 'Readiness: the stores answer and the server is not shutting down (503 otherwise)',
+      schema: { response: { 200: statusSchema('ready') } },
+    },
+    {
+      method: 'GET',
+      url: '/metrics',
+      op: null,
+      summary: 'Prometheus metrics (text exposition format), every name prefixed baton_',
+      schema: { response: {} },
+      media: { 200: ['text/plain; version=0.0.4', 'the metrics'] },
+      problems: false,
+    },
+    {
+      method: 'GET',
+      url: '/v1/openapi.json',
+      op: null,
+      summary: 'This document',
+      schema: { response: { 200: { type: 'object' } } },
+      problems: false,
+    },
+  );
 
   let openapi: object | null = null;
   app.get('/v1/openapi.json', { config: { op: null } }, async () => {

@@ -43,6 +43,8 @@ async function seed(db: string, key: string, synthetic = 0): Promise<void> {
         params,
         credentials: { apiKey: `key-${id}`, apiSecret: secret },
         authMode: provider === 'checkbook' ? 'api_key' : 'token_pair',
+        // Made-up keys for hosts this test never reaches.
+        verify: false,
       });
     }
     await baton.revoke('cb-2');
@@ -278,6 +280,7 @@ describe('baton rekey', () => {
       connectionId: 'stray',
       params: { company: 'stray' },
       credentials: { apiKey: 'k', apiSecret: 'planted-stray-secret' },
+      verify: false,
     });
     planted.add('planted-stray-secret');
     await other.close();

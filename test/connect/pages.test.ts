@@ -52,7 +52,8 @@ describe('connect pages over HTTP', () => {
     expect(csp).toContain("frame-ancestors 'none'");
     // The OAuth form may be answered by a redirect to the provider's authorize page, and no further.
     expect(csp).toMatch(/form-action 'self' http:\/\/127\.0\.0\.1:\d+/);
-    expect(page.headers['referrer-policy']).toBe('no-referrer');
+    // same-origin: browsers then send the page's real Origin with its forms (README, "Connect pages").
+    expect(page.headers['referrer-policy']).toBe('same-origin');
     expect(page.headers['cache-control']).toBe('no-store');
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.text).not.toMatch(/<script|\son[a-z]+=/i);
@@ -73,6 +74,11 @@ describe('connect pages over HTTP', () => {
         { ...form, csrf },
         { cookie, origin: 'https://evil.example' },
       ],
+      // Origin: null names no site: refused like a foreign origin, even with the right token.
+      [
+        { ...form, csrf },
+        { cookie, origin: 'null' },
+      ],
     ] as [Record<string, string>, Record<string, string>][]) {
       const res = await post(path, body, headers);
       expect(res.status).toBe(403);
@@ -82,8 +88,8 @@ describe('connect pages over HTTP', () => {
     expect(cancel.status).toBe(403);
     const view = await call(s.server.url, 'GET', `/v1/connect-sessions/${made['id']}`, s.admin);
     expect(view.json['status']).toBe('open');
-    // The right token (Origin null, as browsers send it under no-referrer) starts the authorization.
-    const ok = await post(path, { ...form, csrf }, { cookie, origin: 'null' });
+    // The right token from this server's own origin starts the authorization.
+    const ok = await post(path, { ...form, csrf }, { cookie, origin: new URL(s.server.url).origin });
     expect(ok.status).toBe(303);
     expect(ok.headers['location']).toContain('/cronofy/us/app/oauth/authorize');
   });
@@ -178,6 +184,7 @@ describe('connect pages over HTTP', () => {
       connectionId: 'doomed',
       params: { environment: 'sandbox' },
       credentials: { apiKey: 'k-0123456789', apiSecret: 's-0123456789' },
+      verify: false,
     });
     await s.server.baton.remove('doomed');
     const pending = await waitFor('failing attempts', async () => {

@@ -219,6 +219,7 @@ describe('the key a store needs', () => {
       connectionId: 'desk',
       params: { company: 'acme' },
       credentials: { apiKey: 'key-1', apiSecret: 'secret-1' },
+      verify: false,
     });
     await baton.close();
     return { dir, keyFile, db, keyId };

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { fetch } from 'undici';
@@ -130,6 +130,26 @@ export async function spawnServe(env: NodeJS.ProcessEnv, args: string[] = []): P
   return { url, out: () => out, kill: (s = 'SIGTERM') => child.kill(s), exited };
 }
 
+/** Runs a command once; its standard output and error together. */
+export function runCommand(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string }> {
+  const child = spawn(cmd, args, {
+    env: { PATH: process.env['PATH'], ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  return new Promise((r) => child.on('exit', (code) => r({ code, out })));
+}
+
 /** Runs the CLI once and returns its output. */
 export async function runCli(
   env: NodeJS.ProcessEnv,
@@ -176,4 +196,74 @@ export async function call(
     // not JSON
   }
   return { status: res.status, type: res.headers.get('content-type') ?? '', json, text };
+}
+
+export interface Reflector {
+  url: string;
+  seen: IncomingHttpHeaders[];
+  open: Set<ServerResponse>;
+  close(): Promise<void>;
+}
+
+/**
+ * An API that echoes the credential it received back in response headers (under many names and
+ * encodings), sets cookies, and stalls on demand: before its headers, in a small body, in a
+ * streamed one. `/base/me` is an identity endpoint that accepts only `validKey` (X-Api-Key).
+ * Its bodies name the request headers it received, never their values.
+ */
+export async function reflector(validKey?: string): Promise<Reflector> {
+  const seen: IncomingHttpHeaders[] = [];
+  const open = new Set<ServerResponse>();
+  const server: Server = createServer((req, res) => {
+    seen.push(req.headers);
+    const path = (req.url ?? '').replace(/^\/base/, '');
+    if (path === '/stall-headers') {
+      open.add(res);
+      return;
+    }
+    if (path === '/stall-body') {
+      open.add(res);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"partial":');
+      return;
+    }
+    if (path === '/stall-stream') {
+      open.add(res);
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write(Buffer.alloc(70_000, 0x61));
+      return;
+    }
+    if (path === '/me') {
+      const ok = validKey !== undefined && req.headers['x-api-key'] === validKey;
+      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(ok ? { id: 'acct-1', name: 'Reflector account' } : { error: 'unauthorized' }));
+      return;
+    }
+    const cred = String(req.headers['x-api-key'] ?? req.headers['authorization'] ?? '');
+    const token = cred.replace(/^(Bearer|Basic)\s+/i, '');
+    res.setHeader('x-api-key', cred);
+    res.setHeader('x-auth-token', cred);
+    res.setHeader('x-access-token', token);
+    res.setHeader('x-debug-echo', `received ${cred} from you`);
+    res.setHeader('x-echo-b64', Buffer.from(`k=${token}`).toString('base64'));
+    res.setHeader('x-echo-url', `https://x.example/cb?key=${encodeURIComponent(`${token}/+`)}`);
+    res.setHeader('link', `<https://x.example/next?access_token=${token}>; rel="next"`);
+    res.setHeader('www-authenticate', 'Bearer realm="example", error="insufficient_scope"');
+    res.setHeader('set-cookie', ['upstream_session=u-1; Path=/; HttpOnly', 'other=2']);
+    res.setHeader('x-plain', 'kept');
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ ok: true, received: Object.keys(req.headers).sort() }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    open,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }

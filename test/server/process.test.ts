@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { type SimulatorDiscovery, simulatorProfile } from '../../src/core/simula
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
 import { randomKey, tempDir } from '../helpers/env.js';
 import { consent } from '../helpers/sim-baton.js';
-import { call, echoServer, runCli, spawnServe } from './helpers.js';
+import { call, echoServer, runCli, runCommand, spawnServe } from './helpers.js';
 
 const PG_URL = process.env['BATON_TEST_POSTGRES_URL'];
 const EXAMPLES = fileURLToPath(new URL('../../examples/server/', import.meta.url));
@@ -69,24 +68,7 @@ async function newKey(e: NodeJS.ProcessEnv, name: string): Promise<string> {
   return (JSON.parse(r.stdout) as { key: string }).key;
 }
 
-function run(
-  cmd: string,
-  args: string[],
-  e: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; out: string }> {
-  const child = spawn(cmd, args, {
-    env: { PATH: process.env['PATH'], ...e },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((r) => child.on('exit', (code) => r({ code, out })));
-}
+const run = runCommand;
 
 describe('baton serve as a process (SQLite)', () => {
   it('a curl script and a Python stdlib script release a token and proxy a call, as the README shows', async () => {

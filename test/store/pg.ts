@@ -25,3 +25,29 @@ export async function sql(text: string, params: unknown[] = []): Promise<pg.Quer
     await client.end();
   }
 }
+
+export interface Engine {
+  name: string;
+  /** A fresh store of this engine: its spec (undefined: the default SQLite file), and how to drop it. */
+  store(): { spec: string | undefined; drop(): Promise<void> };
+}
+
+/** Memory, SQLite, and PostgreSQL when BATON_TEST_POSTGRES_URL is set (a unique schema each). */
+export function storeEngines(): Engine[] {
+  const engines: Engine[] = [
+    { name: 'memory', store: () => ({ spec: 'memory:', drop: async () => undefined }) },
+    { name: 'sqlite', store: () => ({ spec: undefined, drop: async () => undefined }) },
+  ];
+  if (PG_URL) {
+    engines.push({
+      name: 'postgres',
+      store: () => {
+        const schema = uniqueSchema();
+        const u = new URL(PG_URL as string);
+        u.searchParams.set('schema', schema);
+        return { spec: u.toString(), drop: () => dropSchema(schema) };
+      },
+    });
+  }
+  return engines;
+}

@@ -222,6 +222,7 @@ describe('webhooks from baton serve', () => {
         provider: 'checkbook',
         params: { environment: 'sandbox' },
         credentials: { apiKey: `key-${id}-0123456789`, apiSecret: 'secret-abcdefghij' },
+        verify: false,
       });
       expect(made.status, made.text).toBe(201);
       expected.set(`connection.created ${id}`, '');
@@ -312,6 +313,7 @@ describe('webhooks from baton serve', () => {
             provider: 'checkbook',
             params: { environment: 'sandbox' },
             credentials: { apiKey: `key-${id}-0123456789`, apiSecret: 'secret-abcdefghij' },
+            verify: false,
           });
           expect(made.status, made.text).toBe(201);
           expected.set(`connection.created ${id}`, '');

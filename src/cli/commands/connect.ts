@@ -314,22 +314,13 @@ async function authorize(cli: Cli, baton: Baton, plan: Plan, opts: FlowOptions):
     });
   } else {
     const credentials = await readCredentials(cli, spec.id, mode, opts);
-    if (opts.verify) {
-      const check = await baton.verifyCredentials({ provider: spec.id, params, authMode: mode, credentials });
-      if (check.checked && check.status >= 400) {
-        const env = spec.environmentParam ? params[spec.environmentParam] : undefined;
-        throw new ConfigError(
-          `${spec.displayName}'s identity endpoint refused these credentials (HTTP ${check.status}); nothing was stored.`,
-          `Check the API key${mode === 'token_pair' ? ' and secret' : ''}${env ? ` (they must be the ${env} ones)` : ''}, or pass --no-verify to store them anyway.`,
-          { provider: spec.id, connectionId: id },
-        );
-      }
-      verified = check.checked;
-      if (!check.checked && !cli.json)
-        cli.note(
-          `${cli.err.yellow('!')} ${spec.displayName} has no identity endpoint: the credentials could not be checked before storing.`,
-        );
-    } else verified = false;
+    // baton.connect checks them at the identity endpoint first (--no-verify: it does not), and
+    // refuses with a typed error: rejected, or the provider could not be asked.
+    verified = opts.verify && Boolean(spec.identityPath);
+    if (opts.verify && !spec.identityPath && !cli.json)
+      cli.note(
+        `${cli.err.yellow('!')} ${spec.displayName} has no identity endpoint: the credentials could not be checked before storing.`,
+      );
     info = await baton.connect({
       provider: spec.id,
       connectionId: id,
@@ -337,6 +328,7 @@ async function authorize(cli: Cli, baton: Baton, plan: Plan, opts: FlowOptions):
       authMode: mode,
       credentials,
       replace: true,
+      verify: opts.verify,
     });
   }
   await keepAccount(cli, baton, plan, before, info, opts);

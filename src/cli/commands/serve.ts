@@ -37,6 +37,10 @@ export function serveCommand(cli: Cli): Command {
     .option('--webhook-retry-max <duration>', 'longest retry delay', '1h')
     .option('--webhook-timeout <duration>', 'how long a receiver may take to answer', '10s')
     .option('--webhook-poll <duration>', 'how often to look for due deliveries', '1s')
+    .option(
+      '--proxy-timeout <duration>',
+      'how long a proxied API may take to send its headers, and then go silent in its body (env BATON_PROXY_TIMEOUT)',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  baton serve --port 8080\n  BATON_STORE=postgres://baton@db/baton baton serve --host 0.0.0.0\n\nCallers authenticate with keys from `baton keys create`. See the README, "Server".',
@@ -58,6 +62,7 @@ export function serveCommand(cli: Cli): Command {
         webhookRetryMax: string;
         webhookTimeout: string;
         webhookPoll: string;
+        proxyTimeout?: string;
       }) => {
         const port = Number(opts.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -83,7 +88,17 @@ export function serveCommand(cli: Cli): Command {
           webhookRetryMax: parseDuration(opts.webhookRetryMax, '--webhook-retry-max'),
           webhookTimeout: parseDuration(opts.webhookTimeout, '--webhook-timeout'),
           webhookPoll: parseDuration(opts.webhookPoll, '--webhook-poll'),
+          proxyTimeout: parseDuration(
+            opts.proxyTimeout ?? cli.env['BATON_PROXY_TIMEOUT'] ?? '30s',
+            opts.proxyTimeout !== undefined ? '--proxy-timeout' : 'BATON_PROXY_TIMEOUT',
+          ),
         };
+        if (ms.proxyTimeout < 1) {
+          throw new UsageError(
+            'The proxy timeout must be longer than 0 (0 would leave a stalled upstream unbounded).',
+            'Pass --proxy-timeout (or BATON_PROXY_TIMEOUT) a duration such as 30s.',
+          );
+        }
         const baton = await cli.openBaton({ keeper: false }, { create: true });
         const store = cli.config().store ?? defaultStoreSpec(cli.env);
         let server: Awaited<ReturnType<typeof startServer>>;
@@ -96,6 +111,7 @@ export function serveCommand(cli: Cli): Command {
             keeper: opts.keeper,
             auditRetentionMs: ms.auditRetention,
             shutdownTimeoutMs: ms.shutdownTimeout,
+            proxyTimeoutMs: ms.proxyTimeout,
             logLevel: opts.logLevel,
             // The process's own standard output gets the server's asynchronous writer.
             ...(cli.stdout === process.stdout ? {} : { logStream: cli.stdout }),

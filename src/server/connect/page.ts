@@ -46,8 +46,11 @@ ${input.body}
 
 /**
  * Headers for every page: no script at all, styles only from this server (or the inline
- * style's hash), forms only to `formAction` sources, never framed, no referrer (the URLs carry
- * tokens and codes), never cached.
+ * style's hash), forms only to `formAction` sources, never framed, never cached. The referrer
+ * goes to this server only (`same-origin`): no other site learns a page's URL, and a form post
+ * carries the page's real `Origin` — under `no-referrer` browsers send `Origin: null`, which the
+ * pages refuse like any foreign origin. (A URL that carries a token or a code is answered by a
+ * redirect with `no-referrer` before any page shows.)
  */
 export function pageHeaders(
   options: { inlineStyle?: boolean; formAction?: string[] } = {},
@@ -63,7 +66,7 @@ export function pageHeaders(
   return {
     'content-type': 'text/html; charset=utf-8',
     'content-security-policy': csp,
-    'referrer-policy': 'no-referrer',
+    'referrer-policy': 'same-origin',
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',

@@ -4,6 +4,7 @@ import { BatonError, ConnectionNotFound } from '../../errors.js';
 import { checkParamValue } from '../../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
 import type { Caller } from '../keys.js';
+import type { RouteDoc } from '../openapi.js';
 import type { ServerParts } from '../parts.js';
 import { HttpProblem } from '../problem.js';
 import { authorizationSources, paramLabel } from './labels.js';
@@ -274,7 +275,12 @@ export async function registerConnect(
         }),
     );
 
-    /** A form post: this browser's session, its CSRF token, not from another site, still open. */
+    /**
+     * A form post: this browser's session, its CSRF token, not from another site, still open.
+     * `Origin: null` (a sandboxed frame, a `data:` page, a privacy redirect) names no site and
+     * is refused like any foreign origin; a client that sends no Origin at all is judged by the
+     * cookie and the CSRF token alone.
+     */
     const posted = async (
       req: FastifyRequest<{ Params: { id: string }; Body: Record<string, string> }>,
       reply: FastifyReply,
@@ -287,7 +293,7 @@ export async function registerConnect(
         typeof req.body !== 'object' ||
         req.body === null ||
         !service.same(req.body['csrf'], s.csrf) ||
-        (origin !== undefined && origin !== 'null' && origin !== ours)
+        (origin !== undefined && origin !== ours)
       ) {
         await problem(req, reply, 'forbidden');
         return null;
@@ -415,14 +421,16 @@ export async function registerConnect(
       const check = await baton
         .verifyCredentials({ provider: spec.id, params, authMode: mode, credentials })
         .catch((err: unknown) => (err instanceof BatonError ? err : Promise.reject(err)));
-      const refused = check instanceof BatonError || (check.checked && check.status >= 400);
+      // A provider that could not be asked (unreachable, or failing with a 5xx) judged nothing:
+      // the person may try again, and it does not count as a refused key.
+      const unasked = check instanceof BatonError || (check.checked && check.status >= 500);
+      const refused = unasked || (check.checked && check.status >= 400);
       if (refused) {
-        const failures = s.failures + 1;
-        const why =
-          check instanceof BatonError
-            ? `${spec.displayName} could not be reached to check the key. Try again in a moment.`
-            : `${spec.displayName} did not accept this key${mode === 'token_pair' ? ' and secret' : ''}. Check that you copied ${mode === 'token_pair' ? 'both' : 'it'} whole${params['environment'] ? ` and that ${params['environment'] === 'sandbox' ? 'they are sandbox keys' : 'they are production keys'}` : ''}.`;
-        if (failures >= service.maxFailures && !(check instanceof BatonError)) {
+        const failures = unasked ? s.failures : s.failures + 1;
+        const why = unasked
+          ? `${spec.displayName} could not be reached to check the key. Try again in a moment.`
+          : `${spec.displayName} did not accept this key${mode === 'token_pair' ? ' and secret' : ''}. Check that you copied ${mode === 'token_pair' ? 'both' : 'it'} whole${params['environment'] ? ` and that ${params['environment'] === 'sandbox' ? 'they are sandbox keys' : 'they are production keys'}` : ''}.`;
+        if (failures >= service.maxFailures && !unasked) {
           const done = await service.finish({ ...s, provider: spec.id }, 'failed', {
             code: 'credentials_refused',
             message: `${spec.displayName} refused the key ${failures} times.`,
@@ -442,6 +450,8 @@ export async function registerConnect(
           authMode: mode,
           credentials,
           ...(s.reconnect ? { replace: true } : {}),
+          // Checked just above, with the page's own answers to a refusal.
+          verify: false,
         });
         if (check.checked) await baton.identify(s.connectionId).catch(() => undefined);
         info = await baton.get(s.connectionId);
@@ -520,6 +530,79 @@ export async function registerConnect(
     });
     return link ? { ...info, reconnectUrl: link.url } : info;
   };
+
+  // The pages in the OpenAPI document: every route the server answers is listed there.
+  const html = (what: string): [string, string] => ['text/html; charset=utf-8', what];
+  const form = {
+    type: 'object',
+    description: 'the page’s form: its CSRF token, and the fields the page shows',
+    properties: { csrf: { type: 'string' } },
+    required: ['csrf'],
+  };
+  const sessionParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] };
+  const pageDoc = { op: null, problems: false } as const;
+  const docs: Omit<RouteDoc, 'op' | 'problems'>[] = [
+    {
+      method: 'GET',
+      url: '/connect/assets/baton.css',
+      summary: 'The connect pages’ stylesheet',
+      schema: { response: {} },
+      media: { 200: ['text/css; charset=utf-8', 'the stylesheet'] },
+    },
+    {
+      method: 'GET',
+      url: '/connect/:token',
+      summary:
+        'A connect link (single use): binds the session to this browser (a cookie) and redirects to its page',
+      schema: {
+        params: { type: 'object', properties: { token: { type: 'string' } }, required: ['token'] },
+        response: {},
+      },
+      media: {
+        303: html('to /connect/s/{id}'),
+        404: html('an unknown link'),
+        409: html('open in another browser'),
+        410: html('an expired or used link'),
+      },
+    },
+    {
+      method: 'GET',
+      url: '/connect/s/:id',
+      summary: 'A connect session’s page, for the browser it is bound to',
+      schema: {
+        params: sessionParams,
+        querystring: {
+          type: 'object',
+          properties: { provider: { type: 'string' }, mode: { type: 'string' } },
+        },
+        response: {},
+      },
+      media: { 200: html('the page'), 400: html('cookies are off'), 409: html('bound to another browser') },
+    },
+    {
+      method: 'POST',
+      url: '/connect/s/:id',
+      summary:
+        'The page’s form: connects with an API key, or starts the authorization (a form post from the page itself; Origin must be this server)',
+      schema: { params: sessionParams, body: form, response: {} },
+      bodyType: 'application/x-www-form-urlencoded',
+      media: {
+        303: html('to the provider, or to the result'),
+        400: html('the form again, with what to fix'),
+        403: html('no CSRF token, or another origin'),
+        422: html('the form again: the provider refused the key'),
+      },
+    },
+    {
+      method: 'POST',
+      url: '/connect/s/:id/cancel',
+      summary: 'The page’s cancel button: ends the session as denied',
+      schema: { params: sessionParams, body: form, response: {} },
+      bodyType: 'application/x-www-form-urlencoded',
+      media: { 303: html('to the result'), 403: html('no CSRF token, or another origin') },
+    },
+  ];
+  for (const doc of docs) parts.document({ ...pageDoc, ...doc });
 
   return { service, callback, withReconnect };
 }

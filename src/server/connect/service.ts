@@ -120,7 +120,7 @@ export class ConnectService {
         'return_url_not_allowed',
         `The returnUrl ${url.origin}${url.pathname} is not on this server's allow-list.`,
         this.#returnUrls.length === 0
-          ? 'Start the server with --connect-return-url <prefix> (BATON_CONNECT_RETURN_URLS) to allow return URLs.'
+          ? 'This server allows no return URLs; its operator allows some (--connect-return-url <prefix>), or leave returnUrl out.'
           : `Use a URL under one of: ${this.#returnUrls.map((u) => u.href).join(', ')}.`,
       );
     }
