@@ -17,6 +17,11 @@ if (process.argv.includes('--scale')) {
   await (await import('./scale.mjs')).main(process.argv.slice(2));
   process.exit(0);
 }
+if (process.argv.includes('--cold')) {
+  // Only the cold-start rows, one per auth mode: bench/cold.mjs.
+  await (await import('./cold.mjs')).main(process.argv.slice(2));
+  process.exit(0);
+}
 const quick = process.argv.includes('--quick');
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
 const db = join(dir, 'bench.db');
