@@ -206,7 +206,8 @@ export class Cli {
     const options = this.options();
     if (config.simulator) {
       const { connectSimulator } = await import('../core/simulator-profile.js');
-      const profile = await connectSimulator(config.simulator);
+      // No redirect URI in the clients: `baton connect` listens on its own loopback one.
+      const profile = await connectSimulator(config.simulator, null);
       options.providers = mergeOverrides(profile.providers, config.providers);
       options.clients = envWins({ ...profile.clients, ...config.clients }, this.env);
     }

@@ -5,6 +5,7 @@ import {
   basicAuth,
   bearer,
   bodyFields,
+  escapeHtml,
   html,
   json,
   redactedPath,
@@ -171,6 +172,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     origin,
     migrationOrigin,
     admin: `${origin}/_sim/`,
+    callback: `${origin}/callback`,
     vendors: Object.fromEntries(
       VENDORS.map((v) => [v, vendors[v].discovery(origin, migrationOrigin)]),
     ) as Discovery['vendors'],
@@ -300,11 +302,25 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     kind?: RequestLogEntry['endpoint'];
   }
 
+  /**
+   * Where a consent ends when the program gave no redirect URI of its own (the discovery
+   * document's `callback`, the default of connectSimulator): a page with the URL to hand to
+   * completeAuthorization.
+   */
+  function callbackPage(url: URL): SimResponse {
+    const href = escapeHtml(url.href);
+    return html(
+      200,
+      `<h1>Authorization answered</h1><p>Pass this URL to <code>baton.completeAuthorization({ callbackUrl })</code>:</p><pre>${href}</pre>`,
+    );
+  }
+
   function routeMain(req: SimRequest): Routed {
     const segments = req.url.pathname.split('/').filter(Boolean);
     if (req.url.pathname === '/.well-known/baton-simulator')
       return { response: json(200, discovery()), kind: 'discovery' };
     if (segments[0] === '_sim') return { response: admin(req, segments.slice(1).join('/')), kind: 'admin' };
+    if (req.url.pathname === '/callback') return { response: callbackPage(req.url), kind: 'admin' };
     const vendor = segments[0];
     if (!isVendor(vendor)) return {};
     if (vendor === 'checkfront' && segments[1] && state.migrated.has(segments[1])) {

@@ -160,6 +160,8 @@ export interface Discovery {
   origin: string;
   migrationOrigin: string;
   admin: string;
+  /** A page that shows the callback URL it was sent to: the redirect URI for code flows when the program has none. */
+  callback: string;
   vendors: Record<Vendor, DiscoveryVendor>;
 }
 
