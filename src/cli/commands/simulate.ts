@@ -1,4 +1,6 @@
-import { formatDiscovery, startSimulator } from '../../simulator/index.js';
+import { resolve } from 'node:path';
+import { ConfigError } from '../../errors.js';
+import { formatDiscovery, type Simulator, startSimulator } from '../../simulator/index.js';
 import type { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
 
@@ -11,7 +13,14 @@ function port(value: string | undefined, flag: string): number {
 
 export async function simulate(
   cli: Cli,
-  opts: { port: string; migrationPort: string; consent: string; cronofyRotation: string },
+  opts: {
+    port: string;
+    migrationPort: string;
+    consent: string;
+    cronofyRotation: string;
+    seed?: string;
+    state?: string;
+  },
 ): Promise<void> {
   if (opts.consent !== 'auto' && opts.consent !== 'prompt')
     throw new UsageError(
@@ -23,16 +32,45 @@ export async function simulate(
       `--cronofy-rotation ${opts.cronofyRotation} is not a mode.`,
       'Use never, always or sometimes.',
     );
-  const sim = await startSimulator({
-    port: port(opts.port, '--port'),
-    migrationPort: port(opts.migrationPort, '--migration-port'),
-    consent: opts.consent,
-    cronofyRotation: opts.cronofyRotation as 'never' | 'always' | 'sometimes',
-  });
+  if (opts.seed === '') throw new UsageError('--seed is empty.', 'Give --seed any non-empty text.');
+  let sim: Simulator;
+  try {
+    sim = await startSimulator({
+      port: port(opts.port, '--port'),
+      migrationPort: port(opts.migrationPort, '--migration-port'),
+      consent: opts.consent,
+      cronofyRotation: opts.cronofyRotation as 'never' | 'always' | 'sometimes',
+      ...(opts.seed ? { seed: opts.seed } : {}),
+      ...(opts.state ? { stateFile: resolve(opts.state) } : {}),
+    });
+  } catch (err) {
+    // The simulator's own errors are plain (it imports nothing from Baton): a state file it
+    // cannot read, a port in use.
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'EADDRINUSE'
+        ? `Port ${opts.port} is in use.`
+        : String((err as Error).message).replace(/\.?$/, '.'),
+      code === 'EADDRINUSE'
+        ? 'Pick another with --port (0 picks a free one).'
+        : 'Fix or move the file, or start without --state.',
+      { cause: err },
+    );
+  }
   if (cli.json) cli.printJson(sim.discovery());
   else {
     cli.print(formatDiscovery(sim.discovery()));
-    cli.note(cli.err.dim(`\nSimulator running at ${sim.url}. Press Ctrl-C to stop.`));
+    cli.note(
+      cli.err.dim(
+        `\nSimulator running at ${sim.url}. Press Ctrl-C to stop.${
+          opts.state
+            ? ` Credentials, grants and tokens are kept in ${opts.state} (saved on Ctrl-C).`
+            : opts.seed
+              ? ' Credentials come from --seed: the same at every start; grants and tokens are not kept.'
+              : ' Credentials are new at every start: use --state FILE to keep connections working across restarts.'
+        }`,
+      ),
+    );
   }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
