@@ -82,6 +82,7 @@ describe('the simulator in development', () => {
       };
       p.child.kill('SIGINT');
       const ran = await p.done;
+      transcript.splice(transcript.length - 2, 2); // simulate lists its (fake) credentials by design
       expect(ran.code).toBe(0);
       return Object.fromEntries(Object.entries(d.vendors).map(([v, x]) => [v, x.clients]));
     };
