@@ -33,11 +33,14 @@ export async function simulate(
       'Use never, always or sometimes.',
     );
   if (opts.seed === '') throw new UsageError('--seed is empty.', 'Give --seed any non-empty text.');
+  const ports = {
+    port: port(opts.port, '--port'),
+    migrationPort: port(opts.migrationPort, '--migration-port'),
+  };
   let sim: Simulator;
   try {
     sim = await startSimulator({
-      port: port(opts.port, '--port'),
-      migrationPort: port(opts.migrationPort, '--migration-port'),
+      ...ports,
       consent: opts.consent,
       cronofyRotation: opts.cronofyRotation as 'never' | 'always' | 'sometimes',
       ...(opts.seed ? { seed: opts.seed } : {}),
