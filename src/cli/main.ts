@@ -41,13 +41,7 @@ export async function run(argv: string[], cli: Cli): Promise<number> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const { Cli, reportError } = await import('./runtime.js');
-  const cli = new Cli({
-    env: process.env,
-    cwd: process.cwd(),
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdin: process.stdin,
-  });
+  const cli = Cli.fromProcess();
   try {
     process.exitCode = await run(argv, cli);
   } catch (err) {

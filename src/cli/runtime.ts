@@ -58,6 +58,17 @@ export class Cli {
     this.stdin = io.stdin;
   }
 
+  /** The Cli of this process: its streams, environment and working directory. */
+  static fromProcess(): Cli {
+    return new Cli({
+      env: process.env,
+      cwd: process.cwd(),
+      stdout: process.stdout,
+      stderr: process.stderr,
+      stdin: process.stdin,
+    });
+  }
+
   /** Before parsing: whether --json is on the command line, so usage errors can be JSON too. */
   sawJsonFlag(argv: string[]): void {
     const end = argv.indexOf('--');

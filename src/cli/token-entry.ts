@@ -14,12 +14,6 @@ export async function main(id: string): Promise<void> {
   // before it can exit — about 0.3 s a run on a busy 2-core machine, for a process that sends
   // one request. The baseline is all one request needs.
   setFlagsFromString('--liftoff-only');
-  const cli = new Cli({
-    env: process.env,
-    cwd: process.cwd(),
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdin: process.stdin,
-  });
+  const cli = Cli.fromProcess();
   process.exitCode = await runToken(cli, id);
 }

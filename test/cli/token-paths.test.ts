@@ -43,15 +43,21 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function seed(store: string): Promise<void> {
+/** A Baton over `store` with the simulator's endpoints and clients. */
+async function open(store: string): Promise<Baton> {
   const profile = simulatorProfile(sim.discovery() as unknown as SimulatorDiscovery);
-  const baton = await Baton.open({
+  return Baton.open({
     store,
     secretKey: key,
     providers: profile.providers,
     clients: profile.clients,
     env: {},
   });
+}
+
+async function seed(store: string): Promise<void> {
+  const profile = simulatorProfile(sim.discovery() as unknown as SimulatorDiscovery);
+  const baton = await open(store);
   try {
     const pair = profile.apiKeys['checkfront']?.find((k) => k.params['company'] === 'acme');
     await baton.connect({
@@ -96,14 +102,7 @@ async function seed(store: string): Promise<void> {
 }
 
 async function stored(store: string, id: string): Promise<string | undefined> {
-  const profile = simulatorProfile(sim.discovery() as unknown as SimulatorDiscovery);
-  const baton = await Baton.open({
-    store,
-    secretKey: key,
-    providers: profile.providers,
-    clients: profile.clients,
-    env: {},
-  });
+  const baton = await open(store);
   try {
     return (await baton.reveal(id)).tokens?.accessToken;
   } finally {
