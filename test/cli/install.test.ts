@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   dependencies: Record<string, string>;
   engines: Record<string, string>;
   allowScripts: Record<string, boolean>;
+  scripts: Record<string, string>;
 };
 let dir: string;
 let project: string;
@@ -38,10 +39,17 @@ function sh(cmd: string, args: string[], cwd: string, extra: Record<string, stri
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'baton-install-'));
-  // dist/ is built before the tests run (npm test); --ignore-scripts skips prepack's second build.
-  const packed = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], root);
+  // Packed as its README says, with its scripts, from a clone of this repository's HEAD (so the
+  // working tree's package.json is never rewritten under the other tests): prepack builds dist/
+  // and takes `prepare` out of the packed manifest, postpack puts it back.
+  const clone = join(dir, 'clone');
+  expect(sh('git', ['clone', '-q', root, clone], dir).code).toBe(0);
+  symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
+  const packed = sh('npm', ['pack', '--json', '--pack-destination', dir], clone);
   expect(packed.code, packed.stderr).toBe(0);
-  tarball = join(dir, (JSON.parse(packed.stdout) as { filename: string }[])[0]?.filename as string);
+  expect(sh('git', ['diff', '--exit-code', 'package.json'], clone).code, 'postpack restores package.json').toBe(0);
+  const listing = packed.stdout.slice(packed.stdout.search(/^\[/m));
+  tarball = join(dir, (JSON.parse(listing) as { filename: string }[])[0]?.filename as string);
   project = join(dir, 'consumer');
   mkdirSync(project);
   const spec = `file:${tarball}`;
@@ -104,6 +112,11 @@ describe('installing the packed tarball into another project', () => {
     const r = sh('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], project);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
+    // A clone's `npm install` builds dist/ (prepare); the packed package has no script to approve.
+    const manifest = sh('tar', ['xzf', tarball, '-O', 'package/package.json'], dir);
+    const packedScripts = (JSON.parse(manifest.stdout) as { scripts: Record<string, string> }).scripts;
+    expect(Object.keys(packedScripts)).not.toContain('prepare');
+    expect(pkg.scripts['prepare']).toBe('npm run build');
     expect(r.stdout).toMatch(/added \d+ packages/);
   }, 180_000);
 
