@@ -2,7 +2,7 @@
 // Prints ratios (never absolute targets in tests); see docs/benchmarks.md.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,11 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 if (process.argv.includes('--scale')) {
   // Many connections instead of the peers: bench/scale.mjs (docs/benchmarks.md, "Scale").
   await (await import('./scale.mjs')).main(process.argv.slice(2));
+  process.exit(0);
+}
+if (process.argv.includes('--cold')) {
+  // Only the cold-start rows, one per auth mode: bench/cold.mjs.
+  await (await import('./cold.mjs')).main(process.argv.slice(2));
   process.exit(0);
 }
 const quick = process.argv.includes('--quick');
@@ -393,45 +398,8 @@ try {
 }
 await measureRotation();
 
-// ---- 5. cold start: `baton token <id>` as a shell script calls it, beside `node -e 0` ----
-await authorizeCronofy(baton, 'cold');
-writeFileSync(
-  join(dir, 'baton.config.json'),
-  JSON.stringify({ store: `sqlite:${db}`, providers: profile.providers, clients: profile.clients }),
-);
-const wall = (args) =>
-  new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(process.execPath, args, {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', BATON_SECRET_KEY: key, BATON_HOME: dir },
-      stdio: 'ignore',
-    });
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve(performance.now() - started)
-        : reject(new Error(`${args.join(' ')} exited ${code}`)),
-    );
-  });
-const cli = join(here, '../dist/cli/bin.cjs');
-for (const [name, args, target] of [
-  ['cold start: `baton token <id>`', [cli, 'token', 'cold'], '≤ 2× (wall time of the process)'],
-  ['cold start: `baton --help`', [cli, '--help'], '— (for reference)'],
-]) {
-  const cold = { baton: [], peer: [] };
-  for (let round = 0; round < (quick ? 7 : 21); round++) {
-    // Paired and alternated, so a busy moment on the machine hits both.
-    if (round % 2) {
-      cold.peer.push(await wall(['-e', '0']));
-      cold.baton.push(await wall(args));
-    } else {
-      cold.baton.push(await wall(args));
-      cold.peer.push(await wall(['-e', '0']));
-    }
-  }
-  row(name, cold, 'ms', target, '`node -e 0`');
-}
+// ---- 5. cold start: `baton token <id>` per auth mode, beside `node -e 0` (bench/cold.mjs) ----
+results.push(...(await (await import('./cold.mjs')).coldRows({ rounds: quick ? 7 : 21 })));
 
 await baton.close();
 simProc.kill('SIGINT');

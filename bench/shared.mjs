@@ -1,4 +1,5 @@
 // Helpers shared by the benchmark and its worker processes.
+import { spawn } from 'node:child_process';
 import { fetch } from 'undici';
 
 export const CALLBACK = 'http://127.0.0.1:9/callback';
@@ -53,5 +54,36 @@ export async function badgatewayFetch({ clientId, clientSecret, tokenUrl }, seed
       expiresAt: expiresAt(),
     }),
     scheduleRefresh: false,
+  });
+}
+
+/** Authorizes any OAuth2 connection through the simulator's consent shortcut. */
+export async function authorizeAt(baton, provider, id, params, account) {
+  const { url } = await baton.beginAuthorization({
+    provider,
+    connectionId: id,
+    params,
+    redirectUri: CALLBACK,
+    replace: true,
+  });
+  const u = new URL(url);
+  u.searchParams.set('sim_decision', 'approve');
+  if (account) u.searchParams.set('sim_account', account);
+  const res = await fetch(u, { redirect: 'manual' });
+  await res.text();
+  return baton.completeAuthorization({ callbackUrl: res.headers.get('location') });
+}
+
+/** Wall time of one process, from spawn to exit; rejects unless it exits with `expect`. */
+export function wallTime(args, { cwd, env, expect = 0 }) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, args, { cwd, env, stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === expect
+        ? resolve(performance.now() - started)
+        : reject(new Error(`${args.join(' ')} exited ${code}, not ${expect}`)),
+    );
   });
 }

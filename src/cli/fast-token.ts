@@ -7,8 +7,8 @@ import { resolveConfig } from './config.js';
 import { batonOptions } from './options.js';
 
 /**
- * `baton token <id>` when the stored token needs nothing: read it and print it. Built into one
- * CommonJS file (dist/cli/fast-token.cjs) so a shell script's `$(baton token alice)` does not
+ * `baton token <id>` when the stored token needs nothing: read it (SQLite or PostgreSQL store)
+ * and print it. Bundled into dist/cli/bin.cjs so a shell script's `$(baton token alice)` does not
  * pay for the ES module loader on thirty files (docs/benchmarks.md, cold start). Anything
  * else — a refresh due, a missing store or key, a simulator, any error — answers false and the
  * full command runs and explains.
@@ -21,14 +21,24 @@ export async function fastToken(id: string, env: NodeJS.ProcessEnv, cwd: string)
     if (home && existsSync(home) && !statSync(home).isDirectory()) return false;
     const store = config.store ?? defaultStoreSpec(env);
     const sqlite = /^sqlite:(\/\/)?(.+)$/.exec(store.trim())?.[2];
-    if (!sqlite || sqlite === ':memory:' || !existsSync(resolve(sqlite))) return false;
+    const postgres = /^postgres(ql)?:\/\//i.test(store.trim());
+    if (!postgres && (!sqlite || sqlite === ':memory:' || !existsSync(resolve(sqlite)))) return false;
+    // pg asks whether it runs in a Cloudflare Worker by constructing a `Response` unless
+    // `navigator.userAgent` answers, and that loads Node's own fetch and compiles its
+    // WebAssembly HTTP parser, which this process never uses. Node 21+ defines navigator; this
+    // process is short-lived and sends no request, so on Node 20 it says what Node 21 would.
+    if (postgres && typeof (globalThis as { navigator?: unknown }).navigator !== 'object')
+      Object.defineProperty(globalThis, 'navigator', {
+        value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` },
+        configurable: true,
+      });
     if (!env['BATON_SECRET_KEY']) {
       const keyFile = config.keyFile ?? env['BATON_KEY_FILE'] ?? join(dataDir(env), 'secret.key');
       if (!existsSync(keyFile)) return false;
     }
-    const token = await peekAccessToken(batonOptions(config, env), id);
-    if (token === undefined) return false;
-    process.stdout.write(`${token}\n`);
+    const peeked = await peekAccessToken(batonOptions(config, env), id);
+    if (!peeked || !('accessToken' in peeked)) return false;
+    process.stdout.write(`${peeked.accessToken}\n`);
     return true;
   } catch {
     return false;

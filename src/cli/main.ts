@@ -7,14 +7,8 @@ export async function run(argv: string[], cli: Cli): Promise<number> {
   const { EXIT, reportError, UsageError } = await import('./runtime.js');
   cli.sawJsonFlag(argv);
   // `baton token <id>` is what scripts call on every use: it skips the argument parser.
-  if (argv.length === 2 && argv[0] === 'token' && !argv[1]?.startsWith('-')) {
-    try {
-      await (await import('./commands/token.js')).token(cli, argv[1] as string);
-      return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
-    } catch (err) {
-      return reportError(cli, err);
-    }
-  }
+  if (argv.length === 2 && argv[0] === 'token' && !argv[1]?.startsWith('-'))
+    return (await import('./commands/token.js')).runToken(cli, argv[1] as string);
   const [{ CommanderError }, { buildProgram }] = await Promise.all([
     import('commander'),
     import('./program.js'),
@@ -47,13 +41,7 @@ export async function run(argv: string[], cli: Cli): Promise<number> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const { Cli, reportError } = await import('./runtime.js');
-  const cli = new Cli({
-    env: process.env,
-    cwd: process.cwd(),
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdin: process.stdin,
-  });
+  const cli = Cli.fromProcess();
   // Whatever escapes a command (a rejection nobody awaited, an exception in a callback) goes
   // through the same reporter as every other error: no raw stack without --debug.
   const escaped = (err: unknown) => {

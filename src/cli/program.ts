@@ -146,11 +146,13 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage error (a bad flag or value),
       )
       .option('--consent <mode>', 'auto (approve at once) or prompt (show an approve/deny page)', 'prompt')
       .option('--cronofy-rotation <mode>', 'never | always | sometimes', 'always')
+      .option('--seed <text>', 'the same client ids, secrets and API keys at every start')
+      .option('--state <file>', 'keep the credentials, grants and tokens in this file across restarts')
       .addHelpText(
         'after',
         `
 Examples:
-  baton simulate --port 4010
+  baton simulate --port 4010 --state .baton-simulator.json
   BATON_SIMULATOR=http://127.0.0.1:4010 baton connect cronofy --id alice --param dataCenter=de
 
 Point the CLI at it with --simulator URL or BATON_SIMULATOR, and the library with

@@ -4,6 +4,7 @@ import type { Baton, BatonOptions } from '../core/baton.js';
 import {
   BatonError,
   ConfigError,
+  ConnectionMismatch,
   InvalidClient,
   ReauthorizationRequired,
   redact,
@@ -55,6 +56,17 @@ export class Cli {
     this.stdout = io.stdout;
     this.stderr = io.stderr;
     this.stdin = io.stdin;
+  }
+
+  /** The Cli of this process: its streams, environment and working directory. */
+  static fromProcess(): Cli {
+    return new Cli({
+      env: process.env,
+      cwd: process.cwd(),
+      stdout: process.stdout,
+      stderr: process.stderr,
+      stdin: process.stdin,
+    });
   }
 
   /** Before parsing: whether --json is on the command line, so usage errors can be JSON too. */
@@ -202,16 +214,33 @@ export class Cli {
     return batonOptions(config, this.env);
   }
 
-  /** A Baton over the resolved configuration; with a simulator configured, its endpoints and clients. */
-  async openBaton(extra: Partial<BatonOptions> = {}, opts: { create?: boolean } = {}): Promise<Baton> {
+  /** Set when a read-only command opened the store while the configured simulator was down. */
+  simulatorDown = false;
+
+  /**
+   * A Baton over the resolved configuration; with a simulator configured, its endpoints and
+   * clients. `offline`: the command only reads the store, so a simulator that does not answer
+   * is noted (`simulatorDown`) instead of failing it.
+   */
+  async openBaton(
+    extra: Partial<BatonOptions> = {},
+    opts: { create?: boolean; offline?: boolean } = {},
+  ): Promise<Baton> {
     if (!opts.create) await this.requireExisting();
     const config = this.config();
     const options = this.options();
     if (config.simulator) {
       const { connectSimulator } = await import('../core/simulator-profile.js');
-      const profile = await connectSimulator(config.simulator);
-      options.providers = mergeOverrides(profile.providers, config.providers);
-      options.clients = envWins({ ...profile.clients, ...config.clients }, this.env);
+      // No redirect URI in the clients: `baton connect` listens on its own loopback one.
+      const profile = await connectSimulator(config.simulator, null).catch((err: unknown) => {
+        if (!opts.offline || !(err instanceof ConfigError)) throw err;
+        this.simulatorDown = true;
+        return undefined;
+      });
+      if (profile) {
+        options.providers = mergeOverrides(profile.providers, config.providers);
+        options.clients = envWins({ ...profile.clients, ...config.clients }, this.env);
+      }
     }
     const { Baton } = await import('../core/baton.js');
     return Baton.open({ ...options, ...extra });
@@ -220,9 +249,12 @@ export class Cli {
   /** Runs `fn` with an open Baton and closes it whatever happens. */
   async withBaton<T>(
     fn: (baton: Baton) => Promise<T>,
-    opts: { create?: boolean; extra?: Partial<BatonOptions> } = {},
+    opts: { create?: boolean; offline?: boolean; extra?: Partial<BatonOptions> } = {},
   ): Promise<T> {
-    const baton = await this.openBaton(opts.extra ?? {}, { create: opts.create ?? false });
+    const baton = await this.openBaton(opts.extra ?? {}, {
+      create: opts.create ?? false,
+      offline: opts.offline ?? false,
+    });
     try {
       return await fn(baton);
     } finally {
@@ -302,6 +334,22 @@ export function cliRemediation(err: BatonError): string {
   return tidy(err.remediation);
 }
 
+/**
+ * With a simulator configured, a client mismatch or a client the provider does not know most
+ * often means the simulator restarted: without --seed or --state it makes new clients each start.
+ */
+export function simulatorHint(cli: Cli, err: unknown): string | undefined {
+  if (!(err instanceof ConnectionMismatch) && !(err instanceof InvalidClient)) return undefined;
+  let url: string | undefined;
+  try {
+    url = cli.config().simulator;
+  } catch {
+    return undefined;
+  }
+  if (!url) return undefined;
+  return `Did the simulator at ${url} restart? Without --seed or --state it makes new clients at every start: run it as \`baton simulate --state FILE\` so they survive restarts, then authorize again once with \`baton reconnect <id>\`.`;
+}
+
 /** Prints an error as a person needs it: what happened, then what to do. Stack only with --debug. */
 export function reportError(cli: Cli, err: unknown): number {
   const code = exitCodeFor(err);
@@ -314,6 +362,8 @@ export function reportError(cli: Cli, err: unknown): number {
   } else if (err instanceof BatonError) {
     cli.note(`${cli.err.red('error')} ${tidy(err.message)}`);
     cli.note(`${cli.err.dim('→')} ${cliRemediation(err)}`);
+    const hint = simulatorHint(cli, err);
+    if (hint) cli.note(`${cli.err.dim('→')} ${hint}`);
   } else {
     cli.note(`${cli.err.red('error')} ${redact(String((err as Error)?.message ?? err))}`);
     cli.note(`${cli.err.dim('→')} This is unexpected; run again with --debug and report the output.`);

@@ -12,18 +12,25 @@ import { BatonEmitter } from './events.js';
 import { TokenCache } from './token-cache.js';
 
 /**
+ * What `peekAccessToken` found: the access token, or that the active connection uses a static
+ * mode (API key, token pair) and so has none to hand out.
+ */
+export type Peeked = { accessToken: string } | { staticMode: string; provider: string };
+
+/**
  * The stored access token of an active connection when it is not within the refresh window,
- * read without loading the HTTP stack; undefined when anything more is needed (a refresh, a
- * static connection, a status to explain), so the caller goes through `Baton` for it. Checks
- * the configured client against the stored one like every other use. Made for `baton token`,
- * whose cold start is what a shell script pays on each call.
+ * read without loading the HTTP stack; for an active static connection, its mode; undefined
+ * when anything more is needed (a refresh, a status to explain), so the caller goes through
+ * `Baton` for it. Unseals the connection and checks the configured client against the stored
+ * one like every other use. Made for `baton token`, whose cold start is what a shell script
+ * pays on each call.
  */
 export async function peekAccessToken(
   options: Pick<BatonOptions, 'store' | 'secretKey' | 'keyFile' | 'clients' | 'providers' | 'env'> & {
     refreshWindowMs?: number;
   },
   id: string,
-): Promise<string | undefined> {
+): Promise<Peeked | undefined> {
   const env = options.env ?? process.env;
   const store = await openStore(options.store, { env });
   try {
@@ -41,8 +48,7 @@ export async function peekAccessToken(
     for (const p of (env['BATON_SECRET_KEY_PREVIOUS'] ?? '').split(',').filter(Boolean))
       previous.push((await loadSecretKey({ secretKey: p, env: {} })).key);
     const record = await store.get(id);
-    if (record?.status !== 'active' || record.authMode === 'token_pair' || record.authMode === 'api_key')
-      return undefined;
+    if (record?.status !== 'active') return undefined;
     const ctx: CoreContext = {
       store,
       sealer: new Sealer({ current: key, previous }),
@@ -62,6 +68,8 @@ export async function peekAccessToken(
       closed: () => false,
     };
     const conn = openConnection(ctx, record);
+    if (record.authMode === 'token_pair' || record.authMode === 'api_key')
+      return { staticMode: record.authMode, provider: record.provider };
     // A single-use token must be claimed in the store first: that is Baton's job.
     if (isSingleUse(conn)) return undefined;
     const tokens = conn.secrets.tokens;
@@ -69,7 +77,7 @@ export async function peekAccessToken(
     if (!tokens?.accessToken || tokens.dpopKey || tokens.tokenType === 'DPoP') return undefined;
     if (isDue(tokens.expiresAt, tokens.issuedAt, ctx.clock.now(), ctx.options.refreshWindowMs))
       return undefined;
-    return tokens.accessToken;
+    return { accessToken: tokens.accessToken };
   } finally {
     if (typeof options.store !== 'object') await store.close();
   }

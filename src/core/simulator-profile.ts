@@ -27,6 +27,8 @@ export interface SimulatorDiscovery {
   origin: string;
   migrationOrigin: string;
   admin: string;
+  /** The simulator's own callback page (simulators before it had none). */
+  callback?: string;
   vendors: Record<string, DiscoveryVendor>;
 }
 
@@ -44,7 +46,15 @@ const ENDPOINT_FIELDS: Record<string, keyof ProviderOverride> = {
   apiBase: 'apiBaseUrl',
 };
 
-export function simulatorProfile(discovery: SimulatorDiscovery, redirectUri?: string): SimulatorProfile {
+/**
+ * `redirectUri` is where a consent at the simulator sends the browser; without one, the
+ * simulator's own callback page, which shows the URL to pass to completeAuthorization; null
+ * for none (the program passes its own to beginAuthorization, as the CLI does).
+ */
+export function simulatorProfile(
+  discovery: SimulatorDiscovery,
+  redirectUri?: string | null,
+): SimulatorProfile {
   if (discovery?.simulator !== 'baton-simulator' || typeof discovery.vendors !== 'object') {
     throw new ConfigError(
       'That URL did not answer as a Baton simulator.',
@@ -54,6 +64,7 @@ export function simulatorProfile(discovery: SimulatorDiscovery, redirectUri?: st
   const providers: Record<string, ProviderOverride> = {};
   const clients: Record<string, ClientRegistration[]> = {};
   const apiKeys: SimulatorProfile['apiKeys'] = {};
+  const redirect = redirectUri === null ? undefined : (redirectUri ?? discovery.callback);
   for (const [id, vendor] of Object.entries(discovery.vendors)) {
     const override: Record<string, unknown> = {};
     for (const [name, field] of Object.entries(ENDPOINT_FIELDS)) {
@@ -67,7 +78,7 @@ export function simulatorProfile(discovery: SimulatorDiscovery, redirectUri?: st
     clients[id] = (vendor.clients ?? []).map((c) => ({
       clientId: c.clientId,
       clientSecret: c.clientSecret,
-      ...(redirectUri ? { redirectUri } : {}),
+      ...(redirect ? { redirectUri: redirect } : {}),
       ...(c.params && Object.keys(c.params).length > 0 ? { params: c.params } : {}),
     }));
     apiKeys[id] = (vendor.apiKeys ?? []).map((k) => ({
@@ -79,8 +90,11 @@ export function simulatorProfile(discovery: SimulatorDiscovery, redirectUri?: st
   return { providers, clients, apiKeys, discovery };
 }
 
-/** Fetches a running simulator's discovery document and turns it into Baton.open() options. */
-export async function connectSimulator(url: string, redirectUri?: string): Promise<SimulatorProfile> {
+/**
+ * Fetches a running simulator's discovery document and turns it into Baton.open() options
+ * (README, "The simulator"); `redirectUri` as for simulatorProfile.
+ */
+export async function connectSimulator(url: string, redirectUri?: string | null): Promise<SimulatorProfile> {
   const res = await fetch(new URL('/.well-known/baton-simulator', url)).catch((err: unknown) => {
     throw new ConfigError(
       `No simulator answers at ${url}.`,

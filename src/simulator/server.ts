@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { VirtualClock } from './clock.js';
@@ -5,6 +7,7 @@ import {
   basicAuth,
   bearer,
   bodyFields,
+  escapeHtml,
   html,
   json,
   redactedPath,
@@ -12,7 +15,7 @@ import {
   type SimRequest,
   type SimResponse,
 } from './http.js';
-import { emptyCounters, SimState } from './state.js';
+import { emptyCounters, type SavedState, SimState } from './state.js';
 import type {
   Discovery,
   Endpoint,
@@ -78,15 +81,45 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 const isVendor = (v: unknown): v is Vendor =>
   typeof v === 'string' && (VENDORS as readonly string[]).includes(v);
 
+interface StateFile {
+  seed: string;
+  state?: SavedState;
+}
+
+/** The state file's seed and saved state; a new file with a fresh seed when there is none. */
+function readStateFile(path: string, seed: string | undefined): StateFile {
+  if (!existsSync(path)) {
+    const file: StateFile = { seed: seed ?? randomBytes(32).toString('hex') };
+    writeFileSync(path, `${JSON.stringify(file)}\n`, { mode: 0o600 });
+    return file;
+  }
+  let file: StateFile;
+  try {
+    file = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
+  } catch (err) {
+    throw new Error(
+      `The simulator state file ${path} is not JSON (${(err as Error).message}); move it away to start with new credentials.`,
+    );
+  }
+  if (typeof file?.seed !== 'string' || !file.seed)
+    throw new Error(
+      `The simulator state file ${path} holds no seed; move it away to start with new credentials.`,
+    );
+  return seed === undefined || seed === file.seed ? file : { seed };
+}
+
 /** Starts the simulator: the four vendors on one loopback origin, plus the migration origin. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1';
   const clock = new VirtualClock();
+  const file = options.stateFile ? readStateFile(options.stateFile, options.seed) : undefined;
   const state = new SimState(clock, {
     cronofyRotation: options.cronofyRotation ?? 'always',
     cronofyRateLimit: options.cronofyRateLimit,
     codeLifetimeSeconds: options.codeLifetimeSeconds ?? 60,
+    seed: file?.seed ?? options.seed,
   });
+  if (file?.state) state.load(file.state);
   const consent = () => options.consent ?? 'auto';
   const vendors: Record<Vendor, SimVendor> = {
     checkfront: checkfront(state, consent),
@@ -171,6 +204,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     origin,
     migrationOrigin,
     admin: `${origin}/_sim/`,
+    callback: `${origin}/callback`,
     vendors: Object.fromEntries(
       VENDORS.map((v) => [v, vendors[v].discovery(origin, migrationOrigin)]),
     ) as Discovery['vendors'],
@@ -300,11 +334,25 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     kind?: RequestLogEntry['endpoint'];
   }
 
+  /**
+   * Where a consent ends when the program gave no redirect URI of its own (the discovery
+   * document's `callback`, the default of connectSimulator): a page with the URL to hand to
+   * completeAuthorization.
+   */
+  function callbackPage(url: URL): SimResponse {
+    const href = escapeHtml(url.href);
+    return html(
+      200,
+      `<h1>Authorization answered</h1><p>Pass this URL to <code>baton.completeAuthorization({ callbackUrl })</code>:</p><pre>${href}</pre>`,
+    );
+  }
+
   function routeMain(req: SimRequest): Routed {
     const segments = req.url.pathname.split('/').filter(Boolean);
     if (req.url.pathname === '/.well-known/baton-simulator')
       return { response: json(200, discovery()), kind: 'discovery' };
     if (segments[0] === '_sim') return { response: admin(req, segments.slice(1).join('/')), kind: 'admin' };
+    if (req.url.pathname === '/callback') return { response: callbackPage(req.url), kind: 'admin' };
     const vendor = segments[0];
     if (!isVendor(vendor)) return {};
     if (vendor === 'checkfront' && segments[1] && state.migrated.has(segments[1])) {
@@ -456,6 +504,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
     close: async () => {
       await Promise.all([close(main), close(migration)]);
+      if (options.stateFile && file) {
+        const saved: StateFile = { seed: file.seed, state: state.save() };
+        writeFileSync(options.stateFile, `${JSON.stringify(saved)}\n`, { mode: 0o600 });
+      }
     },
   };
 }

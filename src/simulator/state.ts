@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { VirtualClock } from './clock.js';
 import type { Counters, Endpoint, Fault, Rotation, TokenInfo, TokenStatus, Vendor } from './types.js';
 import { VENDORS } from './types.js';
@@ -14,6 +14,41 @@ export function alnum(length: number): string {
   let out = '';
   for (const b of bytes) out += ALNUM[b % ALNUM.length];
   return out;
+}
+
+/**
+ * Credentials derived from a seed: the same seed gives the same client ids, secrets and API
+ * keys at every start, so connections stored against one simulator still match after a
+ * restart (`baton simulate --seed` / `--state`).
+ */
+export function seededCredentials(seed: string | undefined) {
+  if (seed === undefined) return { hex, alnum };
+  let n = 0;
+  const bytes = (length: number): Buffer => {
+    const out: Buffer[] = [];
+    const label = n++;
+    for (let i = 0; out.length * 32 < length; i++)
+      out.push(createHmac('sha256', seed).update(`baton-simulator ${label} ${i}`).digest());
+    return Buffer.concat(out).subarray(0, length);
+  };
+  return {
+    hex: (length: number) => bytes(length).toString('hex'),
+    alnum: (length: number) => {
+      let out = '';
+      for (const b of bytes(length)) out += ALNUM[b % ALNUM.length];
+      return out;
+    },
+  };
+}
+
+/** The grants and tokens a state file keeps between starts (`baton simulate --state`). */
+export interface SavedState {
+  grants: Grant[];
+  accessTokens: AccessToken[];
+  refreshTokens: [string, string][];
+  refreshHistory: [string, RefreshTokenRecord][];
+  migrated: [string, string][];
+  seq: number;
 }
 
 export interface Code {
@@ -70,6 +105,8 @@ export interface RefreshTokenRecord {
 /** Everything the vendors remember between requests. */
 export class SimState {
   readonly clock: VirtualClock;
+  /** Where client and API-key credentials come from: random, or derived from the seed. */
+  readonly credentials: { hex(length: number): string; alnum(length: number): string };
   readonly codes = new Map<string, Code>();
   readonly grants = new Map<string, Grant>();
   readonly accessTokens = new Map<string, AccessToken>();
@@ -88,15 +125,38 @@ export class SimState {
   #faults: (Fault & { remaining: number })[] = [];
   counters: Counters = emptyCounters();
 
+  /** What a state file keeps. */
+  save(): SavedState {
+    return {
+      grants: [...this.grants.values()],
+      accessTokens: [...this.accessTokens.values()],
+      refreshTokens: [...this.refreshTokens],
+      refreshHistory: [...this.refreshHistory],
+      migrated: [...this.migrated],
+      seq: this.seq,
+    };
+  }
+
+  load(saved: SavedState): void {
+    for (const g of saved.grants ?? []) this.grants.set(g.id, g);
+    for (const t of saved.accessTokens ?? []) this.accessTokens.set(t.token, t);
+    for (const [k, v] of saved.refreshTokens ?? []) this.refreshTokens.set(k, v);
+    for (const [k, v] of saved.refreshHistory ?? []) this.refreshHistory.set(k, v);
+    for (const [k, v] of saved.migrated ?? []) this.migrated.set(k, v);
+    this.seq = Math.max(this.seq, saved.seq ?? 0);
+  }
+
   constructor(
     clock: VirtualClock,
     opts: {
       cronofyRotation: Rotation;
       cronofyRateLimit: { tokenRequestsPerMinute: number } | undefined;
       codeLifetimeSeconds: number;
+      seed?: string | undefined;
     },
   ) {
     this.clock = clock;
+    this.credentials = seededCredentials(opts.seed);
     this.cronofyRotation = opts.cronofyRotation;
     this.cronofyRateLimit = opts.cronofyRateLimit;
     this.codeLifetimeMs = opts.codeLifetimeSeconds * 1000;

@@ -19,6 +19,14 @@ export interface SimulatorOptions {
   cronofyRateLimit?: { tokenRequestsPerMinute: number };
   /** Authorization codes die this long after they are issued (virtual clock). Default 60. */
   codeLifetimeSeconds?: number;
+  /** The same seed gives the same client ids, secrets and API keys at every start. */
+  seed?: string;
+  /**
+   * A JSON file that keeps the seed and, when the simulator closes, its grants and tokens:
+   * created (mode 0600) on first start, read on the next, so stored connections keep working
+   * across restarts. Holds the simulator's secrets: keep it out of version control.
+   */
+  stateFile?: string;
 }
 
 export interface Fault {
@@ -160,6 +168,8 @@ export interface Discovery {
   origin: string;
   migrationOrigin: string;
   admin: string;
+  /** A page that shows the callback URL it was sent to: the redirect URI for code flows when the program has none. */
+  callback: string;
   vendors: Record<Vendor, DiscoveryVendor>;
 }
 

@@ -117,7 +117,8 @@ export interface Stage {
  */
 export async function stage(): Promise<Stage> {
   const w = await world({ sim: { consent: 'prompt' } });
-  const profile = simulatorProfile(w.sim.discovery() as unknown as SimulatorDiscovery);
+  // null: no redirect URI in the clients (not the simulator's own callback page).
+  const profile = simulatorProfile(w.sim.discovery() as unknown as SimulatorDiscovery, null);
   const baton = await w.open({ providers: profile.providers, clients: profile.clients });
   const app = await appServer();
   const logs = new Capture();

@@ -45,13 +45,22 @@ export async function demo(cli: Cli, opts: { db?: string; callers: string }): Pr
   const dbPath = opts.db ? resolve(opts.db) : join(dir as string, 'baton.db');
   const sim = await startSimulator({ consent: 'auto', cronofyRotation: 'always' });
   const profile = simulatorProfile(sim.discovery() as unknown as SimulatorDiscovery, CALLBACK);
+  // A store kept with --db is sealed under a key kept beside it (FILE.key, created 0600), so
+  // `baton --store sqlite:FILE --key-file FILE.key list` opens it afterwards.
+  const envKey = cli.env['BATON_SECRET_KEY'];
+  const keyFile = opts.db && !envKey ? `${dbPath}.key` : undefined;
   const baton = await Baton.open({
     store: `sqlite:${dbPath}`,
-    secretKey: cli.env['BATON_SECRET_KEY'] ?? randomBytes(32).toString('base64'),
+    ...(keyFile ? { keyFile } : { secretKey: envKey ?? randomBytes(32).toString('base64') }),
     providers: profile.providers,
     clients: profile.clients,
     clock: { now: () => sim.clock.now() },
     env: {},
+  }).catch(async (err: unknown) => {
+    // A --db file sealed under a key that is not beside it: nothing started may outlive that.
+    await sim.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    throw err;
   });
   try {
     if (!cli.json) cli.print(`${p.bold('Baton demo')} — simulator at ${sim.url}, store sqlite:${dbPath}`);
@@ -161,10 +170,15 @@ export async function demo(cli: Cli, opts: { db?: string; callers: string }): Pr
       },
     });
     if (cli.json) cli.printJson(steps);
-    else
+    else {
       cli.print(
         `\n${p.green('✓')} Demo complete. Nothing secret was printed; try \`baton show --help\` and the README.`,
       );
+      if (opts.db)
+        cli.print(
+          `  The store is kept in ${dbPath}${keyFile ? `, sealed with the key in ${keyFile}` : ' (sealed with BATON_SECRET_KEY)'}: baton --store sqlite:${dbPath}${keyFile ? ` --key-file ${keyFile}` : ''} list`,
+        );
+    }
   } finally {
     await baton.close();
     await sim.close();

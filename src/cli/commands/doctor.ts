@@ -21,7 +21,7 @@ import { describeStore } from '../../store/index.js';
 import { checkKeyFilePermissions } from '../../store/secret-key.js';
 import type { PendingAuthorization } from '../../store/store.js';
 import { humanDuration } from '../format.js';
-import { type Cli, cliRemediation, NoStore, tidy } from '../runtime.js';
+import { type Cli, cliRemediation, NoStore, simulatorHint, tidy } from '../runtime.js';
 
 type Level = 'ok' | 'warn' | 'fail';
 
@@ -33,19 +33,21 @@ interface Check {
 }
 
 /** Plain-words explanations for what a connection check can run into. */
-function explain(err: unknown): { message: string; remediation: string } {
+function explain(cli: Cli, err: unknown): { message: string; remediation: string } {
   if (err instanceof ConnectionMismatch) {
+    const hint = simulatorHint(cli, err);
     return {
-      message: `${tidy(err.message)}. This is a token left over from another client or account — the provider would only say "invalid_grant".`,
-      remediation: cliRemediation(err),
+      message: `${tidy(err.message)}. This is a token left over from another client or account — the provider would only say "invalid_grant".${hint ? ' With a simulator that usually means it restarted.' : ''}`,
+      remediation: hint ?? cliRemediation(err),
     };
   }
   if (err instanceof InvalidClient) {
+    const hint = simulatorHint(cli, err);
     return {
       message: tidy(
         `${err.message}${err.environment ? ` Likely cause: credentials of the other environment than ${err.environment}.` : ''}`,
       ),
-      remediation: cliRemediation(err),
+      remediation: hint ?? cliRemediation(err),
     };
   }
   if (err instanceof ReauthorizationRequired && err.connectionId) {
@@ -126,7 +128,7 @@ async function clients(cli: Cli, baton: Baton, connections: ConnectionInfo[], ad
       if (result.result === 'ok') {
         add({ check: name, level: 'ok', message: `${client.clientId}: ${result.detail}.` });
       } else if (result.result === 'rejected') {
-        add({ check: name, level: 'fail', ...explain(result.error) });
+        add({ check: name, level: 'fail', ...explain(cli, result.error) });
       } else {
         add({
           check: name,
@@ -151,7 +153,12 @@ async function clients(cli: Cli, baton: Baton, connections: ConnectionInfo[], ad
   }
 }
 
-async function connection(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<boolean> {
+async function connection(
+  cli: Cli,
+  baton: Baton,
+  info: ConnectionInfo,
+  add: (c: Check) => void,
+): Promise<boolean> {
   const name = `connection ${info.id}`;
   const now = Date.now();
   if (info.status === 'revoked') {
@@ -215,7 +222,7 @@ async function connection(baton: Baton, info: ConnectionInfo, add: (c: Check) =>
       err instanceof SecretKeyError
         ? 'fail'
         : 'warn';
-    add({ check: name, level, ...explain(err) });
+    add({ check: name, level, ...explain(cli, err) });
     return false;
   }
 }
@@ -283,7 +290,12 @@ async function pending(baton: Baton, add: (c: Check) => void): Promise<void> {
 }
 
 /** RFC 7662: where the provider publishes an introspection endpoint, ask it about the token. */
-async function introspection(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<void> {
+async function introspection(
+  cli: Cli,
+  baton: Baton,
+  info: ConnectionInfo,
+  add: (c: Check) => void,
+): Promise<void> {
   const check = `introspection ${info.id}`;
   try {
     const said = await baton.introspect(info.id);
@@ -303,7 +315,7 @@ async function introspection(baton: Baton, info: ConnectionInfo, add: (c: Check)
           },
     );
   } catch (err) {
-    add({ check, level: 'warn', ...explain(err) });
+    add({ check, level: 'warn', ...explain(cli, err) });
   }
 }
 
@@ -373,7 +385,8 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
     let all: ConnectionInfo[] = [];
     try {
       await cli.requireExisting();
-      baton = await cli.openBaton();
+      // The store and key checks need no simulator; what calls a provider does.
+      baton = await cli.openBaton({}, { offline: true });
       all = await baton.list();
       add({
         check: 'store',
@@ -392,23 +405,40 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
         { create: true },
       );
     }
+    if (config.simulator) {
+      if (cli.simulatorDown) {
+        add({
+          check: 'simulator',
+          level: 'fail',
+          message: `${config.simulator} does not answer, so the client, connection, clock and introspection checks were not run (they call it).`,
+          remediation:
+            'Start it with `baton simulate --state FILE` (the same file each time keeps its clients and grants), then run doctor again.',
+        });
+        return finish(cli, checks);
+      }
+      add({ check: 'simulator', level: 'ok', message: `answers at ${config.simulator}` });
+    }
     await clients(cli, baton, all, add);
     const targets = id ? [await baton.get(id)] : all;
     let clockChecked = false;
     for (const info of targets) {
-      const reached = await connection(baton, info, add);
+      const reached = await connection(cli, baton, info, add);
       if (reached && !clockChecked) {
         clockChecked = true;
         await clock(baton, info, add);
       }
       if (reached && (info.authMode === 'oauth2' || info.authMode === 'client_credentials'))
-        await introspection(baton, info, add);
+        await introspection(cli, baton, info, add);
     }
   } catch (err) {
-    add({ check: err instanceof StoreError ? 'store' : 'baton', level: 'fail', ...explain(err) });
+    add({ check: err instanceof StoreError ? 'store' : 'baton', level: 'fail', ...explain(cli, err) });
   } finally {
     await baton?.close();
   }
+  finish(cli, checks);
+}
+
+function finish(cli: Cli, checks: Check[]): void {
   const failed = checks.some((c) => c.level === 'fail');
   if (cli.json) cli.printJson({ ok: !failed, checks });
   else {

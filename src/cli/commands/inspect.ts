@@ -257,8 +257,9 @@ function listRow(cli: Cli, c: ConnectionInfo, now: number): string[] {
 }
 
 /** `show`'s refresh token line: whether there is one, and when it expires. */
-function refreshText(info: ConnectionInfo, has: boolean, now: number): string {
+function refreshText(info: ConnectionInfo, has: boolean | undefined, now: number): string {
   if (info.authMode !== 'oauth2') return '— (not used by this auth mode)';
+  if (has === undefined) return 'not known now (the sealed record could not be opened)';
   if (!has) return 'none (the provider gave no refresh token)';
   return info.refreshTokenExpiresAt === null
     ? 'held, no expiry given'
@@ -282,37 +283,49 @@ export async function list(cli: Cli, opts: ListOptions = {}): Promise<void> {
     if (cli.json) return cli.printJson([]);
     return cli.note(`No connections yet: ${err.message} Create one with \`baton connect <provider>\`.`);
   }
-  await cli.withBaton(async (baton) => {
-    if (opts.all) return streamAll(cli, baton, query);
-    // One more than the page says whether there is a next one.
-    const found = await baton.list({ ...query, limit: limit + 1 });
-    const page = found.slice(0, limit);
-    const more = found.length > limit;
-    const last = page[page.length - 1];
-    if (cli.json) cli.printJson(page);
-    else if (page.length === 0) {
-      const filtered = Object.keys(query).length > 0;
-      cli.note(
-        filtered
-          ? 'No connections match.'
-          : 'No connections yet. Create one with `baton connect <provider>`.',
-      );
-    } else {
-      const now = Date.now();
-      cli.print(table([HEADER, ...page.map((c) => listRow(cli, c, now))], cli.width));
-    }
-    if (more && last && !cli.json) {
-      const flags = [
-        ...(opts.limit !== undefined ? [`--limit ${limit}`] : []),
-        ...(opts.provider !== undefined ? [`--provider ${opts.provider}`] : []),
-        ...(opts.status !== undefined ? [`--status ${opts.status}`] : []),
-        ...(opts.prefix !== undefined ? [`--prefix ${opts.prefix}`] : []),
-      ];
-      cli.note(
-        `${page.length} shown; more after ${last.id}: baton list ${[...flags, `--after ${last.id}`].join(' ')} (or --all)`,
-      );
-    }
-  });
+  await cli.withBaton(
+    async (baton) => {
+      simulatorDownNote(cli);
+      if (opts.all) return streamAll(cli, baton, query);
+      // One more than the page says whether there is a next one.
+      const found = await baton.list({ ...query, limit: limit + 1 });
+      const page = found.slice(0, limit);
+      const more = found.length > limit;
+      const last = page[page.length - 1];
+      if (cli.json) cli.printJson(page);
+      else if (page.length === 0) {
+        const filtered = Object.keys(query).length > 0;
+        cli.note(
+          filtered
+            ? 'No connections match.'
+            : 'No connections yet. Create one with `baton connect <provider>`.',
+        );
+      } else {
+        const now = Date.now();
+        cli.print(table([HEADER, ...page.map((c) => listRow(cli, c, now))], cli.width));
+      }
+      if (more && last && !cli.json) {
+        const flags = [
+          ...(opts.limit !== undefined ? [`--limit ${limit}`] : []),
+          ...(opts.provider !== undefined ? [`--provider ${opts.provider}`] : []),
+          ...(opts.status !== undefined ? [`--status ${opts.status}`] : []),
+          ...(opts.prefix !== undefined ? [`--prefix ${opts.prefix}`] : []),
+        ];
+        cli.note(
+          `${page.length} shown; more after ${last.id}: baton list ${[...flags, `--after ${last.id}`].join(' ')} (or --all)`,
+        );
+      }
+    },
+    { offline: true },
+  );
+}
+
+/** A read-only command ran with the configured simulator down: say what that means. */
+function simulatorDownNote(cli: Cli): void {
+  if (!cli.simulatorDown) return;
+  cli.note(
+    `The simulator at ${cli.config().simulator} does not answer; this shows what is stored. Commands that call a provider (connect, token, request, refresh, doctor's connection checks) need it: start it with \`baton simulate\`.`,
+  );
 }
 
 /** Every page, written as it arrives: a JSON array, or one table whose widths the first page sets. */
@@ -354,55 +367,64 @@ async function streamAll(cli: Cli, baton: Baton, query: ConnectionQuery): Promis
 }
 
 export async function show(cli: Cli, id: string, opts: { reveal?: boolean }): Promise<void> {
-  await cli.withBaton(async (baton) => {
-    const info = await baton.get(id);
-    const secrets = opts.reveal ? await baton.reveal(id) : undefined;
-    // Whether a refresh token is held is read from the sealed part (never printed without --reveal).
-    const hasRefresh =
-      info.authMode === 'oauth2'
-        ? Boolean((secrets ?? (await baton.reveal(id))).tokens?.refreshToken)
-        : false;
-    if (cli.json) return cli.printJson(secrets ? { ...info, secrets } : info);
-    const now = Date.now();
-    const rows: [string, string][] = [
-      ['id', info.id],
-      ['provider', info.provider],
-      ['auth mode', info.authMode],
-      [
-        'params',
-        Object.entries(info.params)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(' ') || '—',
-      ],
-      ['status', statusText(cli, info.status)],
-      ['account', accountText(info)],
-      ['client id', info.clientId ?? '—'],
-      ['scopes', info.scopes?.join(' ') ?? '—'],
-      [
-        'access token',
-        info.accessTokenExpiresAt === null ? '—' : `expires ${relative(info.accessTokenExpiresAt, now)}`,
-      ],
-      ['refresh token', refreshText(info, hasRefresh, now)],
-      ['last refresh', relative(info.lastRefreshedAt, now, 'never')],
-      [
-        'last error',
-        info.lastError ? `${info.lastError.message} (${relative(info.lastError.at, now)})` : '—',
-      ],
-    ];
-    if (info.apiBaseUrl) rows.push(['API base', `${info.apiBaseUrl} (learned from a permanent redirect)`]);
-    if (secrets?.tokens) {
-      rows.push(['ACCESS TOKEN', secrets.tokens.accessToken]);
-      if (secrets.tokens.refreshToken) rows.push(['REFRESH TOKEN', secrets.tokens.refreshToken]);
-    }
-    if (secrets?.credentials) {
-      rows.push(['API KEY', secrets.credentials.apiKey]);
-      if (secrets.credentials.apiSecret) rows.push(['API SECRET', secrets.credentials.apiSecret]);
-    }
-    cli.print(
-      table(
-        rows.map(([k, v]) => [cli.out.dim(k), v]),
-        cli.width,
-      ),
-    );
-  });
+  await cli.withBaton(
+    async (baton) => {
+      simulatorDownNote(cli);
+      const info = await baton.get(id);
+      const secrets = opts.reveal ? await baton.reveal(id) : undefined;
+      // Whether a refresh token is held is read from the sealed part (never printed without
+      // --reveal); unknown when it cannot be unsealed now (a simulator that is down).
+      const hasRefresh =
+        info.authMode === 'oauth2'
+          ? await (secrets ? Promise.resolve(secrets) : baton.reveal(id)).then(
+              (s) => Boolean(s.tokens?.refreshToken),
+              () => undefined,
+            )
+          : false;
+      if (cli.json) return cli.printJson(secrets ? { ...info, secrets } : info);
+      const now = Date.now();
+      const rows: [string, string][] = [
+        ['id', info.id],
+        ['provider', info.provider],
+        ['auth mode', info.authMode],
+        [
+          'params',
+          Object.entries(info.params)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ') || '—',
+        ],
+        ['status', statusText(cli, info.status)],
+        ['account', accountText(info)],
+        ['client id', info.clientId ?? '—'],
+        ['scopes', info.scopes?.join(' ') ?? '—'],
+        [
+          'access token',
+          info.accessTokenExpiresAt === null ? '—' : `expires ${relative(info.accessTokenExpiresAt, now)}`,
+        ],
+        ['refresh token', refreshText(info, hasRefresh, now)],
+        ['last refresh', relative(info.lastRefreshedAt, now, 'never')],
+        [
+          'last error',
+          info.lastError ? `${info.lastError.message} (${relative(info.lastError.at, now)})` : '—',
+        ],
+      ];
+      if (info.apiBaseUrl) rows.push(['API base', `${info.apiBaseUrl} (learned from a permanent redirect)`]);
+      if (secrets?.tokens) {
+        rows.push(['ACCESS TOKEN', secrets.tokens.accessToken]);
+        if (secrets.tokens.refreshToken) rows.push(['REFRESH TOKEN', secrets.tokens.refreshToken]);
+      }
+      if (secrets?.credentials) {
+        rows.push(['API KEY', secrets.credentials.apiKey]);
+        if (secrets.credentials.apiSecret) rows.push(['API SECRET', secrets.credentials.apiSecret]);
+      }
+      cli.print(
+        table(
+          rows.map(([k, v]) => [cli.out.dim(k), v]),
+          cli.width,
+        ),
+      );
+    },
+    // Revealing unseals with the simulator's clients: that needs it.
+    { offline: !opts.reveal },
+  );
 }

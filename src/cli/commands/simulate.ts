@@ -1,5 +1,6 @@
+import { resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
-import { formatDiscovery, startSimulator } from '../../simulator/index.js';
+import { formatDiscovery, type Simulator, startSimulator } from '../../simulator/index.js';
 import type { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
 
@@ -12,7 +13,14 @@ function port(value: string | undefined, flag: string): number {
 
 export async function simulate(
   cli: Cli,
-  opts: { port: string; migrationPort: string; consent: string; cronofyRotation: string },
+  opts: {
+    port: string;
+    migrationPort: string;
+    consent: string;
+    cronofyRotation: string;
+    seed?: string;
+    state?: string;
+  },
 ): Promise<void> {
   if (opts.consent !== 'auto' && opts.consent !== 'prompt')
     throw new UsageError(
@@ -24,29 +32,55 @@ export async function simulate(
       `--cronofy-rotation ${opts.cronofyRotation} is not a mode.`,
       'Use never, always or sometimes.',
     );
+  if (opts.seed === '') throw new UsageError('--seed is empty.', 'Give --seed any non-empty text.');
   const ports = {
     port: port(opts.port, '--port'),
     migrationPort: port(opts.migrationPort, '--migration-port'),
   };
-  const sim = await startSimulator({
-    ...ports,
-    consent: opts.consent,
-    cronofyRotation: opts.cronofyRotation as 'never' | 'always' | 'sometimes',
-  }).catch((err: unknown) => {
-    // As `baton serve` says it: which port, and what to do (README, "Simulator").
-    const code = (err as { code?: string }).code;
-    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
-    const which = (err as { port?: number }).port === ports.migrationPort && ports.migrationPort !== 0;
+  let sim: Simulator;
+  try {
+    sim = await startSimulator({
+      ...ports,
+      consent: opts.consent,
+      cronofyRotation: opts.cronofyRotation as 'never' | 'always' | 'sometimes',
+      ...(opts.seed ? { seed: opts.seed } : {}),
+      ...(opts.state ? { stateFile: resolve(opts.state) } : {}),
+    });
+  } catch (err) {
+    // The simulator's own errors are plain (it imports nothing from Baton): a port in use or
+    // not allowed (said as `baton serve` says it: which port, and what to do), a state file it
+    // cannot read.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      const which = (err as { port?: number }).port === ports.migrationPort && ports.migrationPort !== 0;
+      throw new ConfigError(
+        `The simulator could not listen on 127.0.0.1:${which ? ports.migrationPort : ports.port} (${code}${code === 'EADDRINUSE' ? ': the port is in use' : ': not allowed'}).`,
+        `Pick another ${which ? '--migration-port' : '--port'} (0 for any free port), or stop what is using it.`,
+        { cause: err },
+      );
+    }
     throw new ConfigError(
-      `The simulator could not listen on 127.0.0.1:${which ? ports.migrationPort : ports.port} (${code}${code === 'EADDRINUSE' ? ': the port is in use' : ': not allowed'}).`,
-      `Pick another ${which ? '--migration-port' : '--port'} (0 for any free port), or stop what is using it.`,
-      { cause: err },
+      String((err as Error).message).replace(/\.?$/, '.'),
+      'Fix or move the file, or start without --state.',
+      {
+        cause: err,
+      },
     );
-  });
+  }
   if (cli.json) cli.printJson(sim.discovery());
   else {
     cli.print(formatDiscovery(sim.discovery()));
-    cli.note(cli.err.dim(`\nSimulator running at ${sim.url}. Press Ctrl-C to stop.`));
+    cli.note(
+      cli.err.dim(
+        `\nSimulator running at ${sim.url}. Press Ctrl-C to stop.${
+          opts.state
+            ? ` Credentials, grants and tokens are kept in ${opts.state} (saved on Ctrl-C).`
+            : opts.seed
+              ? ' Credentials come from --seed: the same at every start; grants and tokens are not kept.'
+              : ' Credentials are new at every start: use --state FILE to keep connections working across restarts.'
+        }`,
+      ),
+    );
   }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -1,5 +1,5 @@
 import { bearer, bodyFields, isForm, json, type SimRequest, type SimResponse } from '../http.js';
-import { alnum, type Grant, hex, type SimState } from '../state.js';
+import { alnum, type Grant, type SimState } from '../state.js';
 import type { ApiKey, ClientCredentials } from '../types.js';
 import { authorizeRoute } from './consent.js';
 import { rest, type SimVendor, type VendorRoute } from './vendor.js';
@@ -16,11 +16,16 @@ const LIFETIME = 15552000;
  * single-use tokens that work once.
  */
 export function checkbook(state: SimState, consent: () => 'auto' | 'prompt'): SimVendor {
+  const cred = state.credentials;
   const clients = new Map<string, ClientCredentials>();
   const keys = new Map<string, ApiKey>();
   for (const environment of ENVIRONMENTS) {
-    clients.set(environment, { clientId: hex(16), clientSecret: alnum(30), params: { environment } });
-    keys.set(environment, { apiKey: hex(16), apiSecret: hex(16), params: { environment } });
+    clients.set(environment, {
+      clientId: cred.hex(16),
+      clientSecret: cred.alnum(30),
+      params: { environment },
+    });
+    keys.set(environment, { apiKey: cred.hex(16), apiSecret: cred.hex(16), params: { environment } });
   }
 
   function token(req: SimRequest, env: string): SimResponse {

@@ -17,12 +17,13 @@ const INVALID_TOKEN = { error: 'invalid_grant', error_description: 'The access t
  * pairs by HTTP Basic on /api/, and migrated companies answering 301 everywhere.
  */
 export function checkfront(state: SimState, consent: () => 'auto' | 'prompt'): SimVendor {
+  const cred = state.credentials;
   const clients = new Map<string, ClientCredentials>();
   const keys = new Map<string, ApiKey>();
   for (const company of COMPANIES) {
     // Consumer secrets are long (the forum notices it); consumer keys are 32 hex.
-    clients.set(company, { clientId: hex(16), clientSecret: hex(40), params: { company } });
-    keys.set(company, { apiKey: hex(20), apiSecret: hex(20), params: { company } });
+    clients.set(company, { clientId: cred.hex(16), clientSecret: cred.hex(40), params: { company } });
+    keys.set(company, { apiKey: cred.hex(20), apiSecret: cred.hex(20), params: { company } });
   }
 
   function tokenEndpoint(req: SimRequest, company: string): SimResponse {

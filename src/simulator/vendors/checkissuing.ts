@@ -12,9 +12,10 @@ const DENIED = { status: 0, errors: ['Access Denied'] };
  * and every failure worded {"status":0,"errors":["Access Denied"]}.
  */
 export function checkissuing(state: SimState): SimVendor {
+  const cred = state.credentials;
   const clients = new Map<string, ClientCredentials>();
   for (const environment of ENVIRONMENTS)
-    clients.set(environment, { clientId: hex(10), clientSecret: hex(24), params: { environment } });
+    clients.set(environment, { clientId: cred.hex(10), clientSecret: cred.hex(24), params: { environment } });
 
   function token(req: SimRequest, env: string): SimResponse {
     const client = clients.get(env) as ClientCredentials;

@@ -24,7 +24,8 @@ const idOf = (prefix: string, account: string) =>
  * rotated "periodically", RFC 6749 §5.2 errors as 400, and a rate limit on issuing tokens.
  */
 export function cronofy(state: SimState, consent: () => 'auto' | 'prompt'): SimVendor {
-  const client: ClientCredentials = { clientId: alnum(32), clientSecret: alnum(64), params: {} };
+  const cred = state.credentials;
+  const client: ClientCredentials = { clientId: cred.alnum(32), clientSecret: cred.alnum(64), params: {} };
 
   const lifetime = () => state.accessLifetime('cronofy', 3600_000);
 
