@@ -59,6 +59,7 @@ export async function simulate(
         { cause: err },
       );
     }
+    if (!opts.state) throw err;
     throw new ConfigError(
       String((err as Error).message).replace(/\.?$/, '.'),
       'Fix or move the file, or start without --state.',
