@@ -47,7 +47,10 @@ beforeAll(() => {
   symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
   const packed = sh('npm', ['pack', '--json', '--pack-destination', dir], clone);
   expect(packed.code, packed.stderr).toBe(0);
-  expect(sh('git', ['diff', '--exit-code', 'package.json'], clone).code, 'postpack restores package.json').toBe(0);
+  expect(
+    sh('git', ['diff', '--exit-code', 'package.json'], clone).code,
+    'postpack restores package.json',
+  ).toBe(0);
   const listing = packed.stdout.slice(packed.stdout.search(/^\[/m));
   tarball = join(dir, (JSON.parse(listing) as { filename: string }[])[0]?.filename as string);
   project = join(dir, 'consumer');
