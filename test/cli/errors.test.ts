@@ -770,6 +770,16 @@ describe('every command exits with the documented code on its error paths', () =
         stderr: /--callers abc is not a whole number/,
       },
     ],
+    'simulate --seed': [
+      {
+        name: 'empty',
+        args: ['simulate', '--seed', ''],
+        code: 2,
+        stderr: /--seed is empty\.\n→ Give --seed/,
+      },
+    ],
+    'simulate --state':
+      'a file path: a file that is not JSON is exit 1 and left alone (test/cli/simulator-dev.test.ts)',
     'simulate --port': [
       {
         name: 'busy',
@@ -1002,6 +1012,15 @@ describe('every command exits with the documented code on its error paths', () =
         code: 1,
         stderr: /could not listen on nonexistent\.invalid:0 \(ENOTFOUND\)\.\n→ Check --host/,
       },
+    ],
+    'serve --proxy-timeout': [
+      {
+        name: '',
+        args: ['serve', '--proxy-timeout', 'soon'],
+        code: 2,
+        stderr: /"soon" is not a duration\.\n→ Write --proxy-timeout as a number and a unit/,
+      },
+      { name: 'zero', args: ['serve', '--proxy-timeout', '0'], code: 2, stderr: /"0" is not a duration/ },
     ],
     'serve --port': [{ name: '', args: ['serve', '--port', 'x'], code: 2, stderr: /"x" is not a port/ }],
     'serve --public-url': [

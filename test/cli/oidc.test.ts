@@ -429,7 +429,7 @@ describe('baton providers show: where the metadata document came from', () => {
       const r = await run(['providers', 'show', 'acme'], env, undefined, broken.dir);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(
-        /^! The SQLite store at .+baton\.db failed to .+ The issuer's metadata is read from the issuer\.$/m,
+        /^! The SQLite store at .+baton\.db could not open: the file is not a SQLite database \(SQLITE_NOTADB\)\. The issuer's metadata is read from the issuer\.$/m,
       );
       expect(r.stdout).toMatch(/metadata: +read from the issuer now/);
       expect(readFileSync(join(broken.dir, 'baton.db'), 'utf8')).toBe('this is not a database');

@@ -178,7 +178,7 @@ describe.each(engines)('baton token on %s, no simulator configured', (_name, mak
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe(
-        `error Connection "${id}" uses ${mode} credentials and has no access token.\n→ Use baton.fetch() (or \`baton request\`), which sends the right credentials for every auth mode.\n`,
+        `error Connection "${id}" uses ${mode} credentials and has no access token.\n→ Use \`baton request ${id} <path>\`, which sends the right credentials for every auth mode.\n`,
       );
     }
   });
