@@ -16,25 +16,13 @@ import {
   type World,
   world,
 } from '../helpers/sim-baton.js';
-import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
+import { storeEngines } from '../store/pg.js';
 
 const HOUR = 3_600_000;
 const idOf = (key: string) => keyIdOf(parseSecretKey(key).key);
 
-const engines: { name: string; store: () => { spec: string | undefined; drop: () => Promise<void> } }[] = [
-  { name: 'sqlite', store: () => ({ spec: undefined, drop: async () => undefined }) },
-];
-if (PG_URL) {
-  engines.push({
-    name: 'postgres',
-    store: () => {
-      const schema = uniqueSchema();
-      const u = new URL(PG_URL as string);
-      u.searchParams.set('schema', schema);
-      return { spec: u.toString(), drop: () => dropSchema(schema) };
-    },
-  });
-}
+// Rekey re-opens the store under another key: the engines that outlive a Baton.
+const engines = storeEngines().filter((e) => e.name !== 'memory');
 
 describe.each(engines)('rekey on $name', ({ store: makeStore }) => {
   let w: World;

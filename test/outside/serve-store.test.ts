@@ -6,34 +6,19 @@
  * (`baton audit --json`), every audited request the script made has its row — none lost —
  * and no planted secret is in the server's output, the script's output or the audit log.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
 import { randomKey, tempDir } from '../helpers/env.js';
-import { echoServer, runCli, spawnServe } from '../server/helpers.js';
+import { echoServer, runCli, runCommand, spawnServe } from '../server/helpers.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
 
 const SCRIPT = fileURLToPath(new URL('./py/serve_store_edges.py', import.meta.url));
 const PLANTED = 'planted-outside-key-4c8e1f0b72d9';
 
-function python(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('python3', [SCRIPT], {
-    env: { PATH: process.env['PATH'], ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((r) => child.on('exit', (code) => r({ code, stdout, stderr })));
-}
+const python = (env: NodeJS.ProcessEnv) => runCommand('python3', [SCRIPT], env);
 
 let sim: Simulator;
 let upstream: Awaited<ReturnType<typeof echoServer>>;

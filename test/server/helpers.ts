@@ -130,46 +130,33 @@ export async function spawnServe(env: NodeJS.ProcessEnv, args: string[] = []): P
   return { url, out: () => out, kill: (s = 'SIGTERM') => child.kill(s), exited };
 }
 
-/** Runs a command once; its standard output and error together. */
+/** Runs a command once: its exit code, its standard output and error, and both together as they came. */
 export function runCommand(
   cmd: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; out: string }> {
+): Promise<{ code: number | null; stdout: string; stderr: string; out: string }> {
   const child = spawn(cmd, args, {
-    env: { PATH: process.env['PATH'], ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((r) => child.on('exit', (code) => r({ code, out })));
-}
-
-/** Runs the CLI once and returns its output. */
-export async function runCli(
-  env: NodeJS.ProcessEnv,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env['PATH'], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
+  let out = '';
   child.stdout.on('data', (d) => {
     stdout += d;
+    out += d;
   });
   child.stderr.on('data', (d) => {
     stderr += d;
+    out += d;
   });
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  return { code, stdout, stderr };
+  return new Promise((r) => child.on('exit', (code) => r({ code, stdout, stderr, out })));
 }
+
+/** Runs the CLI once and returns its output. */
+export const runCli = (env: NodeJS.ProcessEnv, args: string[]) =>
+  runCommand(process.execPath, [CLI, ...args], env);
 
 export async function call(
   base: string,
