@@ -3,12 +3,15 @@ import { join, resolve } from 'node:path';
 import { peekAccessToken } from '../core/peek.js';
 import { defaultStoreSpec } from '../store/index.js';
 import { dataDir } from '../store/secret-key.js';
+import { noAccessToken } from './commands/token.js';
 import { resolveConfig } from './config.js';
 import { batonOptions } from './options.js';
+import { plainReporter, reportError } from './runtime.js';
 
 /**
  * `baton token <id>` when the stored token needs nothing: read it (SQLite or PostgreSQL store)
- * and print it. Bundled into dist/cli/bin.cjs so a shell script's `$(baton token alice)` does not
+ * and print it; for a static connection (API key, token pair), the command's "no access token"
+ * error. Bundled into dist/cli/bin.cjs so a shell script's `$(baton token alice)` does not
  * pay for the ES module loader on thirty files (docs/benchmarks.md, cold start). Anything
  * else — a refresh due, a missing store or key, a simulator, any error — answers false and the
  * full command runs and explains.
@@ -37,7 +40,13 @@ export async function fastToken(id: string, env: NodeJS.ProcessEnv, cwd: string)
       if (!existsSync(keyFile)) return false;
     }
     const peeked = await peekAccessToken(batonOptions(config, env), id);
-    if (!peeked || !('accessToken' in peeked)) return false;
+    if (!peeked) return false;
+    if ('staticMode' in peeked) {
+      // The full command's own error and printer: the same words, remediation and exit code 1.
+      const error = noAccessToken(id, peeked.staticMode, peeked.provider);
+      process.exitCode = reportError(plainReporter(env, config), error);
+      return true;
+    }
     process.stdout.write(`${peeked.accessToken}\n`);
     return true;
   } catch {
