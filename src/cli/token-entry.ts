@@ -14,6 +14,25 @@ export async function main(id: string, opts: TokenOptions = {}): Promise<void> {
   // before it can exit — about 0.3 s a run on a busy 2-core machine, for a process that sends
   // one request. The baseline is all one request needs.
   setFlagsFromString('--liftoff-only');
+  await loadUndici();
   const cli = Cli.fromProcess();
   process.exitCode = await runToken(cli, id, opts);
+}
+
+/**
+ * undici's cookie helpers read `globalThis.Headers` once as they load, to accept Node's own
+ * Headers as well as undici's; on Node 20 that read loads Node's internal copy of undici and
+ * compiles its WebAssembly HTTP parser — about 20 ms this process never uses (it sends its one
+ * request with the undici it bundles and passes no global Headers to it). The global is hidden
+ * only while undici loads, then put back as it was.
+ */
+async function loadUndici(): Promise<void> {
+  const headers = Object.getOwnPropertyDescriptor(globalThis, 'Headers');
+  Object.defineProperty(globalThis, 'Headers', { value: undefined, configurable: true, writable: true });
+  try {
+    await import('undici');
+  } finally {
+    if (headers) Object.defineProperty(globalThis, 'Headers', headers);
+    else delete (globalThis as { Headers?: unknown }).Headers;
+  }
 }
