@@ -12,11 +12,12 @@ async function bin(): Promise<void> {
     const id = argv[1] as string;
     // Bundled in, but evaluated only here: other commands do not pay for the store modules.
     const { fastToken } = await import('./fast-token.js');
-    if (await fastToken(id, process.env, process.cwd())) return;
+    const fast = await fastToken(id, process.env, process.cwd());
+    if (fast === 'answered') return;
     // In the bundle `require` loads the token bundle; run from dist/cli/bin.js, the ES modules.
     const entry: typeof import('./token-entry.js') =
       typeof require === 'function' ? require('./token.cjs') : await import('./token-entry.js');
-    return entry.main(id);
+    return entry.main(id, { peeked: fast === 'needs-baton' });
   }
   await import('./main.js');
 }

@@ -120,7 +120,7 @@ export class Cli {
   }
 
   note(text: string): void {
-    this.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+    writeLine(this.stderr, text);
   }
 
   printJson(value: unknown): void {
@@ -338,7 +338,7 @@ export function cliRemediation(err: BatonError): string {
  * With a simulator configured, a client mismatch or a client the provider does not know most
  * often means the simulator restarted: without --seed or --state it makes new clients each start.
  */
-export function simulatorHint(cli: Cli, err: unknown): string | undefined {
+export function simulatorHint(cli: Pick<Cli, 'config'>, err: unknown): string | undefined {
   if (!(err instanceof ConnectionMismatch) && !(err instanceof InvalidClient)) return undefined;
   let url: string | undefined;
   try {
@@ -350,8 +350,30 @@ export function simulatorHint(cli: Cli, err: unknown): string | undefined {
   return `Did the simulator at ${url} restart? Without --seed or --state it makes new clients at every start: run it as \`baton simulate --state FILE\` so they survive restarts, then authorize again once with \`baton reconnect <id>\`.`;
 }
 
+function writeLine(stream: NodeJS.WriteStream, text: string): void {
+  stream.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** What `reportError` needs of a Cli. */
+export type Reporter = Pick<Cli, 'json' | 'globals' | 'err' | 'note' | 'config' | 'stderr'>;
+
+/**
+ * The Reporter of a command line with no flags, without building a Cli: what dist/cli/bin.cjs's
+ * fast path of `baton token <id>` reports with, so it does not bundle the rest of the CLI.
+ */
+export function plainReporter(env: NodeJS.ProcessEnv, config: ResolvedConfig): Reporter {
+  return {
+    json: false,
+    globals: {},
+    stderr: process.stderr,
+    err: paint(useColor(process.stderr, env)),
+    note: (text) => writeLine(process.stderr, text),
+    config: () => config,
+  };
+}
+
 /** Prints an error as a person needs it: what happened, then what to do. Stack only with --debug. */
-export function reportError(cli: Cli, err: unknown): number {
+export function reportError(cli: Reporter, err: unknown): number {
   const code = exitCodeFor(err);
   if (cli.json) {
     const body =

@@ -4,11 +4,22 @@ import type pg from 'pg';
  * Applies numbered, append-only migrations in one transaction under an advisory lock, so
  * processes starting together agree; `table` records which versions ran. Used by the
  * connection store and by the server's own tables (each with its own track).
+ *
+ * A database already at the latest version — every open after the first — is answered by one
+ * read of `table`, without the transaction or the lock: a version is recorded in the same
+ * transaction as its migration, so seeing it means the migration is committed. Anything else
+ * (behind, no schema or table yet, the read failing) takes the locked path, which re-reads the
+ * version under the lock and reports its own errors.
  */
 export async function applyPgMigrations(
   client: pg.PoolClient,
   opts: { schema: string; table: string; lock: number; migrations: readonly string[] },
 ): Promise<void> {
+  const current = await client
+    .query<{ v: number | null }>(`SELECT max(version) AS v FROM ${opts.schema}.${opts.table}`)
+    .then(({ rows }) => rows[0]?.v ?? 0)
+    .catch(() => 0);
+  if (current >= opts.migrations.length) return;
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [opts.lock]);

@@ -174,12 +174,30 @@ describe.each(engines)('baton token on %s, no simulator configured', (_name, mak
       ['key', 'api_key'],
       ['pair', 'token_pair'],
     ]) {
-      const r = await run(['token', id as string], env, undefined, dir);
-      expect(r.code).toBe(1);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toBe(
-        `error Connection "${id}" uses ${mode} credentials and has no access token.\n→ Use \`baton request ${id} <path>\`, which sends the right credentials for every auth mode.\n`,
-      );
+      const message = `Connection "${id}" uses ${mode} credentials and has no access token.`;
+      const remediation = `Use \`baton request ${id} <path>\`, which sends the right credentials for every auth mode.`;
+      // `baton token <id>` alone is answered by dist/cli/bin.cjs's fast path; with any flag
+      // the full CLI answers. Both say the same.
+      const fast = await run(['token', id as string], env, undefined, dir);
+      const full = await run(['--store', store, 'token', id as string], env, undefined, dir);
+      expect(fast).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `error ${message}\n→ ${remediation}\n`,
+        timedOut: false,
+      });
+      expect(full).toEqual(fast);
+      const json = await run(['token', id as string, '--json'], env, undefined, dir);
+      expect(json.code).toBe(1);
+      expect(json.stdout).toBe('');
+      expect(JSON.parse(json.stderr)).toEqual({
+        error: expect.objectContaining({
+          code: 'config_error',
+          message,
+          remediation,
+          provider: expect.any(String),
+        }),
+      });
     }
   });
 

@@ -10,15 +10,23 @@ export function noAccessToken(id: string, authMode: string, provider: string): C
   );
 }
 
+export interface TokenOptions {
+  /**
+   * The caller already asked the store and found no token it may print as stored (bin.cjs's
+   * fast path): go straight to Baton instead of opening the store to ask again.
+   */
+  peeked?: boolean;
+}
+
 /**
  * `baton token`: what shell scripts call on every use, so a token that needs no refresh — or a
  * static connection that has none — is answered without loading the HTTP stack (README
  * "Benchmark", cold start); anything else — a refresh, a status to explain, a simulator to
  * ask — goes through Baton.
  */
-export async function token(cli: Cli, id: string): Promise<void> {
+export async function token(cli: Cli, id: string, opts: TokenOptions = {}): Promise<void> {
   await cli.requireExisting();
-  if (!cli.json && !cli.config().simulator) {
+  if (!opts.peeked && !cli.json && !cli.config().simulator) {
     const { peekAccessToken } = await import('../../core/peek.js');
     const peeked = await peekAccessToken(cli.options(), id);
     if (peeked && 'accessToken' in peeked) {
@@ -39,10 +47,10 @@ export async function token(cli: Cli, id: string): Promise<void> {
 }
 
 /** `baton token <id>` with no flags, as main.js and the bundled dist/cli/token.cjs run it. */
-export async function runToken(cli: Cli, id: string): Promise<number> {
+export async function runToken(cli: Cli, id: string, opts: TokenOptions = {}): Promise<number> {
   const { EXIT, reportError } = await import('../runtime.js');
   try {
-    await token(cli, id);
+    await token(cli, id, opts);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
     return reportError(cli, err);
