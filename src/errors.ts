@@ -152,14 +152,19 @@ export type AuthorizationFailure =
 /** The authorization step failed: wrong or unknown state, the user said no, no code, or an expired code. */
 export class AuthorizationError extends BatonError {
   readonly reason: AuthorizationFailure;
-  constructor(reason: AuthorizationFailure, message: string, options: BatonErrorOptions = {}) {
+  constructor(
+    reason: AuthorizationFailure,
+    message: string,
+    options: BatonErrorOptions & { codeLifetimeSeconds?: number | undefined } = {},
+  ) {
+    const { codeLifetimeSeconds, ...rest } = options;
     super(
       `authorization_${reason}`,
       message,
-      reason === 'invalid_code' && options.provider === 'checkfront'
-        ? AUTHORIZATION_REMEDIATION[reason].replace('short-lived', 'short-lived; Checkfront gives 60 seconds')
+      reason === 'invalid_code' && codeLifetimeSeconds !== undefined
+        ? `The authorization code was rejected (codes are single-use, and this provider's live ${codeLifetimeSeconds} seconds); start the authorization again and exchange the code promptly.`
         : AUTHORIZATION_REMEDIATION[reason],
-      options,
+      rest,
     );
     this.reason = reason;
   }

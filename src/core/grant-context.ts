@@ -23,6 +23,7 @@ export function grantContextFor(
       displayName: spec.displayName,
       errorDialect: spec.errorDialect,
       environment: spec.environmentParam ? params[spec.environmentParam] : undefined,
+      codeLifetimeSeconds: spec.authorizationCodeLifetimeSeconds,
     },
     tokenUrl: endpoints.tokenUrl,
     revocationUrl: endpoints.revocationUrl,

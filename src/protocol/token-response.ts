@@ -26,6 +26,8 @@ export interface ProviderLabel {
   errorDialect: ErrorDialect;
   /** The environment the credentials were for (sandbox / production), to say which were wrong. */
   environment?: string | undefined;
+  /** How long its authorization codes live, when it documents it: said when a code is rejected. */
+  codeLifetimeSeconds?: number | undefined;
 }
 
 export interface ResponseContext {
@@ -209,7 +211,7 @@ export function errorFromResponse(res: RawResponse, ctx: ResponseContext): Baton
       return new AuthorizationError(
         'invalid_code',
         `${spec.displayName} rejected the authorization code${quoted}.`,
-        opts,
+        { ...opts, codeLifetimeSeconds: spec.codeLifetimeSeconds },
       );
     }
     if (ctx.grant === 'refresh_token') {

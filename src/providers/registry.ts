@@ -40,6 +40,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'singleUseScopes',
   'proxyCookies',
   'tokenRateLimit',
+  'authorizationCodeLifetimeSeconds',
   'notes',
 ]);
 
@@ -183,6 +184,17 @@ function validate(spec: ProviderSpec, discovered = true): void {
     throw new ConfigError(`The ${spec.id} dpop setting is not true or false.`, fix('dpop'), {
       provider: spec.id,
     });
+  }
+  const codeLifetime = spec.authorizationCodeLifetimeSeconds;
+  if (
+    codeLifetime !== undefined &&
+    !(typeof codeLifetime === 'number' && Number.isInteger(codeLifetime) && codeLifetime > 0)
+  ) {
+    throw new ConfigError(
+      `The ${spec.id} authorizationCodeLifetimeSeconds is not a whole number of seconds above 0.`,
+      fix('authorizationCodeLifetimeSeconds'),
+      { provider: spec.id },
+    );
   }
   if (spec.tokenRateLimit !== undefined)
     checkRateLimit(spec.tokenRateLimit, `the ${spec.id} tokenRateLimit`, spec.id);

@@ -131,6 +131,11 @@ export interface ProviderSpec {
    * connections together). Absent: a conservative default (README, "Many connections").
    */
   tokenRateLimit?: TokenRateLimit;
+  /**
+   * How long the provider's authorization codes live, in seconds, when it documents it: said in
+   * the remediation of a rejected code (Checkfront: 60).
+   */
+  authorizationCodeLifetimeSeconds?: number;
   /** Extra documentation shown by `baton providers`. */
   notes?: string;
 }

@@ -37,6 +37,7 @@ function ctx(provider: string, grant: GrantType, extra: Record<string, unknown> 
       displayName: spec.displayName,
       errorDialect: spec.errorDialect,
       environment: spec.environmentParam ? 'sandbox' : undefined,
+      codeLifetimeSeconds: spec.authorizationCodeLifetimeSeconds,
     },
     grant,
     now: NOW,
@@ -210,7 +211,12 @@ describe('errorFromResponse', () => {
     const onCode = errorFromResponse(res(400, body), ctx('checkfront', 'authorization_code'));
     expect(onCode).toBeInstanceOf(AuthorizationError);
     expect((onCode as AuthorizationError).reason).toBe('invalid_code');
-    expect(onCode.remediation).toMatch(/60 seconds/);
+    expect(onCode.remediation).toMatch(/this provider's live 60 seconds/);
+    // A provider that documents no code lifetime gets the general sentence.
+    const cronofy = errorFromResponse(res(400, body), ctx('cronofy', 'authorization_code'));
+    expect(cronofy.remediation).toMatch(
+      /^The authorization code was rejected \(codes are single-use and short-lived\)/,
+    );
     expect(errorFromResponse(res(400, body), ctx('checkfront', 'refresh_token'))).toBeInstanceOf(
       ReauthorizationRequired,
     );

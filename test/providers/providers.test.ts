@@ -104,6 +104,10 @@ describe('registry', () => {
     expect(() => ProviderRegistry.create({ cronofy: { rotation: 'always' } as never })).toThrow(
       /sets "rotation", which Baton no longer reads/,
     );
+    for (const bad of [0, -5, 1.5, '60'])
+      expect(() =>
+        ProviderRegistry.create({ cronofy: { authorizationCodeLifetimeSeconds: bad as never } }),
+      ).toThrow(/authorizationCodeLifetimeSeconds is not a whole number of seconds/);
   });
 });
 

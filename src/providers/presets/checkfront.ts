@@ -28,6 +28,7 @@ export const checkfront: ProviderSpec = {
   redirectAuthHosts: ['*.bookingplatform.app'],
   errorDialect: 'rfc6749',
   identityPath: 'api/3.0/ping',
+  authorizationCodeLifetimeSeconds: 60,
   notes:
     'Authorization codes must be exchanged within 60 seconds. Every refresh replaces the refresh token; the old one stops working. Consumer key/secret are sent only to /oauth/token/.',
 };
