@@ -12,6 +12,8 @@ import type { ClientRegistration } from './clients.js';
  */
 
 interface DiscoveryVendor {
+  /** A vendor Baton finds by its issuer (the MCP persona): it needs no provider override. */
+  issuer?: string;
   endpoints: Record<string, string>;
   identityPath?: string;
   clients?: { clientId: string; clientSecret: string; params?: Record<string, string> }[];
@@ -66,6 +68,9 @@ export function simulatorProfile(
   const apiKeys: SimulatorProfile['apiKeys'] = {};
   const redirect = redirectUri === null ? undefined : (redirectUri ?? discovery.callback);
   for (const [id, vendor] of Object.entries(discovery.vendors)) {
+    // An authorization server found from its issuer (an MCP server's) is reached through
+    // discovery, never through a preset (docs/architecture.md, "MCP").
+    if (vendor.issuer) continue;
     const override: Record<string, unknown> = {};
     for (const [name, field] of Object.entries(ENDPOINT_FIELDS)) {
       const url = vendor.endpoints[name];

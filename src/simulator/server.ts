@@ -33,6 +33,7 @@ import { checkbook } from './vendors/checkbook.js';
 import { checkfront } from './vendors/checkfront.js';
 import { checkissuing } from './vendors/checkissuing.js';
 import { cronofy } from './vendors/cronofy.js';
+import { mcp } from './vendors/mcp.js';
 import type { SimVendor, VendorRoute } from './vendors/vendor.js';
 
 const LOG_LIMIT = 10_000;
@@ -121,11 +122,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   });
   if (file?.state) state.load(file.state);
   const consent = () => options.consent ?? 'auto';
+  const mcpPersona = mcp(state, consent, () => origin, options.mcp);
   const vendors: Record<Vendor, SimVendor> = {
     checkfront: checkfront(state, consent),
     checkbook: checkbook(state, consent),
     checkissuing: checkissuing(state),
     cronofy: cronofy(state, consent),
+    mcp: mcpPersona,
   };
   const log: RequestLogEntry[] = [];
   let tokenLog: TokenLogEntry[] = [];
@@ -250,6 +253,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             'POST fail {"vendor", "endpoint", "kind", …}',
             'POST cronofy-rotation {"mode"}',
             'POST checkfront/migrate {"company", "region"?}',
+            'POST mcp/settings {"dcr"?, "cimd"?, "resourceMetadataInHeader"?}',
+            'POST mcp/resources {"resource"}',
+            'POST mcp/evict-clients',
+            'GET mcp/counters',
             'GET requests',
           ].map((e) => `${e.split(' ')[0]} /_sim/${e.split(' ').slice(1).join(' ')}`),
         });
@@ -295,7 +302,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
           'slow-answer',
           'rate-limit',
         ];
-        const endpoints = ['authorize', 'token', 'revoke', 'api'];
+        const endpoints = ['authorize', 'token', 'revoke', 'api', 'register', 'introspect'];
         if (
           !isVendor(body['vendor']) ||
           !endpoints.includes(String(body['endpoint'])) ||
@@ -317,6 +324,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         if (typeof body['company'] !== 'string') return bad('Give {"company": …, "region"?: …}.');
         state.migrated.set(body['company'], typeof body['region'] === 'string' ? body['region'] : 'na1');
         return json(200, { ok: true });
+      case 'POST mcp/settings':
+        return json(200, mcpPersona.configure(body as Record<string, boolean>));
+      case 'POST mcp/resources':
+        if (typeof body['resource'] !== 'string') return bad('Give {"resource": <absolute URL>}.');
+        mcpPersona.addResource(body['resource']);
+        return json(200, { ok: true });
+      case 'POST mcp/evict-clients':
+        return json(200, mcpPersona.evictClients());
+      case 'GET mcp/counters':
+        return json(200, mcpPersona.counters());
       case 'GET requests':
         return json(200, log);
       default:
@@ -353,6 +370,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       return { response: json(200, discovery()), kind: 'discovery' };
     if (segments[0] === '_sim') return { response: admin(req, segments.slice(1).join('/')), kind: 'admin' };
     if (req.url.pathname === '/callback') return { response: callbackPage(req.url), kind: 'admin' };
+    if (segments[0] === '.well-known') {
+      const doc = mcpPersona.wellKnown(req);
+      return doc ? { vendor: 'mcp', response: doc, kind: 'discovery' } : {};
+    }
     const vendor = segments[0];
     if (!isVendor(vendor)) return {};
     if (vendor === 'checkfront' && segments[1] && state.migrated.has(segments[1])) {
@@ -497,6 +518,19 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       return () => {
         taps.delete(listener);
       };
+    },
+    mcp: {
+      get issuer() {
+        return mcpPersona.issuer(origin);
+      },
+      get resource() {
+        return mcpPersona.resource(origin);
+      },
+      configure: (settings) => mcpPersona.configure(settings),
+      addResource: (resource) => mcpPersona.addResource(resource),
+      evictClients: () => mcpPersona.evictClients(),
+      counters: () => mcpPersona.counters(),
+      resetCounters: () => mcpPersona.resetCounters(),
     },
     setAccessTokenLifetime: (vendor, seconds) => {
       if (seconds === null) state.accessLifetimeMs.delete(vendor);

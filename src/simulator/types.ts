@@ -1,9 +1,49 @@
 /** The simulator's own vocabulary. It shares nothing with Baton's providers or protocol code. */
 
-export type Vendor = 'checkfront' | 'checkbook' | 'checkissuing' | 'cronofy';
-export const VENDORS: readonly Vendor[] = ['checkfront', 'checkbook', 'checkissuing', 'cronofy'];
+export type Vendor = 'checkfront' | 'checkbook' | 'checkissuing' | 'cronofy' | 'mcp';
+export const VENDORS: readonly Vendor[] = ['checkfront', 'checkbook', 'checkissuing', 'cronofy', 'mcp'];
 
-export type Endpoint = 'authorize' | 'token' | 'revoke' | 'api';
+/** `register` (RFC 7591) and `introspect` (RFC 7662): the MCP authorization server's. */
+export type Endpoint = 'authorize' | 'token' | 'revoke' | 'api' | 'register' | 'introspect';
+
+/** The MCP persona's switches (vendors/mcp.ts). */
+export interface McpSettings {
+  /** Dynamic Client Registration (RFC 7591): a `registration_endpoint` in the metadata. Default on. */
+  dcr: boolean;
+  /** Client ID Metadata Documents: `client_id_metadata_document_supported`. Default on. */
+  cimd: boolean;
+  /** The 401's `WWW-Authenticate` names `resource_metadata` (RFC 9728 §5.1). Default on. */
+  resourceMetadataInHeader: boolean;
+}
+
+/** What the MCP authorization server counted since the start (or the last reset). */
+export interface McpCounters {
+  /** Dynamic client registrations (RFC 7591) answered. */
+  registrations: number;
+  /** Client ID Metadata Documents fetched (not answered from the cache). */
+  documentFetches: number;
+  /** Rotated refresh tokens presented again (each revoked its grant). */
+  reuseDetected: number;
+}
+
+/** The MCP persona's controls (also at `/_sim/mcp/…`). */
+export interface McpControls {
+  /** The authorization server's issuer (`<origin>/mcp`). */
+  issuer: string;
+  /** The simulated MCP server's URL, its RFC 8707 resource (`<origin>/mcp/server`). */
+  resource: string;
+  /** Changes switches; returns them all. */
+  configure(settings: Partial<McpSettings>): McpSettings;
+  /** Lets the authorization server issue tokens for another resource (an MCP server elsewhere). */
+  addResource(resource: string): void;
+  /**
+   * Forgets every dynamically registered client (their grants go with them) and every cached
+   * client metadata document (fetched again at next use; their grants stay).
+   */
+  evictClients(): { clients: number; documents: number };
+  counters(): McpCounters;
+  resetCounters(): void;
+}
 
 export type Rotation = 'never' | 'always' | 'sometimes';
 
@@ -17,6 +57,8 @@ export interface SimulatorOptions {
   consent?: 'auto' | 'prompt';
   cronofyRotation?: Rotation;
   cronofyRateLimit?: { tokenRequestsPerMinute: number };
+  /** The MCP persona's switches (default: all on). */
+  mcp?: Partial<McpSettings>;
   /** Authorization codes die this long after they are issued (virtual clock). Default 60. */
   codeLifetimeSeconds?: number;
   /** The same seed gives the same client ids, secrets and API keys at every start. */
@@ -148,13 +190,26 @@ export interface ApiKey {
 
 export interface DiscoveryVendor {
   params: Record<string, string[]>;
+  /**
+   * The authorization server's issuer, for a vendor found by discovery (RFC 8414) rather than
+   * by configured endpoints: the MCP persona.
+   */
+  issuer?: string;
   endpoints: {
     authorize?: string;
     token: string;
     revoke?: string;
     apiBase: string;
     migratedApiBase?: string;
+    /** MCP: RFC 7591 registration, RFC 7662 introspection, the resource and its metadata. */
+    register?: string;
+    introspect?: string;
+    resource?: string;
+    resourceMetadata?: string;
+    serverMetadata?: string;
   };
+  /** MCP: the resource server's credential for the introspection endpoint. */
+  introspection?: { clientId: string; clientSecret: string };
   identityPath: string;
   clients: ClientCredentials[];
   apiKeys: ApiKey[];
@@ -197,6 +252,8 @@ export interface Simulator {
   seq(): number;
   /** Watches token, revocation and API requests; returns the function that stops watching. */
   tap(listener: TokenTap): () => void;
+  /** The MCP persona: an authorization server and a protected resource (vendors/mcp.ts). */
+  mcp: McpControls;
   /** Issue access tokens of this lifetime (Cronofy), instead of the vendor's own one hour. */
   setAccessTokenLifetime(vendor: Vendor, seconds: number | null): void;
   close(): Promise<void>;

@@ -377,7 +377,7 @@ describe('baton CLI against the simulator', () => {
     });
     for (let i = 0; i < 400 && !out.trim().endsWith('}'); i++) await new Promise((r) => setTimeout(r, 25));
     const d = JSON.parse(out) as { origin: string; vendors: Record<string, unknown> };
-    expect(Object.keys(d.vendors)).toHaveLength(4);
+    expect(Object.keys(d.vendors)).toHaveLength(5);
     const res = await fetch(`${d.origin}/.well-known/baton-simulator`);
     expect(res.status).toBe(200);
     await res.text();
