@@ -191,6 +191,57 @@ const AUTHORIZATION_REMEDIATION: Record<AuthorizationFailure, string> = {
   provider_error: 'The provider reported an error during authorization; start the authorization again.',
 };
 
+/**
+ * Which link of the MCP discovery chain broke (docs/architecture.md, "MCP"): the MCP server
+ * itself, its protected resource metadata (RFC 9728), its authorization server's metadata
+ * (RFC 8414), or obtaining a client there (pre-registered, client metadata document, RFC 7591).
+ */
+export type McpLink = 'server' | 'resource_metadata' | 'authorization_server' | 'client';
+
+/** A link of the MCP discovery chain broke; `link` says which, `url` where. */
+export class McpDiscoveryError extends BatonError {
+  readonly link: McpLink;
+  readonly url: string | undefined;
+  constructor(
+    link: McpLink,
+    message: string,
+    remediation: string,
+    options: BatonErrorOptions & { url?: string | undefined } = {},
+  ) {
+    const { url, ...rest } = options;
+    super(`mcp_${link}`, message, remediation, rest);
+    this.link = link;
+    this.url = url;
+  }
+}
+
+/**
+ * An MCP server refused a token for lack of scope (RFC 6750 §3.1 `insufficient_scope`): the
+ * connection must be authorized again with `scopes` — what it holds plus what the server asked
+ * for — which `baton.mcp.stepUp()` begins.
+ */
+export class InsufficientScope extends BatonError {
+  /** The scopes to authorize with: those granted and those the server asked for, together. */
+  readonly scopes: string[];
+  /** The scopes the server named in its challenge. */
+  readonly requested: string[];
+  constructor(
+    message: string,
+    scopes: string[],
+    requested: string[],
+    options: BatonErrorOptions & { connectionId: string },
+  ) {
+    super(
+      'insufficient_scope',
+      message,
+      `Authorize "${options.connectionId}" again with the scopes ${scopes.join(' ')}: baton.mcp.stepUp({ connectionId: "${options.connectionId}", scopes }) gives the URL to send its user to; the grant in use keeps working meanwhile.`,
+      options,
+    );
+    this.scopes = scopes;
+    this.requested = requested;
+  }
+}
+
 /** The provider asked us to slow down (HTTP 429). */
 export class RateLimited extends BatonError {
   /** Seconds the provider asked us to wait, when it said. */

@@ -3,6 +3,7 @@ export type {
   BatonOptions,
   BeginAuthorizationInput,
   BeginAuthorizationResult,
+  BeginMcpAuthorizationInput,
   CompleteAuthorizationInput,
   ConnectInput,
   ConnectionQuery,
@@ -14,8 +15,10 @@ export type { Clock } from './core/clock.js';
 export type { ConnectionInfo } from './core/connection-info.js';
 export type { BatonEvents } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
+export type { McpConnections, McpHints, McpServer, McpTokens, StepUpInput } from './core/mcp.js';
 export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
 export { WEBHOOK_EVENT_TYPES } from './core/outbox.js';
+export type { ClientIdentityOptions } from './core/registrations.js';
 export type { KeyState, RekeyFailure, RekeyOptions, RekeyProgress, RekeyResult } from './core/rekey.js';
 export type { StaticCredentials } from './core/secrets.js';
 export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
@@ -29,7 +32,10 @@ export {
   ConnectionMismatch,
   ConnectionNotFound,
   CredentialsRejected,
+  InsufficientScope,
   InvalidClient,
+  McpDiscoveryError,
+  type McpLink,
   NetworkError,
   ProviderError,
   RateLimited,
@@ -38,8 +44,10 @@ export {
   StoreError,
   WebhookSignatureError,
 } from './errors.js';
+export type { ResourceMetadata } from './protocol/resource-metadata.js';
 export type { TokenSet } from './protocol/token-set.js';
 export type { ClientConfig } from './protocol/types.js';
+export { MCP_PREFIX, mcpIssuerOf, mcpProviderId } from './providers/mcp.js';
 export { presets } from './providers/presets/index.js';
 export type {
   AuthMode,
@@ -51,6 +59,8 @@ export { openStore } from './store/index.js';
 export { type MigrateOptions, migrateStore } from './store/migrate.js';
 export type {
   BatchWrite,
+  ClientRegistrationRow,
+  ClientRegistrations,
   ConnectionRecord,
   ConnectionStatus,
   DueBatch,

@@ -1,4 +1,10 @@
-import { AuthorizationError, ConfigError, ConnectionMismatch, SecretKeyError } from '../errors.js';
+import {
+  AuthorizationError,
+  ConfigError,
+  ConnectionMismatch,
+  InvalidClient,
+  SecretKeyError,
+} from '../errors.js';
 import {
   buildAuthorizationUrl,
   checkCallback,
@@ -15,11 +21,12 @@ import type { ClientConfig } from '../protocol/types.js';
 import { resolveParams } from '../providers/params.js';
 import { checkScopes } from '../providers/scopes.js';
 import type { ProviderSpec } from '../providers/spec.js';
+import { resourcesFor } from '../providers/template.js';
 import type { SealBinding } from '../store/sealer.js';
 import type { AccountInfo, PendingAuthorization } from '../store/store.js';
 import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
-import { type CoreContext, connectionEndpoints } from './context.js';
+import { type CoreContext, connectionEndpoints, prepareProvider } from './context.js';
 import { boundTo, dpopKeyOf, keyForGrant } from './dpop.js';
 import { checkIdToken } from './id-tokens.js';
 import { str } from './identity.js';
@@ -43,6 +50,11 @@ export interface BeginAuthorizationResult {
   url: string;
   state: string;
   connectionId: string;
+  /** The provider the connection is authorized for (`mcp:<issuer>` for an MCP server). */
+  provider: string;
+  /** The params it is stored under (an MCP server's `resource`). */
+  params: Record<string, string>;
+  scopes: string[];
   redirectUri: string;
   expiresAt: number;
 }
@@ -57,7 +69,7 @@ export async function beginAuthorization(
   input: BeginAuthorizationInput,
 ): Promise<BeginAuthorizationResult> {
   const { ctx } = parts;
-  await ctx.discovery?.ensure(input.provider);
+  await prepareProvider(ctx, input.provider);
   const spec = specFor(ctx, input.provider, 'oauth2');
   const issuer = spec.issuer ?? null;
   const params = resolveParams(spec, input.params);
@@ -77,7 +89,7 @@ export async function beginAuthorization(
   const scopes = input.scopes ?? spec.scopes;
   // OpenID Connect: a nonce whenever openid is asked for, sealed with the pending authorization.
   const nonce = scopes.includes('openid') ? randomState() : null;
-  const resource = input.resource ?? spec.resource ?? [];
+  const resource = input.resource ?? resourcesFor(spec, params);
   if (nonce && !spec.issuer) {
     throw new ConfigError(
       `${spec.displayName} is asked for openid, but its spec names no issuer, so its id_tokens cannot be verified.`,
@@ -142,7 +154,16 @@ export async function beginAuthorization(
     expiresAt: now + parts.authorizationTtlMs,
   };
   await ctx.store.savePendingAuthorization(pending);
-  return { url, state, connectionId: input.connectionId, redirectUri, expiresAt: pending.expiresAt };
+  return {
+    url,
+    state,
+    connectionId: input.connectionId,
+    provider: spec.id,
+    params,
+    scopes,
+    redirectUri,
+    expiresAt: pending.expiresAt,
+  };
 }
 
 /** RFC 6749 §4.1.2–4.1.3: checks the callback against its pending authorization, exchanges the code, stores the connection. */
@@ -180,7 +201,7 @@ export async function completeAuthorization(
       opts,
     );
   }
-  await ctx.discovery?.ensure(pending.provider);
+  await prepareProvider(ctx, pending.provider, pending.clientId);
   const spec = ctx.providers.get(pending.provider);
   // The issuer the authorization began with (sealed), and whether its server always sends iss.
   const issuer = typeof secret['issuer'] === 'string' ? secret['issuer'] : null;
@@ -188,7 +209,9 @@ export async function completeAuthorization(
   checkCallbackIssuer(cb, issuer, issRequired, opts);
   checkCallbackAddress(cb, pending.redirectUri, opts);
   const code = checkCallback(cb, pending.state, opts);
-  const client = ctx.clients.require(spec.id, pending.params, pending.connectionId);
+  const configured = ctx.clients.require(spec.id, pending.params, pending.connectionId);
+  // A client Baton obtained keeps the older ones it replaced for other redirect URIs.
+  const client = configured.previous?.find((c) => c.clientId === pending.clientId) ?? configured;
   if (client.clientId !== pending.clientId) {
     throw new ConnectionMismatch(
       'The client configured now is not the one the authorization was started with',
@@ -206,6 +229,19 @@ export async function completeAuthorization(
     redirectUri: pending.redirectUri,
     ...(codeVerifier ? { codeVerifier } : {}),
     ...(Array.isArray(secret['resource']) ? { resource: secret['resource'] as string[] } : {}),
+  }).catch(async (err: unknown) => {
+    // A client Baton registered that the server no longer knows: registered again now, so the
+    // authorization begun next uses the new one (the code was issued to the old one).
+    if (!(err instanceof InvalidClient) || client.obtained !== 'registered' || !ctx.registrar) throw err;
+    const renewed = await ctx.registrar.renew(spec.id, client).catch(() => null);
+    throw renewed
+      ? new InvalidClient(err.message, {
+          provider: spec.id,
+          connectionId: pending.connectionId,
+          remediation: `${spec.displayName} no longer knew the client Baton had registered; Baton registered a new one. Start the authorization again (baton.beginAuthorization()).`,
+          cause: err,
+        })
+      : err;
   });
   const tokens = boundTo(toTokenSet(response, spec, 'authorization_code'), dpop);
   const nonce = typeof secret['nonce'] === 'string' ? secret['nonce'] : null;

@@ -25,7 +25,7 @@ import { ClientDirectory, type ClientRegistration, type ClientsOption } from './
 import { type Clock, systemClock } from './clock.js';
 import { type ConnectInput, connect, type FacadeParts, grantContext } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
-import { type CoreContext, openConnection, readRecord } from './context.js';
+import { type CoreContext, openConnection, prepareProvider, readRecord } from './context.js';
 import { Discovery } from './discovery.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
@@ -34,8 +34,10 @@ import { checkConnectionId } from './ids.js';
 import { introspect } from './introspection.js';
 import { Keeper, type KeeperOptions } from './keeper.js';
 import { acquireLease } from './lease.js';
+import { type BeginMcpAuthorizationInput, McpConnections } from './mcp.js';
 import { removedEvent } from './outbox.js';
 import { Refresher } from './refresher.js';
+import { type ClientIdentityOptions, ClientRegistrar } from './registrations.js';
 import {
   assertKeysLoaded,
   type KeyState,
@@ -83,6 +85,12 @@ export interface BatonOptions {
   env?: NodeJS.ProcessEnv;
   /** How long a begun authorization may wait for its callback. Default 10 minutes. */
   authorizationTtlMs?: number;
+  /**
+   * How Baton presents itself to the MCP servers' authorization servers where it obtains its
+   * own client (README, "Agents and MCP"): the name they show, the redirect URI, and the URL of
+   * its client metadata document.
+   */
+  mcp?: ClientIdentityOptions;
   /** Start the background keeper (refreshes tokens and keeps sliding refresh tokens alive). */
   keeper?: boolean | KeeperOptions;
   /**
@@ -93,7 +101,13 @@ export interface BatonOptions {
   outbox?: boolean;
 }
 
-export type { BeginAuthorizationInput, BeginAuthorizationResult, CompleteAuthorizationInput, ConnectInput };
+export type {
+  BeginAuthorizationInput,
+  BeginAuthorizationResult,
+  BeginMcpAuthorizationInput,
+  CompleteAuthorizationInput,
+  ConnectInput,
+};
 
 /** A page of connections (`Baton.list`): keyset pagination by id, with filters. */
 export type ConnectionQuery = Pick<ListQuery, 'after' | 'limit' | 'provider' | 'status' | 'idPrefix'>;
@@ -126,6 +140,7 @@ export class Baton {
   readonly #authorizationTtlMs: number;
   readonly #unsubscribe: (() => void) | undefined;
   readonly #ownsStore: boolean;
+  readonly #mcp: McpConnections;
   #keeper: Keeper | null = null;
   #closed = false;
 
@@ -141,6 +156,13 @@ export class Baton {
     this.#api = new ApiFetcher(ctx, this.#tokens);
     this.#authorizationTtlMs = authorizationTtlMs;
     this.#ownsStore = ownsStore;
+    this.#mcp = new McpConnections(
+      () => this.#parts,
+      (input) => {
+        checkConnectionId(input.connectionId);
+        return beginAuthorization(this.#parts, input);
+      },
+    );
     // Any change of the store, ours or another process's, reaches the cache (invariant 8).
     this.#unsubscribe = ctx.store.subscribe?.((id, version) => ctx.cache.changed(id, version));
   }
@@ -205,6 +227,7 @@ export class Baton {
       closed: () => closed,
       outbox: options.outbox !== false && store.outbox !== undefined,
     };
+    ctx.registrar = new ClientRegistrar(ctx, options.mcp);
     ctx.discovery = new Discovery(providers, ctx.clock, ctx.options.http, {
       cache: store.serverMetadata,
       // The metadata cache saves network reads; its failure is reported, never an operation's.
@@ -273,10 +296,22 @@ export class Baton {
 
   // ---- authorization (authorization.ts, connect.ts) ----
 
-  /** RFC 6749 §4.1.1 (+ PKCE): the URL to send the user to; the pending authorization is stored under its state. */
-  async beginAuthorization(input: BeginAuthorizationInput): Promise<BeginAuthorizationResult> {
+  /**
+   * RFC 6749 §4.1.1 (+ PKCE): the URL to send the user to; the pending authorization is stored
+   * under its state. Given `mcp` (an MCP server's URL) instead of a provider, the MCP discovery
+   * chain finds the provider, the client and the resource first (`baton.mcp.begin`).
+   */
+  async beginAuthorization(
+    input: BeginAuthorizationInput | BeginMcpAuthorizationInput,
+  ): Promise<BeginAuthorizationResult> {
     checkConnectionId(input.connectionId);
+    if ('mcp' in input) return this.#mcp.begin(input);
     return beginAuthorization(this.#parts, input);
+  }
+
+  /** MCP servers' authorization: discovery, clients, step-up (README, "Agents and MCP"). */
+  get mcp(): McpConnections {
+    return this.#mcp;
   }
 
   /** Checks the callback, exchanges the code, stores the connection (a new authorization: any status → active). */
@@ -380,6 +415,7 @@ export class Baton {
   async reveal(id: string): Promise<ConnectionSecrets> {
     const record = await readRecord(this.#ctx, id);
     if (!record) throw new ConnectionNotFound(id);
+    await prepareProvider(this.#ctx, record.provider, record.clientId);
     return openConnection(this.#ctx, record).secrets;
   }
 
@@ -399,6 +435,7 @@ export class Baton {
     try {
       const record = await readRecord(this.#ctx, id);
       if (!record) throw new ConnectionNotFound(id);
+      await prepareProvider(this.#ctx, record.provider, record.clientId);
       const conn = openConnection(this.#ctx, record);
       const held = this.#refresher.held(id);
       let revokedAtProvider = false;

@@ -7,6 +7,22 @@ import type { ClientConfig } from '../protocol/types.js';
  */
 export interface ClientRegistration extends ClientConfig {
   params?: Record<string, string>;
+  /**
+   * How Baton obtained a client it was not given (registrations.ts): registered at the server
+   * (RFC 7591), or a client metadata document's URL. Absent for a configured client.
+   */
+  obtained?: 'registered' | 'metadata_document';
+  /**
+   * Client ids this registration replaced after the server refused them: connections authorized
+   * under one of them are refreshed with this client, and the server decides whether their grant
+   * survived.
+   */
+  supersedes?: string[];
+  /**
+   * Clients Baton obtained earlier at the same server (for other redirect URIs) that the server
+   * still knows: a connection authorized under one of them keeps using it.
+   */
+  previous?: ClientRegistration[];
 }
 
 export type ClientsOption = Record<string, ClientConfig | ClientRegistration[]>;
@@ -19,6 +35,8 @@ function envName(provider: string, suffix: string): string {
 export class ClientDirectory {
   readonly #clients: Map<string, ClientRegistration[]>;
   readonly #env: NodeJS.ProcessEnv;
+  /** Clients Baton obtained itself, per provider, as last read from or written to the store. */
+  readonly #obtained = new Map<string, ClientRegistration>();
 
   constructor(clients: ClientsOption | undefined, env: NodeJS.ProcessEnv) {
     this.#env = env;
@@ -28,8 +46,19 @@ export class ClientDirectory {
     }
   }
 
-  /** The client for `provider` and `params`, or undefined when none is configured. */
+  /** Records the client Baton obtained for `provider` (null: it has none). */
+  adopt(provider: string, client: ClientRegistration | null): void {
+    if (client) this.#obtained.set(provider, client);
+    else this.#obtained.delete(provider);
+  }
+
+  /** The client for `provider` and `params`: a configured one first, else one Baton obtained; undefined when none. */
   find(provider: string, params: Record<string, string>): ClientRegistration | undefined {
+    return this.configured(provider, params) ?? this.#obtained.get(provider);
+  }
+
+  /** The client configured (Baton.open's clients, the environment) for `provider` and `params`. */
+  configured(provider: string, params: Record<string, string>): ClientRegistration | undefined {
     const regs = this.#clients.get(provider);
     if (regs) {
       const match = regs.find((r) => Object.entries(r.params ?? {}).every(([k, v]) => params[k] === v));

@@ -54,9 +54,11 @@ function withTokens(
 ): ConnectionRecord {
   // The write path refuses a removed connection before building.
   const current = base as ConnectionRecord;
+  // The client the pair was granted to: another one when the refused client was replaced.
+  const next = { ...current, clientId: from.client?.clientId ?? current.clientId };
   return {
-    ...current,
-    sealed: sealSecrets(ctx.sealer, current, { tokens, credentials: from.secrets.credentials }),
+    ...next,
+    sealed: sealSecrets(ctx.sealer, next, { tokens, credentials: from.secrets.credentials }),
     accessTokenExpiresAt: tokens.expiresAt,
     refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
     scopes: tokens.scope ?? current.scopes,

@@ -178,10 +178,14 @@ export async function checkReplace(
   if (replace) return;
   const existing = await readRecord(ctx, id);
   if (!existing) return;
-  const same =
-    existing.provider === spec.id &&
-    sameParams(existing.params, params) &&
-    (existing.clientId === null || client === null || existing.clientId === client.clientId);
+  // A client Baton obtained itself may have replaced the one a connection was authorized under.
+  const sameClient =
+    existing.clientId === null ||
+    client === null ||
+    existing.clientId === client.clientId ||
+    client.supersedes?.includes(existing.clientId) === true ||
+    client.previous?.some((c) => c.clientId === existing.clientId) === true;
+  const same = existing.provider === spec.id && sameParams(existing.params, params) && sameClient;
   if (!same) {
     throw new ConnectionMismatch(
       `Connection "${id}" already exists for another account or client`,

@@ -14,6 +14,7 @@ import type { Clock } from './clock.js';
 import type { Discovery } from './discovery.js';
 import type { BatonEmitter } from './events.js';
 import { isUsableId } from './ids.js';
+import type { ClientRegistrar } from './registrations.js';
 import { type ConnectionSecrets, openSecrets } from './secrets.js';
 import type { TokenCache } from './token-cache.js';
 
@@ -55,6 +56,22 @@ export interface CoreContext {
   dpopNonces: DpopNonces;
   /** Write webhook events to the store's outbox with the changes that cause them (README, "Webhooks"). */
   outbox?: boolean;
+  /** The clients Baton obtains itself (providers with `clientRegistration`: MCP authorization servers). */
+  registrar?: ClientRegistrar;
+}
+
+/**
+ * What a provider needs before a connection of it is opened: its server's metadata (a spec
+ * given by its issuer), and the client Baton obtained there — read again when `clientId` names
+ * one this process has not seen (another process registered it).
+ */
+export async function prepareProvider(
+  ctx: CoreContext,
+  provider: string,
+  clientId?: string | null,
+): Promise<void> {
+  await ctx.discovery?.ensure(provider);
+  await ctx.registrar?.load(provider, clientId);
 }
 
 /** A connection read from the store, checked against the configuration and opened. */
@@ -137,7 +154,7 @@ export async function readRecord(ctx: CoreContext, id: string): Promise<Connecti
 export async function loadConnection(ctx: CoreContext, id: string): Promise<LoadedConnection> {
   const record = await readRecord(ctx, id);
   if (!record) throw new ConnectionNotFound(id);
-  await ctx.discovery?.ensure(record.provider);
+  await prepareProvider(ctx, record.provider, record.clientId);
   return openConnection(ctx, record);
 }
 
@@ -146,7 +163,11 @@ export function openConnection(ctx: CoreContext, record: ConnectionRecord): Load
   let client: ClientRegistration | null = null;
   if (record.clientId !== null) {
     client = ctx.clients.find(record.provider, record.params) ?? null;
-    if (!client || client.clientId !== record.clientId) {
+    // A client Baton obtained may hold older ones its connections still use, and ids the server
+    // refused: a connection of a refused client is refreshed with the one that replaced it.
+    const older = client?.previous?.find((c) => c.clientId === record.clientId);
+    if (older) client = older;
+    if (!client || (client.clientId !== record.clientId && !client.supersedes?.includes(record.clientId))) {
       throw new ConnectionMismatch(
         `Connection "${record.id}" was authorized with another ${spec.displayName} client than the one configured now`,
         { provider: record.provider, clientId: record.clientId, params: record.params },

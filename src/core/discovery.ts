@@ -82,6 +82,8 @@ export class Discovery {
    * without issuer. `force` reads the server even when the document in hand is fresh.
    */
   async ensure(provider: string, options: { force?: boolean } = {}): Promise<ServerMetadata | undefined> {
+    // A family member (`mcp:<issuer>`) is made on first use, like any issuer-configured spec.
+    this.#registry.resolve(provider);
     if (!this.#registry.issuers().includes(provider)) return undefined;
     const held = this.#inHand.get(provider);
     if (held && !options.force && held.status.expiresAt > this.#clock.now()) return held.metadata;

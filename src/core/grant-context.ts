@@ -3,6 +3,7 @@ import type { GrantContext } from '../protocol/grants.js';
 import type { HttpOptions } from '../protocol/http.js';
 import type { ClientConfig, Endpoints } from '../protocol/types.js';
 import type { ProviderSpec } from '../providers/spec.js';
+import { resourcesFor } from '../providers/template.js';
 
 /** What the protocol layer needs of a provider spec for one grant: endpoints and client authentication. */
 export function grantContextFor(
@@ -27,10 +28,10 @@ export function grantContextFor(
     },
     tokenUrl: endpoints.tokenUrl,
     revocationUrl: endpoints.revocationUrl,
-    clientAuth: spec.clientAuth,
+    clientAuth: client.clientAuth ?? spec.clientAuth,
     issuer: spec.issuer,
     scopeSeparator: spec.scopeSeparator,
-    resource: spec.resource,
+    resource: resourcesFor(spec, params),
     redirectAuthHosts: spec.redirectAuthHosts,
     client,
     now: options.now,

@@ -9,6 +9,7 @@ import { systemClock } from './clock.js';
 import { type CoreContext, openConnection } from './context.js';
 import { isDue, isSingleUse } from './due.js';
 import { BatonEmitter } from './events.js';
+import { ClientRegistrar } from './registrations.js';
 import { TokenCache } from './token-cache.js';
 
 /**
@@ -67,6 +68,9 @@ export async function peekAccessToken(
       dpopNonces: new DpopNonces(),
       closed: () => false,
     };
+    // A client Baton obtained itself (an MCP server's) is in the store, not in the configuration.
+    ctx.registrar = new ClientRegistrar(ctx);
+    await ctx.registrar.load(record.provider, record.clientId);
     const conn = openConnection(ctx, record);
     if (record.authMode === 'token_pair' || record.authMode === 'api_key')
       return { staticMode: record.authMode, provider: record.provider };

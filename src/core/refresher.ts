@@ -1,4 +1,4 @@
-import { ConnectionNotFound, StoreError } from '../errors.js';
+import { ConnectionNotFound, InvalidClient, ReauthorizationRequired, StoreError } from '../errors.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { commitPair } from './commit.js';
 import {
@@ -6,6 +6,7 @@ import {
   type CoreContext,
   type LoadedConnection,
   openConnection,
+  prepareProvider,
   readRecord,
   withHeldTokens,
 } from './context.js';
@@ -83,7 +84,7 @@ export class Refresher {
   async #leased(id: string, req: RefreshRequest, lease: HeldLease): Promise<LoadedConnection> {
     try {
       // 3. Re-read under the lease: the previous holder may have finished between our read and our acquire.
-      const conn = await this.#load(id);
+      let conn = await this.#load(id);
       if (this.#satisfied(conn, req)) return conn;
       // 4. The grant.
       let tokens: TokenSet;
@@ -91,7 +92,18 @@ export class Refresher {
         tokens = await grantWithRetry(this.#ctx, conn, req.gate);
       } catch (err) {
         if (this.#ctx.closed() || err instanceof RefreshDeferred) throw err;
-        return await this.#failures.settle(conn, err, req, lease);
+        // A client Baton registered and the server forgot: registered again (or another
+        // process's new one adopted), and the grant tried once more with it — the server
+        // decides whether the grant survived its client (docs/architecture.md, "MCP").
+        const renewed = err instanceof InvalidClient ? await this.#renewed(conn) : null;
+        if (!renewed) return await this.#failures.settle(conn, err, req, lease);
+        try {
+          tokens = await grantWithRetry(this.#ctx, renewed, req.gate);
+          conn = renewed;
+        } catch (again) {
+          if (this.#ctx.closed() || again instanceof RefreshDeferred) throw again;
+          return await this.#failures.settle(conn, clientRenewed(again, renewed), req, lease);
+        }
       }
       // 5. The commit, straight onto the record just read.
       try {
@@ -111,6 +123,13 @@ export class Refresher {
     } finally {
       if (!this.#held.keeps(lease)) await lease.release();
     }
+  }
+
+  /** The connection with the client that replaced its refused one, or null when there is none. */
+  async #renewed(conn: LoadedConnection): Promise<LoadedConnection | null> {
+    if (!conn.client || !this.#ctx.registrar) return null;
+    const client = await this.#ctx.registrar.renew(conn.record.provider, conn.client).catch(() => null);
+    return client ? { ...conn, client } : null;
   }
 
   /** Commits a held pair; while the store still refuses it, the pair answers a caller it can serve. */
@@ -188,7 +207,7 @@ export class Refresher {
   async #load(id: string): Promise<LoadedConnection> {
     const record = await readRecord(this.#ctx, id);
     if (!record) throw new ConnectionNotFound(id);
-    await this.#ctx.discovery?.ensure(record.provider);
+    await prepareProvider(this.#ctx, record.provider, record.clientId);
     const conn = openConnection(this.#ctx, record);
     assertUsable(conn);
     return conn;
@@ -215,4 +234,13 @@ export class Refresher {
       tokens.refreshTokenExpiresAt <= req.keepAliveUntil;
     return !lapsing && !isDue(tokens.expiresAt, tokens.issuedAt, now, this.#ctx.options.refreshWindowMs);
   }
+}
+
+/** A refused grant after the client was registered again says so: the grant did not survive its client. */
+function clientRenewed(err: unknown, conn: LoadedConnection): unknown {
+  if (!(err instanceof ReauthorizationRequired)) return err;
+  return new ReauthorizationRequired(
+    `${conn.spec.displayName} no longer knew the client Baton had registered (invalid_client); Baton registered a new one, and the grant did not survive the old one: ${err.message}`,
+    { connectionId: conn.record.id, provider: conn.record.provider, cause: err },
+  );
 }

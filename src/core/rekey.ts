@@ -3,6 +3,7 @@ import { type Sealer, sealedKeyId } from '../store/sealer.js';
 import type { ConnectionRecord, KeyUsage } from '../store/store.js';
 import { pendingBinding } from './authorization.js';
 import type { CoreContext } from './context.js';
+import { registrationBinding } from './registrations.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { WriteRefused, writeConnections } from './write-path.js';
 
@@ -26,7 +27,7 @@ export interface RekeyProgress {
 }
 
 export interface RekeyFailure {
-  kind: 'connection' | 'pending_authorization';
+  kind: 'connection' | 'pending_authorization' | 'client_registration';
   /** The connection id, or the pending authorization's connection id. */
   id: string;
   keyId: string | null;
@@ -40,6 +41,8 @@ export interface RekeyResult {
   /** Connections re-sealed under it. */
   rekeyed: number;
   pendingRekeyed: number;
+  /** Clients Baton registered itself (docs/architecture.md, "MCP") re-sealed under it. */
+  registrationsRekeyed: number;
   /** Rows that were removed, taken or re-sealed by another writer before this run reached them. */
   unchanged: number;
   failed: RekeyFailure[];
@@ -83,11 +86,12 @@ export async function rekey(ctx: CoreContext, options: RekeyOptions = {}): Promi
   const current = ctx.sealer.keyId;
   const limit = options.batchSize ?? BATCH;
   const old = (await ctx.store.keyUsage()).filter((k) => k.keyId !== current);
-  const total = old.reduce((n, k) => n + k.connections + k.pendingAuthorizations, 0);
+  const total = old.reduce((n, k) => n + k.connections + k.pendingAuthorizations + k.clientRegistrations, 0);
   const result: Omit<RekeyResult, 'remaining' | 'verified' | 'durationMs'> = {
     keyId: current,
     rekeyed: 0,
     pendingRekeyed: 0,
+    registrationsRekeyed: 0,
     unchanged: 0,
     failed: [],
   };
@@ -97,7 +101,7 @@ export async function rekey(ctx: CoreContext, options: RekeyOptions = {}): Promi
       keyId,
       done,
       total,
-      rekeyed: result.rekeyed + result.pendingRekeyed,
+      rekeyed: result.rekeyed + result.pendingRekeyed + result.registrationsRekeyed,
       failed: result.failed.length,
     });
   const fail = (kind: RekeyFailure['kind'], id: string, keyId: string | null, error: unknown) =>
@@ -163,6 +167,26 @@ export async function rekey(ctx: CoreContext, options: RekeyOptions = {}): Promi
       report(keyId);
       if (page.length < limit) break;
     }
+  }
+  // The client registrations: a handful, one per authorization server; each a compare-and-swap.
+  const registrations = ctx.store.clientRegistrations;
+  const toReseal =
+    registrations && old.some((k) => k.clientRegistrations > 0) ? await registrations.list() : [];
+  for (const row of toReseal) {
+    if (!registrations) break;
+    const keyId = sealedKeyId(row.sealed);
+    if (keyId === current || options.signal?.aborted) continue;
+    try {
+      const binding = registrationBinding(row);
+      const sealed = ctx.sealer.seal(ctx.sealer.open(row.sealed, binding), binding);
+      const written = await registrations.put({ ...row, sealed, updatedAt: ctx.clock.now() }, row.version);
+      if (written) result.registrationsRekeyed++;
+      else result.unchanged++;
+    } catch (error) {
+      fail('client_registration', row.issuer, keyId, error);
+    }
+    done++;
+    report(keyId ?? current);
   }
   const remaining = (await ctx.store.keyUsage()).filter((k) => k.keyId !== current);
   return {

@@ -8,12 +8,16 @@ const RFC8414_PATH = '/.well-known/oauth-authorization-server';
 
 /**
  * Where the documents live: OpenID Connect Discovery §4 appends its path to the issuer;
- * RFC 8414 §3 inserts its well-known path between the host and the issuer's path.
+ * RFC 8414 §3 inserts its well-known path between the host and the issuer's path; and for an
+ * issuer with a path, the OpenID path inserted the same way (RFC 8414 §5, which MCP clients
+ * also try).
  */
 export function metadataUrls(issuer: string): string[] {
   const url = new URL(issuer);
   const path = url.pathname.replace(/\/+$/, '');
-  return [`${url.origin}${path}${OIDC_PATH}`, `${url.origin}${RFC8414_PATH}${path}`];
+  const urls = [`${url.origin}${path}${OIDC_PATH}`, `${url.origin}${RFC8414_PATH}${path}`];
+  if (path) urls.push(`${url.origin}${OIDC_PATH}${path}`);
+  return urls;
 }
 
 const STRING_FIELDS = {
@@ -24,6 +28,7 @@ const STRING_FIELDS = {
   userinfoEndpoint: 'userinfo_endpoint',
   jwksUri: 'jwks_uri',
   pushedAuthorizationRequestEndpoint: 'pushed_authorization_request_endpoint',
+  registrationEndpoint: 'registration_endpoint',
 } as const;
 
 const LIST_FIELDS = {
@@ -67,6 +72,7 @@ export function parseServerMetadata(
   const out: ServerMetadata = {
     issuer,
     requirePushedAuthorizationRequests: doc['require_pushed_authorization_requests'] === true,
+    clientIdMetadataDocumentSupported: doc['client_id_metadata_document_supported'] === true,
     authorizationResponseIssParameterSupported:
       doc['authorization_response_iss_parameter_supported'] === true,
     codeChallengeMethodsSupported: [],

@@ -13,7 +13,11 @@ export interface ServerMetadata {
   userinfoEndpoint?: string;
   jwksUri?: string;
   pushedAuthorizationRequestEndpoint?: string;
+  /** RFC 7591 §3: where clients register themselves. */
+  registrationEndpoint?: string;
   requirePushedAuthorizationRequests: boolean;
+  /** The server takes a client id that is the URL of a Client ID Metadata Document. */
+  clientIdMetadataDocumentSupported: boolean;
   /** RFC 9207 §3: the server puts `iss` in every authorization response. */
   authorizationResponseIssParameterSupported: boolean;
   codeChallengeMethodsSupported: string[];

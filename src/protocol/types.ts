@@ -36,6 +36,11 @@ export interface ClientConfig {
   keyId?: string;
   /** The assertion's algorithm: the JWK's `alg`, else by key type (RS256, ES256, EdDSA), HS256 for client_secret_jwt. */
   signingAlg?: string;
+  /**
+   * How this client authenticates at the token endpoint when its registration decided it (RFC
+   * 7591 `token_endpoint_auth_method`); the provider's `clientAuth` otherwise.
+   */
+  clientAuth?: ClientAuth;
 }
 
 /** The endpoints of one authorization server and API, resolved for one connection. */

@@ -8,12 +8,36 @@ import type { ProviderSpec } from './spec.js';
  */
 const SAFE_PARAM = /^[A-Za-z0-9._~-]+$/;
 
+/** An absolute URL a `format: 'url'` param may hold: https, or http on a loopback host; no fragment. */
+export function isUrlParamValue(value: string): boolean {
+  try {
+    const u = new URL(value);
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+    return (
+      !value.includes('#') &&
+      !u.username &&
+      !u.password &&
+      (u.protocol === 'https:' || (u.protocol === 'http:' && loopback))
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** A ConfigError naming the param unless `value` is safe to put into a URL template. */
 export function checkParamValue(
-  spec: Pick<ProviderSpec, 'id' | 'displayName'>,
+  spec: Pick<ProviderSpec, 'id' | 'displayName'> & Partial<Pick<ProviderSpec, 'params'>>,
   name: string,
   value: string,
 ): void {
+  if (spec.params?.[name]?.format === 'url') {
+    if (isUrlParamValue(value)) return;
+    throw new ConfigError(
+      `The ${spec.displayName} param "${name}" has the value "${value}", which is not an absolute https URL (or http on a loopback host) without a fragment.`,
+      `Give ${name} as the server's URL, e.g. https://mcp.example.com/mcp.`,
+      { provider: spec.id },
+    );
+  }
   if (SAFE_PARAM.test(value) && value !== '.' && value !== '..') return;
   throw new ConfigError(
     `The ${spec.displayName} param "${name}" has the value "${value}", which may not go into a URL.`,

@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js';
 import { checkIssuer, type ServerMetadata } from '../protocol/issuer.js';
 import type { ClientAuth } from '../protocol/types.js';
+import { MCP_PREFIX, mcpSpec } from './mcp.js';
 import { presets } from './presets/index.js';
 import type { AuthMode, ProviderOverride, ProviderSpec, TokenRateLimit } from './spec.js';
 import { templateVariables } from './template.js';
@@ -24,6 +25,8 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'pkce',
   'authorizationParams',
   'resource',
+  'resourceParam',
+  'clientRegistration',
   'par',
   'dpop',
   'scopes',
@@ -91,10 +94,23 @@ function fromMetadata(meta: ServerMetadata): Partial<ProviderSpec> {
   return out;
 }
 
+/**
+ * Families of providers whose spec follows from their id: `mcp:<issuer>` (providers/mcp.ts).
+ * A member is made the first time its id is asked for, like a spec given by its issuer.
+ */
+const FAMILIES: readonly { prefix: string; derive(id: string): ProviderOverride | null }[] = [
+  { prefix: MCP_PREFIX, derive: mcpSpec },
+];
+
+function familyOf(id: string): ProviderOverride | null {
+  const family = FAMILIES.find((f) => id.startsWith(f.prefix));
+  return family ? family.derive(id) : null;
+}
+
 function validate(spec: ProviderSpec, discovered = true): void {
   const fix = (field: string) =>
     `Set ${field} in Baton.open({ providers: { ${spec.id}: { ${field}: … } } }) or in baton.config.json.`;
-  if (!/^[a-z][a-z0-9_-]*$/.test(spec.id)) {
+  if (!/^[a-z][a-z0-9_-]*$/.test(spec.id) && !familyOf(spec.id)) {
     throw new ConfigError(
       `"${spec.id}" is not a valid provider id.`,
       'Use lower-case letters, digits, - and _.',
@@ -122,6 +138,20 @@ function validate(spec: ProviderSpec, discovered = true): void {
     }
   }
   if (spec.issuer !== undefined) checkIssuer(spec.issuer, spec.id);
+  if (spec.clientRegistration === true && spec.issuer === undefined) {
+    throw new ConfigError(
+      `Provider ${spec.id} sets clientRegistration but names no issuer to register at.`,
+      fix('issuer'),
+      { provider: spec.id },
+    );
+  }
+  if (spec.resourceParam !== undefined && spec.params[spec.resourceParam]?.format !== 'url') {
+    throw new ConfigError(
+      `The ${spec.id} resourceParam "${spec.resourceParam}" is not a param of format url.`,
+      fix('resourceParam'),
+      { provider: spec.id },
+    );
+  }
   for (const r of spec.resource ?? []) {
     let ok = false;
     try {
@@ -198,7 +228,8 @@ function validate(spec: ProviderSpec, discovered = true): void {
   }
   if (spec.tokenRateLimit !== undefined)
     checkRateLimit(spec.tokenRateLimit, `the ${spec.id} tokenRateLimit`, spec.id);
-  const known = new Set(Object.keys(spec.params));
+  // URL params are never template variables.
+  const known = new Set(Object.keys(spec.params).filter((k) => spec.params[k]?.format !== 'url'));
   for (const param of Object.values(spec.params)) {
     for (const vars of Object.values(param.vars ?? {})) for (const name of Object.keys(vars)) known.add(name);
   }
@@ -270,7 +301,9 @@ export class ProviderRegistry {
           );
         }
       }
-      const base = specs.get(id) ?? defaultsFor(id, override);
+      const family = specs.has(id) ? null : familyOf(id);
+      const base =
+        specs.get(id) ?? (family ? { ...defaultsFor(id, family), ...family, id } : defaultsFor(id, override));
       const explicit = stripUndefined(override);
       const spec: ProviderSpec = { ...base, ...explicit, id };
       validate(spec, spec.issuer === undefined);
@@ -315,7 +348,23 @@ export class ProviderRegistry {
     return merged;
   }
 
+  /**
+   * Makes the spec of a family member (`mcp:<issuer>`) the first time its id is asked for; a
+   * known id, or one of no family, is left as it is. Returns whether the id now names a spec.
+   */
+  resolve(id: string): boolean {
+    if (this.#specs.has(id)) return true;
+    const family = familyOf(id);
+    if (!family) return false;
+    const base = { ...defaultsFor(id, family), ...stripUndefined(family), id } as ProviderSpec;
+    validate(base, base.issuer === undefined);
+    this.#specs.set(id, Object.freeze(base));
+    if (base.issuer !== undefined) this.#undiscovered.set(id, { base, explicit: {} });
+    return true;
+  }
+
   get(id: string): ProviderSpec {
+    this.resolve(id);
     const spec = this.#specs.get(id);
     if (!spec) {
       throw new ConfigError(
@@ -331,7 +380,7 @@ export class ProviderRegistry {
   }
 
   has(id: string): boolean {
-    return this.#specs.has(id);
+    return this.resolve(id);
   }
 
   list(): ProviderSpec[] {

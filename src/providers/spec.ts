@@ -25,6 +25,13 @@ export interface ParamSpec {
   /** A regular expression the value must match in full (for free-form params like a company name). */
   pattern?: string;
   /**
+   * `url`: the value is an absolute URL — https, or http on a loopback host, without a fragment
+   * (an MCP server's, RFC 8707 §2) — and never a URL template variable: it goes where the spec
+   * says (`resourceParam`), whole, never into a template. Absent: a value of unreserved
+   * characters for URL templates.
+   */
+  format?: 'url';
+  /**
    * Derived template variables per value: `{ de: { apiHost: 'api-de.cronofy.com' } }` lets a
    * URL template say `https://{apiHost}/oauth/token`.
    */
@@ -83,6 +90,20 @@ export interface ProviderSpec {
    * authorization, token and refresh requests.
    */
   resource?: string[];
+  /**
+   * The param (of `format: 'url'`) that names the RFC 8707 resource each connection's tokens are
+   * for, asked on the authorization, token and refresh requests; it is also the connection's API
+   * base (`apiBaseUrl` is then not used). An MCP authorization server's connections each name
+   * their MCP server this way (docs/architecture.md, "MCP").
+   */
+  resourceParam?: string;
+  /**
+   * When no client is configured, Baton obtains one itself from the issuer's server: a Client ID
+   * Metadata Document where the server takes one (and Baton.open names one), else RFC 7591
+   * Dynamic Client Registration. The registration is stored sealed, one per issuer, and made
+   * again when the server refuses it (`invalid_client`). Needs `issuer`.
+   */
+  clientRegistration?: boolean;
   /**
    * Push every authorization request first (RFC 9126), even when the server does not require it
    * (a server's `require_pushed_authorization_requests` always turns it on).

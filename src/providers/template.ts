@@ -37,7 +37,10 @@ export function expandTemplate(
  */
 export function templateVars(spec: ProviderSpec, params: Record<string, string>): Record<string, string> {
   for (const [name, value] of Object.entries(params)) checkParamValue(spec, name, value);
-  const vars: Record<string, string> = { ...params };
+  // A URL param never enters a template: its value is a whole URL, used whole.
+  const vars: Record<string, string> = Object.fromEntries(
+    Object.entries(params).filter(([name]) => spec.params[name]?.format !== 'url'),
+  );
   for (const [name, param] of Object.entries(spec.params)) {
     const value = params[name];
     const derived = value === undefined ? undefined : param.vars?.[value];
@@ -68,9 +71,24 @@ function expandUrl(
   return url;
 }
 
+/**
+ * The RFC 8707 resources a connection's tokens are asked for: its `resourceParam`'s URL, else
+ * the spec's `resource` list.
+ */
+export function resourcesFor(spec: ProviderSpec, params: Record<string, string>): string[] {
+  if (spec.resourceParam) {
+    const value = params[spec.resourceParam];
+    return value === undefined ? [] : [value];
+  }
+  return spec.resource ?? [];
+}
+
 export function endpointsFor(spec: ProviderSpec, params: Record<string, string>): Endpoints {
   const vars = templateVars(spec, params);
-  const out: Endpoints = { apiBaseUrl: expandUrl(spec, 'apiBaseUrl', spec.apiBaseUrl, vars) };
+  const resource = spec.resourceParam ? params[spec.resourceParam] : undefined;
+  const out: Endpoints = {
+    apiBaseUrl: resource ?? expandUrl(spec, 'apiBaseUrl', spec.apiBaseUrl, vars),
+  };
   if (spec.authorizationUrl)
     out.authorizationUrl = expandUrl(spec, 'authorizationUrl', spec.authorizationUrl, vars);
   if (spec.tokenUrl) out.tokenUrl = expandUrl(spec, 'tokenUrl', spec.tokenUrl, vars);

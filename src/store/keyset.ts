@@ -1,8 +1,16 @@
 import { ConfigError } from '../errors.js';
-import type { DueBatch, DueCursor, DueQuery, ListQuery, MetadataDocument, PendingQuery } from './store.js';
+import type {
+  ClientRegistrationRow,
+  DueBatch,
+  DueCursor,
+  DueQuery,
+  ListQuery,
+  MetadataDocument,
+  PendingQuery,
+} from './store.js';
 
 /**
- * Keyset pagination (and the metadata row mapping) shared by the engines. Ids are ordered by code point, which is
+ * Keyset pagination (and the metadata and client registration row mappings) shared by the engines. Ids are ordered by code point, which is
  * SQLite's BINARY collation over UTF-8 and PostgreSQL's "C" collation: every engine pages the
  * same way.
  */
@@ -90,6 +98,31 @@ export function metadataFromRow(row: MetadataRow | undefined): MetadataDocument 
         source: row.source,
         fetchedAt: Number(row.fetched_at),
         expiresAt: Number(row.expires_at),
+      }
+    : null;
+}
+
+/** A client registration as the SQL engines store it. */
+export interface RegistrationRow {
+  issuer: string;
+  client_id: string;
+  sealed: string;
+  version: number | string;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
+export const REGISTRATION_COLUMNS = 'issuer, client_id, sealed, version, created_at, updated_at';
+
+export function registrationFromRow(row: RegistrationRow | undefined): ClientRegistrationRow | null {
+  return row
+    ? {
+        issuer: row.issuer,
+        clientId: row.client_id,
+        sealed: row.sealed,
+        version: Number(row.version),
+        createdAt: Number(row.created_at),
+        updatedAt: Number(row.updated_at),
       }
     : null;
 }

@@ -2,6 +2,8 @@ import { checkDueQuery, checkListQuery, checkPendingQuery, compareIds, dueBatch 
 import { sealedKeyId } from './sealer.js';
 import type {
   BatchWrite,
+  ClientRegistrationRow,
+  ClientRegistrations,
   ConnectionRecord,
   DueBatch,
   DueCursor,
@@ -60,6 +62,28 @@ export class MemoryStore implements Store {
       this.#documents.set(issuer, { issuer, document, source, fetchedAt, expiresAt });
       return true;
     },
+  };
+
+  readonly #registrations = new Map<string, ClientRegistrationRow>();
+
+  readonly clientRegistrations: ClientRegistrations = {
+    get: async (issuer) => {
+      const row = this.#registrations.get(issuer);
+      return row ? { ...row } : null;
+    },
+    put: async (row, expectedVersion) => {
+      const held = this.#registrations.get(row.issuer);
+      if ((held?.version ?? null) !== expectedVersion) return null;
+      const stored = { ...row, version: (expectedVersion ?? 0) + 1 };
+      this.#registrations.set(row.issuer, stored);
+      return { ...stored };
+    },
+    delete: async (issuer, expectedVersion) => {
+      if (this.#registrations.get(issuer)?.version !== expectedVersion) return false;
+      return this.#registrations.delete(issuer);
+    },
+    list: async () =>
+      [...this.#registrations.values()].sort((a, b) => compareIds(a.issuer, b.issuer)).map((r) => ({ ...r })),
   };
 
   #append(events: readonly OutboxEvent[] | undefined): void {
@@ -200,13 +224,22 @@ export class MemoryStore implements Store {
     const usage = new Map<string, KeyUsage>();
     const at = (keyId: string | null) => {
       if (keyId === null) return null;
-      const u = usage.get(keyId) ?? { keyId, connections: 0, pendingAuthorizations: 0 };
+      const u = usage.get(keyId) ?? {
+        keyId,
+        connections: 0,
+        pendingAuthorizations: 0,
+        clientRegistrations: 0,
+      };
       usage.set(keyId, u);
       return u;
     };
     for (const r of this.#records.values()) {
       const u = at(sealedKeyId(r.sealed));
       if (u) u.connections++;
+    }
+    for (const c of this.#registrations.values()) {
+      const u = at(sealedKeyId(c.sealed));
+      if (u) u.clientRegistrations++;
     }
     for (const p of this.#pending.values()) {
       const u = at(sealedKeyId(p.sealed));

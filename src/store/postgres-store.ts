@@ -10,12 +10,17 @@ import {
   type MetadataRow,
   metadataFromRow,
   prefixEnd,
+  REGISTRATION_COLUMNS,
+  type RegistrationRow,
+  registrationFromRow,
 } from './keyset.js';
 import { applyPgMigrations } from './pg-migrations.js';
 import { redactUrl } from './redact-url.js';
 import { sealedKeyId } from './sealer.js';
 import type {
   BatchWrite,
+  ClientRegistrationRow,
+  ClientRegistrations,
   ConnectionRecord,
   DueBatch,
   DueCursor,
@@ -102,6 +107,18 @@ export const MIGRATIONS: string[] = [
      fetched_at bigint NOT NULL,
      expires_at bigint NOT NULL
    );`,
+  // Clients Baton registered itself (MCP authorization servers), sealed, one per issuer.
+  `CREATE TABLE IF NOT EXISTS baton_client_registrations (
+     issuer text PRIMARY KEY,
+     client_id text NOT NULL,
+     sealed text NOT NULL,
+     key_id text,
+     version integer NOT NULL,
+     created_at bigint NOT NULL,
+     updated_at bigint NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS baton_client_registrations_key
+     ON baton_client_registrations (key_id, issuer COLLATE "C");`,
 ];
 
 /** Outbox events nobody dispatched within this long are dropped when new ones are written. */
@@ -529,6 +546,51 @@ export class PostgresStore implements Store {
     },
   };
 
+  readonly clientRegistrations: ClientRegistrations = {
+    get: async (issuer) => {
+      const { rows } = await this.#query<RegistrationRow>(
+        'read a client registration',
+        `SELECT ${REGISTRATION_COLUMNS} FROM baton_client_registrations WHERE issuer = $1`,
+        [issuer],
+      );
+      return registrationFromRow(rows[0]);
+    },
+    put: async (row, expectedVersion) => {
+      const version = (expectedVersion ?? 0) + 1;
+      const values = [row.issuer, row.clientId, row.sealed, sealedKeyId(row.sealed), version, row.updatedAt];
+      const { rowCount } =
+        expectedVersion === null
+          ? await this.#query(
+              'write a client registration',
+              `INSERT INTO baton_client_registrations (issuer, client_id, sealed, key_id, version, updated_at, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer) DO NOTHING`,
+              [...values, row.createdAt],
+            )
+          : await this.#query(
+              'write a client registration',
+              `UPDATE baton_client_registrations SET client_id = $2, sealed = $3, key_id = $4, version = $5, updated_at = $6
+               WHERE issuer = $1 AND version = $7`,
+              [...values, expectedVersion],
+            );
+      return rowCount === 1 ? { ...row, version } : null;
+    },
+    delete: async (issuer, expectedVersion) => {
+      const { rowCount } = await this.#query(
+        'remove a client registration',
+        'DELETE FROM baton_client_registrations WHERE issuer = $1 AND version = $2',
+        [issuer, expectedVersion],
+      );
+      return rowCount === 1;
+    },
+    list: async () => {
+      const { rows } = await this.#query<RegistrationRow>(
+        'list client registrations',
+        `SELECT ${REGISTRATION_COLUMNS} FROM baton_client_registrations ORDER BY issuer COLLATE "C"`,
+      );
+      return rows.map((r) => registrationFromRow(r) as ClientRegistrationRow);
+    },
+  };
+
   async acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
     const { rows } = await this.#query<{
       taken: boolean;
@@ -661,7 +723,7 @@ export class PostgresStore implements Store {
       SELECT v FROM k WHERE v IS NOT NULL)`;
     const { rows } = await this.#query<{ v: string }>(
       'read the key ids in use',
-      `${loose('baton_connections')} UNION ALL ${loose('baton_pending_authorizations')}`,
+      `${loose('baton_connections')} UNION ALL ${loose('baton_pending_authorizations')} UNION ALL ${loose('baton_client_registrations')}`,
     );
     return [...new Set(rows.map((r) => r.v))].sort();
   }
@@ -669,11 +731,17 @@ export class PostgresStore implements Store {
   async keyUsage(): Promise<KeyUsage[]> {
     const ids = await this.keyIds();
     if (ids.length === 0) return [];
-    const { rows } = await this.#query<{ key_id: string; connections: string; pending: string }>(
+    const { rows } = await this.#query<{
+      key_id: string;
+      connections: string;
+      pending: string;
+      registrations: string;
+    }>(
       'count rows per key id',
       `SELECT k AS key_id,
          (SELECT count(*) FROM baton_connections WHERE key_id = k) AS connections,
-         (SELECT count(*) FROM baton_pending_authorizations WHERE key_id = k) AS pending
+         (SELECT count(*) FROM baton_pending_authorizations WHERE key_id = k) AS pending,
+         (SELECT count(*) FROM baton_client_registrations WHERE key_id = k) AS registrations
        FROM unnest($1::text[]) AS k ORDER BY k`,
       [ids],
     );
@@ -681,6 +749,7 @@ export class PostgresStore implements Store {
       keyId: r.key_id,
       connections: Number(r.connections),
       pendingAuthorizations: Number(r.pending),
+      clientRegistrations: Number(r.registrations),
     }));
   }
 

@@ -12,10 +12,15 @@ import {
   type MetadataRow,
   metadataFromRow,
   prefixEnd,
+  REGISTRATION_COLUMNS,
+  type RegistrationRow,
+  registrationFromRow,
 } from './keyset.js';
 import { sealedKeyId } from './sealer.js';
 import type {
   BatchWrite,
+  ClientRegistrationRow,
+  ClientRegistrations,
   ConnectionRecord,
   DueBatch,
   DueCursor,
@@ -125,6 +130,17 @@ export const MIGRATIONS: string[] = [
      fetched_at INTEGER NOT NULL,
      expires_at INTEGER NOT NULL
    );`,
+  // Clients Baton registered itself (MCP authorization servers), sealed, one per issuer.
+  `CREATE TABLE client_registrations (
+     issuer TEXT PRIMARY KEY,
+     client_id TEXT NOT NULL,
+     sealed TEXT NOT NULL,
+     key_id TEXT,
+     version INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX client_registrations_key ON client_registrations (key_id, issuer);`,
 ];
 
 /** Outbox events nobody dispatched within this long are dropped when new ones are written. */
@@ -486,6 +502,64 @@ export class SqliteStore implements Store {
       ),
   };
 
+  readonly clientRegistrations: ClientRegistrations = {
+    get: (issuer) =>
+      this.#run('read a client registration', () =>
+        registrationFromRow(
+          this.#db
+            .prepare(`SELECT ${REGISTRATION_COLUMNS} FROM client_registrations WHERE issuer = ?`)
+            .get(issuer) as RegistrationRow | undefined,
+        ),
+      ),
+    put: (row, expectedVersion) =>
+      this.#run('write a client registration', () => {
+        const version = (expectedVersion ?? 0) + 1;
+        const values = {
+          issuer: row.issuer,
+          clientId: row.clientId,
+          sealed: row.sealed,
+          keyId: sealedKeyId(row.sealed),
+          version,
+          expected: expectedVersion,
+          createdAt: row.createdAt,
+          updatedAt: row.updatedAt,
+        };
+        const changes =
+          expectedVersion === null
+            ? this.#db
+                .prepare(
+                  `INSERT INTO client_registrations (issuer, client_id, sealed, key_id, version, created_at, updated_at)
+                   VALUES (@issuer, @clientId, @sealed, @keyId, @version, @createdAt, @updatedAt)
+                   ON CONFLICT (issuer) DO NOTHING`,
+                )
+                .run(values).changes
+            : this.#db
+                .prepare(
+                  `UPDATE client_registrations SET client_id = @clientId, sealed = @sealed, key_id = @keyId,
+                     version = @version, updated_at = @updatedAt
+                   WHERE issuer = @issuer AND version = @expected`,
+                )
+                .run(values).changes;
+        return changes === 1 ? { ...row, version } : null;
+      }),
+    delete: (issuer, expectedVersion) =>
+      this.#run(
+        'remove a client registration',
+        () =>
+          this.#db
+            .prepare('DELETE FROM client_registrations WHERE issuer = ? AND version = ?')
+            .run(issuer, expectedVersion).changes === 1,
+      ),
+    list: () =>
+      this.#run('list client registrations', () =>
+        (
+          this.#db
+            .prepare(`SELECT ${REGISTRATION_COLUMNS} FROM client_registrations ORDER BY issuer`)
+            .all() as RegistrationRow[]
+        ).map((r) => registrationFromRow(r) as ClientRegistrationRow),
+      ),
+  };
+
   acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
     return this.#run('take the refresh lease', () =>
       this.#db
@@ -676,7 +750,7 @@ export class SqliteStore implements Store {
     return this.#run('read the key ids in use', () => {
       const ids = new Set<string>();
       // A loose index scan: one index seek per key id, however many rows each seals.
-      for (const table of ['connections', 'pending_authorizations']) {
+      for (const table of ['connections', 'pending_authorizations', 'client_registrations']) {
         const next = this.#db.prepare(`SELECT MIN(key_id) AS k FROM ${table} WHERE key_id > ?`);
         for (let k = (next.get('') as { k: string | null }).k; k !== null; ) {
           ids.add(k);
@@ -692,10 +766,14 @@ export class SqliteStore implements Store {
     return this.#run('count rows per key id', () => {
       const connections = this.#db.prepare('SELECT count(*) AS n FROM connections WHERE key_id = ?');
       const pending = this.#db.prepare('SELECT count(*) AS n FROM pending_authorizations WHERE key_id = ?');
+      const registrations = this.#db.prepare(
+        'SELECT count(*) AS n FROM client_registrations WHERE key_id = ?',
+      );
       return ids.map((keyId) => ({
         keyId,
         connections: (connections.get(keyId) as { n: number }).n,
         pendingAuthorizations: (pending.get(keyId) as { n: number }).n,
+        clientRegistrations: (registrations.get(keyId) as { n: number }).n,
       }));
     });
   }

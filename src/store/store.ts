@@ -124,6 +124,39 @@ export interface MetadataCache {
 }
 
 /**
+ * A client Baton registered at (or was given by) an authorization server itself — RFC 7591
+ * Dynamic Client Registration, or a Client ID Metadata Document — one per issuer (an MCP
+ * server's authorization server, docs/architecture.md, "MCP"). The client id is in clear; the
+ * registration (its secret, its authentication method, its redirect URIs) is sealed, bound to
+ * the issuer and the client id.
+ */
+export interface ClientRegistrationRow {
+  /** The authorization server's issuer: the key. */
+  issuer: string;
+  clientId: string;
+  sealed: string;
+  /** Set by the store: 1 on create, +1 on every successful put. */
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The clients Baton registered, one per issuer, shared by every process on the store. */
+export interface ClientRegistrations {
+  get(issuer: string): Promise<ClientRegistrationRow | null>;
+  /**
+   * Compare-and-swap: writes `row` if the stored version equals `expectedVersion` (`null`: the
+   * issuer must have none yet), setting version to `expectedVersion + 1` (or 1). Returns the row
+   * as stored, or null when the version did not match (nothing written).
+   */
+  put(row: ClientRegistrationRow, expectedVersion: number | null): Promise<ClientRegistrationRow | null>;
+  /** Removes the issuer's registration if its version is still `expectedVersion`; returns whether it did. */
+  delete(issuer: string, expectedVersion: number): Promise<boolean>;
+  /** Every registration, in issuer order. */
+  list(): Promise<ClientRegistrationRow[]>;
+}
+
+/**
  * A page of connections, in id order (code-point order on every engine). Keyset pagination:
  * the next page is `after` the last id of this one; a page shorter than `limit` is the last.
  */
@@ -180,6 +213,7 @@ export interface KeyUsage {
   keyId: string;
   connections: number;
   pendingAuthorizations: number;
+  clientRegistrations: number;
 }
 
 /** A page of pending authorizations, in state order. */
@@ -218,6 +252,8 @@ export interface Store {
    * engines): a process reads a document another one fetched instead of asking the server.
    */
   readonly serverMetadata?: MetadataCache;
+  /** Clients Baton registered itself, sealed, one per issuer (every built-in engine keeps them). */
+  readonly clientRegistrations?: ClientRegistrations;
   /**
    * Takes the refresh lease for `id` if it is free, expired, or already `owner`'s (which renews
    * it). Returns null when another owner holds it. The lease expires `ttlMs` after it is taken
@@ -248,7 +284,7 @@ export interface Store {
    * No outbox events: the write path sends a write that causes events on its own (`put`).
    */
   putBatch(writes: BatchWrite[]): Promise<(ConnectionRecord | null)[]>;
-  /** The key ids that seal at least one connection or pending authorization (cheap: an index). */
+  /** The key ids that seal at least one connection, pending authorization or client registration (cheap: an index). */
   keyIds(): Promise<string[]>;
   /** How many rows each key id in use seals. */
   keyUsage(): Promise<KeyUsage[]>;

@@ -73,7 +73,7 @@ describe.each(engines)('rekey on $name', ({ store: makeStore }) => {
     expect(state.current).toBe(idOf(newKey));
     expect(state.loaded).toEqual([idOf(newKey), idOf(oldKey)]);
     expect(state.inUse).toEqual([
-      { keyId: idOf(oldKey), connections: 9, pendingAuthorizations: 1, loaded: true },
+      { keyId: idOf(oldKey), connections: 9, pendingAuthorizations: 1, clientRegistrations: 0, loaded: true },
     ]);
     const progress: RekeyProgress[] = [];
     const result = await baton.rekey({ batchSize: 4, onProgress: (p) => progress.push(p) });
@@ -89,7 +89,7 @@ describe.each(engines)('rekey on $name', ({ store: makeStore }) => {
     expect(progress.map((p) => p.done)).toEqual([4, 8, 9, 10]);
     expect(progress.every((p) => p.total === 10 && p.keyId === idOf(oldKey))).toBe(true);
     expect((await baton.keys()).inUse).toEqual([
-      { keyId: idOf(newKey), connections: 9, pendingAuthorizations: 1, loaded: true },
+      { keyId: idOf(newKey), connections: 9, pendingAuthorizations: 1, clientRegistrations: 0, loaded: true },
     ]);
     // Every row opens under the new key alone, with its secrets and status unchanged.
     const only = await w.open({ secretKey: newKey, env: {} });
@@ -151,7 +151,9 @@ describe.each(engines)('rekey on $name', ({ store: makeStore }) => {
       },
     });
     expect(first).toMatchObject({ rekeyed: 3, verified: false });
-    expect(first.remaining).toEqual([{ keyId: idOf(oldKey), connections: 6, pendingAuthorizations: 0 }]);
+    expect(first.remaining).toEqual([
+      { keyId: idOf(oldKey), connections: 6, pendingAuthorizations: 0, clientRegistrations: 0 },
+    ]);
     // Meanwhile every connection keeps working, under either key.
     for (let i = 0; i < 6; i++) expect(await baton.getAccessToken(`cal-${i}`)).toBeTruthy();
     const second = await baton.rekey({ batchSize: 3 });
@@ -182,8 +184,8 @@ describe.each(engines)('rekey on $name', ({ store: makeStore }) => {
     expect(result.failed.find((f) => f.id === 'cal-3')?.message).toMatch(/do not authenticate/);
     expect(result.remaining).toEqual(
       [
-        { keyId: idOf(oldKey), connections: 1, pendingAuthorizations: 0 },
-        { keyId: idOf(stranger), connections: 1, pendingAuthorizations: 0 },
+        { keyId: idOf(oldKey), connections: 1, pendingAuthorizations: 0, clientRegistrations: 0 },
+        { keyId: idOf(stranger), connections: 1, pendingAuthorizations: 0, clientRegistrations: 0 },
       ].sort((a, b) => (a.keyId < b.keyId ? -1 : 1)),
     );
   });

@@ -415,10 +415,12 @@ describe('parseServerMetadata', () => {
     ).toThrow(/invalid token_endpoint/);
   });
 
-  it('puts the RFC 8414 well-known path between host and issuer path', () => {
+  it('puts the RFC 8414 well-known path between host and issuer path, and tries the OpenID path inserted too', () => {
     expect(metadataUrls('https://a.test/t/1/')).toEqual([
       'https://a.test/t/1/.well-known/openid-configuration',
       'https://a.test/.well-known/oauth-authorization-server/t/1',
+      'https://a.test/.well-known/openid-configuration/t/1',
     ]);
+    expect(metadataUrls('https://a.test')).toHaveLength(2);
   });
 });

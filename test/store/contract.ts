@@ -444,19 +444,30 @@ export function storeContract(
       for (const r of [a, b, junk, v9]) await store.put(r, null);
       await store.savePendingAuthorization(pending('st-1', 'v2.cccc3333.iv.p1'));
       await store.savePendingAuthorization(pending('st-2', 'v2.aaaa1111.iv.p2'));
-      expect(await store.keyIds()).toEqual(['aaaa1111', 'bbbb2222', 'cccc3333']);
+      const reg = {
+        issuer: 'https://as.example',
+        clientId: 'c1',
+        sealed: 'v2.eeee5555.iv.reg',
+        version: 0,
+        createdAt: 1,
+        updatedAt: 1,
+      };
+      await store.clientRegistrations?.put(reg, null);
+      expect(await store.keyIds()).toEqual(['aaaa1111', 'bbbb2222', 'cccc3333', 'eeee5555']);
       expect(await store.keyUsage()).toEqual([
-        { keyId: 'aaaa1111', connections: 1, pendingAuthorizations: 1 },
-        { keyId: 'bbbb2222', connections: 1, pendingAuthorizations: 0 },
-        { keyId: 'cccc3333', connections: 0, pendingAuthorizations: 1 },
+        { keyId: 'aaaa1111', connections: 1, pendingAuthorizations: 1, clientRegistrations: 0 },
+        { keyId: 'bbbb2222', connections: 1, pendingAuthorizations: 0, clientRegistrations: 0 },
+        { keyId: 'cccc3333', connections: 0, pendingAuthorizations: 1, clientRegistrations: 0 },
+        { keyId: 'eeee5555', connections: 0, pendingAuthorizations: 0, clientRegistrations: 1 },
       ]);
+      expect(await store.clientRegistrations?.delete(reg.issuer, 1)).toBe(true);
       expect((await store.list({ keyId: 'bbbb2222' })).map((r) => r.id)).toEqual([b.id]);
       // A write moves the row to its new key; a delete takes it out.
       await store.put({ ...b, sealed: 'v2.aaaa1111.iv.three' }, 1);
       await store.delete(a.id);
       expect(await store.keyUsage()).toEqual([
-        { keyId: 'aaaa1111', connections: 1, pendingAuthorizations: 1 },
-        { keyId: 'cccc3333', connections: 0, pendingAuthorizations: 1 },
+        { keyId: 'aaaa1111', connections: 1, pendingAuthorizations: 1, clientRegistrations: 0 },
+        { keyId: 'cccc3333', connections: 0, pendingAuthorizations: 1, clientRegistrations: 0 },
       ]);
       expect(
         (await store.listPendingAuthorizations({ keyId: 'cccc3333', limit: 10 })).map((p) => p.state),
@@ -612,6 +623,40 @@ export function storeContract(
         ),
         { numRuns: 20 },
       );
+    });
+
+    it('client registrations: one per issuer, written by compare-and-swap, read by another store object too', async () => {
+      const regs = store.clientRegistrations;
+      if (!regs) throw new Error('no client registrations');
+      const issuer = `https://as-${Math.random().toString(36).slice(2, 8)}.test/tenant`;
+      const row = {
+        issuer,
+        clientId: 'c-1',
+        sealed: 'v2.ffff6666.iv.one',
+        version: 0,
+        createdAt: 5,
+        updatedAt: 5,
+      };
+      expect(await regs.get(issuer)).toBeNull();
+      const first = await regs.put(row, null);
+      expect(first).toEqual({ ...row, version: 1 });
+      // A second creation loses; a stale version loses; the current one wins.
+      expect(await regs.put({ ...row, clientId: 'c-x' }, null)).toBeNull();
+      const next = { ...row, clientId: 'c-2', sealed: 'v2.ffff6666.iv.two', updatedAt: 9 };
+      expect(await regs.put(next, 1)).toEqual({ ...next, version: 2 });
+      expect(await regs.put({ ...next, clientId: 'c-3' }, 1)).toBeNull();
+      const second = await peer(store);
+      try {
+        expect(await second.clientRegistrations?.get(issuer)).toEqual({ ...next, version: 2 });
+        expect((await second.clientRegistrations?.list())?.map((r) => r.issuer)).toContain(issuer);
+      } finally {
+        if (second !== store) await second.close();
+      }
+      // The key is the issuer exactly.
+      expect(await regs.get(`${issuer}/`)).toBeNull();
+      expect(await regs.delete(issuer, 1)).toBe(false);
+      expect(await regs.delete(issuer, 2)).toBe(true);
+      expect(await regs.get(issuer)).toBeNull();
     });
   });
 }

@@ -77,9 +77,11 @@ describe('scale indexes and the key-id backfill', () => {
           .join(' | ');
         // SEARCH: a range of an index; SCAN … USING INDEX: an index walked in order until the LIMIT.
         expect(plan, s.sql).toMatch(
-          /(SEARCH|SCAN) (connections|pending_authorizations) USING (COVERING )?INDEX/,
+          /(SEARCH|SCAN) (connections|pending_authorizations|client_registrations) USING (COVERING )?INDEX/,
         );
-        expect(plan, s.sql).not.toMatch(/SCAN (connections|pending_authorizations)(?! USING)|TEMP B-TREE/);
+        expect(plan, s.sql).not.toMatch(
+          /SCAN (connections|pending_authorizations|client_registrations)(?! USING)|TEMP B-TREE/,
+        );
       }
     } finally {
       db.close();
