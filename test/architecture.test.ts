@@ -24,6 +24,7 @@ describe('architecture', () => {
     store: ['store', 'providers', 'errors.ts'],
     core: ['core', 'protocol', 'providers', 'store', 'errors.ts'],
     server: ['server', 'core', 'providers', 'store', 'errors.ts'],
+    mcp: ['mcp', 'core', 'errors.ts'],
     cli: ['cli', 'core', 'protocol', 'providers', 'store', 'simulator', 'server', 'errors.ts'],
   };
   for (const [layer, may] of Object.entries(allowed)) {

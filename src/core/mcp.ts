@@ -23,6 +23,7 @@ import type { ClientRegistration } from './clients.js';
 import { type FacadeParts, saveConnection } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { readRecord } from './context.js';
+import type { ClientIdentityOptions } from './registrations.js';
 import { toTokenSet } from './token-lifetime.js';
 import { writeConnection } from './write-path.js';
 
@@ -216,6 +217,11 @@ export class McpConnections {
   constructor(parts: () => FacadeParts, begin: BeginOrdinary) {
     this.#parts = parts;
     this.#begin = begin;
+  }
+
+  /** How Baton presents itself to authorization servers (Baton.open's `mcp`). */
+  get identity(): ClientIdentityOptions {
+    return this.#parts().ctx.registrar?.identity ?? {};
   }
 
   /** Runs the discovery chain for an MCP server (kept an hour in memory; `challenge` or `force` reads it again). */
