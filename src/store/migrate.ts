@@ -34,6 +34,8 @@ export interface MigrateOptions {
  * holds one batch, whatever the size of the store). Sealed blobs move untouched (the same key
  * opens them in the target). Ids already in the target are skipped unless `overwrite`, so a
  * second run copies nothing, and a run interrupted after a batch resumes `after` its last id.
+ * The clients Baton registered itself (one per issuer) go first, so no connection arrives
+ * without its client.
  */
 export async function migrateStore(
   from: Store,
@@ -42,6 +44,11 @@ export async function migrateStore(
 ): Promise<{ copied: number; skipped: number }> {
   const overwrite = opts.overwrite ?? false;
   const limit = opts.batchSize ?? BATCH;
+  for (const reg of (await from.clientRegistrations?.list()) ?? []) {
+    const existing = await to.clientRegistrations?.get(reg.issuer);
+    if (!existing) await to.clientRegistrations?.put(reg, null);
+    else if (overwrite) await to.clientRegistrations?.put(reg, existing.version);
+  }
   const total = await from.count(opts.after !== undefined ? { after: opts.after } : {});
   let copied = 0;
   let done = 0;

@@ -1,5 +1,6 @@
 import { fetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Baton } from '../../src/core/baton.js';
 import {
   ConnectionMismatch,
   InsufficientScope,
@@ -7,6 +8,9 @@ import {
   ReauthorizationRequired,
 } from '../../src/errors.js';
 import { mcpProviderId } from '../../src/providers/mcp.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { migrateStore } from '../../src/store/migrate.js';
+import { randomKey } from '../helpers/env.js';
 import { complete, connectMcp, documentServer, engines, type McpWorld, mcpWorld } from './helpers.js';
 
 /**
@@ -171,6 +175,44 @@ for (const engine of engines('memory', 'sqlite', 'postgres')) {
     });
   });
 }
+
+describe('client registrations move with the store and its keys', () => {
+  it('rekey re-seals them and migrate copies them: the registered client keeps refreshing', async () => {
+    w = await mcpWorld('sqlite');
+    const { sim } = w;
+    await connectMcp(w.baton, { mcp: sim.mcp.resource, connectionId: 'tools' });
+    const newKey = randomKey();
+    const rotating = await w.open({
+      secretKey: newKey,
+      env: { BATON_HOME: w.dir, BATON_SECRET_KEY_PREVIOUS: w.secretKey },
+    });
+    const result = await rotating.rekey();
+    expect(result).toMatchObject({ registrationsRekeyed: 1, verified: true, failed: [] });
+    const onNewKey = await w.open({ secretKey: newKey });
+    sim.clock.advance(HOUR + 5_000);
+    await onNewKey.refresh('tools');
+    const target = new MemoryStore();
+    await migrateStore(onNewKey.store, target);
+    // The sealed blob moves untouched (the version is the target's own counter).
+    const copied = await target.clientRegistrations.get(sim.mcp.issuer);
+    const source = await onNewKey.store.clientRegistrations?.get(sim.mcp.issuer);
+    expect(copied?.sealed).toBe(source?.sealed);
+    expect(copied?.clientId).toBe(source?.clientId);
+    const moved = await Baton.open({
+      store: target,
+      secretKey: newKey,
+      clock: { now: () => sim.clock.now() },
+    });
+    try {
+      sim.clock.advance(HOUR + 5_000);
+      await moved.refresh('tools');
+      expect((await moved.fetch('tools', 'tools/echo')).status).toBe(200);
+      expect(sim.mcp.counters().registrations).toBe(1);
+    } finally {
+      await moved.close();
+    }
+  });
+});
 
 describe('MCP discovery chain: each broken link says which', () => {
   it('falls back to the well-known URL when the 401 names no resource metadata', async () => {
