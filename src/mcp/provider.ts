@@ -71,6 +71,8 @@ export class BatonOAuthProvider implements OAuthClientProvider {
   readonly #baton: Baton;
   readonly #options: BatonOAuthProviderOptions;
   readonly #serverUrl: string;
+  /** The access tokens this provider handed to the SDK (the last few): the only ones `fetch` retries. */
+  readonly #handed: string[] = [];
 
   constructor(baton: Baton, options: BatonOAuthProviderOptions) {
     this.#baton = baton;
@@ -109,6 +111,12 @@ export class BatonOAuthProvider implements OAuthClientProvider {
       if (err instanceof ConnectionNotFound) return null;
       throw err;
     });
+  }
+
+  #hand(token: string): void {
+    if (this.#handed.includes(token)) return;
+    this.#handed.push(token);
+    if (this.#handed.length > 4) this.#handed.shift();
   }
 
   /** Baton's discovery chain: the SDK uses what Baton found and checked instead of its own. */
@@ -169,6 +177,7 @@ export class BatonOAuthProvider implements OAuthClientProvider {
       if (err instanceof ReauthorizationRequired) return undefined;
       throw err;
     }
+    this.#hand(token);
     const fresh = await this.#connection();
     const expiresIn =
       fresh?.accessTokenExpiresAt != null
@@ -277,7 +286,11 @@ export class BatonOAuthProvider implements OAuthClientProvider {
     const headers = new Headers(init?.headers);
     const sent = /^Bearer\s+(\S+)$/i.exec(headers.get('authorization') ?? '')?.[1];
     const body = init?.body;
-    if (!sent || (body !== undefined && body !== null && typeof body !== 'string')) return res;
+    // Only a token this provider gave, sent to the MCP server's own origin, and a body that can
+    // be sent again: anything else is the SDK's to handle.
+    const ours = sent !== undefined && this.#handed.includes(sent);
+    const sameOrigin = new URL(String(url)).origin === new URL(this.#serverUrl).origin;
+    if (!ours || !sameOrigin || (body !== undefined && body !== null && typeof body !== 'string')) return res;
     let fresh: string;
     try {
       fresh = await this.#baton.mcp.tokenRejected(this.connectionId, sent);
@@ -287,6 +300,7 @@ export class BatonOAuthProvider implements OAuthClientProvider {
       throw err;
     }
     if (fresh === sent) return res;
+    this.#hand(fresh);
     await res.body?.cancel().catch(() => undefined);
     headers.set('authorization', `Bearer ${fresh}`);
     return fetch(url, { ...init, headers });

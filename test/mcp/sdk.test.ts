@@ -103,6 +103,25 @@ for (const engine of engines('memory', 'sqlite', 'postgres')) {
       await client.close();
     });
 
+    it('a token the server refuses before its time: Baton refreshes once and the call is retried, nobody asked', async () => {
+      w = await mcpWorld(engine);
+      server = await startSdkServer(w.sim);
+      const a = agent(w.baton, server.url);
+      await a.connect().catch(() => undefined);
+      await approve(a);
+      const client = await a.connect();
+      const before = await w.baton.getAccessToken('tools');
+      w.sim.expireAccessTokens({ vendor: 'mcp' });
+      const calls = await Promise.all(
+        ['a', 'b', 'c'].map((t) => client.callTool({ name: 'echo', arguments: { text: t } })),
+      );
+      expect(calls.map(text)).toEqual(['a', 'b', 'c']);
+      expect(w.sim.counters().token.mcp.byGrant['refresh_token']).toBe(1);
+      expect(await w.baton.getAccessToken('tools')).not.toBe(before);
+      expect(a.prompts).toHaveLength(1);
+      await client.close();
+    });
+
     it('steps up on insufficient_scope: the user is asked for the union of scopes, then the tool works', async () => {
       w = await mcpWorld(engine);
       server = await startSdkServer(w.sim);
