@@ -1,6 +1,6 @@
 /**
- * `baton-oauth/mcp`: the MCP SDK's `OAuthClientProvider` backed by a Baton connection (README,
- * "Agents and MCP"). It needs `@modelcontextprotocol/sdk` only for its types: the SDK the
+ * `baton-oauth/mcp`: the MCP SDK's `OAuthClientProvider` backed by a Baton connection
+ * (docs/architecture.md, "MCP"). It needs `@modelcontextprotocol/sdk` only for its types: the SDK the
  * application runs is the one it talks to.
  */
 

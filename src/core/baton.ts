@@ -87,7 +87,7 @@ export interface BatonOptions {
   authorizationTtlMs?: number;
   /**
    * How Baton presents itself to the MCP servers' authorization servers where it obtains its
-   * own client (README, "Agents and MCP"): the name they show, the redirect URI, and the URL of
+   * own client (docs/architecture.md, "MCP"): the name they show, the redirect URI, and the URL of
    * its client metadata document.
    */
   mcp?: ClientIdentityOptions;
@@ -309,7 +309,7 @@ export class Baton {
     return beginAuthorization(this.#parts, input);
   }
 
-  /** MCP servers' authorization: discovery, clients, step-up (README, "Agents and MCP"). */
+  /** MCP servers' authorization: discovery, clients, step-up (docs/architecture.md, "MCP"). */
   get mcp(): McpConnections {
     return this.#mcp;
   }

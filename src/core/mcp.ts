@@ -192,7 +192,7 @@ async function discover(parts: FacadeParts, serverUrl: string, hints: McpHints):
 }
 
 /**
- * `baton.mcp`: MCP servers' authorization (README, "Agents and MCP"). A connection to an MCP
+ * `baton.mcp`: MCP servers' authorization (docs/architecture.md, "MCP"). A connection to an MCP
  * server is an ordinary connection of the provider `mcp:<issuer>` whose `resource` param is the
  * server — refreshed once per rotation across processes, stored before use, marked
  * needs_reauth, revoked — so what this adds is the way in: the discovery chain, the client, the

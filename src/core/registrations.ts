@@ -15,7 +15,7 @@ import type { ClientRegistrationRow } from '../store/store.js';
 import type { ClientRegistration } from './clients.js';
 import type { CoreContext } from './context.js';
 
-/** How Baton presents itself when it obtains a client (README, "Agents and MCP"). */
+/** How Baton presents itself when it obtains a client (docs/architecture.md, "MCP"). */
 export interface ClientIdentityOptions {
   /** The name the authorization server shows its user (RFC 7591 `client_name`). Default "Baton". */
   clientName?: string;
@@ -335,7 +335,7 @@ export class ClientRegistrar {
     return removed;
   }
 
-  /** The client metadata document to serve at `clientMetadataUrl` (README, "Agents and MCP"). */
+  /** The client metadata document to serve at `clientMetadataUrl` (docs/architecture.md, "MCP"). */
   clientMetadataDocument(redirectUris?: string[]): Record<string, unknown> {
     const url = this.#identity.clientMetadataUrl;
     const uris = redirectUris ?? (this.#identity.redirectUri ? [this.#identity.redirectUri] : []);

@@ -18,7 +18,7 @@ import {
   ReauthorizationRequired,
 } from '../errors.js';
 
-/** Why the user is asked to authorize (README, "Agents and MCP"). */
+/** Why the user is asked to authorize (docs/architecture.md, "MCP"). */
 export type AuthorizationReason =
   /** The connection does not exist yet. */
   | 'connect'
@@ -54,7 +54,7 @@ export interface BatonOAuthProviderOptions {
 const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])];
 
 /**
- * The MCP SDK's `OAuthClientProvider` backed by a Baton connection (README, "Agents and MCP").
+ * The MCP SDK's `OAuthClientProvider` backed by a Baton connection (docs/architecture.md, "MCP").
  * The SDK runs the transport; Baton keeps the grant: `tokens()` is Baton's current access
  * token — refreshed when due, once across every process on the store, the rotated pair stored
  * before it is used — and never the refresh token, so the SDK never spends it itself. Client
