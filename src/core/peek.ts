@@ -9,7 +9,7 @@ import { systemClock } from './clock.js';
 import { type CoreContext, openConnection } from './context.js';
 import { isDue, isSingleUse } from './due.js';
 import { BatonEmitter } from './events.js';
-import { ClientRegistrar } from './registrations.js';
+import { readRegisteredClient } from './registered-clients.js';
 import { TokenCache } from './token-cache.js';
 
 /**
@@ -69,8 +69,13 @@ export async function peekAccessToken(
       closed: () => false,
     };
     // A client Baton obtained itself (an MCP server's) is in the store, not in the configuration.
-    ctx.registrar = new ClientRegistrar(ctx);
-    await ctx.registrar.load(record.provider, record.clientId);
+    const spec = ctx.providers.get(record.provider);
+    if (spec.clientRegistration && spec.issuer && record.clientId && !ctx.clients.configured(spec.id, {})) {
+      ctx.clients.adopt(
+        spec.id,
+        (await readRegisteredClient(store, ctx.sealer, spec.issuer))?.client ?? null,
+      );
+    }
     const conn = openConnection(ctx, record);
     if (record.authMode === 'token_pair' || record.authMode === 'api_key')
       return { staticMode: record.authMode, provider: record.provider };

@@ -1,19 +1,26 @@
-import { ConfigError, McpDiscoveryError, SecretKeyError, StoreError } from '../errors.js';
+import { ConfigError, McpDiscoveryError, StoreError } from '../errors.js';
 import type { ServerMetadata } from '../protocol/issuer.js';
 import {
   type ClientMetadata,
   chooseAuthMethod,
-  clientAuthOf,
   clientMetadataDocument,
   type RegisteredClient,
   registerClient,
-  type TokenEndpointAuthMethod,
 } from '../protocol/registration.js';
 import type { ProviderSpec } from '../providers/spec.js';
-import type { SealBinding } from '../store/sealer.js';
 import type { ClientRegistrationRow } from '../store/store.js';
 import type { ClientRegistration } from './clients.js';
 import type { CoreContext } from './context.js';
+import {
+  KEPT,
+  openRegistration,
+  registrationBinding,
+  type Sealed,
+  type SealedClient,
+  toClient,
+} from './registered-clients.js';
+
+const SOFTWARE_ID = 'baton-oauth';
 
 /** How Baton presents itself when it obtains a client (docs/architecture.md, "MCP"). */
 export interface ClientIdentityOptions {
@@ -28,58 +35,6 @@ export interface ClientIdentityOptions {
   clientMetadataUrl?: string;
   /** The redirect URI an authorization uses when it names none. */
   redirectUri?: string;
-}
-
-/** One client a registration holds. */
-interface SealedClient {
-  obtained: 'registered' | 'metadata_document';
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
-  clientSecret?: string;
-  clientSecretExpiresAt?: number;
-  redirectUris: string[];
-  registrationAccessToken?: string;
-  registrationClientUri?: string;
-}
-
-/** What a stored registration seals: the current client, older ones still in use, and refused ids. */
-interface Sealed extends SealedClient {
-  /**
-   * Clients registered earlier for other redirect URIs: the server still knows them, and the
-   * connections authorized under them keep refreshing with them.
-   */
-  previous: (SealedClient & { clientId: string })[];
-  /** Ids the server refused (`invalid_client`), replaced by the current client. */
-  supersedes: string[];
-}
-
-/** How many older and refused client ids a registration remembers. */
-const KEPT = 20;
-const SOFTWARE_ID = 'baton-oauth';
-
-/** What a registration's sealed part is bound to: its issuer and client id. */
-export function registrationBinding(row: Pick<ClientRegistrationRow, 'issuer' | 'clientId'>): SealBinding {
-  return {
-    id: `client-registration:${row.issuer}`,
-    provider: row.issuer,
-    params: {},
-    clientId: row.clientId,
-  };
-}
-
-function toClient(
-  clientId: string,
-  s: SealedClient & Partial<Pick<Sealed, 'previous' | 'supersedes'>>,
-): ClientRegistration {
-  const out: ClientRegistration = {
-    clientId,
-    clientAuth: clientAuthOf(s.tokenEndpointAuthMethod),
-    obtained: s.obtained,
-    supersedes: s.supersedes ?? [],
-    previous: (s.previous ?? []).map((p) => toClient(p.clientId, p)),
-  };
-  if (s.clientSecret !== undefined) out.clientSecret = s.clientSecret;
-  if (s.redirectUris.length === 1) out.redirectUri = s.redirectUris[0] as string;
-  return out;
 }
 
 interface Held {
@@ -141,16 +96,7 @@ export class ClientRegistrar {
       this.#ctx.clients.adopt(spec.id, null);
       return null;
     }
-    let sealed: Sealed;
-    try {
-      sealed = this.#ctx.sealer.open<Sealed>(row.sealed, registrationBinding(row));
-    } catch (err) {
-      if (!(err instanceof SecretKeyError)) throw err;
-      throw new SecretKeyError(`The client registered at ${issuer} could not be opened: ${err.message}`, {
-        provider: spec.id,
-        cause: err,
-      });
-    }
+    const sealed = openRegistration(this.#ctx.sealer, row);
     const held = { version: row.version, clientId: row.clientId, sealed };
     this.#held.set(spec.id, held);
     this.#ctx.clients.adopt(spec.id, toClient(row.clientId, sealed));

@@ -3,7 +3,7 @@ import { type Sealer, sealedKeyId } from '../store/sealer.js';
 import type { ConnectionRecord, KeyUsage } from '../store/store.js';
 import { pendingBinding } from './authorization.js';
 import type { CoreContext } from './context.js';
-import { registrationBinding } from './registrations.js';
+import { registrationBinding } from './registered-clients.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { WriteRefused, writeConnections } from './write-path.js';
 

@@ -1,7 +1,6 @@
 import { fetch } from 'undici';
 import { McpDiscoveryError } from '../errors.js';
 import { describeNetworkError, type HttpOptions } from './http.js';
-import type { ClientAuth } from './types.js';
 
 /** RFC 7591 §2 client metadata, the fields Baton sends. */
 export interface ClientMetadata {
@@ -30,11 +29,6 @@ export interface RegisteredClient {
   /** RFC 7592: the registration's own credential and URL, when the server gives them. */
   registrationAccessToken?: string;
   registrationClientUri?: string;
-}
-
-/** How the token endpoint is called for a registered method; `none` sends the client id in the body. */
-export function clientAuthOf(method: TokenEndpointAuthMethod): ClientAuth {
-  return method === 'client_secret_basic' ? 'basic' : 'form';
 }
 
 /**
