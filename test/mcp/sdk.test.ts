@@ -15,7 +15,7 @@ import { type SdkServer, startSdkServer } from './sdk-server.js';
  * the SDK (streamable HTTP, bearer auth by introspection at the simulator's MCP authorization
  * server) over loopback: first authorization, tools listed and called, step-up on
  * insufficient_scope, revocation → needs_reauth with a reconnect link, the registered client
- * forgotten → registered again without a prompt, on every engine (README, "Agents and MCP").
+ * forgotten → registered again without a prompt, on every engine (docs/architecture.md, "MCP").
  */
 
 const HOUR = 3_600_000;
