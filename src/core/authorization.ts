@@ -17,10 +17,11 @@ import { checkScopes } from '../providers/scopes.js';
 import type { ProviderSpec } from '../providers/spec.js';
 import type { SealBinding } from '../store/sealer.js';
 import type { AccountInfo, PendingAuthorization } from '../store/store.js';
-import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
+import { checkReplace, type FacadeParts, saveConnection, specFor } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints } from './context.js';
 import { boundTo, dpopKeyOf, keyForGrant } from './dpop.js';
+import { grantContextOf } from './grant-context.js';
 import { checkIdToken } from './id-tokens.js';
 import { str } from './identity.js';
 import { toTokenSet } from './token-lifetime.js';
@@ -200,7 +201,11 @@ export async function completeAuthorization(
   const codeVerifier = typeof secret['codeVerifier'] === 'string' ? secret['codeVerifier'] : undefined;
   const dpopJwk = secret['dpopKey'] as DpopPrivateJwk | null | undefined;
   const dpop = dpopJwk ? await dpopKeyOf(dpopJwk) : null;
-  const grant = grantContext(ctx, spec, pending.params, client, pending.connectionId, undefined, dpop);
+  const grant = grantContextOf(
+    ctx,
+    { spec, params: pending.params, client, connectionId: pending.connectionId },
+    { dpop },
+  );
   const response = await exchangeAuthorizationCode(grant, {
     code,
     redirectUri: pending.redirectUri,
@@ -296,7 +301,7 @@ async function pushed(
     );
   }
   const full = new URL(url);
-  const grant = grantContext(parts.ctx, spec, params, client, connectionId);
+  const grant = grantContextOf(parts.ctx, { spec, params, client, connectionId });
   const { requestUri } = await pushAuthorizationRequest(grant, { url: parUrl, params: full.searchParams });
   const short = new URL(`${full.origin}${full.pathname}`);
   short.searchParams.set('client_id', client.clientId);

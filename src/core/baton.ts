@@ -23,11 +23,12 @@ import {
 } from './authorization.js';
 import { ClientDirectory, type ClientRegistration, type ClientsOption } from './clients.js';
 import { type Clock, systemClock } from './clock.js';
-import { type ConnectInput, connect, type FacadeParts, grantContext } from './connect.js';
+import { type ConnectInput, connect, type FacadeParts } from './connect.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, openConnection, readRecord } from './context.js';
 import { Discovery } from './discovery.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
+import { grantContextOf } from './grant-context.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
 import { identify } from './identity.js';
 import { checkConnectionId } from './ids.js';
@@ -404,7 +405,7 @@ export class Baton {
       let revokedAtProvider = false;
       const tokens = conn.secrets.tokens;
       if (conn.endpoints.revocationUrl && conn.client && (tokens || held)) {
-        const ctx = grantContext(this.#ctx, conn.spec, record.params, conn.client, id, conn);
+        const ctx = grantContextOf(this.#ctx, conn);
         // A pair held while the store was down is the live one: revoke it too. A live access
         // token is revoked as well: when a rotation was lost with a process, the stored refresh
         // token is already dead, and the access token is what still names the grant (RFC 7009

@@ -3,7 +3,7 @@ import type { TokenSet } from '../protocol/token-set.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { toConnectionInfo } from './connection-info.js';
 import { type CoreContext, type LoadedConnection, openConnection } from './context.js';
-import { grantContextOf } from './grant.js';
+import { grantContextOf } from './grant-context.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { spentOf, WriteRefused, writeConnection } from './write-path.js';
 

@@ -1,7 +1,5 @@
 import type { Response } from 'undici';
 import { ConfigError, ConnectionMismatch } from '../errors.js';
-import type { DpopKey } from '../protocol/dpop.js';
-import type { GrantContext } from '../protocol/grants.js';
 import { requestClientCredentials } from '../protocol/grants.js';
 import { resolveParams } from '../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../providers/spec.js';
@@ -9,15 +7,9 @@ import type { AccountInfo, ConnectionRecord } from '../store/store.js';
 import type { BatonRequestInit } from './api-fetch.js';
 import type { ClientRegistration } from './clients.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
-import {
-  type CoreContext,
-  connectionEndpoints,
-  type LoadedConnection,
-  openConnection,
-  readRecord,
-} from './context.js';
-import { boundTo, keyForGrant, signerFor } from './dpop.js';
-import { grantContextFor } from './grant-context.js';
+import { type CoreContext, openConnection, readRecord } from './context.js';
+import { boundTo, keyForGrant } from './dpop.js';
+import { grantContextOf } from './grant-context.js';
 import type { Refresher } from './refresher.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { toTokenSet } from './token-lifetime.js';
@@ -52,7 +44,6 @@ export interface ConnectInput {
   verify?: boolean;
 }
 
-/** Stores a connection that needs no user consent: static credentials, or client credentials. */
 /** Stores a connection that needs no user consent: static credentials, or client credentials. */
 export async function connect(parts: FacadeParts, input: ConnectInput): Promise<ConnectionInfo> {
   const { ctx } = parts;
@@ -102,7 +93,7 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
     const tokens = boundTo(
       toTokenSet(
         await requestClientCredentials(
-          grantContext(ctx, spec, params, client, input.connectionId, undefined, key),
+          grantContextOf(ctx, { spec, params, client, connectionId: input.connectionId }, { dpop: key }),
           scopes.length > 0 ? { scopes } : {},
         ),
         spec,
@@ -143,24 +134,6 @@ export function specFor(ctx: CoreContext, provider: string, mode: AuthMode): Pro
     );
   }
   return spec;
-}
-
-export function grantContext(
-  ctx: CoreContext,
-  spec: ProviderSpec,
-  params: Record<string, string>,
-  client: ClientRegistration,
-  connectionId: string,
-  conn?: LoadedConnection,
-  dpop?: DpopKey | null,
-): GrantContext {
-  return grantContextFor(
-    spec,
-    params,
-    conn?.endpoints ?? connectionEndpoints(spec, { params, apiBaseUrl: null }),
-    client,
-    { now: () => ctx.clock.now(), connectionId, http: ctx.options.http, dpop: signerFor(ctx, dpop ?? null) },
-  );
 }
 
 /**

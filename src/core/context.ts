@@ -17,7 +17,12 @@ import { isUsableId } from './ids.js';
 import { type ConnectionSecrets, openSecrets } from './secrets.js';
 import type { TokenCache } from './token-cache.js';
 
-export interface RetryPolicy {
+/**
+ * How a grant at the token endpoint that failed transiently is tried again (grant.ts), and how
+ * long a connection that keeps failing cools down (refresh-failure.ts). Webhook deliveries have
+ * their own schedule (server/webhooks/backoff.ts, `DeliveryBackoff`).
+ */
+export interface GrantRetryPolicy {
   /** Attempts per refresh for transient failures (network, 5xx, 429). */
   attempts: number;
   baseDelayMs: number;
@@ -30,7 +35,7 @@ export interface CoreOptions {
   /** A token is refreshed this long before it expires, or half its lifetime if that is shorter. */
   refreshWindowMs: number;
   leaseTtlMs: number;
-  retry: RetryPolicy;
+  retry: GrantRetryPolicy;
   http: HttpOptions;
 }
 

@@ -1,22 +1,49 @@
-import type { DpopSigner } from '../protocol/dpop.js';
+import { InvalidClient } from '../errors.js';
+import type { DpopKey } from '../protocol/dpop.js';
 import type { GrantContext } from '../protocol/grants.js';
-import type { HttpOptions } from '../protocol/http.js';
-import type { ClientConfig, Endpoints } from '../protocol/types.js';
+import type { ClientConfig } from '../protocol/types.js';
 import type { ProviderSpec } from '../providers/spec.js';
+import { type CoreContext, connectionEndpoints, type LoadedConnection } from './context.js';
+import { signerFor } from './dpop.js';
 
-/** What the protocol layer needs of a provider spec for one grant: endpoints and client authentication. */
-export function grantContextFor(
-  spec: ProviderSpec,
-  params: Record<string, string>,
-  endpoints: Endpoints,
-  client: ClientConfig,
-  options: {
-    now(): number;
-    connectionId?: string | undefined;
-    http?: HttpOptions | undefined;
-    dpop?: DpopSigner | undefined;
-  },
+/**
+ * A connection being made (an authorization, client credentials, a client check): its spec,
+ * params and client, and the id it will be stored under (none for a client check).
+ */
+export interface NewConnection {
+  spec: ProviderSpec;
+  params: Record<string, string>;
+  client: ClientConfig;
+  connectionId?: string | undefined;
+}
+
+export interface GrantContextOptions {
+  /** RFC 9449: the key the grant's tokens are bound to. */
+  dpop?: DpopKey | null | undefined;
+}
+
+/**
+ * What the protocol layer needs of a connection for one request to its token, revocation,
+ * introspection or PAR endpoint: the endpoints (a stored connection's, learned base included;
+ * else the spec's over the params), client authentication, and what to call the provider in
+ * errors. A stored connection without a client (static credentials) has none to grant with.
+ */
+export function grantContextOf(
+  ctx: CoreContext,
+  conn: LoadedConnection | NewConnection,
+  opts: GrantContextOptions = {},
 ): GrantContext {
+  const stored = 'record' in conn;
+  const params = stored ? conn.record.params : conn.params;
+  const connectionId = stored ? conn.record.id : conn.connectionId;
+  const { spec, client } = conn;
+  if (!client) {
+    throw new InvalidClient(`Connection "${connectionId}" has no client to refresh with.`, {
+      connectionId,
+      provider: spec.id,
+    });
+  }
+  const endpoints = stored ? conn.endpoints : connectionEndpoints(spec, { params, apiBaseUrl: null });
   return {
     provider: {
       id: spec.id,
@@ -33,9 +60,9 @@ export function grantContextFor(
     resource: spec.resource,
     redirectAuthHosts: spec.redirectAuthHosts,
     client,
-    now: options.now,
-    connectionId: options.connectionId,
-    http: options.http,
-    dpop: options.dpop,
+    now: () => ctx.clock.now(),
+    connectionId,
+    http: ctx.options.http,
+    dpop: signerFor(ctx, opts.dpop ?? null),
   };
 }

@@ -1,19 +1,17 @@
 import {
   AuthorizationError,
   BatonError,
-  InvalidClient,
   NetworkError,
   ProviderError,
   RateLimited,
   ReauthorizationRequired,
 } from '../errors.js';
-import type { DpopKey } from '../protocol/dpop.js';
-import { type GrantContext, refreshAccessToken, requestClientCredentials } from '../protocol/grants.js';
+import { refreshAccessToken, requestClientCredentials } from '../protocol/grants.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { sleep } from './clock.js';
-import { grantContext } from './connect.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { boundTo, keyForGrant } from './dpop.js';
+import { grantContextOf } from './grant-context.js';
 import { checkIdToken } from './id-tokens.js';
 import type { GrantGate } from './refresh-request.js';
 import { toTokenSet } from './token-lifetime.js';
@@ -56,26 +54,10 @@ export async function grantWithRetry(
   }
 }
 
-/** What the protocol layer needs to call the connection's token or revocation endpoint. */
-export function grantContextOf(
-  ctx: CoreContext,
-  conn: LoadedConnection,
-  dpop: DpopKey | null = null,
-): GrantContext {
-  const { record, spec, client } = conn;
-  if (!client) {
-    throw new InvalidClient(`Connection "${record.id}" has no client to refresh with.`, {
-      connectionId: record.id,
-      provider: record.provider,
-    });
-  }
-  return grantContext(ctx, spec, record.params, client, record.id, conn, dpop);
-}
-
 async function grantOnce(ctx: CoreContext, conn: LoadedConnection): Promise<TokenSet> {
   const { record, spec, secrets } = conn;
   const key = await keyForGrant(ctx, spec, secrets.tokens);
-  const grant = grantContextOf(ctx, conn, key);
+  const grant = grantContextOf(ctx, conn, { dpop: key });
   if (record.authMode === 'client_credentials') {
     const scopes = record.scopes ?? spec.scopes;
     const response = await requestClientCredentials(grant, scopes.length > 0 ? { scopes } : {});

@@ -22,7 +22,7 @@ import { authHeader } from './api-fetch.js';
 import type { ClientRegistration } from './clients.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints, type LoadedConnection } from './context.js';
-import { grantContextFor } from './grant-context.js';
+import { grantContextOf } from './grant-context.js';
 import { accountFromBody } from './identity.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { WriteRefused, writeConnection } from './write-path.js';
@@ -214,10 +214,7 @@ export async function verifyClient(
   const endpoints = connectionEndpoints(spec, { params: resolved, apiBaseUrl: null });
   if (!endpoints.tokenUrl)
     return { ...base, result: 'unchecked', detail: `${spec.displayName} has no token endpoint.` };
-  const grant = grantContextFor(spec, resolved, endpoints, client, {
-    now: () => ctx.clock.now(),
-    http: ctx.options.http,
-  });
+  const grant = grantContextOf(ctx, { spec, params: resolved, client });
   try {
     if (spec.authModes.includes('client_credentials')) {
       await requestClientCredentials(grant);

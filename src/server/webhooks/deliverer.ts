@@ -7,7 +7,7 @@ import { redact } from '../../errors.js';
 import type { Sealer } from '../../store/sealer.js';
 import type { OutboxReader } from '../../store/store.js';
 import { Scope } from '../keys.js';
-import { afterFailure, DEFAULT_RETRY, type RetryPolicy } from './backoff.js';
+import { afterFailure, DEFAULT_BACKOFF, type DeliveryBackoff } from './backoff.js';
 import { endpointSecret } from './endpoints.js';
 import type { Delivery, NewDelivery, WebhookEndpoint, WebhookStore } from './store.js';
 
@@ -16,7 +16,7 @@ export interface DelivererOptions {
   pollMs?: number;
   /** Per attempt: the receiver must answer within this. Default 10 s. */
   timeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
+  retry?: Partial<DeliveryBackoff>;
   /** Attempts in flight at once per replica. Default 8. */
   concurrency?: number;
   /** Delivered and dead deliveries are pruned after this. Default 30 days. */
@@ -42,7 +42,7 @@ export class WebhookDeliverer {
   readonly #parts: DelivererParts;
   readonly #pollMs: number;
   readonly #timeoutMs: number;
-  readonly #retry: RetryPolicy;
+  readonly #backoff: DeliveryBackoff;
   readonly #concurrency: number;
   readonly #retentionMs: number;
   /** Names this replica in leases and the attempt log. */
@@ -57,7 +57,7 @@ export class WebhookDeliverer {
     this.#parts = parts;
     this.#pollMs = options.pollMs ?? 1000;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#backoff = { ...DEFAULT_BACKOFF, ...options.retry };
     this.#concurrency = options.concurrency ?? 8;
     this.#retentionMs = options.retentionMs ?? 30 * 86_400_000;
   }
@@ -217,7 +217,7 @@ export class WebhookDeliverer {
     const outcome =
       error === null
         ? { status: 'delivered' as const, nextAttemptAt: now }
-        : afterFailure(d.attempts + 1, d.retryFrom, now, Math.random(), this.#retry);
+        : afterFailure(d.attempts + 1, d.retryFrom, now, Math.random(), this.#backoff);
     await this.#parts.store.finish(d.id, this.replica, { attempt, ...outcome });
     this.#parts.onAttempt?.(error === null ? 'delivered' : outcome.status === 'dead' ? 'dead' : 'failed');
     if (error !== null) {
@@ -246,7 +246,7 @@ export class WebhookDeliverer {
   async #body(type: string, connectionId: string, payload: string): Promise<string> {
     if (type !== 'connection.refresh_failed' && type !== 'connection.revoked') return payload;
     const event = JSON.parse(payload) as WebhookEvent;
-    const link = await this.#parts.reconnectLink(connectionId, this.#retry.windowMs).catch(() => null);
+    const link = await this.#parts.reconnectLink(connectionId, this.#backoff.windowMs).catch(() => null);
     if (!link) return payload;
     return JSON.stringify({ ...event, data: { ...event.data, reconnect: link } });
   }
