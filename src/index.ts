@@ -18,10 +18,6 @@ export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
 export { WEBHOOK_EVENT_TYPES } from './core/outbox.js';
 export type { KeyState, RekeyFailure, RekeyOptions, RekeyProgress, RekeyResult } from './core/rekey.js';
 export type { StaticCredentials } from './core/secrets.js';
-export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
-export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
-export type { VerifyWebhookOptions } from './core/webhook-signature.js';
-export { signWebhook, verifyWebhook } from './core/webhook-signature.js';
 export {
   AuthorizationError,
   BatonError,
@@ -47,6 +43,10 @@ export type {
   ProviderSpec,
   TokenRateLimit,
 } from './providers/spec.js';
+export type { VerifyWebhookOptions } from './server/webhooks/signature.js';
+export { signWebhook, verifyWebhook } from './server/webhooks/signature.js';
+export type { SimulatorDiscovery, SimulatorProfile } from './simulator-client/profile.js';
+export { connectSimulator, simulatorProfile } from './simulator-client/profile.js';
 export { openStore } from './store/index.js';
 export { type MigrateOptions, migrateStore } from './store/migrate.js';
 export type {

@@ -24,7 +24,18 @@ describe('architecture', () => {
     store: ['store', 'providers', 'errors.ts'],
     core: ['core', 'protocol', 'providers', 'store', 'errors.ts'],
     server: ['server', 'core', 'providers', 'store', 'errors.ts'],
-    cli: ['cli', 'core', 'protocol', 'providers', 'store', 'simulator', 'server', 'errors.ts'],
+    'simulator-client': ['simulator-client', 'core', 'providers', 'errors.ts'],
+    cli: [
+      'cli',
+      'core',
+      'protocol',
+      'providers',
+      'store',
+      'simulator',
+      'simulator-client',
+      'server',
+      'errors.ts',
+    ],
   };
   for (const [layer, may] of Object.entries(allowed)) {
     it(`${layer}/ imports only ${may.join(', ')}`, () => {

@@ -230,7 +230,7 @@ export class Cli {
     const config = this.config();
     const options = this.options();
     if (config.simulator) {
-      const { connectSimulator } = await import('../core/simulator-profile.js');
+      const { connectSimulator } = await import('../simulator-client/profile.js');
       // No redirect URI in the clients: `baton connect` listens on its own loopback one.
       const profile = await connectSimulator(config.simulator, null).catch((err: unknown) => {
         if (!opts.offline || !(err instanceof ConfigError)) throw err;

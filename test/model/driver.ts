@@ -41,9 +41,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { Baton } from '../../src/core/baton.js';
-import { type SimulatorDiscovery, simulatorProfile } from '../../src/core/simulator-profile.js';
 import { BatonError, ReauthorizationRequired } from '../../src/errors.js';
 import { type Simulator, startSimulator, type TokenLogEntry } from '../../src/simulator/index.js';
+import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { MemoryStore, openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
 import { randomKey, tempDir } from '../helpers/env.js';

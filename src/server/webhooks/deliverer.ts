@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { request } from 'undici';
 import type { WebhookEvent } from '../../core/outbox.js';
-import { signWebhook } from '../../core/webhook-signature.js';
 import { redact } from '../../errors.js';
 import type { Sealer } from '../../store/sealer.js';
 import type { OutboxReader } from '../../store/store.js';
 import { Scope } from '../keys.js';
 import { afterFailure, DEFAULT_BACKOFF, type DeliveryBackoff } from './backoff.js';
 import { endpointSecret } from './endpoints.js';
+import { signWebhook } from './signature.js';
 import type { Delivery, NewDelivery, WebhookEndpoint, WebhookStore } from './store.js';
 
 export interface DelivererOptions {

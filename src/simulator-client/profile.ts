@@ -1,7 +1,7 @@
 import { fetch } from 'undici';
+import type { ClientRegistration } from '../core/clients.js';
 import { ConfigError } from '../errors.js';
 import type { ProviderOverride } from '../providers/spec.js';
-import type { ClientRegistration } from './clients.js';
 
 /**
  * Points Baton's presets at a running simulator: its discovery document lists each vendor's
