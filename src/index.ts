@@ -12,7 +12,7 @@ export { Baton } from './core/baton.js';
 export type { ClientRegistration, ClientsOption } from './core/clients.js';
 export type { Clock } from './core/clock.js';
 export type { ConnectionInfo } from './core/connection-info.js';
-export type { BatonEvents } from './core/events.js';
+export type { BatonEvents, TokenEndpointEvent } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
 export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
 export { WEBHOOK_EVENT_TYPES } from './core/outbox.js';

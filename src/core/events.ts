@@ -1,6 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { BatonError } from '../errors.js';
+import type { TokenEndpointCall } from '../protocol/grants.js';
 import type { ConnectionInfo } from './connection-info.js';
+
+/** A grant at a provider's token endpoint that has ended: what `token_endpoint` listeners hear. */
+export interface TokenEndpointEvent extends TokenEndpointCall {
+  provider: string;
+  /** The connection the grant was for; absent for a client check (`baton doctor`). */
+  connectionId: string | undefined;
+}
 
 export interface BatonEvents {
   /** A new token pair was committed to the store. */
@@ -13,6 +21,11 @@ export interface BatonEvents {
    * server instead).
    */
   error: [error: BatonError, connectionId: string | undefined];
+  /**
+   * A grant at a provider's token endpoint ended (authorization code, refresh token or client
+   * credentials; by any caller, the keeper included): its kind, provider, outcome and duration.
+   */
+  token_endpoint: [call: TokenEndpointEvent];
 }
 
 /**

@@ -64,5 +64,7 @@ export function grantContextOf(
     connectionId,
     http: ctx.options.http,
     dpop: signerFor(ctx, opts.dpop ?? null),
+    onTokenEndpoint: (call) =>
+      ctx.events.emit('token_endpoint', { ...call, provider: spec.id, connectionId }),
   };
 }

@@ -1,4 +1,4 @@
-import { type ClientPair, ConfigError, ProviderError } from '../errors.js';
+import { BatonError, type ClientPair, ConfigError, ProviderError } from '../errors.js';
 import { clientAssertion, JWT_BEARER } from './client-assertion.js';
 import { type DpopSigner, isTokenEndpointNonceChallenge } from './dpop.js';
 import { type HttpOptions, postTokenEndpoint, type RawResponse } from './http.js';
@@ -34,6 +34,37 @@ export interface GrantContext {
   http?: HttpOptions | undefined;
   /** RFC 9449: token requests prove possession of this key; the tokens come back bound to it. */
   dpop?: DpopSigner | undefined;
+  /** Told of every grant at the token endpoint once it has ended, answered or failed. */
+  onTokenEndpoint?: ((call: TokenEndpointCall) => void) | undefined;
+}
+
+/** The grants that go to the token endpoint (RFC 6749 §4.1.3, §6, §4.4). */
+export type TokenGrant = Extract<GrantType, 'authorization_code' | 'refresh_token' | 'client_credentials'>;
+
+/** One grant at the token endpoint: which, how it ended, and how long it took. */
+export interface TokenEndpointCall {
+  grant: TokenGrant;
+  /** `ok`, or the `code` of the error it ended in (`reauthorization_required`, `network_error`, …). */
+  outcome: string;
+  /** From the request until the answer was read and parsed (a DPoP nonce retry included). */
+  durationMs: number;
+}
+
+/** Runs one grant at the token endpoint and tells `onTokenEndpoint` how it ended. */
+async function observed<T>(ctx: GrantContext, grant: TokenGrant, call: () => Promise<T>): Promise<T> {
+  const observe = ctx.onTokenEndpoint;
+  // Without a token endpoint nothing is sent: a ConfigError, not a call.
+  if (!observe || !ctx.tokenUrl) return call();
+  const started = performance.now();
+  const done = (outcome: string) => observe({ grant, outcome, durationMs: performance.now() - started });
+  try {
+    const result = await call();
+    done('ok');
+    return result;
+  } catch (err) {
+    done(err instanceof BatonError ? err.code : 'error');
+    throw err;
+  }
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for HTTP Basic. */
@@ -156,11 +187,13 @@ export async function exchangeAuthorizationCode(
     redirect_uri: input.redirectUri,
   };
   if (input.codeVerifier) fields['code_verifier'] = input.codeVerifier;
-  const res = await post(ctx, ctx.tokenUrl, fields, 'authorization_code', input.resource ?? ctx.resource);
-  return parseTokenResponse(
-    res,
-    responseContext(ctx, 'authorization_code', [input.code, input.codeVerifier]),
-  );
+  return observed(ctx, 'authorization_code', async () => {
+    const res = await post(ctx, ctx.tokenUrl, fields, 'authorization_code', input.resource ?? ctx.resource);
+    return parseTokenResponse(
+      res,
+      responseContext(ctx, 'authorization_code', [input.code, input.codeVerifier]),
+    );
+  });
 }
 
 /**
@@ -173,11 +206,13 @@ export async function refreshAccessToken(
 ): Promise<TokenResponse> {
   const fields: Record<string, string> = { grant_type: 'refresh_token', refresh_token: input.refreshToken };
   if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.scopeSeparator);
-  const res = await post(ctx, ctx.tokenUrl, fields, 'refresh_token', ctx.resource);
-  return parseTokenResponse(
-    res,
-    responseContext(ctx, 'refresh_token', [input.refreshToken, input.accessToken]),
-  );
+  return observed(ctx, 'refresh_token', async () => {
+    const res = await post(ctx, ctx.tokenUrl, fields, 'refresh_token', ctx.resource);
+    return parseTokenResponse(
+      res,
+      responseContext(ctx, 'refresh_token', [input.refreshToken, input.accessToken]),
+    );
+  });
 }
 
 /** RFC 6749 §4.4. */
@@ -187,8 +222,10 @@ export async function requestClientCredentials(
 ): Promise<TokenResponse> {
   const fields: Record<string, string> = { grant_type: 'client_credentials' };
   if (input.scopes && input.scopes.length > 0) fields['scope'] = input.scopes.join(ctx.scopeSeparator);
-  const res = await post(ctx, ctx.tokenUrl, fields, 'client_credentials', ctx.resource);
-  return parseTokenResponse(res, responseContext(ctx, 'client_credentials', []));
+  return observed(ctx, 'client_credentials', async () => {
+    const res = await post(ctx, ctx.tokenUrl, fields, 'client_credentials', ctx.resource);
+    return parseTokenResponse(res, responseContext(ctx, 'client_credentials', []));
+  });
 }
 
 /**
