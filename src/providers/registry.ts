@@ -36,6 +36,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'errorDialect',
   'identityPath',
   'environmentParam',
+  'accountParam',
   'apiKeyAuth',
   'singleUseScopes',
   'proxyCookies',
@@ -198,6 +199,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
   }
   if (spec.tokenRateLimit !== undefined)
     checkRateLimit(spec.tokenRateLimit, `the ${spec.id} tokenRateLimit`, spec.id);
+  checkParamWords(spec, fix);
   const known = new Set(Object.keys(spec.params));
   for (const param of Object.values(spec.params)) {
     for (const vars of Object.values(param.vars ?? {})) for (const name of Object.keys(vars)) known.add(name);
@@ -214,6 +216,38 @@ function validate(spec: ProviderSpec, discovered = true): void {
         );
       }
     }
+  }
+}
+
+/**
+ * The params' words for the connect pages (label, hint, format, value labels) are text, value
+ * labels name only values the param allows, and `environmentParam` / `accountParam` name params.
+ */
+function checkParamWords(spec: ProviderSpec, fix: (field: string) => string): void {
+  const refuse = (what: string, field: string) => {
+    throw new ConfigError(`The ${spec.id} ${what}.`, fix(field), { provider: spec.id });
+  };
+  for (const [name, param] of Object.entries(spec.params)) {
+    for (const field of ['label', 'hint', 'format'] as const) {
+      const text = param[field];
+      if (text !== undefined && (typeof text !== 'string' || text.trim() === ''))
+        refuse(`params.${name}.${field} is not a non-empty string`, 'params');
+    }
+    const labels = param.valueLabels;
+    if (labels === undefined) continue;
+    if (typeof labels !== 'object' || labels === null || Array.isArray(labels))
+      refuse(`params.${name}.valueLabels is not an object of value → label`, 'params');
+    for (const [value, label] of Object.entries(labels)) {
+      if (typeof label !== 'string' || label.trim() === '')
+        refuse(`params.${name}.valueLabels.${value} is not a non-empty string`, 'params');
+      if (param.values && !param.values.includes(value))
+        refuse(`params.${name}.valueLabels names "${value}", which is not one of its values`, 'params');
+    }
+  }
+  for (const field of ['environmentParam', 'accountParam'] as const) {
+    const name = spec[field];
+    if (name !== undefined && !Object.hasOwn(spec.params, name))
+      refuse(`${field} "${String(name)}" is not one of its params`, field);
   }
 }
 

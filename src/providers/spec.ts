@@ -29,6 +29,17 @@ export interface ParamSpec {
    * URL template say `https://{apiHost}/oauth/token`.
    */
   vars?: Record<string, Record<string, string>>;
+  /** What the connect pages call the param (`Data center`). Absent: its name in words. */
+  label?: string;
+  /** The line a connect page shows under the label. Absent: `description`. */
+  hint?: string;
+  /** What the connect pages call each value (`de: 'Germany'`), shown with the value itself. */
+  valueLabels?: Record<string, string>;
+  /**
+   * What a valid value looks like, in words a person follows (`lower-case letters, digits and
+   * dashes, as in your address`): said when a connect page refuses a typed value.
+   */
+  format?: string;
 }
 
 export interface ApiKeyAuth {
@@ -113,8 +124,16 @@ export interface ProviderSpec {
   errorDialect: ErrorDialect;
   /** An API path that says who the credentials belong to; used by `connect` and `doctor`. */
   identityPath?: string;
-  /** The param whose value names sandbox vs production, to say which credentials were wrong. */
+  /**
+   * The param whose value names the environment (`sandbox`, `production`): errors and the
+   * connect pages say which environment's credentials were wrong.
+   */
   environmentParam?: string;
+  /**
+   * The param that names the account at the provider (Checkfront's company): a value the
+   * connect page refuses is "not a <provider> <label> name".
+   */
+  accountParam?: string;
   /** For `api_key` mode: where the key goes. */
   apiKeyAuth?: ApiKeyAuth;
   /**

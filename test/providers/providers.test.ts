@@ -5,6 +5,7 @@ import { hostAllowed } from '../../src/protocol/redirect-policy.js';
 import { resolveParams } from '../../src/providers/params.js';
 import { presets } from '../../src/providers/presets/index.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
+import type { ParamSpec } from '../../src/providers/spec.js';
 import { endpointsFor, expandTemplate } from '../../src/providers/template.js';
 
 describe('URL templates', () => {
@@ -108,6 +109,32 @@ describe('registry', () => {
       expect(() =>
         ProviderRegistry.create({ cronofy: { authorizationCodeLifetimeSeconds: bad as never } }),
       ).toThrow(/authorizationCodeLifetimeSeconds is not a whole number of seconds/);
+  });
+
+  it("checks the connect pages' words in a spec: labels are text, value labels name allowed values", () => {
+    const presets = ProviderRegistry.create();
+    // The presets carry their own words (README, "Providers" and "Connect pages").
+    expect(presets.get('cronofy').params['dataCenter']?.valueLabels?.['de']).toBe('Germany');
+    expect(presets.get('checkfront').accountParam).toBe('company');
+    const dataCenter = presets.get('cronofy').params['dataCenter'];
+    const params = (extra: object) => ({
+      cronofy: { params: { dataCenter: { ...dataCenter, ...extra } as ParamSpec } },
+    });
+    expect(() => ProviderRegistry.create(params({ label: 'Region', hint: 'Where it lives.' }))).not.toThrow();
+    expect(() => ProviderRegistry.create(params({ label: '' }))).toThrow(/params\.dataCenter\.label/);
+    expect(() => ProviderRegistry.create(params({ hint: 7 }))).toThrow(/params\.dataCenter\.hint/);
+    expect(() => ProviderRegistry.create(params({ valueLabels: { mars: 'Mars' } }))).toThrow(
+      /valueLabels names "mars", which is not one of its values/,
+    );
+    expect(() => ProviderRegistry.create(params({ valueLabels: ['x'] }))).toThrow(
+      /valueLabels is not an object/,
+    );
+    expect(() => ProviderRegistry.create({ cronofy: { accountParam: 'company' } })).toThrow(
+      /accountParam "company" is not one of its params/,
+    );
+    expect(() => ProviderRegistry.create({ cronofy: { environmentParam: 'env' } })).toThrow(
+      /environmentParam "env" is not one of its params/,
+    );
   });
 });
 

@@ -427,9 +427,10 @@ export async function registerConnect(
       const refused = unasked || (check.checked && check.status >= 400);
       if (refused) {
         const failures = unasked ? s.failures : s.failures + 1;
+        const environment = spec.environmentParam ? params[spec.environmentParam] : undefined;
         const why = unasked
           ? `${spec.displayName} could not be reached to check the key. Try again in a moment.`
-          : `${spec.displayName} did not accept this key${mode === 'token_pair' ? ' and secret' : ''}. Check that you copied ${mode === 'token_pair' ? 'both' : 'it'} whole${params['environment'] ? ` and that ${params['environment'] === 'sandbox' ? 'they are sandbox keys' : 'they are production keys'}` : ''}.`;
+          : `${spec.displayName} did not accept this key${mode === 'token_pair' ? ' and secret' : ''}. Check that you copied ${mode === 'token_pair' ? 'both' : 'it'} whole${environment ? ` and that they are ${environment} keys` : ''}.`;
         if (failures >= service.maxFailures && !unasked) {
           const done = await service.finish({ ...s, provider: spec.id }, 'failed', {
             code: 'credentials_refused',
@@ -620,7 +621,7 @@ function checkFields(
       const fixed = s.params[name];
       if (typeof fixed === 'string') continue;
       const v = (body[`param.${name}`] ?? '').trim();
-      const label = paramLabel(name).toLowerCase();
+      const label = paramLabel(spec, name).toLowerCase();
       const choices = Array.isArray(fixed) ? fixed : param.values;
       if (v === '' && param.default === undefined) errors[`param.${name}`] = `Enter your ${label}.`;
       else if (v !== '' && choices && !choices.includes(v))
@@ -635,8 +636,8 @@ function checkFields(
         }
         if (!ok)
           errors[`param.${name}`] =
-            name === 'company'
-              ? `"${v}" is not a ${spec.displayName} company name. Use lower-case letters, digits and dashes, as in your address.`
+            name === spec.accountParam
+              ? `"${v}" is not a ${spec.displayName} ${label} name.${param.format ? ` Use ${param.format}.` : ''}`
               : `"${v}" is not a valid ${label}.`;
       }
     }
