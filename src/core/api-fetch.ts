@@ -1,7 +1,14 @@
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
-import { ConfigError, carriesSecret, NetworkError, redactedCause, type Secret } from '../errors.js';
+import {
+  ConfigError,
+  carriesSecret,
+  connectionRef,
+  NetworkError,
+  redactedCause,
+  type Secret,
+} from '../errors.js';
 import { type DpopSigner, isResourceNonceChallenge } from '../protocol/dpop.js';
 import { describeNetworkError } from '../protocol/http.js';
 import { hostAllowed } from '../protocol/redirect-policy.js';
@@ -10,7 +17,7 @@ import { resolveApiUrl } from '../providers/api-url.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
 import { dpopKeyOf, signerFor } from './dpop.js';
-import { openSecrets, sealSecrets, secretValues } from './secrets.js';
+import { openSecrets, reconnectWithCredentials, sealSecrets, secretValues } from './secrets.js';
 import { accessTokenOf, isStatic, type TokenSource } from './token-source.js';
 import { writeConnection } from './write-path.js';
 
@@ -110,7 +117,11 @@ function missingCredentials(conn: LoadedConnection): ConfigError {
   return new ConfigError(
     `Connection "${conn.record.id}" has no stored ${conn.record.authMode} credentials.`,
     'Connect it again with its API key and secret (`baton connect`).',
-    { connectionId: conn.record.id, provider: conn.record.provider },
+    {
+      connectionId: conn.record.id,
+      provider: conn.record.provider,
+      httpRemediation: reconnectWithCredentials(conn.record.id),
+    },
   );
 }
 
@@ -240,7 +251,11 @@ export class ApiFetcher {
       throw new ConfigError(
         `Refusing to send the credentials of "${id}" to ${url.host}, which is not ${conn.spec.displayName}'s API host.`,
         `Use a path relative to the API base (${apiOrigin.origin}), or add the host to the provider's redirectAuthHosts.`,
-        { connectionId: id, provider: conn.record.provider },
+        {
+          connectionId: id,
+          provider: conn.record.provider,
+          httpRemediation: `Use a path relative to the API base (${apiOrigin.origin}).`,
+        },
       );
     }
     let res = await this.#send(conn, url, ex);
@@ -360,7 +375,12 @@ export class ApiFetcher {
       throw new ConfigError(
         `Connection "${conn.record.id}" holds a DPoP-bound token but not the key it is bound to.`,
         'Connect it again (`baton connect`) so that Baton makes the key and the provider binds new tokens to it.',
-        { connectionId: conn.record.id, provider: conn.record.provider },
+        {
+          connectionId: conn.record.id,
+          provider: conn.record.provider,
+          httpRemediation: `Connect ${connectionRef(conn.record.id).where} again: send the account owner to a connect page (POST /v1/connect-sessions, manage).`,
+          forOperator: true,
+        },
       );
     }
     const key = await dpopKeyOf(tokens.dpopKey);

@@ -68,7 +68,13 @@ export async function beginAuthorization(
     throw new ConfigError(
       `No redirect URI is configured for ${spec.displayName}.`,
       'Pass redirectUri to beginAuthorization(), or set it in the client configuration (redirectUri / BATON_<PROVIDER>_REDIRECT_URI).',
-      { provider: spec.id, connectionId: input.connectionId },
+      {
+        provider: spec.id,
+        connectionId: input.connectionId,
+        httpRemediation:
+          "Send redirectUri in the body, or ask the server's operator to configure one for the client.",
+        forOperator: true,
+      },
     );
   }
   await checkReplace(ctx, input.connectionId, spec, params, client, input.replace);
@@ -83,7 +89,7 @@ export async function beginAuthorization(
     throw new ConfigError(
       `${spec.displayName} is asked for openid, but its spec names no issuer, so its id_tokens cannot be verified.`,
       `Give the ${spec.id} spec its issuer (providers: { ${spec.id}: { issuer } }), or leave openid out of its scopes.`,
-      { provider: spec.id, connectionId: input.connectionId },
+      { provider: spec.id, connectionId: input.connectionId, forOperator: true },
     );
   }
   // RFC 9449 §10: the code is bound to the key its token request will prove.
@@ -297,7 +303,7 @@ async function pushed(
     throw new ConfigError(
       `${spec.displayName} is set to push authorization requests (par), but publishes no pushed_authorization_request_endpoint.`,
       `Give the ${spec.id} spec its issuer so the endpoint is discovered, or remove par from it.`,
-      { provider: spec.id, connectionId },
+      { provider: spec.id, connectionId, forOperator: true },
     );
   }
   const full = new URL(url);

@@ -60,11 +60,20 @@ export class ClientDirectory {
     throw new ConfigError(
       `No client is configured for ${provider}${scope ? ` (${scope})` : ''}.`,
       `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or pass clients: { ${provider}: { clientId, clientSecret } } to Baton.open().`,
-      {
-        provider,
-        connectionId,
-        cliRemediation: `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or put the client id in baton.config.json (\`baton config set clients.${provider}.clientId <id>\`) and the secret in ${envName(provider, 'CLIENT_SECRET')}.`,
-      },
+      { provider, connectionId, ...noClientRemediations(provider) },
     );
   }
+}
+
+/** A missing client said for the command line and for the HTTP API, where only the operator can add one. */
+export function noClientRemediations(provider: string): {
+  cliRemediation: string;
+  httpRemediation: string;
+  forOperator: true;
+} {
+  return {
+    cliRemediation: `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or put the client id in baton.config.json (\`baton config set clients.${provider}.clientId <id>\`) and the secret in ${envName(provider, 'CLIENT_SECRET')}.`,
+    httpRemediation: `This server has no OAuth client for ${provider}: its operator must configure one.`,
+    forOperator: true,
+  };
 }

@@ -1,5 +1,5 @@
 import type { Response } from 'undici';
-import { ConfigError, ConnectionMismatch } from '../errors.js';
+import { ConfigError, ConnectionMismatch, connectionRef } from '../errors.js';
 import { requestClientCredentials } from '../protocol/grants.js';
 import { resolveParams } from '../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../providers/spec.js';
@@ -57,7 +57,13 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
       throw new ConfigError(
         `Connecting "${input.connectionId}" with ${mode} needs ${mode === 'token_pair' ? 'an API key and secret' : 'an API key'}.`,
         'Pass credentials: { apiKey, apiSecret } (the CLI reads the secret from a hidden prompt, --secret-stdin or the environment).',
-        { provider: spec.id, connectionId: input.connectionId },
+        {
+          provider: spec.id,
+          connectionId: input.connectionId,
+          // (Not as a JSON object: the redactor takes `"apiKey": …` for a credential.)
+          httpRemediation:
+            'Send credentials with an apiKey, and an apiSecret for a token pair, in the request body.',
+        },
       );
     }
     await checkReplace(ctx, input.connectionId, spec, params, null, input.replace);
@@ -120,6 +126,7 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
       provider: spec.id,
       connectionId: input.connectionId,
       cliRemediation: `Run \`baton connect ${spec.id}\`, which runs the authorization flow.`,
+      httpRemediation: `Begin the authorization with POST /v1/connections/${connectionRef(input.connectionId).path}/authorize, or send the account owner to a connect page (POST /v1/connect-sessions); both need manage.`,
     },
   );
 }

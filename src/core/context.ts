@@ -1,4 +1,10 @@
-import { ConfigError, ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
+import {
+  ConfigError,
+  ConnectionMismatch,
+  ConnectionNotFound,
+  connectionRef,
+  ReauthorizationRequired,
+} from '../errors.js';
 import type { DpopNonces } from '../protocol/dpop-nonces.js';
 import type { HttpOptions } from '../protocol/http.js';
 import { hostAllowed } from '../protocol/redirect-policy.js';
@@ -117,7 +123,12 @@ function assertLearnedBaseAllowed(
   throw new ConfigError(
     `The stored API base of connection "${id ?? '?'}" points to ${url?.host ?? 'an unparseable URL'}, which ${spec.displayName}'s spec does not allow to receive credentials; the row may have been altered.`,
     "Check the store for tampering, then connect the account again (`baton connect`), or add the host to the provider's redirectAuthHosts if it is genuine.",
-    { connectionId: id, provider: spec.id },
+    {
+      connectionId: id,
+      provider: spec.id,
+      httpRemediation: `Connect ${connectionRef(id).where} again: send the account owner to a connect page (POST /v1/connect-sessions, manage).`,
+      forOperator: true,
+    },
   );
 }
 
@@ -170,6 +181,9 @@ export function openConnection(ctx: CoreContext, record: ConnectionRecord): Load
       throw new ConfigError(`Connection "${record.id}": ${err.message}`, err.remediation, {
         connectionId: record.id,
         provider: record.provider,
+        cliRemediation: err.cliRemediation,
+        httpRemediation: err.httpRemediation,
+        forOperator: err.forOperator,
       });
     }
     throw err;

@@ -19,7 +19,7 @@ import { resolveParams } from '../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../providers/spec.js';
 import type { AccountInfo, ConnectionRecord } from '../store/store.js';
 import { authHeader } from './api-fetch.js';
-import type { ClientRegistration } from './clients.js';
+import { type ClientRegistration, noClientRemediations } from './clients.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints, type LoadedConnection } from './context.js';
 import { grantContextOf } from './grant-context.js';
@@ -129,11 +129,13 @@ export async function requireAcceptedCredentials(
 ): Promise<IdentityCheck> {
   const spec = ctx.providers.get(input.provider);
   const where = { provider: spec.id, connectionId: input.connectionId };
-  // The opt-out in each surface's words: the library's option, the CLI's flag (README,
-  // "Verifying credentials"); the server words its own.
+  // The opt-out in each surface's words: the library's option, the CLI's flag, the HTTP API's
+  // body field (README, "Verifying credentials").
   const fix = (text: string) => ({
     remediation: `${text}, or pass verify: false to store them without the check.`,
     cliRemediation: `${text}, or pass --no-verify to store them anyway.`,
+    httpRemediation: `${text}, or send "verify": false in the body to store them unchecked.`,
+    forOperator: false,
   });
   let check: IdentityCheck;
   try {
@@ -159,14 +161,14 @@ export async function requireAcceptedCredentials(
   }
   const env = spec.environmentParam ? input.params?.[spec.environmentParam] : undefined;
   const both = input.authMode === 'token_pair';
-  const { remediation, cliRemediation } = fix(
+  const { remediation, ...remediations } = fix(
     `Check the API key${both ? ' and secret' : ''}${env ? ` (they must be the ${env} ones)` : ''}`,
   );
   throw new CredentialsRejected(
     `${spec.displayName}'s identity endpoint refused these credentials (HTTP ${check.status}); nothing was stored.`,
     check.status,
     remediation,
-    { ...where, cliRemediation },
+    { ...where, ...remediations },
   );
 }
 
@@ -205,9 +207,7 @@ export async function verifyClient(
     throw new ConfigError(
       `No client is configured for ${spec.displayName}.`,
       `Configure one for ${spec.id} first.`,
-      {
-        provider: spec.id,
-      },
+      { provider: spec.id, ...noClientRemediations(spec.id) },
     );
   }
   const base = { provider: spec.id, params: resolved, clientId: client.clientId };
@@ -262,7 +262,7 @@ export async function importTokens(ctx: CoreContext, input: ImportTokensInput): 
     throw new ConfigError(
       `${spec.displayName} does not issue OAuth2 user tokens; it supports ${spec.authModes.join(', ')}.`,
       `Connect it with \`baton connect ${spec.id}\` instead.`,
-      { provider: spec.id, connectionId: input.connectionId },
+      { provider: spec.id, connectionId: input.connectionId, forOperator: true },
     );
   }
   const params = resolveParams(spec, input.params);

@@ -55,7 +55,7 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
       throw new ConfigError(
         `extraParams and authorizationParams may not set "${k}"; Baton sets it.`,
         `Remove "${k}" from extraParams${input.provider ? ` and from the ${input.provider} spec's authorizationParams` : ''}.`,
-        input.provider ? { provider: input.provider } : {},
+        input.provider ? { provider: input.provider, forOperator: true } : {},
       );
     }
     url.searchParams.set(k, v);

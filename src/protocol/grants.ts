@@ -95,7 +95,7 @@ async function post(
     throw new ConfigError(
       `${spec.displayName} has no ${grant === 'revocation' ? 'revocation' : 'token'} endpoint.`,
       `Set ${grant === 'revocation' ? 'revocationUrl' : 'tokenUrl'} in the provider spec.`,
-      { provider: spec.id, connectionId: ctx.connectionId },
+      { provider: spec.id, connectionId: ctx.connectionId, forOperator: true },
     );
   }
   for (let attempt = 1; ; attempt++) {

@@ -55,6 +55,7 @@ export function resolveParams(
           cliRemediation: param.values
             ? `Pass --param ${name}=<${param.values.join('|')}>.`
             : `Pass --param ${name}=<value>.`,
+          httpRemediation: `Send params: {"${name}": …} in the request body.`,
         },
       );
     }

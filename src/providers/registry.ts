@@ -102,7 +102,10 @@ function validate(spec: ProviderSpec, discovered = true): void {
     );
   }
   if (!spec.apiBaseUrl) {
-    throw new ConfigError(`Provider ${spec.id} has no apiBaseUrl.`, fix('apiBaseUrl'), { provider: spec.id });
+    throw new ConfigError(`Provider ${spec.id} has no apiBaseUrl.`, fix('apiBaseUrl'), {
+      provider: spec.id,
+      forOperator: true,
+    });
   }
   if (spec.authModes.length === 0) {
     throw new ConfigError(
@@ -134,7 +137,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
       throw new ConfigError(
         `The ${spec.id} resource "${r}" is not an absolute URI without a fragment (RFC 8707 §2).`,
         fix('resource'),
-        { provider: spec.id },
+        { provider: spec.id, forOperator: true },
       );
     }
   }
@@ -143,9 +146,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
       throw new ConfigError(
         `The ${spec.id} authorizationParams.${k} is not a string.`,
         fix('authorizationParams'),
-        {
-          provider: spec.id,
-        },
+        { provider: spec.id, forOperator: true },
       );
     }
   }
@@ -162,28 +163,26 @@ function validate(spec: ProviderSpec, discovered = true): void {
     throw new ConfigError(
       `Provider ${spec.id} uses OAuth2 but lacks authorizationUrl or tokenUrl.`,
       fix('tokenUrl'),
-      {
-        provider: spec.id,
-      },
+      { provider: spec.id, forOperator: true },
     );
   }
   if (spec.authModes.includes('client_credentials') && discovered && !spec.tokenUrl) {
     throw new ConfigError(
       `Provider ${spec.id} uses client credentials but has no tokenUrl.`,
       fix('tokenUrl'),
-      {
-        provider: spec.id,
-      },
+      { provider: spec.id, forOperator: true },
     );
   }
   if (spec.authModes.includes('api_key') && !spec.apiKeyAuth) {
     throw new ConfigError(`Provider ${spec.id} uses API keys but has no apiKeyAuth.`, fix('apiKeyAuth'), {
       provider: spec.id,
+      forOperator: true,
     });
   }
   if (spec.dpop !== undefined && typeof spec.dpop !== 'boolean') {
     throw new ConfigError(`The ${spec.id} dpop setting is not true or false.`, fix('dpop'), {
       provider: spec.id,
+      forOperator: true,
     });
   }
   const codeLifetime = spec.authorizationCodeLifetimeSeconds;
@@ -194,7 +193,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
     throw new ConfigError(
       `The ${spec.id} authorizationCodeLifetimeSeconds is not a whole number of seconds above 0.`,
       fix('authorizationCodeLifetimeSeconds'),
-      { provider: spec.id },
+      { provider: spec.id, forOperator: true },
     );
   }
   if (spec.tokenRateLimit !== undefined)
@@ -212,7 +211,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
         throw new ConfigError(
           `The ${spec.id} ${field} "${template}" uses {${name}}, which is neither a param nor a derived variable.`,
           `Add a "${name}" param to the ${spec.id} spec, or fix the template.`,
-          { provider: spec.id },
+          { provider: spec.id, forOperator: true },
         );
       }
     }
@@ -225,7 +224,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
  */
 function checkParamWords(spec: ProviderSpec, fix: (field: string) => string): void {
   const refuse = (what: string, field: string) => {
-    throw new ConfigError(`The ${spec.id} ${what}.`, fix(field), { provider: spec.id });
+    throw new ConfigError(`The ${spec.id} ${what}.`, fix(field), { provider: spec.id, forOperator: true });
   };
   for (const [name, param] of Object.entries(spec.params)) {
     for (const field of ['label', 'hint', 'format'] as const) {
@@ -298,9 +297,7 @@ export class ProviderRegistry {
           throw new ConfigError(
             `The ${id} provider spec has an unknown field "${field}".`,
             `Known fields: ${[...SPEC_FIELDS].join(', ')}.`,
-            {
-              provider: id,
-            },
+            { provider: id, forOperator: true },
           );
         }
       }
@@ -335,6 +332,7 @@ export class ProviderRegistry {
     if (!entry)
       throw new ConfigError(`Provider ${id} names no issuer.`, `Set issuer in the ${id} spec.`, {
         provider: id,
+        forOperator: true,
       });
     const merged: ProviderSpec = { ...entry.base, ...fromMetadata(meta), ...entry.explicit, id };
     if (
@@ -352,12 +350,14 @@ export class ProviderRegistry {
   get(id: string): ProviderSpec {
     const spec = this.#specs.get(id);
     if (!spec) {
+      const known = [...this.#specs.keys()].join(', ');
       throw new ConfigError(
         `Baton does not know the provider "${id}".`,
-        `Use one of: ${[...this.#specs.keys()].join(', ')}, or add it with Baton.open({ providers: { ${id}: { … } } }).`,
+        `Use one of: ${known}, or add it with Baton.open({ providers: { ${id}: { … } } }).`,
         {
           provider: id,
-          cliRemediation: `Use one of: ${[...this.#specs.keys()].join(', ')}, or add it under "providers" in baton.config.json ("${id}": { … }), or by its issuer: baton providers add ${id} --issuer <url>`,
+          cliRemediation: `Use one of: ${known}, or add it under "providers" in baton.config.json ("${id}": { … }), or by its issuer: baton providers add ${id} --issuer <url>`,
+          httpRemediation: `${known ? `Use one of: ${known}. ` : ''}A provider is added to the server's configuration by its operator.`,
         },
       );
     }

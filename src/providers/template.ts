@@ -25,6 +25,7 @@ export function expandTemplate(
       throw new ConfigError(
         `The ${what} "${template}" uses {${name}}, which no param provides.`,
         `Give the connection a "${name}" param, or fix the template in the provider spec.`,
+        { forOperator: true },
       );
     }
     return encodeURIComponent(value);
@@ -62,6 +63,7 @@ function expandUrl(
       {
         provider: spec.id,
         cliRemediation: `Fix ${field} of "${spec.id}" under "providers" in baton.config.json.`,
+        forOperator: true,
       },
     );
   }

@@ -23,6 +23,7 @@ export function parseOps(text: string | string[]): Operation[] {
     throw new ConfigError(
       'A caller key needs at least one operation.',
       `Pass --ops with some of ${OPERATIONS.join(', ')}.`,
+      { forOperator: true },
     );
   }
   for (const p of parts) {
@@ -43,6 +44,7 @@ export function checkAllow(allow: string[]): string[] {
     throw new ConfigError(
       'A caller key needs at least one --allow (a connection id glob such as acme-*, or provider:NAME).',
       "Pass --allow 'acme-*' or --allow provider:cronofy (--allow '*' for every connection).",
+      { forOperator: true },
     );
   }
   for (const a of allow) {

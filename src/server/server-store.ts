@@ -113,6 +113,7 @@ function duplicate(name: string): ConfigError {
   return new ConfigError(
     `A caller key named "${name}" already exists.`,
     'Pick another --name, or revoke the old key first (`baton keys revoke <name>`).',
+    { forOperator: true },
   );
 }
 
@@ -709,6 +710,7 @@ export async function openServerStore(store: Store, spec: string | undefined): P
     throw new ConfigError(
       'The server needs the PostgreSQL URL of the store to keep its caller keys and audit log there.',
       'Pass the store as a postgres:// URL (--store / BATON_STORE / startServer({ store })), not as a pool.',
+      { forOperator: true },
     );
   }
   return PostgresServerStore.open(spec.trim());

@@ -983,7 +983,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     throw new ConfigError(
       `The server could not listen on ${host}:${options.port ?? 8080} (${code ?? 'error'}).`,
       code === 'EADDRINUSE' ? 'Pick another --port, or stop what is using it.' : 'Check --host and --port.',
-      { cause: err },
+      { cause: err, forOperator: true },
     );
   }
   const port = (app.server.address() as { port: number }).port;

@@ -91,6 +91,7 @@ async function openPostgres(text: string): Promise<Store> {
       throw new ConfigError(
         `${name}=${v} in the PostgreSQL URL is not a positive integer.`,
         `Fix ${name} in BATON_STORE / --store.`,
+        { forOperator: true },
       );
     }
     return n;
