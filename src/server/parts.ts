@@ -1,15 +1,15 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Baton } from '../core/baton.js';
-import type { Caller } from './keys.js';
+import type { Caller, Permission } from './keys.js';
 import type { Metrics } from './metrics.js';
 import type { RouteDoc } from './openapi.js';
-import type { Operation, ServerStore } from './server-store.js';
+import type { ServerStore } from './server-store.js';
 
 /** A documented route: validated by its schemas, listed in the OpenAPI document. */
 export interface RouteDef<P = Record<string, string>, Q = unknown, B = unknown> {
   method: 'GET' | 'POST' | 'DELETE';
   url: string;
-  op: Operation | null;
+  op: Permission | null;
   audit?: string;
   summary: string;
   schema: { params?: object; querystring?: object; body?: object; response: Record<number, object> };

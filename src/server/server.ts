@@ -23,7 +23,7 @@ import { AuditLog } from './audit.js';
 import { registerConnect } from './connect/routes.js';
 import { connectionWithReconnect } from './connect/schemas.js';
 import type { ConnectOptions } from './connect/service.js';
-import { type Caller, KeyRing, ProviderSwitches } from './keys.js';
+import { type Caller, KeyRing, type Permission, ProviderSwitches } from './keys.js';
 import { Metrics } from './metrics.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import type { RouteDef, ServerParts } from './parts.js';
@@ -39,7 +39,7 @@ import {
 } from './problem.js';
 import { httpRemediation } from './remediation.js';
 import * as S from './schemas.js';
-import type { Operation, ServerStore } from './server-store.js';
+import type { ServerStore } from './server-store.js';
 import { openServerStore } from './server-store.js';
 import type { DelivererOptions } from './webhooks/deliverer.js';
 import { registerWebhooks } from './webhooks/routes.js';
@@ -108,7 +108,7 @@ declare module 'fastify' {
     batonState: RequestState;
   }
   interface FastifyContextConfig {
-    op?: Operation | null;
+    op?: Permission | null;
     audit?: string;
   }
 }
