@@ -13,7 +13,7 @@ import { type DpopSigner, isResourceNonceChallenge } from '../protocol/dpop.js';
 import { describeNetworkError } from '../protocol/http.js';
 import { hostAllowed } from '../protocol/redirect-policy.js';
 import { followRedirects } from '../protocol/redirects.js';
-import { resolveApiUrl } from '../providers/api-url.js';
+import { type ApiPathRule, resolveApiUrl } from '../providers/api-url.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
 import { dpopKeyOf, signerFor } from './dpop.js';
@@ -92,6 +92,55 @@ function prepare(conn: LoadedConnection): Prepared {
   return p;
 }
 
+/** Where a credentialed request for a connection goes, and the header that authenticates it. */
+export interface ApiTarget {
+  url: URL;
+  /** Name (lower case) and value, per the connection's auth mode. */
+  credential: [name: string, value: string];
+}
+
+/** Resolved URLs of recent paths: most programs call a handful of endpoints over and over. */
+const resolved = new Map<string, URL>();
+
+/**
+ * The one place a request's URL and credential are computed for a connection — for
+ * `baton.fetch` and `baton.request`, and so for the server's proxy: the path confined under the
+ * API base (`resolveApiUrl`, README "baton.fetch"; `relativeOnly` refuses absolute URLs and "@"
+ * too), a host its credentials may reach (the API's origin, or the spec's `redirectAuthHosts`),
+ * and the credential header of its auth mode.
+ */
+export function apiTarget(
+  conn: LoadedConnection,
+  path: string,
+  rule: Pick<ApiPathRule, 'relativeOnly'> = {},
+): ApiTarget {
+  const base = conn.endpoints.apiBaseUrl;
+  const key = `${rule.relativeOnly ? 'r' : 'a'}\n${base}\n${path}`;
+  let url = resolved.get(key);
+  if (!url) {
+    url = resolveApiUrl(base, path, {
+      ...rule,
+      connectionId: conn.record.id,
+      provider: conn.record.provider,
+    });
+    if (resolved.size >= 512) resolved.clear();
+    resolved.set(key, url);
+  }
+  const { header, apiOrigin } = prepare(conn);
+  if (!hostAllowed(url, conn.spec.redirectAuthHosts, apiOrigin)) {
+    throw new ConfigError(
+      `Refusing to send the credentials of "${conn.record.id}" to ${url.host}, which is not ${conn.spec.displayName}'s API host.`,
+      `Use a path relative to the API base (${apiOrigin.origin}), or add the host to the provider's redirectAuthHosts.`,
+      {
+        connectionId: conn.record.id,
+        provider: conn.record.provider,
+        httpRemediation: `Use a path relative to the API base (${apiOrigin.origin}).`,
+      },
+    );
+  }
+  return { url, credential: header };
+}
+
 /** The header that authenticates a request for this connection, per its auth mode. */
 export function authHeader(conn: LoadedConnection): [name: string, value: string] {
   const { record, secrets, spec } = conn;
@@ -161,10 +210,16 @@ export interface BatonRequestOptions {
   bodyTimeoutMs?: number;
   /**
    * Drop every response header whose value carries the connection's credential — raw, encoded,
-   * in base64 (the Basic pair too), or a run of it — whatever the header's name: for relaying
-   * the response to someone who must not learn the credential (the server's proxy).
+   * in base64 (the Basic pair too), or a run of it — whatever the header's name, and the header
+   * the credential is sent in, whatever its value: for relaying the response to someone who
+   * must not learn the credential (the server's proxy).
    */
   dropCredentialHeaders?: boolean;
+  /**
+   * Refuse a path that is an absolute URL or carries "@" (an `UnsafeApiPath`, before anything is
+   * sent): for relaying a path from someone who may name no host (the server's proxy).
+   */
+  relativeOnly?: boolean;
 }
 
 /**
@@ -189,6 +244,8 @@ interface Exchange<R> {
   aborted(): boolean;
   /** The response as returned, given the connection whose credential it was sent with. */
   finish?(res: R, conn: LoadedConnection): R;
+  /** How strictly the path is judged. */
+  readonly rule?: Pick<ApiPathRule, 'relativeOnly'>;
 }
 
 /**
@@ -245,20 +302,7 @@ export class ApiFetcher {
   async #call<R>(id: string, path: string, ex: Exchange<R>): Promise<R> {
     // Warm: straight from the cache (single-use connections are never cached).
     let conn = this.#ctx.cache.fresh(id, this.#ctx.clock.now())?.conn ?? (await this.#tokens.usable(id));
-    const url = this.#resolve(conn.endpoints.apiBaseUrl, path);
-    const { apiOrigin } = prepare(conn);
-    if (!hostAllowed(url, conn.spec.redirectAuthHosts, apiOrigin)) {
-      throw new ConfigError(
-        `Refusing to send the credentials of "${id}" to ${url.host}, which is not ${conn.spec.displayName}'s API host.`,
-        `Use a path relative to the API base (${apiOrigin.origin}), or add the host to the provider's redirectAuthHosts.`,
-        {
-          connectionId: id,
-          provider: conn.record.provider,
-          httpRemediation: `Use a path relative to the API base (${apiOrigin.origin}).`,
-        },
-      );
-    }
-    let res = await this.#send(conn, url, ex);
+    let res = await this.#send(conn, apiTarget(conn, path, ex.rule).url, ex);
     const rejected = conn.secrets.tokens?.accessToken;
     if (ex.status(res) === 401 && !isStatic(conn) && rejected && !nonceOnly(res, ex)) {
       // The token leaves the cache before anything else runs; the next call refreshes.
@@ -268,7 +312,7 @@ export class ApiFetcher {
         await ex.discard(res);
         const sent = conn;
         conn = await this.#tokens.afterRejection(id, rejected);
-        res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), ex);
+        res = await this.#send(conn, apiTarget(conn, path, ex.rule).url, ex);
         const again = conn.secrets.tokens?.accessToken;
         if (ex.status(res) === 401 && again) this.#ctx.cache.reject(id, again);
         // The answer may echo either credential: the rejected one was sent too.
@@ -276,20 +320,6 @@ export class ApiFetcher {
       }
     }
     return ex.finish ? ex.finish(res, conn) : res;
-  }
-
-  /** Resolved URLs of recent paths: most programs call a handful of endpoints over and over. */
-  readonly #urls = new Map<string, URL>();
-
-  #resolve(base: string, path: string): URL {
-    const key = `${base}\n${path}`;
-    let url = this.#urls.get(key);
-    if (!url) {
-      url = resolveApiUrl(base, path);
-      if (this.#urls.size >= 512) this.#urls.clear();
-      this.#urls.set(key, url);
-    }
-    return url;
   }
 
   async #send<R>(conn: LoadedConnection, first: URL, ex: Exchange<R>): Promise<R> {
@@ -486,6 +516,7 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
   readonly method: string;
   readonly body: unknown;
   readonly timeoutMs: number | undefined;
+  readonly rule: Pick<ApiPathRule, 'relativeOnly'>;
   readonly #options: BatonRequestOptions;
   readonly #dispatcher: Dispatcher;
   readonly #headersTimeout: number;
@@ -497,6 +528,7 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
     this.method = (options.method ?? 'GET').toUpperCase();
     this.body = options.body;
     this.timeoutMs = options.timeoutMs;
+    this.rule = options.relativeOnly ? { relativeOnly: true } : {};
   }
 
   send(
@@ -533,7 +565,7 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
     // What was sent: the credential of the header without its scheme (the token of `Bearer
     // <token>`, the base64 of `Basic <b64>`, the value of an API-key template) and, for static
     // credentials, the key, the secret and their Basic pair, which templates and Basic carry.
-    const sent = prepare(conn).header[1];
+    const [sentIn, sent] = prepare(conn).header;
     const secrets: Secret[] = [sent.slice(sent.indexOf(' ') + 1)];
     const c = conn.secrets.credentials;
     if (c) {
@@ -545,7 +577,7 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
       const value = headers[name];
       if (value === undefined) continue;
       const values = Array.isArray(value) ? value : [value];
-      if (values.some((v) => carriesSecret(v, secrets))) delete headers[name];
+      if (name === sentIn || values.some((v) => carriesSecret(v, secrets))) delete headers[name];
     }
     return res;
   }

@@ -14,6 +14,7 @@ import {
   SQLITE_SESSION_MIGRATION,
   SqliteConnectSessionStore,
 } from './connect/store.js';
+import type { CallerKey, Permission } from './keys.js';
 import {
   MemoryWebhookStore,
   PG_WEBHOOK_MIGRATION,
@@ -29,23 +30,6 @@ import {
  * (`server_schema_migrations` / `baton_server_schema_migrations`) so they never interleave
  * with the connection store's migrations.
  */
-
-export type Operation = 'read' | 'token' | 'proxy' | 'manage';
-export const OPERATIONS: readonly Operation[] = ['read', 'token', 'proxy', 'manage'];
-
-export interface CallerKey {
-  id: string;
-  name: string;
-  /** The first characters of the key, shown to tell keys apart; not enough to use it. */
-  prefix: string;
-  /** SHA-256 of the whole key, hex. */
-  hash: string;
-  /** Connection id globs (`acme-*`) and `provider:NAME` entries. */
-  allow: string[];
-  ops: Operation[];
-  disabled: boolean;
-  createdAt: number;
-}
 
 export interface AuditRow {
   at: number;
@@ -197,7 +181,7 @@ function keyFromRow(r: KeyRow): CallerKey {
     prefix: r.prefix,
     hash: r.hash,
     allow: typeof r.allow === 'string' ? (JSON.parse(r.allow) as string[]) : r.allow,
-    ops: (typeof r.ops === 'string' ? JSON.parse(r.ops) : r.ops) as Operation[],
+    ops: (typeof r.ops === 'string' ? JSON.parse(r.ops) : r.ops) as Permission[],
     disabled: r.disabled === true || r.disabled === 1,
     createdAt: Number(r.created_at),
   };

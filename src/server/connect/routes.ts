@@ -7,6 +7,7 @@ import type { Caller } from '../keys.js';
 import type { RouteDoc } from '../openapi.js';
 import type { ServerParts } from '../parts.js';
 import { HttpProblem } from '../problem.js';
+import { callbackQuery, connectionSchema } from '../schemas.js';
 import { authorizationSources, paramLabel } from './labels.js';
 import { pageHeaders } from './page.js';
 import * as S from './schemas.js';
@@ -30,14 +31,13 @@ import {
  * - `/connect/{token}` binds the session to the first browser that opens it (a cookie) and
  *   moves to `/connect/s/{id}`, so the token leaves the address bar and history;
  * - every form carries the session's CSRF token and needs the binding cookie;
- * - the OAuth callback arrives at `/v1/callback` (the one redirect URI to register), which
- *   hands a state that belongs to a session to `callback` here.
+ * - the OAuth callback arrives at `/v1/callback` (the one redirect URI to register), here: a
+ *   state that belongs to a session finishes the page's flow, any other completes the
+ *   authorization for the API caller that began it.
  */
 
 export interface ConnectFeature {
   service: ConnectService;
-  /** Completes an authorization begun by a connect page; false when the state is not one. */
-  callback(req: FastifyRequest, reply: FastifyReply): Promise<boolean>;
   /** A fresh reconnect link for GET /v1/connections/{id}, for callers with `manage`. */
   withReconnect(
     info: ConnectionInfo,
@@ -471,8 +471,9 @@ export async function registerConnect(
     };
   });
 
-  // ---- the OAuth callback, handed over by /v1/callback
+  // ---- the OAuth callback
 
+  /** Completes an authorization begun by a connect page; false when the state is not one. */
   const callback = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const q = (req.query ?? {}) as Record<string, string | undefined>;
     const state = q['state'];
@@ -522,6 +523,32 @@ export async function registerConnect(
     else await goTo(reply, done);
     return true;
   };
+
+  parts.route<Record<string, never>, Record<string, string>>({
+    method: 'GET',
+    url: '/v1/callback',
+    op: null,
+    audit: 'callback',
+    summary:
+      'The authorization callback (the provider redirects the browser here; the state authenticates it)',
+    schema: { querystring: callbackQuery, response: { 200: connectionSchema } },
+    handler: async (req, reply) => {
+      // A state begun by a connect page: that page's flow answers (with a page, not JSON).
+      if (await callback(req, reply)) return reply;
+      const q = req.query;
+      const info = await baton.completeAuthorization({
+        state: q['state'] ?? '',
+        ...(q['code'] !== undefined ? { code: q['code'] } : {}),
+        ...(q['error'] !== undefined ? { error: q['error'] } : {}),
+        ...(q['error_description'] !== undefined ? { errorDescription: q['error_description'] } : {}),
+        ...(q['iss'] !== undefined ? { iss: q['iss'] } : {}),
+      });
+      req.batonState.connectionId = info.id;
+      req.batonState.provider = info.provider;
+      parts.connectionChanged(info.id);
+      return info;
+    },
+  });
 
   const withReconnect = async (info: ConnectionInfo, caller: Caller | null) => {
     if (!caller?.key.ops.includes('manage') || info.status === 'active') return info;
@@ -605,7 +632,7 @@ export async function registerConnect(
   ];
   for (const doc of docs) parts.document({ ...pageDoc, ...doc });
 
-  return { service, callback, withReconnect };
+  return { service, withReconnect };
 }
 
 /** Field-by-field checks, in plain words, before anything is sent anywhere. */
