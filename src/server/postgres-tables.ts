@@ -9,8 +9,10 @@ import {
   auditValues,
   behind,
   duplicate,
+  KEY_COLUMNS,
   type KeyRow,
   keyFromRow,
+  keyValues,
 } from './server-rows.js';
 import type { AuditQuery, AuditRow, CallerKey, ProviderSwitch, ServerStore } from './server-store.js';
 import { PG_WEBHOOK_MIGRATION, PostgresWebhookStore } from './webhooks/postgres-store.js';
@@ -58,18 +60,8 @@ export class PostgresServerStore implements ServerStore {
   async createKey(k: CallerKey): Promise<void> {
     const { rowCount } = await this.#runner.query(
       'create a caller key',
-      `INSERT INTO baton_server_caller_keys (id, name, prefix, hash, allow, ops, disabled, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-      [
-        k.id,
-        k.name,
-        k.prefix,
-        k.hash,
-        JSON.stringify(k.allow),
-        JSON.stringify(k.ops),
-        k.disabled,
-        k.createdAt,
-      ],
+      `INSERT INTO baton_server_caller_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+      keyValues(k),
     );
     if (rowCount === 0) throw duplicate(k.name);
   }

@@ -19,6 +19,22 @@ export function duplicate(name: string): ConfigError {
   );
 }
 
+/** A caller key's columns in the order of the INSERT both engines use (`disabled` as 0/1, which PostgreSQL reads as a boolean too). */
+export const KEY_COLUMNS = 'id, name, prefix, hash, allow, ops, disabled, created_at';
+
+export function keyValues(k: CallerKey): unknown[] {
+  return [
+    k.id,
+    k.name,
+    k.prefix,
+    k.hash,
+    JSON.stringify(k.allow),
+    JSON.stringify(k.ops),
+    k.disabled ? 1 : 0,
+    k.createdAt,
+  ];
+}
+
 export interface KeyRow {
   id: string;
   name: string;

@@ -10,8 +10,10 @@ import {
   auditValues,
   behind,
   duplicate,
+  KEY_COLUMNS,
   type KeyRow,
   keyFromRow,
+  keyValues,
 } from './server-rows.js';
 import type { AuditQuery, AuditRow, CallerKey, ProviderSwitch, ServerStore } from './server-store.js';
 import { SQLITE_WEBHOOK_MIGRATION, SqliteWebhookStore } from './webhooks/sqlite-store.js';
@@ -61,19 +63,9 @@ export class SqliteServerStore implements ServerStore {
     return this.#runner.run('create a caller key', (db) => {
       const { changes } = db
         .prepare(
-          `INSERT INTO server_caller_keys (id, name, prefix, hash, allow, ops, disabled, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          `INSERT INTO server_caller_keys (${KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         )
-        .run(
-          k.id,
-          k.name,
-          k.prefix,
-          k.hash,
-          JSON.stringify(k.allow),
-          JSON.stringify(k.ops),
-          k.disabled ? 1 : 0,
-          k.createdAt,
-        );
+        .run(keyValues(k));
       if (changes === 0) throw duplicate(k.name);
     });
   }

@@ -1,5 +1,5 @@
 import { sealedKeyId } from './sealer.js';
-import type { ConnectionRecord } from './store.js';
+import type { ConnectionRecord, OutboxEvent } from './store.js';
 
 /**
  * A connection as a row, the same on both SQL engines: the JSON fields travel as text (SQLite
@@ -79,5 +79,26 @@ export function recordFromRow(row: Record<string, unknown>): ConnectionRecord {
     scopes: json(row['scopes']),
     createdAt: Number(row['created_at']),
     updatedAt: Number(row['updated_at']),
+  };
+}
+
+/** The outbox's columns, and an event as both engines return its row. */
+export const OUTBOX_COLUMNS = 'id, type, connection_id, created_at, payload';
+
+export interface OutboxRow {
+  id: string;
+  type: string;
+  connection_id: string;
+  created_at: number | string;
+  payload: string;
+}
+
+export function outboxEventFromRow(r: OutboxRow): OutboxEvent {
+  return {
+    id: r.id,
+    type: r.type,
+    connectionId: r.connection_id,
+    createdAt: Number(r.created_at),
+    payload: r.payload,
   };
 }

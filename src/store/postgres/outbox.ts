@@ -1,3 +1,4 @@
+import { OUTBOX_COLUMNS, type OutboxRow, outboxEventFromRow } from '../rows.js';
 import type { OutboxEvent, OutboxReader } from '../store.js';
 import type { PgRunner } from './runner.js';
 
@@ -19,7 +20,7 @@ export function outboxCte(params: unknown[], after: string, events: readonly Out
     })),
   );
   const n = params.push(rows, Date.now() - OUTBOX_KEEP_MS) - 1;
-  return `e AS (INSERT INTO baton_outbox (id, type, connection_id, created_at, payload)
+  return `e AS (INSERT INTO baton_outbox (${OUTBOX_COLUMNS})
               SELECT x.id, x.type, x.connection_id, x.created_at, x.payload
               FROM jsonb_to_recordset($${n}::jsonb) AS x(id text, type text, connection_id text, created_at bigint, payload text)
               WHERE EXISTS (SELECT 1 FROM ${after})
@@ -31,24 +32,12 @@ export function outboxCte(params: unknown[], after: string, events: readonly Out
 export function pgOutbox(runner: PgRunner): OutboxReader {
   return {
     pending: async (limit) => {
-      const { rows } = await runner.query<{
-        id: string;
-        type: string;
-        connection_id: string;
-        created_at: string;
-        payload: string;
-      }>(
+      const { rows } = await runner.query<OutboxRow>(
         'read the outbox',
-        'SELECT id, type, connection_id, created_at, payload FROM baton_outbox ORDER BY seq LIMIT $1',
+        `SELECT ${OUTBOX_COLUMNS} FROM baton_outbox ORDER BY seq LIMIT $1`,
         [limit],
       );
-      return rows.map((r) => ({
-        id: r.id,
-        type: r.type,
-        connectionId: r.connection_id,
-        createdAt: Number(r.created_at),
-        payload: r.payload,
-      }));
+      return rows.map(outboxEventFromRow);
     },
     remove: async (ids) => {
       if (ids.length === 0) return;

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { OUTBOX_COLUMNS, type OutboxRow, outboxEventFromRow } from '../rows.js';
 import type { OutboxEvent, OutboxReader } from '../store.js';
 import type { SqliteRunner } from './runner.js';
 
@@ -8,7 +9,7 @@ const OUTBOX_KEEP_MS = 7 * 86_400_000;
 /** Appends `events`, inside the transaction of the write that caused them. */
 export function appendEvents(db: Database.Database, events: readonly OutboxEvent[]): void {
   const insert = db.prepare(
-    'INSERT INTO outbox (id, type, connection_id, created_at, payload) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+    `INSERT INTO outbox (${OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
   );
   for (const e of events) insert.run(e.id, e.type, e.connectionId, e.createdAt, e.payload);
   db.prepare('DELETE FROM outbox WHERE created_at < ?').run(Date.now() - OUTBOX_KEEP_MS);
@@ -20,22 +21,8 @@ export function sqliteOutbox(runner: SqliteRunner): OutboxReader {
     pending: (limit) =>
       runner.run('read the outbox', (db) =>
         (
-          db
-            .prepare('SELECT id, type, connection_id, created_at, payload FROM outbox ORDER BY seq LIMIT ?')
-            .all(limit) as {
-            id: string;
-            type: string;
-            connection_id: string;
-            created_at: number;
-            payload: string;
-          }[]
-        ).map((r) => ({
-          id: r.id,
-          type: r.type,
-          connectionId: r.connection_id,
-          createdAt: Number(r.created_at),
-          payload: r.payload,
-        })),
+          db.prepare(`SELECT ${OUTBOX_COLUMNS} FROM outbox ORDER BY seq LIMIT ?`).all(limit) as OutboxRow[]
+        ).map(outboxEventFromRow),
       ),
     remove: async (ids) => {
       if (ids.length === 0) return;
