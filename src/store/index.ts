@@ -9,8 +9,8 @@ import type { Store } from './store.js';
 export { MemoryStore } from './memory-store.js';
 
 // The engines load on first use: a command that reads one SQLite row does not pay for pg.
-const sqlite = async (path: string) => (await import('./sqlite-store.js')).SqliteStore.open(path);
-const postgres = () => import('./postgres-store.js');
+const sqlite = async (path: string) => (await import('./sqlite/store.js')).SqliteStore.open(path);
+const postgres = () => import('./postgres/store.js');
 
 /** A pg.Pool, recognised without loading pg. */
 function isPool(value: unknown): value is pg.Pool {

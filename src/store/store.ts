@@ -1,4 +1,5 @@
 import type { AuthMode } from '../providers/spec.js';
+import type { StoreEngine } from './engine.js';
 
 export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked';
 
@@ -218,6 +219,12 @@ export interface Store {
    * engines): a process reads a document another one fetched instead of asking the server.
    */
   readonly serverMetadata?: MetadataCache;
+  /**
+   * The SQL engine's runner, on the built-in SQLite and PostgreSQL engines (and on a wrapper
+   * that passes its inner store's on): `baton serve` keeps its own tables over it, on the same
+   * connection or pool.
+   */
+  readonly engine?: StoreEngine;
   /**
    * Takes the refresh lease for `id` if it is free, expired, or already `owner`'s (which renews
    * it). Returns null when another owner holds it. The lease expires `ttlMs` after it is taken
