@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { migratePostgres, type PgTrack, pgTrackVersion } from '../store/postgres/migrator.js';
 import type { PgRunner } from '../store/postgres/runner.js';
 import { PG_SESSION_MIGRATION, PostgresConnectSessionStore } from './connect/store.js';
+import type { CallerKey } from './keys.js';
 import {
   AUDIT_COLUMNS,
   type AuditDbRow,
@@ -14,7 +15,6 @@ import {
   keyFromRow,
   keyValues,
 } from './server-rows.js';
-import type { CallerKey } from './keys.js';
 import type { AuditQuery, AuditRow, ProviderSwitch, ServerStore } from './server-store.js';
 import { PG_WEBHOOK_MIGRATION, PostgresWebhookStore } from './webhooks/postgres-store.js';
 

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { applySqliteMigrations, type SqliteTrack, sqliteTrackVersion } from '../store/sqlite/migrator.js';
 import type { SqliteRunner } from '../store/sqlite/runner.js';
 import { SQLITE_SESSION_MIGRATION, SqliteConnectSessionStore } from './connect/store.js';
+import type { CallerKey } from './keys.js';
 import {
   AUDIT_BATCH,
   AUDIT_COLUMNS,
@@ -15,7 +16,6 @@ import {
   keyFromRow,
   keyValues,
 } from './server-rows.js';
-import type { CallerKey } from './keys.js';
 import type { AuditQuery, AuditRow, ProviderSwitch, ServerStore } from './server-store.js';
 import { SQLITE_WEBHOOK_MIGRATION, SqliteWebhookStore } from './webhooks/sqlite-store.js';
 
