@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
@@ -61,6 +64,8 @@ describe('Xero persona', () => {
     const org = await api(at, 'api.xro/2.0/Organisation', tenants[0]?.['tenantId']);
     expect(org.status).toBe(200);
     expect(org.json).toMatchObject({ Organisations: [{ Name: 'Demo Company (Global)' }] });
+    const who = await get(d().endpoints.userinfo as string, { authorization: `Bearer ${at}` });
+    expect(who.json).toMatchObject({ email: 'alice@example.com' });
     // The client may also send its credentials in the body.
     const refreshed = await tokenRequest(
       d().endpoints.token,
@@ -172,3 +177,48 @@ async function fetchDelete(u: string, at: string): Promise<number> {
   await res.text();
   return res.status;
 }
+
+describe('Xero persona across a restart', () => {
+  it('keeps the retry window of a replaced refresh token in the state file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-sim-xero-'));
+    try {
+      const file = join(dir, 'sim.json');
+      const first = await startSimulator({ stateFile: file });
+      const x = first.discovery().vendors.xero;
+      const c = codeOf(await consent(first, 'xero', {}, { scope: SCOPE }));
+      const t = await tokenRequest(
+        x.endpoints.token,
+        { grant_type: 'authorization_code', code: c, redirect_uri: CB },
+        x.clients[0]!,
+        'basic',
+      );
+      const rt0 = t.json?.['refresh_token'] as string;
+      const r = await tokenRequest(
+        x.endpoints.token,
+        { grant_type: 'refresh_token', refresh_token: rt0 },
+        x.clients[0]!,
+        'basic',
+      );
+      expect(r.status).toBe(200);
+      await first.close();
+      const second = await startSimulator({ stateFile: file });
+      try {
+        const y = second.discovery().vendors.xero;
+        const again = (rt: string) =>
+          tokenRequest(
+            y.endpoints.token,
+            { grant_type: 'refresh_token', refresh_token: rt },
+            y.clients[0]!,
+            'basic',
+          );
+        expect((await again(rt0)).status).toBe(200);
+        second.clock.advance(31 * MINUTE);
+        expect((await again(rt0)).json).toEqual({ error: 'invalid_grant' });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -11,7 +11,8 @@
  *   disconnects one;
  * - the accounting API (`/api.xro/2.0/…`) needs an `Xero-Tenant-Id` header naming a connected
  *   tenant: without one, or with another, it answers 403; a dead token answers 401;
- * - revoking a refresh token at `/connect/revocation` ends the grant and all its connections.
+ * - revoking a refresh token at `/connect/revocation` ends the grant and all its connections;
+ * - `/connect/userinfo` describes the user when the `openid` scope was granted.
  */
 import { bearer, bodyFields, json, type SimRequest, type SimResponse } from '../http.js';
 import { alnum, type Grant, type SimState } from '../state.js';
@@ -182,6 +183,19 @@ export function xero(state: SimState, consent: () => 'auto' | 'prompt'): SimVend
     return problem(404, 'Not Found', `No resource ${resource}`);
   }
 
+  function userinfo(req: SimRequest): SimResponse {
+    const grant = state.useAccessToken('xero', 'xero', bearer(req));
+    if (!grant || !scopeSet(grant.scope).has('openid')) return json(401, { error: 'invalid_token' });
+    return json(200, {
+      sub: stableUuid(`xero user ${grant.account}`),
+      xero_userid: stableUuid(`xero user id ${grant.account}`),
+      preferred_username: `${grant.account}@example.com`,
+      email: `${grant.account}@example.com`,
+      given_name: grant.account,
+      family_name: 'Example',
+    });
+  }
+
   return {
     vendor: 'xero',
     route(req, segments): VendorRoute | null {
@@ -208,6 +222,7 @@ export function xero(state: SimState, consent: () => 'auto' | 'prompt'): SimVend
         return { endpoint: 'token', handle: () => token(req) };
       if (path === 'identity/connect/revocation' && req.method === 'POST')
         return { endpoint: 'revoke', handle: () => revoke(req) };
+      if (path === 'identity/connect/userinfo') return { endpoint: 'api', handle: () => userinfo(req) };
       if (path === 'connections' || path.startsWith('connections/') || path.startsWith('api.xro/'))
         return { endpoint: 'api', handle: () => api(req, path) };
       return null;
@@ -221,6 +236,7 @@ export function xero(state: SimState, consent: () => 'auto' | 'prompt'): SimVend
           revoke: `${origin}/xero/identity/connect/revocation`,
           apiBase: `${origin}/xero/`,
           connections: `${origin}/xero/connections`,
+          userinfo: `${origin}/xero/identity/connect/userinfo`,
         },
         identityPath: 'connections',
         clients: [client],
