@@ -89,7 +89,7 @@ export function quickbooks(state: SimState, consent: () => 'auto' | 'prompt'): S
       token_type: 'bearer',
       expires_in: Math.round(lifetime() / 1000),
       refresh_token: grant.refreshToken,
-      x_refresh_token_expires_in: Math.max(0, Math.floor((rtEnds - now) / 1000)),
+      x_refresh_token_expires_in: Math.max(0, Math.round((rtEnds - now) / 1000)),
       access_token: access.token,
     });
   }
