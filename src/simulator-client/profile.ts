@@ -1,6 +1,7 @@
 import { fetch } from 'undici';
 import type { ClientRegistration } from '../core/clients.js';
 import { ConfigError } from '../errors.js';
+import { presets } from '../providers/presets/index.js';
 import type { ProviderOverride } from '../providers/spec.js';
 
 /**
@@ -8,7 +9,8 @@ import type { ProviderOverride } from '../providers/spec.js';
  * endpoints as URL templates over the same params the presets use. Only URLs, credentials and
  * the hosts a migration may redirect to are overridden; everything else (client auth style,
  * lifetimes, dialect) stays the preset's, so a wrong preset disagrees with the
- * simulator instead of being papered over.
+ * simulator instead of being papered over. Vendors the simulator serves without a preset of
+ * the same id are left out.
  */
 
 interface DiscoveryVendor {
@@ -66,6 +68,8 @@ export function simulatorProfile(
   const apiKeys: SimulatorProfile['apiKeys'] = {};
   const redirect = redirectUri === null ? undefined : (redirectUri ?? discovery.callback);
   for (const [id, vendor] of Object.entries(discovery.vendors)) {
+    // A vendor without a preset has no spec for these URLs to override: Baton leaves it out.
+    if (!Object.hasOwn(presets, id)) continue;
     const override: Record<string, unknown> = {};
     for (const [name, field] of Object.entries(ENDPOINT_FIELDS)) {
       const url = vendor.endpoints[name];

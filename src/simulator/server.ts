@@ -29,11 +29,18 @@ import type {
   Vendor,
 } from './types.js';
 import { VENDORS } from './types.js';
+import { atlassian } from './vendors/atlassian.js';
 import { checkbook } from './vendors/checkbook.js';
 import { checkfront } from './vendors/checkfront.js';
 import { checkissuing } from './vendors/checkissuing.js';
 import { cronofy } from './vendors/cronofy.js';
+import { google } from './vendors/google.js';
+import { microsoft } from './vendors/microsoft.js';
+import { quickbooks } from './vendors/quickbooks.js';
+import { salesforce } from './vendors/salesforce.js';
+import { shopify } from './vendors/shopify.js';
 import type { SimVendor, VendorRoute } from './vendors/vendor.js';
+import { xero } from './vendors/xero.js';
 
 const LOG_LIMIT = 10_000;
 
@@ -108,7 +115,7 @@ function readStateFile(path: string, seed: string | undefined): StateFile {
   return seed === undefined || seed === file.seed ? file : { seed };
 }
 
-/** Starts the simulator: the four vendors on one loopback origin, plus the migration origin. */
+/** Starts the simulator: every vendor on one loopback origin, plus the migration origin. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1';
   const clock = new VirtualClock();
@@ -126,7 +133,28 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     checkbook: checkbook(state, consent),
     checkissuing: checkissuing(state),
     cronofy: cronofy(state, consent),
+    xero: xero(state, consent),
+    quickbooks: quickbooks(state, consent),
+    atlassian: atlassian(state, consent),
+    shopify: shopify(state, consent),
+    salesforce: salesforce(state, consent),
+    google: google(state, consent),
+    microsoft: microsoft(state, consent),
   };
+  /** Sets a vendor's switch; a RangeError names what it takes. */
+  const setSwitch = (vendor: Vendor, name: string, value: unknown): void => {
+    const sw = vendors[vendor]?.switches?.[name];
+    if (!sw) {
+      const known = Object.keys(vendors[vendor]?.switches ?? {});
+      throw new RangeError(
+        `${vendor} has no switch "${name}"${known.length ? `; it has ${known.join(', ')}` : ''}.`,
+      );
+    }
+    const problem = sw.set(value);
+    if (problem) throw new RangeError(`The ${vendor} switch ${name} takes ${problem}.`);
+  };
+  for (const [vendor, settings] of Object.entries(options.switches ?? {}))
+    for (const [name, value] of Object.entries(settings ?? {})) setSwitch(vendor as Vendor, name, value);
   const log: RequestLogEntry[] = [];
   let tokenLog: TokenLogEntry[] = [];
   const taps = new Set<TokenTap>();
@@ -206,7 +234,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     admin: `${origin}/_sim/`,
     callback: `${origin}/callback`,
     vendors: Object.fromEntries(
-      VENDORS.map((v) => [v, vendors[v].discovery(origin, migrationOrigin)]),
+      VENDORS.map((v) => {
+        const switches = vendors[v].switches;
+        const described = vendors[v].discovery(origin, migrationOrigin);
+        if (!switches) return [v, described];
+        const values = Object.fromEntries(Object.entries(switches).map(([k, sw]) => [k, sw.get()]));
+        return [v, { ...described, switches: values }];
+      }),
     ) as Discovery['vendors'],
   });
 
@@ -249,6 +283,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             'POST expire-access-tokens {"vendor"?}',
             'POST fail {"vendor", "endpoint", "kind", …}',
             'POST cronofy-rotation {"mode"}',
+            'POST switch {"vendor", "name", "value"}',
             'POST checkfront/migrate {"company", "region"?}',
             'GET requests',
           ].map((e) => `${e.split(' ')[0]} /_sim/${e.split(' ').slice(1).join(' ')}`),
@@ -313,6 +348,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
           return bad('Give {"mode": "never" | "always" | "sometimes"}.');
         state.cronofyRotation = body['mode'] as Rotation;
         return json(200, { ok: true });
+      case 'POST switch': {
+        if (!isVendor(body['vendor']) || typeof body['name'] !== 'string')
+          return bad('Give {"vendor", "name", "value"}; discovery lists each vendor\'s switches.');
+        try {
+          setSwitch(body['vendor'], body['name'], body['value']);
+        } catch (err) {
+          return bad((err as Error).message);
+        }
+        return json(200, { ok: true });
+      }
       case 'POST checkfront/migrate':
         if (typeof body['company'] !== 'string') return bad('Give {"company": …, "region"?: …}.');
         state.migrated.set(body['company'], typeof body['region'] === 'string' ? body['region'] : 'na1');
@@ -498,6 +543,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         taps.delete(listener);
       };
     },
+    setSwitch,
     setAccessTokenLifetime: (vendor, seconds) => {
       if (seconds === null) state.accessLifetimeMs.delete(vendor);
       else state.accessLifetimeMs.set(vendor, seconds * 1000);

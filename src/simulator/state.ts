@@ -63,6 +63,8 @@ export interface Code {
   expiresAt: number;
   codeChallenge?: string;
   codeChallengeMethod?: string;
+  /** Authorize-request parameters a vendor keeps with the code (access_type, prompt, expiring…). */
+  extra?: Record<string, string>;
   used: boolean;
 }
 
@@ -75,6 +77,10 @@ export interface Grant {
   scope: string;
   refreshToken: string | null;
   refreshExpiresAt: number | null;
+  /** No refresh token of the grant works after this, however often it was refreshed. */
+  refreshAbsoluteExpiresAt?: number | null;
+  /** What happens to a refresh token once a rotation replaced it (see RefreshPolicy). */
+  refreshPolicy?: RefreshPolicy;
   refreshes: number;
   revoked: boolean;
   /** Sequence numbers (see SimState.seq) of the grant's creation and revocation. */
@@ -94,13 +100,39 @@ export interface AccessToken {
   issuedSeq: number;
 }
 
+/**
+ * What a grant's refresh tokens do after a rotation replaced them. Without a policy a replaced
+ * token stops working at once.
+ */
+export interface RefreshPolicy {
+  /**
+   * A replaced refresh token still works for this long after its replacement (a grace or
+   * leeway window), never past its own expiry.
+   */
+  previousUsableMs?: number;
+  /** Presenting a replaced refresh token after that window revokes the whole grant (family revocation). */
+  reuseRevokesGrant?: boolean;
+}
+
 /** A refresh token the simulator ever issued, kept after it stops working. */
 export interface RefreshTokenRecord {
   grantId: string;
   issuedSeq: number;
   /** Why it stopped working: replaced by a rotation, or its grant was revoked. */
   retired: { reason: 'rotated' | 'revoked'; seq: number } | null;
+  /** Virtual time it was issued, and when it dies unused (null: never). */
+  issuedAt?: number;
+  expiresAt?: number | null;
+  /** A replaced token still works until then (RefreshPolicy.previousUsableMs). */
+  usableUntil?: number | null;
 }
+
+/** What a presented refresh token is: the grant's current one, a replaced one still in its window, or neither. */
+export type RefreshLookup =
+  | { grant: Grant; current: boolean }
+  | { reused: Grant }
+  | { expired: Grant }
+  | null;
 
 /** Everything the vendors remember between requests. */
 export class SimState {
@@ -213,17 +245,55 @@ export class SimState {
   }
 
   setRefreshToken(grant: Grant, token: string | null, lifetimeMs: number | null): void {
+    const now = this.clock.now();
     if (grant.refreshToken && grant.refreshToken !== token) {
       this.refreshTokens.delete(grant.refreshToken);
       this.#retire(grant.refreshToken, 'rotated');
+      const previous = this.refreshHistory.get(grant.refreshToken);
+      const window = grant.refreshPolicy?.previousUsableMs;
+      if (previous && window !== undefined && window > 0)
+        previous.usableUntil = Math.min(now + window, previous.expiresAt ?? Number.POSITIVE_INFINITY);
     }
     grant.refreshToken = token;
-    grant.refreshExpiresAt = token && lifetimeMs !== null ? this.clock.now() + lifetimeMs : null;
+    grant.refreshExpiresAt = token && lifetimeMs !== null ? now + lifetimeMs : null;
     if (token) {
       this.refreshTokens.set(token, grant.id);
-      if (!this.refreshHistory.has(token))
-        this.refreshHistory.set(token, { grantId: grant.id, issuedSeq: ++this.seq, retired: null });
+      const record = this.refreshHistory.get(token);
+      if (!record)
+        this.refreshHistory.set(token, {
+          grantId: grant.id,
+          issuedSeq: ++this.seq,
+          retired: null,
+          issuedAt: now,
+          expiresAt: grant.refreshExpiresAt,
+        });
+      else record.expiresAt = grant.refreshExpiresAt;
     }
+  }
+
+  /** Ends the window of every replaced refresh token of the grant (Shopify: the replacement was used). */
+  endPreviousRefreshTokens(grantId: string): void {
+    const now = this.clock.now();
+    for (const r of this.refreshHistory.values())
+      if (r.grantId === grantId && r.usableUntil != null && r.usableUntil > now) r.usableUntil = now;
+  }
+
+  /** Revokes the oldest live grants of the same vendor, client and account beyond `cap` (Google's limit). */
+  capRefreshTokens(grant: Grant, cap: number): void {
+    const now = this.clock.now();
+    const live = [...this.grants.values()]
+      .filter(
+        (g) =>
+          !g.revoked &&
+          g.refreshToken !== null &&
+          (g.refreshExpiresAt === null || g.refreshExpiresAt > now) &&
+          (g.refreshAbsoluteExpiresAt == null || g.refreshAbsoluteExpiresAt > now) &&
+          g.vendor === grant.vendor &&
+          g.clientId === grant.clientId &&
+          g.account === grant.account,
+      )
+      .sort((a, b) => a.createdSeq - b.createdSeq);
+    for (const g of live.slice(0, Math.max(0, live.length - cap))) this.revokeGrant(g);
   }
 
   #retire(token: string, reason: 'rotated' | 'revoked'): void {
@@ -253,11 +323,32 @@ export class SimState {
   }
 
   grantByRefreshToken(vendor: Vendor, realm: string, token: string | undefined): Grant | null {
-    const id = token ? this.refreshTokens.get(token) : undefined;
-    const g = id ? this.grants.get(id) : undefined;
+    const found = this.lookupRefreshToken(vendor, realm, token);
+    return found && 'grant' in found ? found.grant : null;
+  }
+
+  /**
+   * A presented refresh token: the grant's current one, or a replaced one inside its window
+   * (`current: false`); one past its own or the grant's absolute expiry is `expired`; any other
+   * replaced one is `reused` (and, under a family-revocation policy, its grant is revoked here).
+   */
+  lookupRefreshToken(vendor: Vendor, realm: string, token: string | undefined): RefreshLookup {
+    if (!token) return null;
+    const currentOf = this.refreshTokens.get(token);
+    const record = this.refreshHistory.get(token);
+    const g = this.grants.get(currentOf ?? record?.grantId ?? '');
     if (!g || g.vendor !== vendor || g.realm !== realm || g.revoked) return null;
-    if (g.refreshExpiresAt !== null && g.refreshExpiresAt <= this.clock.now()) return null;
-    return g;
+    const now = this.clock.now();
+    if (g.refreshAbsoluteExpiresAt != null && g.refreshAbsoluteExpiresAt <= now) return { expired: g };
+    if (currentOf === g.id) {
+      if (g.refreshExpiresAt !== null && g.refreshExpiresAt <= now) return { expired: g };
+      return { grant: g, current: true };
+    }
+    if (record?.retired?.reason !== 'rotated') return null;
+    if (record.usableUntil != null && record.usableUntil > now) return { grant: g, current: false };
+    if (record.expiresAt != null && record.expiresAt <= now) return { expired: g };
+    if (g.refreshPolicy?.reuseRevokesGrant) this.revokeGrant(g);
+    return { reused: g };
   }
 
   /** The grant behind a usable access token, consuming single-use tokens. */
@@ -280,6 +371,7 @@ export class SimState {
       this.refreshTokens.delete(g.refreshToken);
       this.#retire(g.refreshToken, 'revoked');
     }
+    this.endPreviousRefreshTokens(g.id);
     this.revokeAccessTokensOf(g.id);
   }
 
@@ -313,6 +405,7 @@ export class SimState {
       if (refresh.retired) status = refresh.retired.reason;
       else if (g?.revoked) status = 'revoked';
       else if (g?.refreshExpiresAt != null && g.refreshExpiresAt <= now) status = 'expired';
+      else if (g?.refreshAbsoluteExpiresAt != null && g.refreshAbsoluteExpiresAt <= now) status = 'expired';
       return { kind: 'refresh', status, grantId: refresh.grantId, issuedSeq: refresh.issuedSeq };
     }
     return { kind: 'unknown', status: 'unknown' };

@@ -1,7 +1,30 @@
 /** The simulator's own vocabulary. It shares nothing with Baton's providers or protocol code. */
 
-export type Vendor = 'checkfront' | 'checkbook' | 'checkissuing' | 'cronofy';
-export const VENDORS: readonly Vendor[] = ['checkfront', 'checkbook', 'checkissuing', 'cronofy'];
+export type Vendor =
+  | 'checkfront'
+  | 'checkbook'
+  | 'checkissuing'
+  | 'cronofy'
+  | 'xero'
+  | 'quickbooks'
+  | 'atlassian'
+  | 'shopify'
+  | 'salesforce'
+  | 'google'
+  | 'microsoft';
+export const VENDORS: readonly Vendor[] = [
+  'checkfront',
+  'checkbook',
+  'checkissuing',
+  'cronofy',
+  'xero',
+  'quickbooks',
+  'atlassian',
+  'shopify',
+  'salesforce',
+  'google',
+  'microsoft',
+];
 
 export type Endpoint = 'authorize' | 'token' | 'revoke' | 'api';
 
@@ -17,6 +40,8 @@ export interface SimulatorOptions {
   consent?: 'auto' | 'prompt';
   cronofyRotation?: Rotation;
   cronofyRateLimit?: { tokenRequestsPerMinute: number };
+  /** Each vendor's switches at start (see Simulator.setSwitch), e.g. `{ google: { testing: true } }`. */
+  switches?: Partial<Record<Vendor, Record<string, unknown>>>;
   /** Authorization codes die this long after they are issued (virtual clock). Default 60. */
   codeLifetimeSeconds?: number;
   /** The same seed gives the same client ids, secrets and API keys at every start. */
@@ -154,12 +179,20 @@ export interface DiscoveryVendor {
     revoke?: string;
     apiBase: string;
     migratedApiBase?: string;
+    /** Xero: the tenants a token reaches. */
+    connections?: string;
+    /** Atlassian: the sites (cloud ids) a token reaches. */
+    accessibleResources?: string;
+    /** The OpenID Connect userinfo endpoint, where the vendor has one. */
+    userinfo?: string;
   };
   identityPath: string;
   clients: ClientCredentials[];
   apiKeys: ApiKey[];
   accounts: string[];
   scopes?: string[];
+  /** The vendor's switches and their current values (Simulator.setSwitch). */
+  switches?: Record<string, unknown>;
 }
 
 export interface Discovery {
@@ -199,5 +232,10 @@ export interface Simulator {
   tap(listener: TokenTap): () => void;
   /** Issue access tokens of this lifetime (Cronofy), instead of the vendor's own one hour. */
   setAccessTokenLifetime(vendor: Vendor, seconds: number | null): void;
+  /**
+   * Sets one of a vendor's documented switches (discovery lists each vendor's, with its value):
+   * Google `testing`, Salesforce `rotation`, …; throws a RangeError naming what it takes.
+   */
+  setSwitch(vendor: Vendor, name: string, value: unknown): void;
   close(): Promise<void>;
 }
