@@ -1,6 +1,7 @@
 /**
  * baton/simulator — offline stand-ins for the Checkfront, Checkbook, Checkissuing and Cronofy
- * token servers and APIs, written from the vendors' documents. It imports nothing from Baton's
+ * token servers and APIs, and personas of Slack, GitHub, HubSpot, Zoom, Dropbox and Notion,
+ * written from the vendors' documents. It imports nothing from Baton's
  * providers, protocol or core: when a preset is wrong, the simulator disagrees with it.
  */
 export { formatDiscovery } from './format.js';

@@ -33,7 +33,13 @@ import { checkbook } from './vendors/checkbook.js';
 import { checkfront } from './vendors/checkfront.js';
 import { checkissuing } from './vendors/checkissuing.js';
 import { cronofy } from './vendors/cronofy.js';
+import { dropbox } from './vendors/dropbox.js';
+import { github } from './vendors/github.js';
+import { hubspot } from './vendors/hubspot.js';
+import { notion } from './vendors/notion.js';
+import { slack } from './vendors/slack.js';
 import type { SimVendor, VendorRoute } from './vendors/vendor.js';
+import { zoom } from './vendors/zoom.js';
 
 const LOG_LIMIT = 10_000;
 
@@ -78,6 +84,14 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
+/**
+ * A token request's fields, from the query and the body (the body wins): some vendors take
+ * them in the query (Zoom's account_credentials, GitHub's token endpoint).
+ */
+function requestFields(req: SimRequest): Record<string, string> {
+  return { ...Object.fromEntries(req.url.searchParams), ...(bodyFields(req) ?? {}) };
+}
+
 const isVendor = (v: unknown): v is Vendor =>
   typeof v === 'string' && (VENDORS as readonly string[]).includes(v);
 
@@ -108,7 +122,7 @@ function readStateFile(path: string, seed: string | undefined): StateFile {
   return seed === undefined || seed === file.seed ? file : { seed };
 }
 
-/** Starts the simulator: the four vendors on one loopback origin, plus the migration origin. */
+/** Starts the simulator: every vendor on one loopback origin, plus the migration origin. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1';
   const clock = new VirtualClock();
@@ -126,7 +140,30 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     checkbook: checkbook(state, consent),
     checkissuing: checkissuing(state),
     cronofy: cronofy(state, consent),
+    slack: slack(state, consent),
+    github: github(state, consent),
+    hubspot: hubspot(state, consent),
+    zoom: zoom(state, consent),
+    dropbox: dropbox(state, consent),
+    notion: notion(state, consent),
   };
+  /** Sets a vendor's switch, or says what it takes. */
+  const setSwitch = (vendor: Vendor, name: string, value: unknown): string | null => {
+    const sw = vendors[vendor].switches?.[name];
+    if (!sw) {
+      const names = Object.keys(vendors[vendor].switches ?? {});
+      return `${vendor} has ${names.length > 0 ? `the switches ${names.join(', ')}` : 'no switches'}, not "${name}".`;
+    }
+    const wrong = sw.set(value);
+    return wrong === null ? null : `${vendor} ${name} takes ${wrong}.`;
+  };
+  for (const [vendor, values] of Object.entries(options.switches ?? {})) {
+    if (!isVendor(vendor)) throw new RangeError(`switches: ${vendor} is not a simulated vendor.`);
+    for (const [name, value] of Object.entries(values ?? {})) {
+      const wrong = setSwitch(vendor, name, value);
+      if (wrong) throw new RangeError(wrong);
+    }
+  }
   const log: RequestLogEntry[] = [];
   let tokenLog: TokenLogEntry[] = [];
   const taps = new Set<TokenTap>();
@@ -154,7 +191,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     fault: Fault | null,
     receivedWallMs: number,
   ): TokenLogEntry {
-    const fields = endpoint === 'api' ? {} : (bodyFields(req) ?? {});
+    const fields = endpoint === 'api' ? {} : requestFields(req);
     let answer: Record<string, unknown> = {};
     if (endpoint === 'token' && response.status === 200 && response.body) {
       try {
@@ -166,7 +203,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
     const presented = endpoint === 'token' ? str(fields['refresh_token']) : null;
-    const issuedRefresh = str(answer['refresh_token']);
+    const oracle = response.oracle ?? {};
+    const issuedRefresh =
+      oracle.issuedRefreshToken !== undefined ? oracle.issuedRefreshToken : str(answer['refresh_token']);
     const accessToken = endpoint === 'api' ? bearer(req) : null;
     return {
       seq: ++state.seq,
@@ -182,7 +221,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       grantType: endpoint === 'token' ? str(fields['grant_type']) : null,
       presentedRefreshToken: presented,
       scope: endpoint === 'token' ? str(fields['scope']) : null,
-      issuedAccessToken: str(answer['access_token']),
+      issuedAccessToken:
+        oracle.issuedAccessToken !== undefined ? oracle.issuedAccessToken : str(answer['access_token']),
       issuedRefreshToken: issuedRefresh,
       rotated: presented !== null && issuedRefresh !== null && issuedRefresh !== presented,
       accessToken,
@@ -191,8 +231,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         accessToken === null ||
         (fault && fault.kind !== 'delay' && fault.kind !== 'slow-answer')
           ? null
-          : response.status !== 401,
-      revokedToken: endpoint === 'revoke' ? (str(fields['token']) ?? str(fields['refresh_token'])) : null,
+          : (oracle.accepted ?? response.status !== 401),
+      revokedToken:
+        endpoint !== 'revoke'
+          ? null
+          : oracle.revokedToken !== undefined
+            ? oracle.revokedToken
+            : (str(fields['token']) ?? str(fields['refresh_token'])),
     };
   }
   let origin = '';
@@ -206,7 +251,18 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     admin: `${origin}/_sim/`,
     callback: `${origin}/callback`,
     vendors: Object.fromEntries(
-      VENDORS.map((v) => [v, vendors[v].discovery(origin, migrationOrigin)]),
+      VENDORS.map((v) => {
+        const switches = vendors[v].switches;
+        const described = vendors[v].discovery(origin, migrationOrigin);
+        if (!switches) return [v, described];
+        return [
+          v,
+          {
+            ...described,
+            switches: Object.fromEntries(Object.entries(switches).map(([k, sw]) => [k, sw.get()])),
+          },
+        ];
+      }),
     ) as Discovery['vendors'],
   });
 
@@ -215,7 +271,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (endpoint === 'api') state.counters.api[vendor]++;
     else if (endpoint === 'revoke') state.counters.revoke[vendor]++;
     else if (endpoint === 'token') {
-      const f = bodyFields(req) ?? {};
+      const f = requestFields(req);
       state.countToken(
         vendor,
         f['grant_type'] ?? '(none)',
@@ -249,6 +305,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             'POST expire-access-tokens {"vendor"?}',
             'POST fail {"vendor", "endpoint", "kind", …}',
             'POST cronofy-rotation {"mode"}',
+            'POST switch {"vendor", "name", "value"}',
             'POST checkfront/migrate {"company", "region"?}',
             'GET requests',
           ].map((e) => `${e.split(' ')[0]} /_sim/${e.split(' ').slice(1).join(' ')}`),
@@ -307,6 +364,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         }
         state.addFault(body as unknown as Fault);
         return json(200, { ok: true });
+      }
+      case 'POST switch': {
+        if (!isVendor(body['vendor']) || typeof body['name'] !== 'string')
+          return bad(`Give {"vendor": one of ${VENDORS.join(', ')}, "name", "value"}.`);
+        const wrong = setSwitch(body['vendor'], body['name'], body['value']);
+        return wrong ? bad(wrong) : json(200, { ok: true });
       }
       case 'POST cronofy-rotation':
         if (!['never', 'always', 'sometimes'].includes(String(body['mode'])))
@@ -420,7 +483,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       at: clock.now(),
       origin: which,
       method: req.method,
-      path: redactedPath(req.url),
+      path: routed.route?.logPath ?? redactedPath(req.url),
       ...(routed.vendor ? { vendor: routed.vendor } : {}),
       ...(routed.route ? { endpoint: routed.route.endpoint } : routed.kind ? { endpoint: routed.kind } : {}),
       status: response.drop ? 0 : response.status,
@@ -497,6 +560,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       return () => {
         taps.delete(listener);
       };
+    },
+    setSwitch: (vendor, name, value) => {
+      const wrong = setSwitch(vendor, name, value);
+      if (wrong) throw new RangeError(wrong);
     },
     setAccessTokenLifetime: (vendor, seconds) => {
       if (seconds === null) state.accessLifetimeMs.delete(vendor);

@@ -1,7 +1,28 @@
 /** The simulator's own vocabulary. It shares nothing with Baton's providers or protocol code. */
 
-export type Vendor = 'checkfront' | 'checkbook' | 'checkissuing' | 'cronofy';
-export const VENDORS: readonly Vendor[] = ['checkfront', 'checkbook', 'checkissuing', 'cronofy'];
+export type Vendor =
+  | 'checkfront'
+  | 'checkbook'
+  | 'checkissuing'
+  | 'cronofy'
+  | 'slack'
+  | 'github'
+  | 'hubspot'
+  | 'zoom'
+  | 'dropbox'
+  | 'notion';
+export const VENDORS: readonly Vendor[] = [
+  'checkfront',
+  'checkbook',
+  'checkissuing',
+  'cronofy',
+  'slack',
+  'github',
+  'hubspot',
+  'zoom',
+  'dropbox',
+  'notion',
+];
 
 export type Endpoint = 'authorize' | 'token' | 'revoke' | 'api';
 
@@ -17,6 +38,8 @@ export interface SimulatorOptions {
   consent?: 'auto' | 'prompt';
   cronofyRotation?: Rotation;
   cronofyRateLimit?: { tokenRequestsPerMinute: number };
+  /** Each vendor's switches at start (see Simulator.setSwitch), e.g. `{ slack: { tokenRotation: false } }`. */
+  switches?: Partial<Record<Vendor, Record<string, unknown>>>;
   /** Authorization codes die this long after they are issued (virtual clock). Default 60. */
   codeLifetimeSeconds?: number;
   /** The same seed gives the same client ids, secrets and API keys at every start. */
@@ -160,6 +183,8 @@ export interface DiscoveryVendor {
   apiKeys: ApiKey[];
   accounts: string[];
   scopes?: string[];
+  /** The vendor's switches and their current values (Simulator.setSwitch). */
+  switches?: Record<string, unknown>;
 }
 
 export interface Discovery {
@@ -199,5 +224,10 @@ export interface Simulator {
   tap(listener: TokenTap): () => void;
   /** Issue access tokens of this lifetime (Cronofy), instead of the vendor's own one hour. */
   setAccessTokenLifetime(vendor: Vendor, seconds: number | null): void;
+  /**
+   * Sets one of a vendor's documented switches (discovery lists each vendor's, with its value):
+   * Slack `tokenRotation`, GitHub `expiringTokens`, …; throws a RangeError naming what it takes.
+   */
+  setSwitch(vendor: Vendor, name: string, value: unknown): void;
   close(): Promise<void>;
 }
