@@ -222,7 +222,7 @@ export interface Simulator {
   seq(): number;
   /** Watches token, revocation and API requests; returns the function that stops watching. */
   tap(listener: TokenTap): () => void;
-  /** Issue access tokens of this lifetime (Cronofy), instead of the vendor's own one hour. */
+  /** Issue access tokens of this lifetime (Cronofy and the personas), instead of the vendor's own. */
   setAccessTokenLifetime(vendor: Vendor, seconds: number | null): void;
   /**
    * Sets one of a vendor's documented switches (discovery lists each vendor's, with its value):
