@@ -34,13 +34,19 @@ import { checkbook } from './vendors/checkbook.js';
 import { checkfront } from './vendors/checkfront.js';
 import { checkissuing } from './vendors/checkissuing.js';
 import { cronofy } from './vendors/cronofy.js';
+import { dropbox } from './vendors/dropbox.js';
+import { github } from './vendors/github.js';
 import { google } from './vendors/google.js';
+import { hubspot } from './vendors/hubspot.js';
 import { microsoft } from './vendors/microsoft.js';
+import { notion } from './vendors/notion.js';
 import { quickbooks } from './vendors/quickbooks.js';
 import { salesforce } from './vendors/salesforce.js';
 import { shopify } from './vendors/shopify.js';
+import { slack } from './vendors/slack.js';
 import type { SimVendor, VendorRoute } from './vendors/vendor.js';
 import { xero } from './vendors/xero.js';
+import { zoom } from './vendors/zoom.js';
 
 const LOG_LIMIT = 10_000;
 
@@ -83,6 +89,14 @@ function listen(server: Server, port: number, host: string): Promise<number> {
     server.once('error', reject);
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
+}
+
+/**
+ * A token request's fields, from the query and the body (the body wins): some vendors take
+ * them in the query (Zoom's account_credentials, GitHub's token endpoint).
+ */
+function requestFields(req: SimRequest): Record<string, string> {
+  return { ...Object.fromEntries(req.url.searchParams), ...(bodyFields(req) ?? {}) };
 }
 
 const isVendor = (v: unknown): v is Vendor =>
@@ -140,6 +154,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     salesforce: salesforce(state, consent),
     google: google(state, consent),
     microsoft: microsoft(state, consent),
+    slack: slack(state, consent),
+    github: github(state, consent),
+    hubspot: hubspot(state, consent),
+    zoom: zoom(state, consent),
+    dropbox: dropbox(state, consent),
+    notion: notion(state, consent),
   };
   /** Sets a vendor's switch; a RangeError names what it takes. */
   const setSwitch = (vendor: Vendor, name: string, value: unknown): void => {
@@ -182,7 +202,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     fault: Fault | null,
     receivedWallMs: number,
   ): TokenLogEntry {
-    const fields = endpoint === 'api' ? {} : (bodyFields(req) ?? {});
+    const fields = endpoint === 'api' ? {} : requestFields(req);
     let answer: Record<string, unknown> = {};
     if (endpoint === 'token' && response.status === 200 && response.body) {
       try {
@@ -194,7 +214,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
     const presented = endpoint === 'token' ? str(fields['refresh_token']) : null;
-    const issuedRefresh = str(answer['refresh_token']);
+    const oracle = response.oracle ?? {};
+    const issuedRefresh =
+      oracle.issuedRefreshToken !== undefined ? oracle.issuedRefreshToken : str(answer['refresh_token']);
     const accessToken = endpoint === 'api' ? bearer(req) : null;
     return {
       seq: ++state.seq,
@@ -210,7 +232,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       grantType: endpoint === 'token' ? str(fields['grant_type']) : null,
       presentedRefreshToken: presented,
       scope: endpoint === 'token' ? str(fields['scope']) : null,
-      issuedAccessToken: str(answer['access_token']),
+      issuedAccessToken:
+        oracle.issuedAccessToken !== undefined ? oracle.issuedAccessToken : str(answer['access_token']),
       issuedRefreshToken: issuedRefresh,
       rotated: presented !== null && issuedRefresh !== null && issuedRefresh !== presented,
       accessToken,
@@ -219,8 +242,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         accessToken === null ||
         (fault && fault.kind !== 'delay' && fault.kind !== 'slow-answer')
           ? null
-          : response.status !== 401,
-      revokedToken: endpoint === 'revoke' ? (str(fields['token']) ?? str(fields['refresh_token'])) : null,
+          : (oracle.accepted ?? response.status !== 401),
+      revokedToken:
+        endpoint !== 'revoke'
+          ? null
+          : oracle.revokedToken !== undefined
+            ? oracle.revokedToken
+            : (str(fields['token']) ?? str(fields['refresh_token'])),
     };
   }
   let origin = '';
@@ -249,7 +277,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (endpoint === 'api') state.counters.api[vendor]++;
     else if (endpoint === 'revoke') state.counters.revoke[vendor]++;
     else if (endpoint === 'token') {
-      const f = bodyFields(req) ?? {};
+      const f = requestFields(req);
       state.countToken(
         vendor,
         f['grant_type'] ?? '(none)',
@@ -465,7 +493,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       at: clock.now(),
       origin: which,
       method: req.method,
-      path: redactedPath(req.url),
+      path: routed.route?.logPath ?? redactedPath(req.url),
       ...(routed.vendor ? { vendor: routed.vendor } : {}),
       ...(routed.route ? { endpoint: routed.route.endpoint } : routed.kind ? { endpoint: routed.kind } : {}),
       status: response.drop ? 0 : response.status,

@@ -3,6 +3,9 @@ import type { VirtualClock } from './clock.js';
 import type { Counters, Endpoint, Fault, Rotation, TokenInfo, TokenStatus, Vendor } from './types.js';
 import { VENDORS } from './types.js';
 
+/** The expiry of an access token that never expires on its own: far off, and a number in JSON. */
+export const NEVER_EXPIRES = Number.MAX_SAFE_INTEGER;
+
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 export function hex(bytes: number): string {
@@ -301,8 +304,9 @@ export class SimState {
     if (r && !r.retired) r.retired = { reason, seq: ++this.seq };
   }
 
-  issueAccessToken(grant: Grant, token: string, lifetimeMs: number, singleUse = false): AccessToken {
-    const expiresAt = this.clock.now() + lifetimeMs;
+  /** `lifetimeMs` null: a token that never expires on its own (its expiresAt is NEVER_EXPIRES). */
+  issueAccessToken(grant: Grant, token: string, lifetimeMs: number | null, singleUse = false): AccessToken {
+    const expiresAt = lifetimeMs === null ? NEVER_EXPIRES : this.clock.now() + lifetimeMs;
     const t: AccessToken = {
       token,
       grantId: grant.id,
@@ -362,6 +366,18 @@ export class SimState {
       t.used = true;
     }
     return g;
+  }
+
+  /**
+   * Ends the grant's refresh token alone: access tokens issued with it keep working until they
+   * expire (HubSpot's refresh-token delete), and the grant can get no new one.
+   */
+  revokeRefreshToken(g: Grant): void {
+    if (!g.refreshToken) return;
+    this.refreshTokens.delete(g.refreshToken);
+    this.#retire(g.refreshToken, 'revoked');
+    g.refreshToken = null;
+    g.refreshExpiresAt = null;
   }
 
   revokeGrant(g: Grant): void {

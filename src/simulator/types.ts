@@ -11,7 +11,13 @@ export type Vendor =
   | 'shopify'
   | 'salesforce'
   | 'google'
-  | 'microsoft';
+  | 'microsoft'
+  | 'slack'
+  | 'github'
+  | 'hubspot'
+  | 'zoom'
+  | 'dropbox'
+  | 'notion';
 export const VENDORS: readonly Vendor[] = [
   'checkfront',
   'checkbook',
@@ -24,6 +30,12 @@ export const VENDORS: readonly Vendor[] = [
   'salesforce',
   'google',
   'microsoft',
+  'slack',
+  'github',
+  'hubspot',
+  'zoom',
+  'dropbox',
+  'notion',
 ];
 
 export type Endpoint = 'authorize' | 'token' | 'revoke' | 'api';
@@ -230,11 +242,11 @@ export interface Simulator {
   seq(): number;
   /** Watches token, revocation and API requests; returns the function that stops watching. */
   tap(listener: TokenTap): () => void;
-  /** Issue access tokens of this lifetime (Cronofy), instead of the vendor's own one hour. */
+  /** Issue access tokens of this lifetime (Cronofy and the personas), instead of the vendor's own. */
   setAccessTokenLifetime(vendor: Vendor, seconds: number | null): void;
   /**
    * Sets one of a vendor's documented switches (discovery lists each vendor's, with its value):
-   * Google `testing`, Salesforce `rotation`, …; throws a RangeError naming what it takes.
+   * Google `testing`, Salesforce `rotation`, Slack `tokenRotation`, …; throws a RangeError naming what it takes.
    */
   setSwitch(vendor: Vendor, name: string, value: unknown): void;
   close(): Promise<void>;

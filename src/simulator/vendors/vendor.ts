@@ -4,6 +4,15 @@ import type { DiscoveryVendor, Endpoint, Vendor } from '../types.js';
 export interface VendorRoute {
   endpoint: Endpoint;
   handle(): SimResponse | Promise<SimResponse>;
+  /** The path as the request log keeps it, when the path itself carries a secret (a token in the URL). */
+  logPath?: string;
+}
+
+/** One documented behaviour a test can turn: its value, and a setter that says what is wrong with a bad one. */
+export interface Switch {
+  get(): unknown;
+  /** Null when the value was taken, else what the switch takes. */
+  set(value: unknown): string | null;
 }
 
 /** One documented behaviour a test can turn: its value, and a setter that says what is wrong with a bad one. */
