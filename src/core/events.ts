@@ -1,12 +1,17 @@
 import { EventEmitter } from 'node:events';
 import type { BatonError } from '../errors.js';
-import type { ConnectionInfo } from './connection-info.js';
+import type { ConnectionInfo, GrantLifetime } from './connection-info.js';
 
 export interface BatonEvents {
   /** A new token pair was committed to the store. */
   refreshed: [info: ConnectionInfo];
   /** The provider refused the grant: a person must authorize the connection again. */
   needs_reauth: [info: ConnectionInfo, error: BatonError];
+  /**
+   * The grant's absolute end (a limit no refresh extends) is within `expiringWithinMs`: a person
+   * should authorize the connection again before `lifetime.absoluteExpiresAt`. Once per grant.
+   */
+  'connection.expiring': [info: ConnectionInfo, lifetime: GrantLifetime];
   /**
    * A refresh or commit failed in a way that was not the caller's to handle (keeper, background
    * commit), or the store failed to read or write an issuer's metadata document (read from the
