@@ -13,6 +13,7 @@ export type {
   DiscoveryVendor,
   Endpoint,
   Fault,
+  RefreshReuse,
   RequestLogEntry,
   Rotation,
   Simulator,

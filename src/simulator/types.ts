@@ -7,6 +7,18 @@ export type Endpoint = 'authorize' | 'token' | 'revoke' | 'api';
 
 export type Rotation = 'never' | 'always' | 'sometimes';
 
+/**
+ * What a vendor does with a refresh token a rotation replaced (a general grant option, set per
+ * vendor): `graceSeconds` — the replaced token still refreshes that long after the rotation,
+ * or `'until-new-used'` — until the token that replaced it is first presented. Outside that, it
+ * is refused (`invalid_grant`), and with `revokesFamily` presenting it revokes the whole grant:
+ * every refresh and access token descended from the same authorization.
+ */
+export interface RefreshReuse {
+  graceSeconds: number | 'until-new-used';
+  revokesFamily: boolean;
+}
+
 export interface SimulatorOptions {
   /** Port of the main origin; 0 (default) picks a free one. */
   port?: number;
@@ -199,5 +211,7 @@ export interface Simulator {
   tap(listener: TokenTap): () => void;
   /** Issue access tokens of this lifetime (Cronofy), instead of the vendor's own one hour. */
   setAccessTokenLifetime(vendor: Vendor, seconds: number | null): void;
+  /** How the vendor treats a replaced refresh token presented again; null: refused at once, nothing more (the default). */
+  setRefreshReuse(vendor: Vendor, reuse: RefreshReuse | null): void;
   close(): Promise<void>;
 }
