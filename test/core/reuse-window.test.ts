@@ -28,7 +28,6 @@ async function setUp(
 ): Promise<{ w: World; baton: Baton; rt: () => Promise<string> }> {
   w = await world({ sim: { cronofyRotation: 'always' } });
   w.sim.setRefreshReuse('cronofy', sim);
-  const world_ = w;
   const baton = await w.open({
     providers: {
       ...w.profile.providers,
