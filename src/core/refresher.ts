@@ -97,7 +97,10 @@ export class Refresher {
         tokens = await grantWithRetry(this.#ctx, conn, req.gate, doubt);
       } catch (err) {
         this.#remember(id, doubt);
-        if (this.#ctx.closed() || err instanceof RefreshDeferred) throw err;
+        if (this.#ctx.closed() || err instanceof RefreshDeferred) {
+          await doubt?.persist(this.#ctx);
+          throw err;
+        }
         return await this.#failures.settle(conn, err, req, lease, doubt);
       }
       this.#doubts.delete(id);

@@ -5,6 +5,7 @@ import type { CoreContext, LoadedConnection } from './context.js';
 import type { HeldLease } from './lease.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { timesOf } from './token-lifetime.js';
+import { writeConnection } from './write-path.js';
 
 /**
  * A refresh token in doubt (docs/architecture.md, invariant 13). A refresh whose answer never
@@ -107,6 +108,19 @@ export class RotationDoubt {
     if (!tokens || tokens.refreshToken !== this.spent || tokens.grant?.inDoubtSince === since) return next;
     const marked: TokenSet = { ...tokens, grant: { ...timesOf(tokens), inDoubtSince: since } };
     return { ...next, sealed: sealSecrets(ctx.sealer, current, { ...secrets, tokens: marked }) };
+  }
+
+  /**
+   * Seals the doubt on its own (a refresh left for later, or a closing Baton, after an answer
+   * was lost): the lease is about to go, and the next holder must know. Best effort.
+   */
+  async persist(ctx: CoreContext): Promise<void> {
+    if (this.#since === null) return;
+    await writeConnection(ctx, this.conn.record.id, 'record_error', (current) => {
+      if (!current) return null;
+      const marked = this.mark(ctx, current, current);
+      return marked === current ? null : marked;
+    }).catch(() => undefined);
   }
 
   /** What a refusal or a closed window says about the lost answer, for the connection's lastError. */
