@@ -362,13 +362,20 @@ export class ConnectionNotFound extends BatonError {
 
 /** The network failed before the provider answered (refused, reset, timed out). */
 export class NetworkError extends BatonError {
-  constructor(message: string, options: BatonErrorOptions = {}) {
+  /**
+   * Whether the request may have reached the server (a timeout, a connection dropped after it
+   * was sent): its answer was lost, not necessarily its effect. False only when the connection
+   * was never made (refused, unknown host).
+   */
+  readonly mayHaveArrived: boolean;
+  constructor(message: string, options: BatonErrorOptions & { notSent?: boolean } = {}) {
     super(
       'network_error',
       message,
       'The provider could not be reached; Baton retries with backoff. Check connectivity and the provider URL.',
       options,
     );
+    this.mayHaveArrived = options.notSent !== true;
   }
 }
 

@@ -11,7 +11,7 @@ export type {
 export { Baton } from './core/baton.js';
 export type { ClientRegistration, ClientsOption } from './core/clients.js';
 export type { Clock } from './core/clock.js';
-export type { ConnectionInfo } from './core/connection-info.js';
+export type { ConnectionInfo, GrantLifetime } from './core/connection-info.js';
 export type { BatonEvents, TokenEndpointEvent } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
 export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
@@ -34,13 +34,15 @@ export {
   StoreError,
   WebhookSignatureError,
 } from './errors.js';
-export type { TokenSet } from './protocol/token-set.js';
+export type { GrantTimes, TokenSet } from './protocol/token-set.js';
 export type { ClientConfig } from './protocol/types.js';
 export { presets } from './providers/presets/index.js';
 export type {
   AuthMode,
   ProviderOverride,
   ProviderSpec,
+  RefreshTokenLifetime,
+  RefreshTokenReuse,
   TokenRateLimit,
 } from './providers/spec.js';
 export type { VerifyWebhookOptions } from './server/webhooks/signature.js';

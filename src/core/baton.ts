@@ -24,7 +24,12 @@ import {
 import { ClientDirectory, type ClientRegistration, type ClientsOption } from './clients.js';
 import { type Clock, systemClock } from './clock.js';
 import { type ConnectInput, connect, type FacadeParts } from './connect.js';
-import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
+import {
+  type ConnectionInfo,
+  type GrantLifetime,
+  toConnectionInfo,
+  toGrantLifetime,
+} from './connection-info.js';
 import { type CoreContext, openConnection, readRecord } from './context.js';
 import { Discovery } from './discovery.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
@@ -46,8 +51,9 @@ import {
   rekey,
 } from './rekey.js';
 import { type Released, releaseCredentials } from './release.js';
-import { type ConnectionSecrets, sealSecrets } from './secrets.js';
+import { type ConnectionSecrets, openSecrets, sealSecrets } from './secrets.js';
 import { TokenCache } from './token-cache.js';
+import { timesOf } from './token-lifetime.js';
 import { TokenSource } from './token-source.js';
 import {
   type ClientCheck,
@@ -84,6 +90,12 @@ export interface BatonOptions {
   env?: NodeJS.ProcessEnv;
   /** How long a begun authorization may wait for its callback. Default 10 minutes. */
   authorizationTtlMs?: number;
+  /**
+   * Emit `connection.expiring` (the library event and the webhook) once a grant's absolute end —
+   * the spec's `refreshTokenLifetime.absoluteSeconds`, which no refresh extends — is this near.
+   * Default 14 days.
+   */
+  expiringWithinMs?: number;
   /** Start the background keeper (refreshes tokens and keeps sliding refresh tokens alive). */
   keeper?: boolean | KeeperOptions;
   /**
@@ -149,6 +161,13 @@ export class Baton {
   static async open(options: BatonOptions = {}): Promise<Baton> {
     const env = options.env ?? process.env;
     const providers = ProviderRegistry.create(options.providers);
+    const expiringWithinMs = options.expiringWithinMs ?? 14 * 86_400_000;
+    if (!(Number.isFinite(expiringWithinMs) && expiringWithinMs > 0)) {
+      throw new ConfigError(
+        `expiringWithinMs ${expiringWithinMs} is not a positive number of milliseconds.`,
+        'Set expiringWithinMs above 0, e.g. 14 * 86_400_000 for two weeks.',
+      );
+    }
     const ownsStore = typeof options.store === 'string' || options.store === undefined;
     const store = await openStore(options.store, { env });
     let sealer: Sealer;
@@ -199,6 +218,7 @@ export class Baton {
         leaseTtlMs: options.leaseTtlMs ?? 30_000,
         retry,
         http: options.http ?? {},
+        expiringWithinMs,
       },
       owner: `${process.pid}:${randomUUID()}`,
       cache: new TokenCache(),
@@ -233,6 +253,11 @@ export class Baton {
 
   get providers(): ProviderRegistry {
     return this.#ctx.providers;
+  }
+
+  /** How near a grant's absolute end is when `connection.expiring` is emitted (`expiringWithinMs`). */
+  get expiringWithinMs(): number {
+    return this.#ctx.options.expiringWithinMs;
   }
 
   /** Whether this Baton writes webhook events to the store's outbox. */
@@ -340,6 +365,19 @@ export class Baton {
     const record = await readRecord(this.#ctx, id);
     if (!record) throw new ConnectionNotFound(id);
     return toConnectionInfo(record);
+  }
+
+  /**
+   * When the connection's grant ends (README, "When tokens are refreshed"): its refresh token's
+   * own end (moved by each use when it slides) and the absolute end no refresh extends. Null
+   * when it holds no refresh token. Read from the sealed token set: no secret is returned.
+   */
+  async lifetime(id: string): Promise<GrantLifetime | null> {
+    const record = await readRecord(this.#ctx, id);
+    if (!record) throw new ConnectionNotFound(id);
+    const tokens = openSecrets(this.#ctx.sealer, record).tokens;
+    if (!tokens?.refreshToken) return null;
+    return toGrantLifetime(timesOf(tokens));
   }
 
   /**

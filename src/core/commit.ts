@@ -3,6 +3,7 @@ import type { TokenSet } from '../protocol/token-set.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { toConnectionInfo } from './connection-info.js';
 import { type CoreContext, type LoadedConnection, openConnection } from './context.js';
+import { carryNotice, ExpiringNotice } from './expiring.js';
 import { grantContextOf } from './grant-context.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { spentOf, WriteRefused, writeConnection } from './write-path.js';
@@ -23,16 +24,27 @@ export async function commitPair(
   fresh = false,
 ): Promise<LoadedConnection> {
   const id = from.record.id;
+  const notice = new ExpiringNotice(ctx);
   let written: ConnectionRecord | null;
   try {
     written = await writeConnection(
       ctx,
       id,
       'commit_tokens',
-      (current) => withTokens(ctx, current, from, tokens),
+      (current) => {
+        notice.clear();
+        if (!current) return null;
+        return withTokens(
+          ctx,
+          current,
+          from,
+          notice.note(carryNotice(ctx, current, from.record.version, tokens)),
+        );
+      },
       {
         from: { version: from.record.version, spent: spentOf(from.secrets.tokens), binding: from.record },
         ...(fresh ? { known: from.record } : {}),
+        events: notice.events,
       },
     );
   } catch (err) {
@@ -43,17 +55,16 @@ export async function commitPair(
   }
   const record = written as ConnectionRecord;
   ctx.events.emit('refreshed', toConnectionInfo(record));
+  notice.emit(record);
   return openConnection(ctx, record);
 }
 
 function withTokens(
   ctx: CoreContext,
-  base: ConnectionRecord | null,
+  current: ConnectionRecord,
   from: LoadedConnection,
   tokens: TokenSet,
 ): ConnectionRecord {
-  // The write path refuses a removed connection before building.
-  const current = base as ConnectionRecord;
   return {
     ...current,
     sealed: sealSecrets(ctx.sealer, current, { tokens, credentials: from.secrets.credentials }),

@@ -43,6 +43,8 @@ export interface CoreOptions {
   leaseTtlMs: number;
   retry: GrantRetryPolicy;
   http: HttpOptions;
+  /** `connection.expiring` is emitted once a grant's absolute end is this near. */
+  expiringWithinMs: number;
 }
 
 /** What every core piece needs, wired once by Baton.open. */

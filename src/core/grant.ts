@@ -14,6 +14,7 @@ import { boundTo, keyForGrant } from './dpop.js';
 import { grantContextOf } from './grant-context.js';
 import { checkIdToken } from './id-tokens.js';
 import type { GrantGate } from './refresh-request.js';
+import type { RotationDoubt } from './reuse-window.js';
 import { toTokenSet } from './token-lifetime.js';
 
 /** A failure worth another attempt: the network, a 5xx, a 429. */
@@ -27,19 +28,25 @@ export function isTransient(err: unknown): boolean {
  * One new token pair from the token endpoint: a refresh-token grant (RFC 6749 §6), or for a
  * client-credentials connection a new grant (§4.4). Transient failures are retried with
  * jittered exponential backoff, honouring a Retry-After up to the policy's ceiling; the
- * keeper's gate admits each attempt and hears a 429.
+ * keeper's gate admits each attempt and hears a 429. A refresh token in doubt (an earlier
+ * answer lost) is sent only while `doubt` allows it (reuse-window.ts).
  */
 export async function grantWithRetry(
   ctx: CoreContext,
   conn: LoadedConnection,
   gate?: GrantGate,
+  doubt?: RotationDoubt | null,
 ): Promise<TokenSet> {
   const { retry } = ctx.options;
   for (let attempt = 1; ; attempt++) {
     await gate?.admit();
+    // A refresh token that may have been replaced goes out only inside the provider's reuse window.
+    doubt?.check(ctx);
+    const sentAt = ctx.clock.now();
     try {
       return await grantOnce(ctx, conn);
     } catch (err) {
+      doubt?.failed(err, sentAt);
       if (err instanceof RateLimited) gate?.rateLimited(err.retryAfter);
       if (!isTransient(err) || attempt >= retry.attempts || ctx.closed()) throw err;
       let delay = Math.min(retry.baseDelayMs * 2 ** (attempt - 1), retry.maxDelayMs);

@@ -25,6 +25,7 @@ import { type CoreContext, connectionEndpoints, type LoadedConnection } from './
 import { grantContextOf } from './grant-context.js';
 import { accountFromBody } from './identity.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
+import { endOf, grantTimes } from './token-lifetime.js';
 import { WriteRefused, writeConnection } from './write-path.js';
 
 /** What a provider's identity endpoint said about credentials that are not stored yet. */
@@ -268,16 +269,18 @@ export async function importTokens(ctx: CoreContext, input: ImportTokensInput): 
   const params = resolveParams(spec, input.params);
   const client: ClientRegistration = ctx.clients.require(spec.id, params, input.connectionId);
   const now = ctx.clock.now();
+  // The grant's times count from the import: Baton cannot know when it was first authorized.
+  const times = input.refreshToken ? grantTimes(spec, now, null, null, input.refreshToken) : undefined;
   const tokens: TokenSet = {
     accessToken: input.accessToken,
     tokenType: 'Bearer',
     expiresAt: input.expiresAt ?? null,
     refreshToken: input.refreshToken ?? null,
-    refreshTokenExpiresAt:
-      spec.refreshTokenLifetime && input.refreshToken ? now + spec.refreshTokenLifetime.seconds * 1000 : null,
+    refreshTokenExpiresAt: times ? endOf(times) : null,
     scope: input.scopes ?? null,
     issuedAt: now,
     extra: {},
+    ...(times ? { grant: times } : {}),
   };
   const check = await verifyCredentials(ctx, { provider: spec.id, params, authMode: 'oauth2', tokens });
   if (check.checked && (check.status === 401 || check.status === 403)) {

@@ -87,8 +87,26 @@ async function send(url: URL, input: PostInput, options: HttpOptions): Promise<R
       provider: input.provider,
       cause: err,
       secrets: input.secrets ?? [],
+      notSent: neverConnected(err),
     });
   }
+}
+
+/** Failures that happen before a connection exists: the request cannot have reached the server. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function neverConnected(err: unknown): boolean {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NOT_CONNECTED.has(code);
 }
 
 export function describeNetworkError(err: unknown): string {

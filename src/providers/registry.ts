@@ -2,7 +2,14 @@ import { ConfigError } from '../errors.js';
 import { checkIssuer, type ServerMetadata } from '../protocol/issuer.js';
 import type { ClientAuth } from '../protocol/types.js';
 import { presets } from './presets/index.js';
-import type { AuthMode, ProviderOverride, ProviderSpec, TokenRateLimit } from './spec.js';
+import type {
+  AuthMode,
+  ProviderOverride,
+  ProviderSpec,
+  RefreshTokenLifetime,
+  RefreshTokenReuse,
+  TokenRateLimit,
+} from './spec.js';
 import { templateVariables } from './template.js';
 
 const AUTH_MODES: readonly AuthMode[] = ['oauth2', 'client_credentials', 'token_pair', 'api_key'];
@@ -32,6 +39,8 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'scopeSeparator',
   'defaultExpiresIn',
   'refreshTokenLifetime',
+  'refreshTokenExpiresInField',
+  'refreshTokenReuse',
   'redirectAuthHosts',
   'errorDialect',
   'identityPath',
@@ -199,6 +208,16 @@ function validate(spec: ProviderSpec, discovered = true): void {
   if (spec.tokenRateLimit !== undefined)
     checkRateLimit(spec.tokenRateLimit, `the ${spec.id} tokenRateLimit`, spec.id);
   checkParamWords(spec, fix);
+  if (spec.refreshTokenLifetime !== null) checkRefreshTokenLifetime(spec.refreshTokenLifetime, spec.id);
+  const field = spec.refreshTokenExpiresInField;
+  if (field !== undefined && !(typeof field === 'string' && /^[A-Za-z0-9_.-]+$/.test(field))) {
+    throw new ConfigError(
+      `The ${spec.id} refreshTokenExpiresInField is not a token-response field name.`,
+      `${fix('refreshTokenExpiresInField')} For example "x_refresh_token_expires_in".`,
+      { provider: spec.id },
+    );
+  }
+  if (spec.refreshTokenReuse !== undefined) checkRefreshTokenReuse(spec.refreshTokenReuse, spec.id);
   const known = new Set(Object.keys(spec.params));
   for (const param of Object.values(spec.params)) {
     for (const vars of Object.values(param.vars ?? {})) for (const name of Object.keys(vars)) known.add(name);
@@ -248,6 +267,44 @@ function checkParamWords(spec: ProviderSpec, fix: (field: string) => string): vo
     if (name !== undefined && !Object.hasOwn(spec.params, name))
       refuse(`${field} "${String(name)}" is not one of its params`, field);
   }
+}
+
+const wholeSeconds = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v > 0;
+
+/** A refresh-token lifetime: whole seconds above 0, `sliding` true or false, an optional absolute cap. */
+function checkRefreshTokenLifetime(lifetime: RefreshTokenLifetime, provider: string): void {
+  const example =
+    'Set it as { seconds: 7776000, sliding: true, absoluteSeconds: 31536000 } (90 days of inactivity, 365 days at most), or null when the provider documents none.';
+  const bad = (why: string) =>
+    new ConfigError(`The ${provider} refreshTokenLifetime ${why}.`, example, { provider });
+  if (lifetime === null || typeof lifetime !== 'object') throw bad('is not an object');
+  for (const key of Object.keys(lifetime)) {
+    if (!['seconds', 'sliding', 'absoluteSeconds'].includes(key)) throw bad(`has an unknown field "${key}"`);
+  }
+  if (!wholeSeconds(lifetime.seconds)) throw bad('has seconds that are not a whole number above 0');
+  if (typeof lifetime.sliding !== 'boolean') throw bad('has sliding that is not true or false');
+  if (lifetime.absoluteSeconds !== undefined && !wholeSeconds(lifetime.absoluteSeconds))
+    throw bad('has absoluteSeconds that are not a whole number above 0');
+}
+
+/** A reuse window: a mode Baton knows, whole seconds for `window`, `revokesFamily` true or false. */
+function checkRefreshTokenReuse(reuse: RefreshTokenReuse, provider: string): void {
+  const example =
+    'Set it as { mode: "window", seconds: 600, revokesFamily: true } or { mode: "until_new_used" }.';
+  const bad = (why: string) =>
+    new ConfigError(`The ${provider} refreshTokenReuse ${why}.`, example, { provider });
+  if (reuse === null || typeof reuse !== 'object') throw bad('is not an object');
+  const fields = reuse.mode === 'window' ? ['mode', 'seconds', 'revokesFamily'] : ['mode', 'revokesFamily'];
+  if (reuse.mode !== 'window' && reuse.mode !== 'until_new_used')
+    throw bad(`has an unknown mode "${String((reuse as { mode?: unknown }).mode)}"`);
+  for (const key of Object.keys(reuse)) {
+    if (!fields.includes(key)) throw bad(`has a field "${key}" its mode does not take`);
+  }
+  // 0: a replaced refresh token is never accepted again (reuse detection without leeway).
+  if (reuse.mode === 'window' && !(reuse.seconds === 0 || wholeSeconds(reuse.seconds)))
+    throw bad('has seconds that are not a whole number of at least 0');
+  if (reuse.revokesFamily !== undefined && typeof reuse.revokesFamily !== 'boolean')
+    throw bad('has revokesFamily that is not true or false');
 }
 
 /** A token-endpoint rate limit that can be kept: a positive rate, and a burst of at least one call. */

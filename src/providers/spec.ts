@@ -49,12 +49,43 @@ export interface ApiKeyAuth {
   template: string;
 }
 
+/**
+ * How long a refresh token lives. Two limits may apply at once, and the earlier one ends it:
+ * its own lifetime (`seconds`: from issue, or, when `sliding`, from its last use — an
+ * inactivity limit), and the grant's hard cap (`absoluteSeconds`: from the first
+ * authorization, kept across rotations, started again only by a new authorization). Atlassian:
+ * 90 days inactive, 365 days absolute; QuickBooks: 100 days rolling, 5 years absolute; Xero:
+ * 60 days unused; Google: 6 months unused; Microsoft: 90 days sliding.
+ */
 export interface RefreshTokenLifetime {
-  /** Seconds from issue. */
+  /** Seconds from issue (from the last use, when `sliding`). */
   seconds: number;
-  /** Whether each refresh starts the lifetime again (Checkfront: "use it within 2 weeks and you get a new one"). */
+  /**
+   * Whether each use starts the lifetime again (Checkfront: "use it within 2 weeks and you get
+   * a new one"; Google: unused for six months): the keeper refreshes ahead of it so idle
+   * connections stay alive.
+   */
   sliding: boolean;
+  /**
+   * A hard limit in seconds from the first authorization that no refresh extends. Baton warns
+   * (`connection.expiring`) ahead of it; only a new authorization starts it again.
+   */
+  absoluteSeconds?: number;
 }
+
+/**
+ * What the provider does with a refresh token a rotation replaced, when it documents it: for
+ * how long it is still accepted (the answer to the refresh that replaced it may have been lost
+ * on the way back), and what presenting it later does. Baton sends a replaced-or-maybe-replaced
+ * refresh token again only inside this window, never outside it (docs/architecture.md,
+ * invariant 13). Absent: the provider does not document one, and a refresh whose answer was
+ * lost is retried as any transient failure is.
+ */
+export type RefreshTokenReuse =
+  /** Accepted for `seconds` after the rotation (Xero: 1800; Atlassian: 600). */
+  | { mode: 'window'; seconds: number; revokesFamily?: boolean }
+  /** Accepted until the new refresh token is first used (Shopify). */
+  | { mode: 'until_new_used'; revokesFamily?: boolean };
 
 /**
  * How fast the keeper may call a provider's token endpoint: a token bucket refilled at
@@ -116,6 +147,18 @@ export interface ProviderSpec {
   /** Access-token lifetime in seconds when a token response omits `expires_in`; null: unknown. */
   defaultExpiresIn: number | null;
   refreshTokenLifetime: RefreshTokenLifetime | null;
+  /**
+   * The token-response field that carries the refresh token's remaining lifetime in seconds,
+   * when the provider names it other than `refresh_token_expires_in` (QuickBooks:
+   * `x_refresh_token_expires_in`). Either field, when present, sets the refresh token's own
+   * expiry in place of `refreshTokenLifetime.seconds`.
+   */
+  refreshTokenExpiresInField?: string;
+  /**
+   * The provider's reuse window for a replaced refresh token (`revokesFamily`: presenting it
+   * after the window revokes every token of the grant, as Atlassian does).
+   */
+  refreshTokenReuse?: RefreshTokenReuse;
   /**
    * Host patterns (`*.checkfront.com`, `api.example.com`, `127.0.0.1:4011`) that may receive
    * credentials when an API request is redirected. The API base URL's own host always may.

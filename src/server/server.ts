@@ -166,7 +166,11 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const deliverer =
     options.webhooks === false
       ? null
-      : registerWebhooks(parts, (id, ttlMs) => connect.service.reconnectLink(id, ttlMs), options.webhooks);
+      : registerWebhooks(
+          parts,
+          (id, ttlMs, link) => connect.service.reconnectLink(id, ttlMs, link),
+          options.webhooks,
+        );
   const unwake = deliverer ? baton.store.subscribe(() => deliverer.nudge()) : () => undefined;
   await registerProxy(parts, { timeoutMs: options.proxyTimeoutMs ?? PROXY_TIMEOUT_MS, finish });
   registerOps(parts, { draining: () => draining, documents: () => documents });

@@ -15,6 +15,7 @@ export type {
   DiscoveryVendor,
   Endpoint,
   Fault,
+  RefreshReuse,
   RequestLogEntry,
   Rotation,
   Simulator,

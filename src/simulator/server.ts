@@ -576,6 +576,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (seconds === null) state.accessLifetimeMs.delete(vendor);
       else state.accessLifetimeMs.set(vendor, seconds * 1000);
     },
+    setRefreshReuse: (vendor, reuse) => {
+      if (reuse === null) state.refreshReuse.delete(vendor);
+      else state.refreshReuse.set(vendor, { ...reuse });
+    },
     close: async () => {
       await Promise.all([close(main), close(migration)]);
       if (options.stateFile && file) {

@@ -1,6 +1,15 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { VirtualClock } from './clock.js';
-import type { Counters, Endpoint, Fault, Rotation, TokenInfo, TokenStatus, Vendor } from './types.js';
+import type {
+  Counters,
+  Endpoint,
+  Fault,
+  RefreshReuse,
+  Rotation,
+  TokenInfo,
+  TokenStatus,
+  Vendor,
+} from './types.js';
 import { VENDORS } from './types.js';
 
 /** The expiry of an access token that never expires on its own: far off, and a number in JSON. */
@@ -89,6 +98,9 @@ export interface Grant {
   /** Sequence numbers (see SimState.seq) of the grant's creation and revocation. */
   createdSeq: number;
   revokedSeq: number | null;
+  /** The refresh token the last rotation replaced, and when (for the vendor's `RefreshReuse`). */
+  previousRefreshToken?: string | null;
+  previousReplacedAt?: number | null;
 }
 
 export interface AccessToken {
@@ -151,6 +163,8 @@ export class SimState {
   readonly refreshHistory = new Map<string, RefreshTokenRecord>();
   /** Access-token lifetimes set by `setAccessTokenLifetime`, per vendor. */
   readonly accessLifetimeMs = new Map<Vendor, number>();
+  /** What each vendor does with a replaced refresh token presented again (`setRefreshReuse`). */
+  readonly refreshReuse = new Map<Vendor, RefreshReuse>();
   /** A counter every token event takes a number from, so events can be ordered. */
   seq = 0;
   cronofyRotation: Rotation;
@@ -256,6 +270,8 @@ export class SimState {
       const window = grant.refreshPolicy?.previousUsableMs;
       if (previous && window !== undefined && window > 0)
         previous.usableUntil = Math.min(now + window, previous.expiresAt ?? Number.POSITIVE_INFINITY);
+      grant.previousRefreshToken = grant.refreshToken;
+      grant.previousReplacedAt = this.clock.now();
     }
     grant.refreshToken = token;
     grant.refreshExpiresAt = token && lifetimeMs !== null ? now + lifetimeMs : null;
@@ -326,9 +342,21 @@ export class SimState {
     for (const t of this.accessTokens.values()) if (t.grantId === grantId) t.revoked = true;
   }
 
-  grantByRefreshToken(vendor: Vendor, realm: string, token: string | undefined): Grant | null {
+  /**
+   * The live grant a refresh token names. For a refresh (`use`), the vendor's `RefreshReuse`
+   * applies to a token a rotation replaced: within its grace it names its grant still (the
+   * vendor then rotates again), outside it is refused and, with `revokesFamily`, revokes the
+   * grant; presenting the current token ends an `until-new-used` grace. Otherwise the grant's
+   * own refresh policy decides (lookupRefreshToken).
+   */
+  grantByRefreshToken(vendor: Vendor, realm: string, token: string | undefined, use = false): Grant | null {
+    const reuse = this.refreshReuse.get(vendor);
+    if (use && reuse && token && !this.refreshTokens.has(token))
+      return this.#replaced(vendor, realm, token, reuse);
     const found = this.lookupRefreshToken(vendor, realm, token);
-    return found && 'grant' in found ? found.grant : null;
+    const g = found && 'grant' in found ? found.grant : null;
+    if (g && use && reuse?.graceSeconds === 'until-new-used') g.previousRefreshToken = null;
+    return g;
   }
 
   /**
@@ -353,6 +381,21 @@ export class SimState {
     if (record.expiresAt != null && record.expiresAt <= now) return { expired: g };
     if (g.refreshPolicy?.reuseRevokesGrant) this.revokeGrant(g);
     return { reused: g };
+  }
+
+  /** A replaced refresh token presented for a refresh, by the vendor's `RefreshReuse`. */
+  #replaced(vendor: Vendor, realm: string, token: string, reuse: RefreshReuse): Grant | null {
+    const history = this.refreshHistory.get(token);
+    const g = history ? this.grants.get(history.grantId) : undefined;
+    if (!g || g.vendor !== vendor || g.realm !== realm || g.revoked || history?.retired?.reason !== 'rotated')
+      return null;
+    const replacedAt = g.previousReplacedAt ?? 0;
+    const inGrace =
+      g.previousRefreshToken === token &&
+      (reuse.graceSeconds === 'until-new-used' || this.clock.now() - replacedAt <= reuse.graceSeconds * 1000);
+    if (inGrace) return g;
+    if (reuse.revokesFamily) this.revokeGrant(g);
+    return null;
   }
 
   /** The grant behind a usable access token, consuming single-use tokens. */

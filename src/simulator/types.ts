@@ -42,6 +42,18 @@ export type Endpoint = 'authorize' | 'token' | 'revoke' | 'api';
 
 export type Rotation = 'never' | 'always' | 'sometimes';
 
+/**
+ * What a vendor does with a refresh token a rotation replaced (a general grant option, set per
+ * vendor): `graceSeconds` — the replaced token still refreshes that long after the rotation,
+ * or `'until-new-used'` — until the token that replaced it is first presented. Outside that, it
+ * is refused (`invalid_grant`), and with `revokesFamily` presenting it revokes the whole grant:
+ * every refresh and access token descended from the same authorization.
+ */
+export interface RefreshReuse {
+  graceSeconds: number | 'until-new-used';
+  revokesFamily: boolean;
+}
+
 export interface SimulatorOptions {
   /** Port of the main origin; 0 (default) picks a free one. */
   port?: number;
@@ -249,5 +261,7 @@ export interface Simulator {
    * Google `testing`, Salesforce `rotation`, Slack `tokenRotation`, …; throws a RangeError naming what it takes.
    */
   setSwitch(vendor: Vendor, name: string, value: unknown): void;
+  /** How the vendor treats a replaced refresh token presented again; null: refused at once, nothing more (the default). */
+  setRefreshReuse(vendor: Vendor, reuse: RefreshReuse | null): void;
   close(): Promise<void>;
 }

@@ -136,6 +136,60 @@ describe('registry', () => {
       /environmentParam "env" is not one of its params/,
     );
   });
+
+  it('takes sliding and absolute refresh-token lifetimes together, the presets as they were, and refuses what cannot be kept', () => {
+    // The presets' { seconds, sliding } stay valid.
+    expect(ProviderRegistry.create().get('checkfront').refreshTokenLifetime).toEqual({
+      seconds: 14 * 86_400,
+      sliding: true,
+    });
+    const atlassian = ProviderRegistry.create({
+      cronofy: {
+        refreshTokenLifetime: { seconds: 90 * 86_400, sliding: true, absoluteSeconds: 365 * 86_400 },
+        refreshTokenReuse: { mode: 'window', seconds: 600, revokesFamily: true },
+        refreshTokenExpiresInField: 'x_refresh_token_expires_in',
+      },
+    }).get('cronofy');
+    expect(atlassian.refreshTokenLifetime?.absoluteSeconds).toBe(365 * 86_400);
+    expect(atlassian.refreshTokenReuse).toEqual({ mode: 'window', seconds: 600, revokesFamily: true });
+    expect(
+      ProviderRegistry.create({ cronofy: { refreshTokenReuse: { mode: 'until_new_used' } } }).get('cronofy')
+        .refreshTokenReuse,
+    ).toEqual({ mode: 'until_new_used' });
+    const refused: [unknown, RegExp][] = [
+      [{ refreshTokenLifetime: { seconds: 0, sliding: true } }, /refreshTokenLifetime has seconds/],
+      [{ refreshTokenLifetime: { seconds: 60, sliding: 'yes' } }, /has sliding that is not true or false/],
+      [{ refreshTokenLifetime: { seconds: 60, sliding: true, absoluteSeconds: -1 } }, /has absoluteSeconds/],
+      [{ refreshTokenLifetime: { seconds: 60, sliding: true, absolute: 5 } }, /unknown field "absolute"/],
+      [
+        { refreshTokenReuse: { mode: 'grace', seconds: 60 } },
+        /refreshTokenReuse has an unknown mode "grace"/,
+      ],
+      [{ refreshTokenReuse: { mode: 'window', seconds: 1.5 } }, /has seconds that are not a whole number/],
+      [
+        { refreshTokenReuse: { mode: 'until_new_used', seconds: 60 } },
+        /a field "seconds" its mode does not take/,
+      ],
+      [{ refreshTokenReuse: { mode: 'window', seconds: 60, revokesFamily: 1 } }, /revokesFamily/],
+      [
+        { refreshTokenExpiresInField: 'x refresh' },
+        /refreshTokenExpiresInField is not a token-response field/,
+      ],
+    ];
+    for (const [override, message] of refused) {
+      const err = (() => {
+        try {
+          ProviderRegistry.create({ cronofy: override as never });
+        } catch (e) {
+          return e;
+        }
+        return null;
+      })();
+      expect(err, JSON.stringify(override)).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toMatch(message);
+      expect((err as ConfigError).remediation).toMatch(/Set it as|For example/);
+    }
+  });
 });
 
 describe('redirect policy', () => {

@@ -23,13 +23,27 @@ export interface DelivererOptions {
   retentionMs?: number;
 }
 
+/** The events whose deliveries carry a reconnect link (README, "Webhooks"). */
+const RECONNECT_EVENTS: ReadonlySet<string> = new Set([
+  'connection.refresh_failed',
+  'connection.revoked',
+  'connection.expiring',
+]);
+
 export interface DelivererParts {
   store: WebhookStore;
   outbox: OutboxReader | undefined;
   sealer: Sealer;
   logger: FastifyBaseLogger;
-  /** A reconnect link for a connection valid `ttlMs`, or null (no connect pages, or the connection is gone). */
-  reconnectLink(connectionId: string, ttlMs: number): Promise<{ url: string; expiresAt: number } | null>;
+  /**
+   * A reconnect link for a connection valid `ttlMs`, or null (no connect pages, or the connection
+   * is gone). `active`: also for a connection that still works (its grant's end is near).
+   */
+  reconnectLink(
+    connectionId: string,
+    ttlMs: number,
+    options?: { active?: boolean },
+  ): Promise<{ url: string; expiresAt: number } | null>;
   onAttempt?(outcome: 'delivered' | 'failed' | 'dead'): void;
 }
 
@@ -244,9 +258,13 @@ export class WebhookDeliverer {
    * link is single-use) and stays valid for the retry window, the event's lifetime.
    */
   async #body(type: string, connectionId: string, payload: string): Promise<string> {
-    if (type !== 'connection.refresh_failed' && type !== 'connection.revoked') return payload;
+    if (!RECONNECT_EVENTS.has(type)) return payload;
     const event = JSON.parse(payload) as WebhookEvent;
-    const link = await this.#parts.reconnectLink(connectionId, this.#backoff.windowMs).catch(() => null);
+    // An expiring connection still works: its link authorizes it again before the grant ends.
+    const active = type === 'connection.expiring';
+    const link = await this.#parts
+      .reconnectLink(connectionId, this.#backoff.windowMs, { active })
+      .catch(() => null);
     if (!link) return payload;
     return JSON.stringify({ ...event, data: { ...event.data, reconnect: link } });
   }
