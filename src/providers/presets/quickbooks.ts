@@ -17,6 +17,9 @@ export const quickbooks: ProviderSpec = {
       description: 'production or sandbox; each has its own keys and API host',
       values: ['production', 'sandbox'],
       default: 'production',
+      label: 'Environment',
+      hint: 'Development keys work with sandbox companies only; production keys with real companies.',
+      valueLabels: { production: 'Production', sandbox: 'Sandbox' },
       vars: {
         production: { apiHost: 'quickbooks.api.intuit.com', accountsHost: 'accounts.platform.intuit.com' },
         sandbox: {

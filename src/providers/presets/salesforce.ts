@@ -17,6 +17,9 @@ export const salesforce: ProviderSpec = {
       description: 'production (login.salesforce.com) or sandbox (test.salesforce.com)',
       values: ['production', 'sandbox'],
       default: 'production',
+      label: 'Environment',
+      hint: 'Production orgs sign in at login.salesforce.com, sandboxes at test.salesforce.com.',
+      valueLabels: { production: 'Production', sandbox: 'Sandbox' },
       vars: {
         production: { loginHost: 'login.salesforce.com' },
         sandbox: { loginHost: 'test.salesforce.com' },

@@ -15,8 +15,12 @@ export const shopify: ProviderSpec = {
     shop: {
       description: 'the shop’s subdomain, as in https://{shop}.myshopify.com',
       pattern: '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?',
+      label: 'Shop',
+      hint: 'The name in your shop’s admin address, as in https://name.myshopify.com.',
+      format: 'lower-case letters, digits and dashes, as in name.myshopify.com',
     },
   },
+  accountParam: 'shop',
   authorizationUrl: 'https://{shop}.myshopify.com/admin/oauth/authorize',
   tokenUrl: 'https://{shop}.myshopify.com/admin/oauth/access_token',
   apiBaseUrl: 'https://{shop}.myshopify.com/admin/api/2025-07/',
