@@ -207,6 +207,7 @@ export type AuthorizationFailure =
   | 'issuer_mismatch'
   | 'redirect_mismatch'
   | 'invalid_id_token'
+  | 'no_resource'
   | 'provider_error';
 
 /** The authorization step failed: wrong or unknown state, the user said no, no code, or an expired code. */
@@ -248,6 +249,8 @@ const AUTHORIZATION_REMEDIATION: Record<AuthorizationFailure, string> = {
     'The callback arrived at another address than the redirect URI the authorization was begun with; complete it on that redirect URI, or begin again with the redirect URI in use.',
   invalid_id_token:
     "The provider's id_token failed validation (signature, issuer, audience, expiry or nonce); nothing was stored. Start the authorization again; if it persists, check the provider's issuer and the client id.",
+  no_resource:
+    'The authorization reached nothing the API works on (no organisation, site or company was chosen, or not the one asked for); choose one on the consent screen and start the authorization again.',
   provider_error: 'The provider reported an error during authorization; start the authorization again.',
 };
 

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
 import {
   ConfigError,
@@ -11,9 +11,12 @@ import {
 } from '../errors.js';
 import { type DpopSigner, isResourceNonceChallenge } from '../protocol/dpop.js';
 import { describeNetworkError } from '../protocol/http.js';
+import { readPath } from '../protocol/json-path.js';
 import { hostAllowed } from '../protocol/redirect-policy.js';
 import { followRedirects } from '../protocol/redirects.js';
 import { type ApiPathRule, resolveApiUrl } from '../providers/api-url.js';
+import type { ApiTokenRejection, ProviderSpec } from '../providers/spec.js';
+import { apiHeadersFor } from '../providers/template.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
 import { dpopKeyOf, signerFor } from './dpop.js';
@@ -75,6 +78,8 @@ interface Answer<R> {
 
 interface Prepared {
   header: [name: string, value: string];
+  /** The spec's `apiHeaders` over the connection's params (a caller's own header of a name wins). */
+  extra: [name: string, value: string][];
   apiOrigin: URL;
 }
 
@@ -86,7 +91,11 @@ const prepared = new WeakMap<LoadedConnection, Prepared>();
 function prepare(conn: LoadedConnection): Prepared {
   let p = prepared.get(conn);
   if (!p) {
-    p = { header: authHeader(conn), apiOrigin: new URL(conn.endpoints.apiBaseUrl) };
+    p = {
+      header: authHeader(conn),
+      extra: apiHeadersFor(conn.spec, conn.record.params),
+      apiOrigin: new URL(conn.endpoints.apiBaseUrl),
+    };
     prepared.set(conn, p);
   }
   return p;
@@ -157,9 +166,25 @@ export function authHeader(conn: LoadedConnection): [name: string, value: string
     );
     return [spec.apiKeyAuth.header.toLowerCase(), value];
   }
-  const token = accessTokenOf(conn);
-  const type = conn.secrets.tokens?.tokenType ?? 'Bearer';
-  return ['authorization', `${type} ${token}`];
+  return tokenAuthHeader(spec, accessTokenOf(conn), conn.secrets.tokens?.tokenType ?? 'Bearer');
+}
+
+/**
+ * Where an access token goes: the spec's `tokenHeader` (`X-Shopify-Access-Token: {accessToken}`),
+ * else `Authorization: <type> <token>` (RFC 6750 §2.1). A DPoP-bound token always goes as
+ * `Authorization: DPoP` (RFC 9449 §7.1).
+ */
+export function tokenAuthHeader(
+  spec: Pick<ProviderSpec, 'tokenHeader'>,
+  token: string,
+  type: string,
+): [name: string, value: string] {
+  const custom = spec.tokenHeader;
+  if (!custom || type === 'DPoP') return ['authorization', `${type} ${token}`];
+  const value = custom.template.replace(/\{(accessToken|tokenType)\}/g, (_, k: string) =>
+    k === 'accessToken' ? token : type,
+  );
+  return [custom.header.toLowerCase(), value];
 }
 
 function missingCredentials(conn: LoadedConnection): ConfigError {
@@ -191,6 +216,50 @@ function replayable(body: unknown): boolean {
     body instanceof ArrayBuffer ||
     body instanceof URLSearchParams
   );
+}
+
+/**
+ * Whether a 2xx answer refuses the token all the same (spec `apiTokenRejection`: Slack's
+ * `{"ok": false, "error": "invalid_auth"}`), read without taking the body from the caller.
+ */
+async function refusedIn2xx<R>(
+  ex: Exchange<R>,
+  res: R,
+  rule: ApiTokenRejection,
+): Promise<{ res: R; refused: boolean }> {
+  const status = ex.status(res);
+  if (status < 200 || status >= 300 || !/json/i.test(ex.header(res, 'content-type') ?? '')) {
+    return { res, refused: false };
+  }
+  const peeked = await ex.peek(res);
+  let value: unknown;
+  try {
+    value = readPath(JSON.parse(peeked.text), rule.path);
+  } catch {
+    value = undefined;
+  }
+  return { res: peeked.res, refused: typeof value === 'string' && rule.values.includes(value) };
+}
+
+/** A body read in full, handed back as the stream and body methods undici's `request()` gives. */
+function bufferedBody(buf: Buffer): Dispatcher.ResponseData['body'] {
+  const stream = Readable.from([buf]);
+  const text = () => buf.toString('utf8');
+  return Object.assign(stream, {
+    text: async () => text(),
+    json: async () => JSON.parse(text()) as unknown,
+    arrayBuffer: async () => buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+    bytes: async () => new Uint8Array(buf),
+    blob: async () => new Blob([buf]),
+    formData: async () => {
+      throw new TypeError('formData() is not available on this body');
+    },
+    dump: async () => {
+      stream.destroy();
+    },
+    body: undefined,
+    bodyUsed: false,
+  }) as unknown as Dispatcher.ResponseData['body'];
 }
 
 /** The options of `baton.request`: undici's `request()` shape, with the connection's credentials added. */
@@ -232,7 +301,16 @@ interface Exchange<R> {
   readonly method: string;
   readonly body: unknown;
   /** `dpop`: the request's DPoP proof (RFC 9449 §7), for a DPoP-bound token. */
-  send(url: URL, method: string, body: unknown, credential: [string, string], dpop?: string): Promise<R>;
+  send(
+    url: URL,
+    method: string,
+    body: unknown,
+    credential: [string, string],
+    extra: readonly [string, string][],
+    dpop?: string,
+  ): Promise<R>;
+  /** The body's text without taking it from the caller: the response to return, and the text. */
+  peek(res: R): Promise<{ res: R; text: string }>;
   status(res: R): number;
   /** A response header (lower-case name), the first when repeated. */
   header(res: R, name: string): string | null;
@@ -302,9 +380,13 @@ export class ApiFetcher {
   async #call<R>(id: string, path: string, ex: Exchange<R>): Promise<R> {
     // Warm: straight from the cache (single-use connections are never cached).
     let conn = this.#ctx.cache.fresh(id, this.#ctx.clock.now())?.conn ?? (await this.#tokens.usable(id));
-    let res = await this.#send(conn, apiTarget(conn, path, ex.rule).url, ex);
+    let res: R = await this.#send(conn, apiTarget(conn, path, ex.rule).url, ex);
     const rejected = conn.secrets.tokens?.accessToken;
-    if (ex.status(res) === 401 && !isStatic(conn) && rejected && !nonceOnly(res, ex)) {
+    let refused = ex.status(res) === 401;
+    if (!refused && !isStatic(conn) && conn.spec.apiTokenRejection) {
+      ({ res, refused } = await refusedIn2xx(ex, res, conn.spec.apiTokenRejection));
+    }
+    if (refused && !isStatic(conn) && rejected && !nonceOnly(res, ex)) {
       // The token leaves the cache before anything else runs; the next call refreshes.
       this.#ctx.cache.reject(id, rejected);
       // A body that cannot be sent again goes back to the caller with the 401.
@@ -314,9 +396,13 @@ export class ApiFetcher {
         conn = await this.#tokens.afterRejection(id, rejected);
         res = await this.#send(conn, apiTarget(conn, path, ex.rule).url, ex);
         const again = conn.secrets.tokens?.accessToken;
-        if (ex.status(res) === 401 && again) this.#ctx.cache.reject(id, again);
+        let refusedAgain = ex.status(res) === 401;
+        if (!refusedAgain && conn.spec.apiTokenRejection) {
+          ({ res, refused: refusedAgain } = await refusedIn2xx(ex, res, conn.spec.apiTokenRejection));
+        }
+        if (refusedAgain && again) this.#ctx.cache.reject(id, again);
         // The answer may echo either credential: the rejected one was sent too.
-        if (ex.finish) res = ex.finish(res, sent) as Awaited<R>;
+        if (ex.finish) res = ex.finish(res, sent);
       }
     }
     return ex.finish ? ex.finish(res, conn) : res;
@@ -370,7 +456,8 @@ export class ApiFetcher {
     for (;;) {
       try {
         const proof = dpop ? await dpop.signer.proof(method, url, dpop.token) : undefined;
-        const res = await ex.send(url, method, body, prepare(conn).header, proof);
+        const p = prepare(conn);
+        const res = await ex.send(url, method, body, p.header, p.extra, proof);
         if (!dpop) return res;
         const nonce = ex.header(res, 'dpop-nonce');
         dpop.signer.observe(url, nonce);
@@ -461,14 +548,17 @@ class FetchExchange implements Exchange<Response> {
     method: string,
     body: unknown,
     [name, value]: [string, string],
+    extra: readonly [string, string][],
     dpop?: string,
   ): Promise<Response> {
     const init = this.#init;
     // The common case (no caller headers) skips building a Headers object.
     let headers: RequestInit['headers'];
-    if (init.headers === undefined) headers = dpop ? { [name]: value, dpop } : { [name]: value };
+    if (init.headers === undefined && extra.length === 0)
+      headers = dpop ? { [name]: value, dpop } : { [name]: value };
     else {
       const h = new Headers(init.headers);
+      for (const [k, v] of extra) if (!h.has(k)) h.set(k, v);
       h.set(name, value);
       if (dpop) h.set('dpop', dpop);
       else h.delete('dpop');
@@ -509,6 +599,9 @@ class FetchExchange implements Exchange<Response> {
   async discard(res: Response): Promise<void> {
     await res.body?.cancel().catch(() => undefined);
   }
+  async peek(res: Response): Promise<{ res: Response; text: string }> {
+    return { res, text: await res.clone().text() };
+  }
 }
 
 /** `baton.request`'s exchange: undici's `request()`, the body a Node stream. */
@@ -536,14 +629,19 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
     method: string,
     body: unknown,
     [name, value]: [string, string],
+    extra: readonly [string, string][],
     dpop?: string,
   ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of extra) headers[k] = v;
     const given = this.#options.headers;
     if (given) {
       for (const k in given) {
         const lower = k.toLowerCase();
-        if (lower !== name && lower !== 'dpop') headers[k] = given[k] as string | string[];
+        if (lower !== name && lower !== 'dpop') {
+          if (lower !== k) delete headers[lower];
+          headers[k] = given[k] as string | string[];
+        }
       }
     }
     headers[name] = value;
@@ -594,5 +692,9 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
   }
   async discard(res: Dispatcher.ResponseData): Promise<void> {
     await res.body.dump().catch(() => undefined);
+  }
+  async peek(res: Dispatcher.ResponseData): Promise<{ res: Dispatcher.ResponseData; text: string }> {
+    const buf = Buffer.from(await res.body.arrayBuffer());
+    return { res: { ...res, body: bufferedBody(buf) }, text: buf.toString('utf8') };
   }
 }

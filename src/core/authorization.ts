@@ -7,19 +7,27 @@ import {
   parseCallback,
 } from '../protocol/authorization.js';
 import type { DpopPrivateJwk } from '../protocol/dpop.js';
-import { exchangeAuthorizationCode, pushAuthorizationRequest } from '../protocol/grants.js';
+import {
+  exchangeAuthorizationCode,
+  type GrantContext,
+  pushAuthorizationRequest,
+  revokeToken,
+} from '../protocol/grants.js';
 import type { IdTokenClaims } from '../protocol/id-token.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import type { ClientConfig } from '../protocol/types.js';
+import { captureFrom, missingRequired } from '../providers/capture.js';
 import { resolveParams } from '../providers/params.js';
 import { checkScopes } from '../providers/scopes.js';
 import type { ProviderSpec } from '../providers/spec.js';
+import { authEndpointsFor } from '../providers/template.js';
 import type { SealBinding } from '../store/sealer.js';
 import type { AccountInfo, PendingAuthorization } from '../store/store.js';
 import { checkReplace, type FacadeParts, saveConnection, specFor } from './connect.js';
+import { runConnectSteps } from './connect-steps.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
-import { type CoreContext, connectionEndpoints } from './context.js';
+import type { CoreContext } from './context.js';
 import { boundTo, dpopKeyOf, keyForGrant } from './dpop.js';
 import { grantContextOf } from './grant-context.js';
 import { checkIdToken } from './id-tokens.js';
@@ -50,7 +58,15 @@ export interface BeginAuthorizationResult {
 
 export type CompleteAuthorizationInput =
   | { callbackUrl: string }
-  | { state: string; code?: string; error?: string; errorDescription?: string; iss?: string };
+  | {
+      state: string;
+      code?: string;
+      error?: string;
+      errorDescription?: string;
+      iss?: string;
+      /** The callback's other query parameters, for providers that add their own (QuickBooks `realmId`). */
+      query?: Record<string, string | undefined>;
+    };
 
 /** RFC 6749 §4.1.1 (+ RFC 7636): the URL to send the user to, and a pending authorization stored under its state. */
 export async function beginAuthorization(
@@ -78,7 +94,7 @@ export async function beginAuthorization(
     );
   }
   await checkReplace(ctx, input.connectionId, spec, params, client, input.replace);
-  const endpoints = connectionEndpoints(spec, { params, apiBaseUrl: null });
+  const endpoints = authEndpointsFor(spec, params, client.clientId);
   const state = randomState();
   const pkce = spec.pkce ? createPkce() : null;
   const scopes = input.scopes ?? spec.scopes;
@@ -162,6 +178,7 @@ export async function completeAuthorization(
     'callbackUrl' in input
       ? parseCallback(input.callbackUrl)
       : parseCallback({
+          ...input.query,
           state: input.state,
           ...(input.code !== undefined ? { code: input.code } : {}),
           ...(input.error !== undefined ? { error: input.error } : {}),
@@ -223,17 +240,63 @@ export async function completeAuthorization(
   const claims = nonce
     ? await checkIdToken(ctx, tokens, { nonce, issuer, clientId: client.clientId, ...opts })
     : null;
+  const params = await capturedParams(parts, spec, pending.params, cb.query, tokens, grant, opts);
   const record = await saveConnection(parts, {
     id: pending.connectionId,
     provider: spec.id,
     authMode: 'oauth2',
-    params: pending.params,
+    params,
     clientId: client.clientId,
     secrets: { tokens, credentials: null },
     scopes: tokens.scope ?? pending.scopes,
     account: claims ? accountFromClaims(claims) : accountFromTokens(tokens),
   });
   return toConnectionInfo(record);
+}
+
+/**
+ * The connection's params once the provider has handed over what the spec captures (README,
+ * "Providers"): the callback's query, the token response, then the connect steps' answers. A
+ * value the spec requires and did not get, or a step that reached nothing, fails the
+ * authorization before anything is stored, and the new grant is revoked where the provider
+ * allows it.
+ */
+async function capturedParams(
+  parts: FacadeParts,
+  spec: ProviderSpec,
+  given: Record<string, string>,
+  query: URLSearchParams | undefined,
+  tokens: TokenSet,
+  grant: GrantContext,
+  opts: { provider: string; connectionId: string },
+): Promise<Record<string, string>> {
+  if (!spec.captures && !spec.connectSteps) return given;
+  try {
+    let params = {
+      ...given,
+      ...captureFrom(spec, 'callback', query ?? new URLSearchParams()),
+      ...captureFrom(spec, 'token', tokens.extra),
+    };
+    params = await runConnectSteps(parts.ctx, spec, params, tokens, opts);
+    const missing = missingRequired(spec, params);
+    if (missing.length > 0) {
+      throw new AuthorizationError(
+        'no_resource',
+        `${spec.displayName} did not give ${missing.join(', ')} with the authorization (${missing.map((m) => spec.captures?.[m]?.description ?? m).join('; ')}).`,
+        opts,
+      );
+    }
+    return params;
+  } catch (err) {
+    const refresh = tokens.refreshToken !== null && spec.revocation?.takes !== 'access_token';
+    if (grant.revocationUrl) {
+      await revokeToken(grant, {
+        token: refresh ? (tokens.refreshToken as string) : tokens.accessToken,
+        tokenTypeHint: refresh ? 'refresh_token' : 'access_token',
+      }).catch(() => undefined);
+    }
+    throw err;
+  }
 }
 
 /** What a pending authorization's sealed part is bound to: its state, provider, params and client. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Dispatcher, Response } from 'undici';
-import { ConfigError, ConnectionNotFound, StoreError } from '../errors.js';
+import { ConfigError, ConnectionNotFound, ProviderError, StoreError } from '../errors.js';
 import { DpopNonces } from '../protocol/dpop-nonces.js';
 import type { Introspection } from '../protocol/grants.js';
 import { revokeToken } from '../protocol/grants.js';
@@ -449,12 +449,25 @@ export class Baton {
         // token is already dead, and the access token is what still names the grant (RFC 7009
         // §2.1 lets a server revoke the whole grant from either).
         const now = this.#ctx.clock.now();
+        // Some endpoints take only the access token, which ends the whole grant (Dropbox, Slack).
+        const accessOnly = conn.spec.revocation?.takes === 'access_token';
         for (const t of [held?.tokens, tokens]) {
           if (!t) continue;
-          if (t.refreshToken)
+          let ended = false;
+          if (t.refreshToken && !accessOnly) {
             await revokeToken(ctx, { token: t.refreshToken, tokenTypeHint: 'refresh_token' });
-          if (!t.refreshToken || t.expiresAt === null || t.expiresAt > now)
-            await revokeToken(ctx, { token: t.accessToken, tokenTypeHint: 'access_token' });
+            ended = true;
+          }
+          if (accessOnly || !t.refreshToken || t.expiresAt === null || t.expiresAt > now) {
+            // Most servers end the whole grant with its refresh token (RFC 7009 §2.1) and then
+            // refuse its access token as unknown (Zoom, Notion): that refusal is no failure.
+            await revokeToken(ctx, { token: t.accessToken, tokenTypeHint: 'access_token' }).catch(
+              (err: unknown) => {
+                const refused = err instanceof ProviderError && err.status !== undefined && err.status < 500;
+                if (!ended || !refused) throw err;
+              },
+            );
+          }
           revokedAtProvider = true;
         }
       }

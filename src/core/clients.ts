@@ -32,7 +32,14 @@ export class ClientDirectory {
   find(provider: string, params: Record<string, string>): ClientRegistration | undefined {
     const regs = this.#clients.get(provider);
     if (regs) {
-      const match = regs.find((r) => Object.entries(r.params ?? {}).every(([k, v]) => params[k] === v));
+      // The most specific registration whose params all match: a Zoom server-to-server client
+      // (for one accountId) before the app's client for everyone.
+      let match: ClientRegistration | undefined;
+      for (const r of regs) {
+        const own = Object.entries(r.params ?? {});
+        if (!own.every(([k, v]) => params[k] === v)) continue;
+        if (!match || own.length > Object.keys(match.params ?? {}).length) match = r;
+      }
       if (match) return match;
     }
     const clientId = this.#env[envName(provider, 'CLIENT_ID')];

@@ -1,5 +1,7 @@
 import { revokeToken } from '../protocol/grants.js';
 import type { TokenSet } from '../protocol/token-set.js';
+import { captureFrom } from '../providers/capture.js';
+import type { ProviderSpec } from '../providers/spec.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { toConnectionInfo } from './connection-info.js';
 import { type CoreContext, type LoadedConnection, openConnection } from './context.js';
@@ -65,15 +67,44 @@ function withTokens(
   from: LoadedConnection,
   tokens: TokenSet,
 ): ConnectionRecord {
+  // What the token response hands over again (an instance URL) is kept with the pair; the seal
+  // is bound to the params it lands with.
+  const params = recaptured(from.spec, current.params, tokens.extra);
   return {
     ...current,
-    sealed: sealSecrets(ctx.sealer, current, { tokens, credentials: from.secrets.credentials }),
+    params,
+    sealed: sealSecrets(
+      ctx.sealer,
+      { ...current, params },
+      { tokens, credentials: from.secrets.credentials },
+    ),
     accessTokenExpiresAt: tokens.expiresAt,
     refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
     scopes: tokens.scope ?? current.scopes,
     lastRefreshedAt: ctx.clock.now(),
     lastError: null,
   };
+}
+
+/**
+ * The params after a refresh: the spec's token-response captures the response carries again
+ * replace the stored ones. One the spec does not accept (an instance URL on a host it does not
+ * name) is not taken: the stored value stays, and credentials never go where the spec forbids.
+ */
+export function recaptured(
+  spec: ProviderSpec,
+  params: Record<string, string>,
+  extra: Record<string, unknown>,
+): Record<string, string> {
+  if (!spec.captures) return params;
+  let fresh: Record<string, string>;
+  try {
+    fresh = captureFrom(spec, 'token', extra);
+  } catch {
+    return params;
+  }
+  const changed = Object.entries(fresh).some(([k, v]) => params[k] !== v);
+  return changed ? { ...params, ...fresh } : params;
 }
 
 /** Best effort: a refresh token nobody will store is revoked, never one still in use. */

@@ -1,6 +1,7 @@
 import type { Response } from 'undici';
 import { ConfigError, ConnectionMismatch, connectionRef } from '../errors.js';
 import { requestClientCredentials } from '../protocol/grants.js';
+import { captureFrom } from '../providers/capture.js';
 import { resolveParams } from '../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../providers/spec.js';
 import type { AccountInfo, ConnectionRecord } from '../store/store.js';
@@ -111,7 +112,7 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
       id: input.connectionId,
       provider: spec.id,
       authMode: mode,
-      params,
+      params: { ...params, ...captureFrom(spec, 'token', tokens.extra) },
       clientId: client.clientId,
       secrets: { tokens, credentials: null },
       scopes: tokens.scope ?? (scopes.length > 0 ? scopes : null),
@@ -158,9 +159,10 @@ export async function checkReplace(
   if (replace) return;
   const existing = await readRecord(ctx, id);
   if (!existing) return;
+  // What the provider handed over while connecting (a realm, a tenant) is not the caller's to repeat.
   const same =
     existing.provider === spec.id &&
-    sameParams(existing.params, params) &&
+    sameParams(declaredParams(spec, existing.params), declaredParams(spec, params)) &&
     (existing.clientId === null || client === null || existing.clientId === client.clientId);
   if (!same) {
     throw new ConnectionMismatch(
@@ -227,6 +229,11 @@ function chooseMode(spec: ProviderSpec, input: ConnectInput): AuthMode {
   }
   if (spec.authModes.includes('client_credentials')) return 'client_credentials';
   return spec.authModes[0] ?? 'oauth2';
+}
+
+/** The params the spec declares, without the values captured from the provider. */
+export function declaredParams(spec: ProviderSpec, params: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(params).filter(([k]) => k in spec.params));
 }
 
 export function sameParams(a: Record<string, string>, b: Record<string, string>): boolean {

@@ -86,9 +86,9 @@ export interface LoadedConnection {
  */
 export function connectionEndpoints(
   spec: ProviderSpec,
-  record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'> & { id?: string },
+  record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'> & { id?: string; clientId?: string | null },
 ): Endpoints {
-  const base = endpointsFor(spec, record.params);
+  const base = endpointsFor(spec, record.params, record.clientId ?? undefined);
   const learned = record.apiBaseUrl;
   if (!learned || learned === base.apiBaseUrl) return base;
   assertLearnedBaseAllowed(spec, base.apiBaseUrl, learned, record.id);

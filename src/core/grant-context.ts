@@ -3,7 +3,8 @@ import type { DpopKey } from '../protocol/dpop.js';
 import type { GrantContext } from '../protocol/grants.js';
 import type { ClientConfig } from '../protocol/types.js';
 import type { ProviderSpec } from '../providers/spec.js';
-import { type CoreContext, connectionEndpoints, type LoadedConnection } from './context.js';
+import { authEndpointsFor, fieldsFor } from '../providers/template.js';
+import type { CoreContext, LoadedConnection } from './context.js';
 import { signerFor } from './dpop.js';
 
 /**
@@ -43,7 +44,8 @@ export function grantContextOf(
       provider: spec.id,
     });
   }
-  const endpoints = stored ? conn.endpoints : connectionEndpoints(spec, { params, apiBaseUrl: null });
+  // A connection being made has no API base yet (it may be what the provider hands over).
+  const endpoints = stored ? conn.endpoints : authEndpointsFor(spec, params, client.clientId);
   return {
     provider: {
       id: spec.id,
@@ -51,6 +53,8 @@ export function grantContextOf(
       errorDialect: spec.errorDialect,
       environment: spec.environmentParam ? params[spec.environmentParam] : undefined,
       codeLifetimeSeconds: spec.authorizationCodeLifetimeSeconds,
+      errorCodes: spec.errorCodes,
+      errorShape: spec.errorShape,
     },
     tokenUrl: endpoints.tokenUrl,
     revocationUrl: endpoints.revocationUrl,
@@ -66,5 +70,13 @@ export function grantContextOf(
     dpop: signerFor(ctx, opts.dpop ?? null),
     onTokenEndpoint: (call) =>
       ctx.events.emit('token_endpoint', { ...call, provider: spec.id, connectionId }),
+    tokenParams: fieldsFor(spec, 'tokenParams', params),
+    refreshParams: fieldsFor(spec, 'refreshParams', params),
+    body: spec.tokenRequestBody,
+    revocation: spec.revocation,
+    clientCredentials: spec.clientCredentialsGrant && {
+      grantType: spec.clientCredentialsGrant.grantType,
+      fields: fieldsFor(spec, 'clientCredentialsGrant', params),
+    },
   };
 }

@@ -80,9 +80,12 @@ async function grantOnce(ctx: CoreContext, conn: LoadedConnection): Promise<Toke
       },
     );
   }
+  // Some providers want the scopes again on every refresh (Microsoft): the connection's own.
+  const scopes = spec.refreshScopes ? (record.scopes ?? spec.scopes) : [];
   const response = await refreshAccessToken(grant, {
     refreshToken,
     accessToken: secrets.tokens?.accessToken,
+    ...(scopes.length > 0 ? { scopes } : {}),
   });
   return checkRefreshIdToken(
     ctx,

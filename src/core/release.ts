@@ -1,4 +1,5 @@
 import { ConfigError, connectionRef } from '../errors.js';
+import { apiHeadersFor } from '../providers/template.js';
 import { authHeader } from './api-fetch.js';
 import type { CoreContext } from './context.js';
 import { isStatic, type TokenSource } from './token-source.js';
@@ -53,7 +54,8 @@ export async function releaseCredentials(
     accessToken: t?.accessToken ?? null,
     tokenType: t ? (t.tokenType ?? 'Bearer') : null,
     expiresAt: t?.expiresAt ?? null,
-    headers: { [name]: value },
+    // The spec's headers too (a tenant id, an API version): what a request of its own must send.
+    headers: { ...Object.fromEntries(apiHeadersFor(conn.spec, conn.record.params)), [name]: value },
     cached,
   };
 }

@@ -17,6 +17,7 @@ import type { TokenSet } from '../protocol/token-set.js';
 import { resolveApiUrl } from '../providers/api-url.js';
 import { resolveParams } from '../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../providers/spec.js';
+import { apiHeadersFor, authEndpointsFor } from '../providers/template.js';
 import type { AccountInfo, ConnectionRecord } from '../store/store.js';
 import { authHeader } from './api-fetch.js';
 import { type ClientRegistration, noClientRemediations } from './clients.js';
@@ -73,11 +74,16 @@ export async function verifyCredentials(
   const timeoutMs = ctx.options.http.timeoutMs ?? 30_000;
   // The same redirect rule as every credentialed request (docs/architecture.md, invariant 5).
   const { response: res, refused } = await followRedirects<undefined, Answer>(
-    { url: first, method: 'GET', body: undefined },
+    { url: first, method: spec.identityMethod ?? 'GET', body: undefined },
     async (hop) => {
       try {
         const r = await fetch(hop.url, {
-          headers: { [name]: value, accept: 'application/json' },
+          method: hop.method,
+          headers: {
+            ...Object.fromEntries(apiHeadersFor(spec, params)),
+            [name]: value,
+            accept: 'application/json',
+          },
           redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
           ...(ctx.options.http.dispatcher ? { dispatcher: ctx.options.http.dispatcher } : {}),
@@ -212,7 +218,7 @@ export async function verifyClient(
     );
   }
   const base = { provider: spec.id, params: resolved, clientId: client.clientId };
-  const endpoints = connectionEndpoints(spec, { params: resolved, apiBaseUrl: null });
+  const endpoints = authEndpointsFor(spec, resolved, client.clientId);
   if (!endpoints.tokenUrl)
     return { ...base, result: 'unchecked', detail: `${spec.displayName} has no token endpoint.` };
   const grant = grantContextOf(ctx, { spec, params: resolved, client });

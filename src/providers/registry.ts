@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js';
 import { checkIssuer, type ServerMetadata } from '../protocol/issuer.js';
 import type { ClientAuth } from '../protocol/types.js';
+import { capturedNames, isTextCapture, isUrlCapture } from './param-value.js';
 import { presets } from './presets/index.js';
 import type {
   AuthMode,
@@ -8,6 +9,7 @@ import type {
   ProviderSpec,
   RefreshTokenLifetime,
   RefreshTokenReuse,
+  Rfc6749Code,
   TokenRateLimit,
 } from './spec.js';
 import { templateVariables } from './template.js';
@@ -51,8 +53,37 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'proxyCookies',
   'tokenRateLimit',
   'authorizationCodeLifetimeSeconds',
+  'captures',
+  'urls',
+  'connectSteps',
+  'tokenParams',
+  'refreshParams',
+  'refreshScopes',
+  'tokenRequestBody',
+  'tokenHeader',
+  'apiHeaders',
+  'errorCodes',
+  'errorShape',
+  'apiTokenRejection',
+  'revocation',
+  'identityMethod',
+  'clientCredentialsGrant',
   'notes',
 ]);
+
+const RFC6749_CODES: readonly Rfc6749Code[] = [
+  'invalid_grant',
+  'invalid_client',
+  'unauthorized_client',
+  'access_denied',
+  'invalid_request',
+  'invalid_scope',
+  'unsupported_grant_type',
+  'slow_down',
+];
+/** An HTTP header name (RFC 9110 §5.1: a token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const PATH = /^[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*$/;
 
 /** What a spec the user adds from scratch gets for every field it leaves out. */
 function defaultsFor(id: string, override: ProviderOverride): ProviderSpec {
@@ -120,7 +151,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
     throw new ConfigError(
       `Provider ${spec.id} has no auth mode.`,
       `Set authModes to some of: ${AUTH_MODES.join(', ')} (or give authorizationUrl and tokenUrl for OAuth2).`,
-      { provider: spec.id },
+      { provider: spec.id, forOperator: true },
     );
   }
   for (const mode of spec.authModes) {
@@ -130,6 +161,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
         `Use: ${AUTH_MODES.join(', ')}.`,
         {
           provider: spec.id,
+          forOperator: true,
         },
       );
     }
@@ -165,6 +197,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
       `Use: ${CLIENT_AUTHS.join(', ')}.`,
       {
         provider: spec.id,
+        forOperator: true,
       },
     );
   }
@@ -218,14 +251,22 @@ function validate(spec: ProviderSpec, discovered = true): void {
     );
   }
   if (spec.refreshTokenReuse !== undefined) checkRefreshTokenReuse(spec.refreshTokenReuse, spec.id);
-  const known = new Set(Object.keys(spec.params));
+  validateCaptures(spec, fix);
+  const known = new Set([...Object.keys(spec.params), ...capturedNames(spec), 'clientId']);
   for (const param of Object.values(spec.params)) {
     for (const vars of Object.values(param.vars ?? {})) for (const name of Object.keys(vars)) known.add(name);
   }
-  for (const field of URL_FIELDS) {
-    const template = spec[field];
-    if (!template) continue;
-    for (const name of templateVariables(template)) {
+  const templates: [string, string][] = URL_FIELDS.flatMap((f) => (spec[f] ? [[f, spec[f] as string]] : []));
+  for (const [name, url] of Object.entries(spec.urls ?? {})) {
+    if (typeof url !== 'string')
+      throw new ConfigError(`The ${spec.id} urls.${name} is not a string.`, fix('urls'), {
+        provider: spec.id,
+        forOperator: true,
+      });
+    templates.push([`urls.${name}`, url]);
+  }
+  for (const [field, template] of templates) {
+    templateVariables(template).forEach((name, i) => {
       if (!known.has(name)) {
         throw new ConfigError(
           `The ${spec.id} ${field} "${template}" uses {${name}}, which is neither a param nor a derived variable.`,
@@ -233,8 +274,157 @@ function validate(spec: ProviderSpec, discovered = true): void {
           { provider: spec.id, forOperator: true },
         );
       }
+      if (isTextCapture(spec, name)) {
+        throw new ConfigError(
+          `The ${spec.id} ${field} "${template}" uses the text {${name}}, which may not go into a URL.`,
+          `Give ${name} kind value (letters, digits, -._~) if a URL needs it.`,
+          { provider: spec.id, forOperator: true },
+        );
+      }
+      if (isUrlCapture(spec, name) && (i > 0 || !template.startsWith(`{${name}}`))) {
+        throw new ConfigError(
+          `The ${spec.id} ${field} "${template}" uses the URL {${name}} after its start.`,
+          `A captured URL can only begin a template: "{${name}}/path/".`,
+          { provider: spec.id, forOperator: true },
+        );
+      }
+    });
+  }
+  validateRequests(spec, fix, known);
+}
+
+type Fix = (field: string) => string;
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === 'string')
+  );
+}
+
+/** `captures` and `connectSteps`: where each value comes from, and names that do not clash. */
+function validateCaptures(spec: ProviderSpec, fix: Fix): void {
+  const bad = (field: string, why: string) =>
+    new ConfigError(`The ${spec.id} ${field} ${why}.`, fix(field.split(/[.[]/)[0] as string), {
+      provider: spec.id,
+      forOperator: true,
+    });
+  for (const [name, c] of Object.entries(spec.captures ?? {})) {
+    if (name in spec.params) throw bad(`captures.${name}`, 'has the name of a param');
+    if (c?.from !== 'token' && c?.from !== 'callback')
+      throw bad(`captures.${name}`, 'has no from of token or callback');
+    if (typeof c.path !== 'string' || !PATH.test(c.path)) throw bad(`captures.${name}`, 'has no usable path');
+    if (c.kind !== undefined && !['value', 'url', 'text'].includes(c.kind))
+      throw bad(`captures.${name}`, 'has a kind other than value, url or text');
+    if (c.kind === 'url' && c.from !== 'token')
+      throw bad(`captures.${name}`, 'takes a URL from elsewhere than the token response');
+  }
+  for (const [i, step] of (spec.connectSteps ?? []).entries()) {
+    const at = `connectSteps[${i}]`;
+    if (typeof step?.endpoint !== 'string' || spec.urls?.[step.endpoint] === undefined)
+      throw bad(at, `names the endpoint "${String(step?.endpoint)}", which is not in its urls`);
+    if (!isStringMap(step.capture) || Object.keys(step.capture).length === 0)
+      throw bad(at, 'captures nothing');
+    for (const [name, path] of Object.entries(step.capture)) {
+      if (!PATH.test(path)) throw bad(`${at}.capture.${name}`, 'has no usable path');
+      if (name in spec.params || isUrlCapture(spec, name))
+        throw bad(`${at}.capture.${name}`, 'has the name of a param or a URL capture');
+    }
+    if (typeof step.whenEmpty !== 'string' || step.whenEmpty.trim() === '')
+      throw bad(at, 'does not say what to do when the answer is empty (whenEmpty)');
+  }
+}
+
+/** What token requests and API requests carry beyond RFC 6749. */
+function validateRequests(spec: ProviderSpec, fix: Fix, known: Set<string>): void {
+  const bad = (field: string, why: string) =>
+    new ConfigError(`The ${spec.id} ${field} ${why}.`, fix(field.split('.')[0] as string), {
+      provider: spec.id,
+      forOperator: true,
+    });
+  const usesKnown = (field: string, template: string, extra: string[] = []) => {
+    for (const name of templateVariables(template)) {
+      if (!known.has(name) && !extra.includes(name))
+        throw bad(field, `uses {${name}}, which no param provides`);
+    }
+  };
+  for (const field of ['tokenParams', 'refreshParams', 'apiHeaders'] as const) {
+    const map = spec[field];
+    if (map === undefined) continue;
+    if (!isStringMap(map)) throw bad(field, 'is not a map of strings');
+    for (const [k, v] of Object.entries(map)) {
+      if (field === 'apiHeaders' && !HEADER_NAME.test(k)) throw bad(`${field}.${k}`, 'is not a header name');
+      usesKnown(`${field}.${k}`, v);
     }
   }
+  if (spec.refreshScopes !== undefined && typeof spec.refreshScopes !== 'boolean')
+    throw bad('refreshScopes', 'is not true or false');
+  if (
+    spec.tokenRequestBody !== undefined &&
+    spec.tokenRequestBody !== 'form' &&
+    spec.tokenRequestBody !== 'json'
+  )
+    throw bad('tokenRequestBody', 'is neither form nor json');
+  const th = spec.tokenHeader;
+  if (th !== undefined) {
+    if (typeof th?.header !== 'string' || !HEADER_NAME.test(th.header))
+      throw bad('tokenHeader', 'has no header name');
+    if (typeof th.template !== 'string' || !templateVariables(th.template).includes('accessToken'))
+      throw bad('tokenHeader', 'has a template without {accessToken}');
+    for (const name of templateVariables(th.template)) {
+      if (name !== 'accessToken' && name !== 'tokenType')
+        throw bad('tokenHeader', `uses {${name}}; it takes {accessToken} and {tokenType}`);
+    }
+  }
+  for (const [code, meaning] of Object.entries(spec.errorCodes ?? {})) {
+    if (!RFC6749_CODES.includes(meaning))
+      throw bad(`errorCodes.${code}`, `is not one of ${RFC6749_CODES.join(', ')}`);
+  }
+  const shape = spec.errorShape;
+  if (
+    shape !== undefined &&
+    (typeof shape?.code !== 'string' ||
+      !PATH.test(shape.code) ||
+      (shape.description !== undefined && !PATH.test(shape.description)))
+  )
+    throw bad('errorShape', 'needs a code path (and may have a description path)');
+  const rev = spec.revocation;
+  if (
+    rev !== undefined &&
+    (rev === null ||
+      typeof rev !== 'object' ||
+      (rev.auth !== undefined && !['client', 'basic', 'token'].includes(rev.auth)) ||
+      (rev.method !== undefined && rev.method !== 'POST' && rev.method !== 'DELETE') ||
+      (rev.body !== undefined && !['form', 'json', 'none'].includes(rev.body)) ||
+      (rev.tokenField !== undefined && (typeof rev.tokenField !== 'string' || !PATH.test(rev.tokenField))) ||
+      (rev.takes !== undefined && rev.takes !== 'any' && rev.takes !== 'access_token'))
+  )
+    throw bad(
+      'revocation',
+      'is not { auth: client|basic|token, method: POST|DELETE, body: form|json|none, tokenField, takes: any|access_token }',
+    );
+  if (spec.identityMethod !== undefined && spec.identityMethod !== 'GET' && spec.identityMethod !== 'POST')
+    throw bad('identityMethod', 'is neither GET nor POST');
+  const cc = spec.clientCredentialsGrant;
+  if (cc !== undefined) {
+    if (typeof cc?.grantType !== 'string' || !/^[A-Za-z0-9_:.-]+$/.test(cc.grantType))
+      throw bad('clientCredentialsGrant', 'has no grantType');
+    if (cc.params !== undefined && !isStringMap(cc.params))
+      throw bad('clientCredentialsGrant', 'has params that are not strings');
+    for (const [k, v] of Object.entries(cc.params ?? {})) usesKnown(`clientCredentialsGrant.params.${k}`, v);
+  }
+  const rej = spec.apiTokenRejection;
+  if (
+    rej !== undefined &&
+    (typeof rej?.path !== 'string' ||
+      !PATH.test(rej.path) ||
+      !Array.isArray(rej.values) ||
+      rej.values.length === 0 ||
+      !rej.values.every((v) => typeof v === 'string'))
+  )
+    throw bad('apiTokenRejection', 'needs a path and a list of values');
 }
 
 /**
@@ -360,7 +550,7 @@ export class ProviderRegistry {
       }
       const base = specs.get(id) ?? defaultsFor(id, override);
       const explicit = stripUndefined(override);
-      const spec: ProviderSpec = { ...base, ...explicit, id };
+      const spec: ProviderSpec = { ...base, ...explicit, ...mergedUrls(base, explicit), id };
       validate(spec, spec.issuer === undefined);
       specs.set(id, Object.freeze(spec));
       if (spec.issuer !== undefined) pending.set(id, { base, explicit });
@@ -391,7 +581,13 @@ export class ProviderRegistry {
         provider: id,
         forOperator: true,
       });
-    const merged: ProviderSpec = { ...entry.base, ...fromMetadata(meta), ...entry.explicit, id };
+    const merged: ProviderSpec = {
+      ...entry.base,
+      ...fromMetadata(meta),
+      ...entry.explicit,
+      ...mergedUrls(entry.base, entry.explicit),
+      id,
+    };
     if (
       merged.identityPath === undefined &&
       meta.userinfoEndpoint?.startsWith(`${merged.apiBaseUrl.replace(/\/+$/, '')}/`)
@@ -428,6 +624,12 @@ export class ProviderRegistry {
   list(): ProviderSpec[] {
     return [...this.#specs.values()];
   }
+}
+
+/** An override's `urls` add to the preset's by name (a simulator names only the ones it serves). */
+function mergedUrls(base: ProviderSpec, explicit: ProviderOverride): Partial<ProviderSpec> {
+  if (!explicit.urls || !base.urls) return {};
+  return { urls: { ...base.urls, ...explicit.urls } };
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

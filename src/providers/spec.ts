@@ -3,7 +3,7 @@
  * it is talking to: a vendor quirk is a field here, not a branch in core.
  */
 
-import type { ClientAuth, ErrorDialect } from '../protocol/types.js';
+import type { ClientAuth, ErrorDialect, RevocationStyle } from '../protocol/types.js';
 
 /** How a connection authenticates: the OAuth2 grants, or static credentials that never refresh. */
 export type AuthMode =
@@ -20,8 +20,10 @@ export interface ParamSpec {
   description: string;
   /** Allowed values; absent means any value matching `pattern`. */
   values?: string[];
-  /** Used when the connection does not give the param. Absent: the param is required. */
+  /** Used when the connection does not give the param. Absent: the param is required, unless optional. */
   default?: string;
+  /** The param may be left out (Zoom's `accountId`, for server-to-server apps only). */
+  optional?: boolean;
   /** A regular expression the value must match in full (for free-form params like a company name). */
   pattern?: string;
   /**
@@ -48,6 +50,82 @@ export interface ApiKeyAuth {
   /** The header value over the credentials, e.g. `{apiKey}:{apiSecret}`. */
   template: string;
 }
+
+/** A header an API request carries: its name, and its value as a template. */
+export interface HeaderTemplate {
+  /** The header's name, e.g. `X-Shopify-Access-Token`. */
+  header: string;
+  /** The value over `{accessToken}` and `{tokenType}`, e.g. `{accessToken}` or `Bearer {accessToken}`. */
+  template: string;
+}
+
+/**
+ * A value the provider hands over while a connection is made, kept in the connection's params
+ * (stored with it, usable in URL and header templates like any param).
+ */
+export interface CaptureSpec {
+  /**
+   * Where it comes from: `token` — a member of the token response, read again from each
+   * refresh's response that carries it; `callback` — a query parameter of the authorization
+   * callback (QuickBooks `realmId`).
+   */
+  from: 'token' | 'callback';
+  /** A dotted path into the token response (`authed_user.id`), or the query parameter's name. */
+  path: string;
+  /**
+   * `value` (default): letters, digits and `-._~` like any param. `url`: an absolute URL the
+   * provider names for the account's API (Salesforce `instance_url`): https (plain http only to
+   * a loopback host), its host one of `redirectAuthHosts`, checked again at every use; it may
+   * only begin a URL template (`{instanceUrl}/services/data/`). `text`: any printable text
+   * (Dropbox's `dbid:…` account id), kept for headers and for people; no URL template may use it.
+   */
+  kind?: 'value' | 'url' | 'text';
+  /** Connecting fails when the provider does not give it. */
+  required?: boolean;
+  description: string;
+}
+
+/**
+ * An authenticated GET the connection makes once its first tokens arrive, whose JSON answer
+ * names something the API needs (Xero's tenant, Atlassian's cloud id). An array answer stands
+ * for its first element. An answer without the values fails the authorization with `whenEmpty`.
+ */
+export interface ConnectStep {
+  /** The name of one of the spec's `urls`. */
+  endpoint: string;
+  /** Params to keep: name → dotted path into the answer (`tenantId` → `tenantId`). */
+  capture: Record<string, string>;
+  /** What the person must do when the answer holds nothing (no organisation was connected). */
+  whenEmpty: string;
+}
+
+/** Where a provider's error bodies put their code and description, when not in RFC 6749's members. */
+export interface ErrorShape {
+  /** Dotted path of the error code (HubSpot `status`). */
+  code: string;
+  /** Dotted path of the description (HubSpot `message`). */
+  description?: string;
+}
+
+/**
+ * An API answer that refuses the access token without a 401 (Slack: HTTP 200 with
+ * `{"ok": false, "error": "invalid_auth"}`): the JSON value at `path` is one of `values`.
+ */
+export interface ApiTokenRejection {
+  path: string;
+  values: string[];
+}
+
+/** What an RFC 6749 error code a provider's own code means (`bad_refresh_token` → `invalid_grant`). */
+export type Rfc6749Code =
+  | 'invalid_grant'
+  | 'invalid_client'
+  | 'unauthorized_client'
+  | 'access_denied'
+  | 'invalid_request'
+  | 'invalid_scope'
+  | 'unsupported_grant_type'
+  | 'slow_down';
 
 /**
  * How long a refresh token lives. Two limits may apply at once, and the earlier one ends it:
@@ -107,7 +185,10 @@ export interface ProviderSpec {
    * out; explicit fields win.
    */
   issuer?: string;
-  /** URL templates over params and their vars: `https://{company}.checkfront.com/oauth/`. */
+  /**
+   * URL templates over params and their vars: `https://{company}.checkfront.com/oauth/`.
+   * `{clientId}` stands for the connection's client id (GitHub's revocation URL names it).
+   */
   authorizationUrl?: string;
   tokenUrl?: string;
   revocationUrl?: string;
@@ -161,7 +242,8 @@ export interface ProviderSpec {
   refreshTokenReuse?: RefreshTokenReuse;
   /**
    * Host patterns (`*.checkfront.com`, `api.example.com`, `127.0.0.1:4011`) that may receive
-   * credentials when an API request is redirected. The API base URL's own host always may.
+   * credentials when an API request is redirected, or be named as the account's API base by the
+   * provider (a `url` capture). The API base URL's own host always may.
    */
   redirectAuthHosts: string[];
   errorDialect: ErrorDialect;
@@ -198,6 +280,63 @@ export interface ProviderSpec {
    * the remediation of a rejected code (Checkfront: 60).
    */
   authorizationCodeLifetimeSeconds?: number;
+  /**
+   * Values the provider hands over while connecting, kept in the connection's params by name:
+   * `{ realmId: { from: 'callback', path: 'realmId' } }`. See CaptureSpec.
+   */
+  captures?: Record<string, CaptureSpec>;
+  /**
+   * Further endpoints of the provider, by name, as URL templates like the others:
+   * `{ connections: 'https://api.xero.com/connections' }`. Connect steps name them. An override
+   * adds to (or replaces by name) the preset's.
+   */
+  urls?: Record<string, string>;
+  /** Authenticated GETs made after the first grant, whose answers fill params (Xero's tenant). */
+  connectSteps?: ConnectStep[];
+  /**
+   * Extra fields of the code exchange (and the client-credentials grant), as templates over
+   * params: `{ expiring: '1' }`.
+   */
+  tokenParams?: Record<string, string>;
+  /** Extra fields of each refresh request, as templates over params. */
+  refreshParams?: Record<string, string>;
+  /** Each refresh sends the connection's scopes again (Microsoft requires `scope` on refresh). */
+  refreshScopes?: boolean;
+  /**
+   * How token requests carry their fields: `form` (RFC 6749) or `json`. Default: `json` with
+   * clientAuth `json`, else `form`. With `basic`, the client still goes in the Authorization header.
+   */
+  tokenRequestBody?: 'form' | 'json';
+  /** Where the access token goes on API requests. Default: `Authorization: {tokenType} {accessToken}`. */
+  tokenHeader?: HeaderTemplate;
+  /**
+   * Headers every API request carries, as templates over params (captured ones too):
+   * `{ 'Xero-Tenant-Id': '{tenantId}', 'Notion-Version': '2022-06-28' }`. A caller's own header
+   * of the same name wins.
+   */
+  apiHeaders?: Record<string, string>;
+  /**
+   * The provider's own error codes and the RFC 6749 code each means, so they become the same
+   * typed errors (`{ bad_refresh_token: 'invalid_grant' }`).
+   */
+  errorCodes?: Record<string, Rfc6749Code>;
+  /** Where error bodies put their code, when not in `error` (HubSpot: `status` and `message`). */
+  errorShape?: ErrorShape;
+  /** An API answer that refuses the token without a 401: treated as a 401 (one refresh, one retry). */
+  apiTokenRejection?: ApiTokenRejection;
+  /**
+   * How the revocation endpoint takes a token, where not as RFC 7009 says (Dropbox: the token
+   * as its own Bearer credential; GitHub: DELETE with a JSON body).
+   */
+  revocation?: RevocationStyle;
+  /** The identity endpoint's method, when it is not GET (Dropbox's RPC endpoints are POST). */
+  identityMethod?: 'GET' | 'POST';
+  /**
+   * A client-credentials grant of the provider's own (Zoom server-to-server:
+   * `grant_type=account_credentials` with `account_id`): the grant type and extra fields as
+   * templates over params.
+   */
+  clientCredentialsGrant?: { grantType: string; params?: Record<string, string> };
   /** Extra documentation shown by `baton providers`. */
   notes?: string;
 }

@@ -6,8 +6,9 @@ import type { ProviderOverride } from '../providers/spec.js';
 
 /**
  * Points Baton's presets at a running simulator: its discovery document lists each vendor's
- * endpoints as URL templates over the same params the presets use. Only URLs, credentials and
- * the hosts a migration may redirect to are overridden; everything else (client auth style,
+ * endpoints as URL templates over the same params the presets use. Only URLs (the spec's
+ * further `urls` too), credentials and the hosts a migration or a captured API base may reach
+ * are overridden; everything else (client auth style,
  * lifetimes, dialect) stays the preset's, so a wrong preset disagrees with the
  * simulator instead of being papered over. Vendors the simulator serves without a preset of
  * the same id are left out.
@@ -49,6 +50,17 @@ const ENDPOINT_FIELDS: Record<string, keyof ProviderOverride> = {
 };
 
 /**
+ * A simulator template may name a value as the vendor's answer spells it (`{instance_url}`);
+ * the presets name every param and captured value in camelCase (`{instanceUrl}`).
+ */
+function camelPlaceholders(template: string): string {
+  return template.replace(
+    /\{([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\}/g,
+    (_, name: string) => `{${name.replace(/_([a-z0-9])/g, (__, c: string) => c.toUpperCase())}}`,
+  );
+}
+
+/**
  * `redirectUri` is where a consent at the simulator sends the browser; without one, the
  * simulator's own callback page, which shows the URL to pass to completeAuthorization; null
  * for none (the program passes its own to beginAuthorization, as the CLI does).
@@ -73,11 +85,23 @@ export function simulatorProfile(
     const override: Record<string, unknown> = {};
     for (const [name, field] of Object.entries(ENDPOINT_FIELDS)) {
       const url = vendor.endpoints[name];
-      if (url) override[field] = url;
+      if (url) override[field] = camelPlaceholders(url);
     }
+    // Every further endpoint it names (Xero `connections`, Atlassian `accessibleResources`,
+    // `userinfo`) replaces the spec's URL of that name.
+    const urls: Record<string, string> = {};
+    for (const [name, url] of Object.entries(vendor.endpoints)) {
+      if (!(name in ENDPOINT_FIELDS) && name !== 'migratedApiBase' && url)
+        urls[name] = camelPlaceholders(url);
+    }
+    if (Object.keys(urls).length > 0) override['urls'] = urls;
     if (vendor.identityPath) override['identityPath'] = vendor.identityPath;
-    const migrated = vendor.endpoints['migratedApiBase'];
-    if (migrated) override['redirectAuthHosts'] = [new URL(discovery.migrationOrigin).host];
+    const hosts: string[] = [];
+    if (vendor.endpoints['migratedApiBase']) hosts.push(new URL(discovery.migrationOrigin).host);
+    // An API base the vendor names while connecting (Salesforce's instance URL) lives on the
+    // simulator's own origin: that host may receive the credentials.
+    if (vendor.endpoints['apiBase']?.startsWith('{')) hosts.push(new URL(discovery.origin).host);
+    if (hosts.length > 0) override['redirectAuthHosts'] = hosts;
     providers[id] = override as ProviderOverride;
     clients[id] = (vendor.clients ?? []).map((c) => ({
       clientId: c.clientId,

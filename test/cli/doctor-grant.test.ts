@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
-import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
+import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { consent } from '../helpers/sim-baton.js';
 import { run } from './run.js';
 

@@ -1,5 +1,5 @@
 import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
-import { endpointsFor } from '../../providers/template.js';
+import { authEndpointsFor } from '../../providers/template.js';
 
 /**
  * Words a person reads on the connect pages. What a param and its values are called is the
@@ -70,7 +70,7 @@ export function authorizationSources(
   for (const combo of combos) {
     let url: URL;
     try {
-      url = new URL(endpointsFor(spec, combo).authorizationUrl as string);
+      url = new URL(authEndpointsFor(spec, combo).authorizationUrl as string);
     } catch {
       continue;
     }

@@ -503,6 +503,7 @@ export async function registerConnect(
     let done: ConnectSession | null;
     try {
       const info = await baton.completeAuthorization({
+        query: q,
         state,
         ...(q['code'] !== undefined ? { code: q['code'] } : {}),
         ...(q['error'] !== undefined ? { error: q['error'] } : {}),
@@ -537,6 +538,7 @@ export async function registerConnect(
       if (await callback(req, reply)) return reply;
       const q = req.query;
       const info = await baton.completeAuthorization({
+        query: q,
         state: q['state'] ?? '',
         ...(q['code'] !== undefined ? { code: q['code'] } : {}),
         ...(q['error'] !== undefined ? { error: q['error'] } : {}),
