@@ -22,7 +22,9 @@ export const atlassian: ProviderSpec = {
   scopes: ['read:jira-work', 'read:jira-user', 'offline_access'],
   scopeSeparator: ' ',
   defaultExpiresIn: 3600,
-  refreshTokenLifetime: { seconds: 90 * 24 * 3600, sliding: true },
+  refreshTokenLifetime: { seconds: 90 * 24 * 3600, sliding: true, absoluteSeconds: 365 * 24 * 3600 },
+  // Reuse after a 10-minute leeway revokes every refresh token of the grant: Baton never does it.
+  refreshTokenReuse: { mode: 'window', seconds: 600, revokesFamily: true },
   redirectAuthHosts: [],
   errorDialect: 'rfc6749',
   identityPath: 'rest/api/3/myself',

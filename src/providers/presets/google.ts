@@ -22,7 +22,8 @@ export const google: ProviderSpec = {
   scopes: ['https://www.googleapis.com/auth/userinfo.email'],
   scopeSeparator: ' ',
   defaultExpiresIn: 3600,
-  refreshTokenLifetime: null,
+  // A refresh token unused for six months dies.
+  refreshTokenLifetime: { seconds: 183 * 24 * 3600, sliding: true },
   redirectAuthHosts: ['*.googleapis.com'],
   errorDialect: 'rfc6749',
   identityPath: 'oauth2/v3/userinfo',

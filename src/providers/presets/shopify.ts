@@ -30,6 +30,8 @@ export const shopify: ProviderSpec = {
   scopeSeparator: ',',
   defaultExpiresIn: null,
   refreshTokenLifetime: { seconds: 90 * 24 * 3600, sliding: true },
+  // The previous refresh token stays good until the new access token is used.
+  refreshTokenReuse: { mode: 'until_new_used' },
   redirectAuthHosts: [],
   errorDialect: 'rfc6749',
   identityPath: 'shop.json',

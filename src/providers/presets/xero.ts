@@ -21,6 +21,8 @@ export const xero: ProviderSpec = {
   scopeSeparator: ' ',
   defaultExpiresIn: 1800,
   refreshTokenLifetime: { seconds: 60 * 24 * 3600, sliding: true },
+  // The replaced refresh token may be presented again for 30 minutes (a lost answer is recovered inside it).
+  refreshTokenReuse: { mode: 'window', seconds: 1800 },
   redirectAuthHosts: [],
   errorDialect: 'rfc6749',
   identityPath: 'connections',
