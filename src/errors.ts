@@ -4,6 +4,12 @@ import { redact, redactedCause, type Secret } from './redact.js';
  * Every error Baton throws is a BatonError: a stable `code`, the connection and provider it
  * concerns (when known), and a `remediation` sentence telling a person what to do. Messages
  * never contain secrets: whatever text comes from a provider passes through `redact` first.
+ *
+ * What to do depends on who reads it, and each audience's sentence is data of the error, set
+ * where it is made: `remediation` speaks to a program using the library, `cliRemediation` to a
+ * person at the `baton` command line, `httpRemediation` to a client of `baton serve`'s HTTP API
+ * (README, "Problems"); `forOperator` says that only the server's operator can act on it.
+ * Where an audience's sentence is not given, the library's is used.
  */
 
 export interface BatonErrorOptions {
@@ -15,6 +21,17 @@ export interface BatonErrorOptions {
    * to a program (`baton.beginAuthorization()`, `a pg.Pool`): the CLI shows this one instead.
    */
   cliRemediation?: string | undefined;
+  /**
+   * The remediation as a client of the HTTP API needs it (which route to call, what to send,
+   * which operation the key needs), when the library's does not fit: the server answers this one.
+   */
+  httpRemediation?: string | undefined;
+  /**
+   * Only the operator of `baton serve` can fix this (its configuration, provider specs, clients,
+   * store): the HTTP API says so — in `httpRemediation`'s words if given — and the library's
+   * `remediation` goes to the server's log.
+   */
+  forOperator?: boolean | undefined;
   cause?: unknown;
   /**
    * Secrets the message (and a ProviderError's excerpt) may quote: given, they are redacted at
@@ -30,6 +47,10 @@ export class BatonError extends Error {
   readonly remediation: string;
   /** The command line's wording of the remediation, when it differs (see BatonErrorOptions). */
   readonly cliRemediation: string | undefined;
+  /** The HTTP API's wording of the remediation, when it differs (see BatonErrorOptions). */
+  readonly httpRemediation: string | undefined;
+  /** Whether only the server's operator can act on it (see BatonErrorOptions). */
+  readonly forOperator: boolean;
 
   constructor(code: string, message: string, remediation: string, options: BatonErrorOptions = {}) {
     const secrets = options.secrets;
@@ -47,6 +68,8 @@ export class BatonError extends Error {
     this.provider = options.provider;
     this.remediation = options.remediation ?? remediation;
     this.cliRemediation = options.cliRemediation;
+    this.httpRemediation = options.httpRemediation;
+    this.forOperator = options.forOperator ?? false;
   }
 
   /** What a CLI or log line shows: the message and what to do about it. */
@@ -67,6 +90,22 @@ export class BatonError extends Error {
   }
 }
 
+/**
+ * How the HTTP API's remediations name a connection: `"acme"` in a sentence and `acme`
+ * (percent-encoded) in a route; `the connection` and `{id}` when the error names none (or none
+ * a route can carry).
+ */
+export function connectionRef(connectionId: string | undefined): { where: string; path: string } {
+  if (!connectionId) return { where: 'the connection', path: '{id}' };
+  let path = '{id}';
+  try {
+    path = encodeURIComponent(connectionId);
+  } catch {
+    // A broken UTF-16 surrogate names no route (and no stored connection).
+  }
+  return { where: `"${connectionId}"`, path };
+}
+
 /** The provider no longer honours the grant: a person must authorize the connection again. */
 export class ReauthorizationRequired extends BatonError {
   constructor(message: string, options: BatonErrorOptions = {}) {
@@ -80,10 +119,16 @@ export class ReauthorizationRequired extends BatonError {
         cliRemediation: options.connectionId
           ? `Authorize it again with its stored provider, params and client: baton reconnect ${options.connectionId}`
           : 'Authorize the connection again: baton reconnect <id>',
+        httpRemediation: reauthorizeOverHttp(options.connectionId),
         ...options,
       },
     );
   }
+}
+
+function reauthorizeOverHttp(id: string | undefined): string {
+  const { where, path } = connectionRef(id);
+  return `A person must authorize ${where} again: send them to the connect page in \`reconnect\` (given to keys with the manage operation, as is GET /v1/connections/${path}'s reconnectUrl), or make one with POST /v1/connect-sessions {"connectionId": ${JSON.stringify(id ?? '…')}} (manage).`;
 }
 
 /** The provider rejected the client credentials (RFC 6749 `invalid_client`, Checkissuing "Access Denied"). */
@@ -97,10 +142,20 @@ export class InvalidClient extends BatonError {
       env
         ? `Check the client id and secret configured for ${options.provider ?? 'this provider'}: they must be the ${env} credentials (sandbox and production credentials differ).`
         : `Check the client id and secret configured for ${options.provider ?? 'this provider'} (BATON_<PROVIDER>_CLIENT_ID / _CLIENT_SECRET or Baton.open({ clients })).`,
-      options,
+      {
+        cliRemediation: env ? undefined : clientCheckForCli(options.provider ?? '<provider>'),
+        httpRemediation: `The provider refused this server's OAuth client for ${options.provider ?? 'this provider'}${env ? ` (it must be the ${env} one)` : ''}: the server's operator must fix the client id and secret.`,
+        forOperator: true,
+        ...options,
+      },
     );
     this.environment = env;
   }
+}
+
+function clientCheckForCli(provider: string): string {
+  const env = `BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+  return `Check the client id and secret configured for ${provider} (${env}_CLIENT_ID / _CLIENT_SECRET, or clients.${provider} in baton.config.json — \`baton config list\`).`;
 }
 
 export interface MismatchSide {
@@ -123,11 +178,16 @@ export class ConnectionMismatch extends BatonError {
       'connection_mismatch',
       `${message} (stored: ${describeSide(stored)}; requested: ${describeSide(requested)})`,
       'This token was issued to another client or account. Use the configuration it was issued under, or remove the connection and authorize it again under the new one.',
-      options,
+      { httpRemediation: mismatchOverHttp(options.connectionId), ...options },
     );
     this.stored = stored;
     this.requested = requested;
   }
+}
+
+function mismatchOverHttp(id: string | undefined): string {
+  const { where, path } = connectionRef(id);
+  return `Send the provider and params ${where} was created with; or send "replace": true to overwrite it, or DELETE /v1/connections/${path} first (manage).`;
 }
 
 function describeSide(side: MismatchSide): string {
@@ -147,6 +207,7 @@ export type AuthorizationFailure =
   | 'issuer_mismatch'
   | 'redirect_mismatch'
   | 'invalid_id_token'
+  | 'no_resource'
   | 'provider_error';
 
 /** The authorization step failed: wrong or unknown state, the user said no, no code, or an expired code. */
@@ -188,6 +249,8 @@ const AUTHORIZATION_REMEDIATION: Record<AuthorizationFailure, string> = {
     'The callback arrived at another address than the redirect URI the authorization was begun with; complete it on that redirect URI, or begin again with the redirect URI in use.',
   invalid_id_token:
     "The provider's id_token failed validation (signature, issuer, audience, expiry or nonce); nothing was stored. Start the authorization again; if it persists, check the provider's issuer and the client id.",
+  no_resource:
+    'The authorization reached nothing the API works on (no organisation, site or company was chosen, or not the one asked for); choose one on the consent screen and start the authorization again.',
   provider_error: 'The provider reported an error during authorization; start the authorization again.',
 };
 
@@ -281,7 +344,14 @@ export class ProviderError extends BatonError {
       details.status !== undefined && details.status >= 500
         ? 'The provider is failing; Baton retries with backoff. If it persists, check the provider status page.'
         : 'The provider answered in a way Baton did not expect; check the provider configuration (URLs, environment) with `baton doctor`.',
-      options,
+      details.status !== undefined && details.status >= 500
+        ? options
+        : {
+            httpRemediation:
+              "The provider answered in a way Baton did not expect; the server's operator can check the provider configuration (URLs, environment).",
+            forOperator: true,
+            ...options,
+          },
     );
     this.status = details.status;
     this.excerpt =
@@ -320,7 +390,11 @@ export class StoreError extends BatonError {
       'store_error',
       message,
       'Check that the store is reachable and writable (`baton doctor`); Baton keeps any new token pair in memory and commits it when the store is back.',
-      options,
+      {
+        httpRemediation: 'The server could not reach its store; retry shortly. Nothing stored was lost.',
+        forOperator: true,
+        ...options,
+      },
     );
   }
 }
@@ -332,20 +406,30 @@ export class ConnectionNotFound extends BatonError {
       'connection_not_found',
       `No connection named "${connectionId}" is stored.`,
       `Check the id with \`baton list\`, or create it with \`baton connect <provider> --id ${connectionId}\`.`,
-      { connectionId },
+      {
+        connectionId,
+        httpRemediation: `Check the id (GET /v1/connections lists the connections this key may see), or create it (manage): POST /v1/connections for an API key, a token pair or client credentials; POST /v1/connections/${connectionRef(connectionId).path}/authorize or POST /v1/connect-sessions for OAuth.`,
+      },
     );
   }
 }
 
 /** The network failed before the provider answered (refused, reset, timed out). */
 export class NetworkError extends BatonError {
-  constructor(message: string, options: BatonErrorOptions = {}) {
+  /**
+   * Whether the request may have reached the server (a timeout, a connection dropped after it
+   * was sent): its answer was lost, not necessarily its effect. False only when the connection
+   * was never made (refused, unknown host).
+   */
+  readonly mayHaveArrived: boolean;
+  constructor(message: string, options: BatonErrorOptions & { notSent?: boolean } = {}) {
     super(
       'network_error',
       message,
       'The provider could not be reached; Baton retries with backoff. Check connectivity and the provider URL.',
       options,
     );
+    this.mayHaveArrived = options.notSent !== true;
   }
 }
 
@@ -356,9 +440,14 @@ export class SecretKeyError extends BatonError {
       'secret_key_error',
       message,
       'Use the secret key the connection was sealed with (BATON_SECRET_KEY or the key file), or authorize the connection again.',
-      options,
+      { httpRemediation: secretKeyOverHttp(options.connectionId), forOperator: true, ...options },
     );
   }
+}
+
+function secretKeyOverHttp(id: string | undefined): string {
+  const { where } = connectionRef(id);
+  return `The server cannot open the sealed secrets of ${where}: its operator must check the server's secret key, or ${where} must be connected again.`;
 }
 
 export type WebhookSignatureFailure = 'missing' | 'malformed' | 'too_old' | 'in_future' | 'mismatch';

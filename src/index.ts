@@ -12,8 +12,8 @@ export type {
 export { Baton } from './core/baton.js';
 export type { ClientRegistration, ClientsOption } from './core/clients.js';
 export type { Clock } from './core/clock.js';
-export type { ConnectionInfo } from './core/connection-info.js';
-export type { BatonEvents } from './core/events.js';
+export type { ConnectionInfo, GrantLifetime } from './core/connection-info.js';
+export type { BatonEvents, TokenEndpointEvent } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
 export type { McpConnections, McpHints, McpServer, McpTokens, StepUpInput } from './core/mcp.js';
 export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
@@ -21,10 +21,6 @@ export { WEBHOOK_EVENT_TYPES } from './core/outbox.js';
 export type { ClientIdentityOptions } from './core/registrations.js';
 export type { KeyState, RekeyFailure, RekeyOptions, RekeyProgress, RekeyResult } from './core/rekey.js';
 export type { StaticCredentials } from './core/secrets.js';
-export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
-export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
-export type { VerifyWebhookOptions } from './core/webhook-signature.js';
-export { signWebhook, verifyWebhook } from './core/webhook-signature.js';
 export {
   AuthorizationError,
   BatonError,
@@ -45,7 +41,7 @@ export {
   WebhookSignatureError,
 } from './errors.js';
 export type { ResourceMetadata } from './protocol/resource-metadata.js';
-export type { TokenSet } from './protocol/token-set.js';
+export type { GrantTimes, TokenSet } from './protocol/token-set.js';
 export type { ClientConfig } from './protocol/types.js';
 export { MCP_PREFIX, mcpIssuerOf, mcpProviderId } from './providers/mcp.js';
 export { presets } from './providers/presets/index.js';
@@ -53,8 +49,14 @@ export type {
   AuthMode,
   ProviderOverride,
   ProviderSpec,
+  RefreshTokenLifetime,
+  RefreshTokenReuse,
   TokenRateLimit,
 } from './providers/spec.js';
+export type { VerifyWebhookOptions } from './server/webhooks/signature.js';
+export { signWebhook, verifyWebhook } from './server/webhooks/signature.js';
+export type { SimulatorDiscovery, SimulatorProfile } from './simulator-client/profile.js';
+export { connectSimulator, simulatorProfile } from './simulator-client/profile.js';
 export { openStore } from './store/index.js';
 export { type MigrateOptions, migrateStore } from './store/migrate.js';
 export type {

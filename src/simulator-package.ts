@@ -3,6 +3,7 @@
  * providers, protocol or core) and, beside it, what turns a running one into `Baton.open()`
  * options — the README documents them together ("The simulator").
  */
-export type { SimulatorDiscovery, SimulatorProfile } from './core/simulator-profile.js';
-export { connectSimulator, simulatorProfile } from './core/simulator-profile.js';
+
 export * from './simulator/index.js';
+export type { SimulatorDiscovery, SimulatorProfile } from './simulator-client/profile.js';
+export { connectSimulator, simulatorProfile } from './simulator-client/profile.js';

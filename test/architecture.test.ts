@@ -25,7 +25,18 @@ describe('architecture', () => {
     core: ['core', 'protocol', 'providers', 'store', 'errors.ts'],
     server: ['server', 'core', 'providers', 'store', 'errors.ts'],
     mcp: ['mcp', 'core', 'errors.ts'],
-    cli: ['cli', 'core', 'protocol', 'providers', 'store', 'simulator', 'server', 'errors.ts'],
+    'simulator-client': ['simulator-client', 'core', 'providers', 'errors.ts'],
+    cli: [
+      'cli',
+      'core',
+      'protocol',
+      'providers',
+      'store',
+      'simulator',
+      'simulator-client',
+      'server',
+      'errors.ts',
+    ],
   };
   for (const [layer, may] of Object.entries(allowed)) {
     it(`${layer}/ imports only ${may.join(', ')}`, () => {

@@ -230,7 +230,7 @@ export class Cli {
     const config = this.config();
     const options = this.options();
     if (config.simulator) {
-      const { connectSimulator } = await import('../core/simulator-profile.js');
+      const { connectSimulator } = await import('../simulator-client/profile.js');
       // No redirect URI in the clients: `baton connect` listens on its own loopback one.
       const profile = await connectSimulator(config.simulator, null).catch((err: unknown) => {
         if (!opts.offline || !(err instanceof ConfigError)) throw err;
@@ -319,19 +319,11 @@ export function tidy(text: string): string {
 /**
  * The library's remediations speak to a program (`Baton.open({ clients })`); on the command
  * line the same fix is an environment variable, a flag or baton.config.json: an error that
- * words it differently carries `cliRemediation` (BatonErrorOptions), which wins here.
+ * words it differently carries `cliRemediation` (BatonErrorOptions), set where it is made,
+ * which wins here.
  */
 export function cliRemediation(err: BatonError): string {
-  if (err.cliRemediation !== undefined) return tidy(err.cliRemediation);
-  const provider = err.provider ?? '<provider>';
-  const envPrefix = `BATON_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
-  if (err.code === 'config_error' && /^No client is configured/.test(err.message)) {
-    return `Set ${envPrefix}_CLIENT_ID and ${envPrefix}_CLIENT_SECRET, or put the client id in baton.config.json (\`baton config set clients.${provider}.clientId <id>\`) and the secret in ${envPrefix}_CLIENT_SECRET.`;
-  }
-  if (err instanceof InvalidClient && !err.environment) {
-    return `Check the client id and secret configured for ${provider} (${envPrefix}_CLIENT_ID / _CLIENT_SECRET, or clients.${provider} in baton.config.json — \`baton config list\`).`;
-  }
-  return tidy(err.remediation);
+  return tidy(err.cliRemediation ?? err.remediation);
 }
 
 /**

@@ -1,16 +1,26 @@
 import type { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Agent, type Dispatcher, fetch, Headers, type RequestInit, type Response } from 'undici';
-import { ConfigError, carriesSecret, NetworkError, redactedCause, type Secret } from '../errors.js';
+import {
+  ConfigError,
+  carriesSecret,
+  connectionRef,
+  NetworkError,
+  redactedCause,
+  type Secret,
+} from '../errors.js';
 import { type DpopSigner, isResourceNonceChallenge } from '../protocol/dpop.js';
 import { describeNetworkError } from '../protocol/http.js';
+import { readPath } from '../protocol/json-path.js';
 import { hostAllowed } from '../protocol/redirect-policy.js';
 import { followRedirects } from '../protocol/redirects.js';
-import { resolveApiUrl } from '../providers/api-url.js';
+import { type ApiPathRule, resolveApiUrl } from '../providers/api-url.js';
+import type { ApiTokenRejection, ProviderSpec } from '../providers/spec.js';
+import { apiHeadersFor } from '../providers/template.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { openConnection } from './context.js';
 import { dpopKeyOf, signerFor } from './dpop.js';
-import { openSecrets, sealSecrets, secretValues } from './secrets.js';
+import { openSecrets, reconnectWithCredentials, sealSecrets, secretValues } from './secrets.js';
 import { accessTokenOf, isStatic, type TokenSource } from './token-source.js';
 import { writeConnection } from './write-path.js';
 
@@ -68,6 +78,8 @@ interface Answer<R> {
 
 interface Prepared {
   header: [name: string, value: string];
+  /** The spec's `apiHeaders` over the connection's params (a caller's own header of a name wins). */
+  extra: [name: string, value: string][];
   apiOrigin: URL;
 }
 
@@ -79,10 +91,63 @@ const prepared = new WeakMap<LoadedConnection, Prepared>();
 function prepare(conn: LoadedConnection): Prepared {
   let p = prepared.get(conn);
   if (!p) {
-    p = { header: authHeader(conn), apiOrigin: new URL(conn.endpoints.apiBaseUrl) };
+    p = {
+      header: authHeader(conn),
+      extra: apiHeadersFor(conn.spec, conn.record.params),
+      apiOrigin: new URL(conn.endpoints.apiBaseUrl),
+    };
     prepared.set(conn, p);
   }
   return p;
+}
+
+/** Where a credentialed request for a connection goes, and the header that authenticates it. */
+export interface ApiTarget {
+  url: URL;
+  /** Name (lower case) and value, per the connection's auth mode. */
+  credential: [name: string, value: string];
+}
+
+/** Resolved URLs of recent paths: most programs call a handful of endpoints over and over. */
+const resolved = new Map<string, URL>();
+
+/**
+ * The one place a request's URL and credential are computed for a connection — for
+ * `baton.fetch` and `baton.request`, and so for the server's proxy: the path confined under the
+ * API base (`resolveApiUrl`, README "baton.fetch"; `relativeOnly` refuses absolute URLs and "@"
+ * too), a host its credentials may reach (the API's origin, or the spec's `redirectAuthHosts`),
+ * and the credential header of its auth mode.
+ */
+export function apiTarget(
+  conn: LoadedConnection,
+  path: string,
+  rule: Pick<ApiPathRule, 'relativeOnly'> = {},
+): ApiTarget {
+  const base = conn.endpoints.apiBaseUrl;
+  const key = `${rule.relativeOnly ? 'r' : 'a'}\n${base}\n${path}`;
+  let url = resolved.get(key);
+  if (!url) {
+    url = resolveApiUrl(base, path, {
+      ...rule,
+      connectionId: conn.record.id,
+      provider: conn.record.provider,
+    });
+    if (resolved.size >= 512) resolved.clear();
+    resolved.set(key, url);
+  }
+  const { header, apiOrigin } = prepare(conn);
+  if (!hostAllowed(url, conn.spec.redirectAuthHosts, apiOrigin)) {
+    throw new ConfigError(
+      `Refusing to send the credentials of "${conn.record.id}" to ${url.host}, which is not ${conn.spec.displayName}'s API host.`,
+      `Use a path relative to the API base (${apiOrigin.origin}), or add the host to the provider's redirectAuthHosts.`,
+      {
+        connectionId: conn.record.id,
+        provider: conn.record.provider,
+        httpRemediation: `Use a path relative to the API base (${apiOrigin.origin}).`,
+      },
+    );
+  }
+  return { url, credential: header };
 }
 
 /** The header that authenticates a request for this connection, per its auth mode. */
@@ -101,16 +166,36 @@ export function authHeader(conn: LoadedConnection): [name: string, value: string
     );
     return [spec.apiKeyAuth.header.toLowerCase(), value];
   }
-  const token = accessTokenOf(conn);
-  const type = conn.secrets.tokens?.tokenType ?? 'Bearer';
-  return ['authorization', `${type} ${token}`];
+  return tokenAuthHeader(spec, accessTokenOf(conn), conn.secrets.tokens?.tokenType ?? 'Bearer');
+}
+
+/**
+ * Where an access token goes: the spec's `tokenHeader` (`X-Shopify-Access-Token: {accessToken}`),
+ * else `Authorization: <type> <token>` (RFC 6750 §2.1). A DPoP-bound token always goes as
+ * `Authorization: DPoP` (RFC 9449 §7.1).
+ */
+export function tokenAuthHeader(
+  spec: Pick<ProviderSpec, 'tokenHeader'>,
+  token: string,
+  type: string,
+): [name: string, value: string] {
+  const custom = spec.tokenHeader;
+  if (!custom || type === 'DPoP') return ['authorization', `${type} ${token}`];
+  const value = custom.template.replace(/\{(accessToken|tokenType)\}/g, (_, k: string) =>
+    k === 'accessToken' ? token : type,
+  );
+  return [custom.header.toLowerCase(), value];
 }
 
 function missingCredentials(conn: LoadedConnection): ConfigError {
   return new ConfigError(
     `Connection "${conn.record.id}" has no stored ${conn.record.authMode} credentials.`,
     'Connect it again with its API key and secret (`baton connect`).',
-    { connectionId: conn.record.id, provider: conn.record.provider },
+    {
+      connectionId: conn.record.id,
+      provider: conn.record.provider,
+      httpRemediation: reconnectWithCredentials(conn.record.id),
+    },
   );
 }
 
@@ -133,6 +218,50 @@ function replayable(body: unknown): boolean {
   );
 }
 
+/**
+ * Whether a 2xx answer refuses the token all the same (spec `apiTokenRejection`: Slack's
+ * `{"ok": false, "error": "invalid_auth"}`), read without taking the body from the caller.
+ */
+async function refusedIn2xx<R>(
+  ex: Exchange<R>,
+  res: R,
+  rule: ApiTokenRejection,
+): Promise<{ res: R; refused: boolean }> {
+  const status = ex.status(res);
+  if (status < 200 || status >= 300 || !/json/i.test(ex.header(res, 'content-type') ?? '')) {
+    return { res, refused: false };
+  }
+  const peeked = await ex.peek(res);
+  let value: unknown;
+  try {
+    value = readPath(JSON.parse(peeked.text), rule.path);
+  } catch {
+    value = undefined;
+  }
+  return { res: peeked.res, refused: typeof value === 'string' && rule.values.includes(value) };
+}
+
+/** A body read in full, handed back as the stream and body methods undici's `request()` gives. */
+function bufferedBody(buf: Buffer): Dispatcher.ResponseData['body'] {
+  const stream = Readable.from([buf]);
+  const text = () => buf.toString('utf8');
+  return Object.assign(stream, {
+    text: async () => text(),
+    json: async () => JSON.parse(text()) as unknown,
+    arrayBuffer: async () => buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+    bytes: async () => new Uint8Array(buf),
+    blob: async () => new Blob([buf]),
+    formData: async () => {
+      throw new TypeError('formData() is not available on this body');
+    },
+    dump: async () => {
+      stream.destroy();
+    },
+    body: undefined,
+    bodyUsed: false,
+  }) as unknown as Dispatcher.ResponseData['body'];
+}
+
 /** The options of `baton.request`: undici's `request()` shape, with the connection's credentials added. */
 export interface BatonRequestOptions {
   method?: string;
@@ -150,10 +279,16 @@ export interface BatonRequestOptions {
   bodyTimeoutMs?: number;
   /**
    * Drop every response header whose value carries the connection's credential — raw, encoded,
-   * in base64 (the Basic pair too), or a run of it — whatever the header's name: for relaying
-   * the response to someone who must not learn the credential (the server's proxy).
+   * in base64 (the Basic pair too), or a run of it — whatever the header's name, and the header
+   * the credential is sent in, whatever its value: for relaying the response to someone who
+   * must not learn the credential (the server's proxy).
    */
   dropCredentialHeaders?: boolean;
+  /**
+   * Refuse a path that is an absolute URL or carries "@" (an `UnsafeApiPath`, before anything is
+   * sent): for relaying a path from someone who may name no host (the server's proxy).
+   */
+  relativeOnly?: boolean;
 }
 
 /**
@@ -166,7 +301,16 @@ interface Exchange<R> {
   readonly method: string;
   readonly body: unknown;
   /** `dpop`: the request's DPoP proof (RFC 9449 §7), for a DPoP-bound token. */
-  send(url: URL, method: string, body: unknown, credential: [string, string], dpop?: string): Promise<R>;
+  send(
+    url: URL,
+    method: string,
+    body: unknown,
+    credential: [string, string],
+    extra: readonly [string, string][],
+    dpop?: string,
+  ): Promise<R>;
+  /** The body's text without taking it from the caller: the response to return, and the text. */
+  peek(res: R): Promise<{ res: R; text: string }>;
   status(res: R): number;
   /** A response header (lower-case name), the first when repeated. */
   header(res: R, name: string): string | null;
@@ -178,6 +322,8 @@ interface Exchange<R> {
   aborted(): boolean;
   /** The response as returned, given the connection whose credential it was sent with. */
   finish?(res: R, conn: LoadedConnection): R;
+  /** How strictly the path is judged. */
+  readonly rule?: Pick<ApiPathRule, 'relativeOnly'>;
 }
 
 /**
@@ -234,18 +380,13 @@ export class ApiFetcher {
   async #call<R>(id: string, path: string, ex: Exchange<R>): Promise<R> {
     // Warm: straight from the cache (single-use connections are never cached).
     let conn = this.#ctx.cache.fresh(id, this.#ctx.clock.now())?.conn ?? (await this.#tokens.usable(id));
-    const url = this.#resolve(conn.endpoints.apiBaseUrl, path);
-    const { apiOrigin } = prepare(conn);
-    if (!hostAllowed(url, conn.spec.redirectAuthHosts, apiOrigin)) {
-      throw new ConfigError(
-        `Refusing to send the credentials of "${id}" to ${url.host}, which is not ${conn.spec.displayName}'s API host.`,
-        `Use a path relative to the API base (${apiOrigin.origin}), or add the host to the provider's redirectAuthHosts.`,
-        { connectionId: id, provider: conn.record.provider },
-      );
-    }
-    let res = await this.#send(conn, url, ex);
+    let res: R = await this.#send(conn, apiTarget(conn, path, ex.rule).url, ex);
     const rejected = conn.secrets.tokens?.accessToken;
-    if (ex.status(res) === 401 && !isStatic(conn) && rejected && !nonceOnly(res, ex)) {
+    let refused = ex.status(res) === 401;
+    if (!refused && !isStatic(conn) && conn.spec.apiTokenRejection) {
+      ({ res, refused } = await refusedIn2xx(ex, res, conn.spec.apiTokenRejection));
+    }
+    if (refused && !isStatic(conn) && rejected && !nonceOnly(res, ex)) {
       // The token leaves the cache before anything else runs; the next call refreshes.
       this.#ctx.cache.reject(id, rejected);
       // A body that cannot be sent again goes back to the caller with the 401.
@@ -253,28 +394,18 @@ export class ApiFetcher {
         await ex.discard(res);
         const sent = conn;
         conn = await this.#tokens.afterRejection(id, rejected);
-        res = await this.#send(conn, resolveApiUrl(conn.endpoints.apiBaseUrl, path), ex);
+        res = await this.#send(conn, apiTarget(conn, path, ex.rule).url, ex);
         const again = conn.secrets.tokens?.accessToken;
-        if (ex.status(res) === 401 && again) this.#ctx.cache.reject(id, again);
+        let refusedAgain = ex.status(res) === 401;
+        if (!refusedAgain && conn.spec.apiTokenRejection) {
+          ({ res, refused: refusedAgain } = await refusedIn2xx(ex, res, conn.spec.apiTokenRejection));
+        }
+        if (refusedAgain && again) this.#ctx.cache.reject(id, again);
         // The answer may echo either credential: the rejected one was sent too.
-        if (ex.finish) res = ex.finish(res, sent) as Awaited<R>;
+        if (ex.finish) res = ex.finish(res, sent);
       }
     }
     return ex.finish ? ex.finish(res, conn) : res;
-  }
-
-  /** Resolved URLs of recent paths: most programs call a handful of endpoints over and over. */
-  readonly #urls = new Map<string, URL>();
-
-  #resolve(base: string, path: string): URL {
-    const key = `${base}\n${path}`;
-    let url = this.#urls.get(key);
-    if (!url) {
-      url = resolveApiUrl(base, path);
-      if (this.#urls.size >= 512) this.#urls.clear();
-      this.#urls.set(key, url);
-    }
-    return url;
   }
 
   async #send<R>(conn: LoadedConnection, first: URL, ex: Exchange<R>): Promise<R> {
@@ -325,7 +456,8 @@ export class ApiFetcher {
     for (;;) {
       try {
         const proof = dpop ? await dpop.signer.proof(method, url, dpop.token) : undefined;
-        const res = await ex.send(url, method, body, prepare(conn).header, proof);
+        const p = prepare(conn);
+        const res = await ex.send(url, method, body, p.header, p.extra, proof);
         if (!dpop) return res;
         const nonce = ex.header(res, 'dpop-nonce');
         dpop.signer.observe(url, nonce);
@@ -360,7 +492,12 @@ export class ApiFetcher {
       throw new ConfigError(
         `Connection "${conn.record.id}" holds a DPoP-bound token but not the key it is bound to.`,
         'Connect it again (`baton connect`) so that Baton makes the key and the provider binds new tokens to it.',
-        { connectionId: conn.record.id, provider: conn.record.provider },
+        {
+          connectionId: conn.record.id,
+          provider: conn.record.provider,
+          httpRemediation: `Connect ${connectionRef(conn.record.id).where} again: send the account owner to a connect page (POST /v1/connect-sessions, manage).`,
+          forOperator: true,
+        },
       );
     }
     const key = await dpopKeyOf(tokens.dpopKey);
@@ -411,14 +548,17 @@ class FetchExchange implements Exchange<Response> {
     method: string,
     body: unknown,
     [name, value]: [string, string],
+    extra: readonly [string, string][],
     dpop?: string,
   ): Promise<Response> {
     const init = this.#init;
     // The common case (no caller headers) skips building a Headers object.
     let headers: RequestInit['headers'];
-    if (init.headers === undefined) headers = dpop ? { [name]: value, dpop } : { [name]: value };
+    if (init.headers === undefined && extra.length === 0)
+      headers = dpop ? { [name]: value, dpop } : { [name]: value };
     else {
       const h = new Headers(init.headers);
+      for (const [k, v] of extra) if (!h.has(k)) h.set(k, v);
       h.set(name, value);
       if (dpop) h.set('dpop', dpop);
       else h.delete('dpop');
@@ -459,6 +599,9 @@ class FetchExchange implements Exchange<Response> {
   async discard(res: Response): Promise<void> {
     await res.body?.cancel().catch(() => undefined);
   }
+  async peek(res: Response): Promise<{ res: Response; text: string }> {
+    return { res, text: await res.clone().text() };
+  }
 }
 
 /** `baton.request`'s exchange: undici's `request()`, the body a Node stream. */
@@ -466,6 +609,7 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
   readonly method: string;
   readonly body: unknown;
   readonly timeoutMs: number | undefined;
+  readonly rule: Pick<ApiPathRule, 'relativeOnly'>;
   readonly #options: BatonRequestOptions;
   readonly #dispatcher: Dispatcher;
   readonly #headersTimeout: number;
@@ -477,6 +621,7 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
     this.method = (options.method ?? 'GET').toUpperCase();
     this.body = options.body;
     this.timeoutMs = options.timeoutMs;
+    this.rule = options.relativeOnly ? { relativeOnly: true } : {};
   }
 
   send(
@@ -484,14 +629,19 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
     method: string,
     body: unknown,
     [name, value]: [string, string],
+    extra: readonly [string, string][],
     dpop?: string,
   ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of extra) headers[k] = v;
     const given = this.#options.headers;
     if (given) {
       for (const k in given) {
         const lower = k.toLowerCase();
-        if (lower !== name && lower !== 'dpop') headers[k] = given[k] as string | string[];
+        if (lower !== name && lower !== 'dpop') {
+          if (lower !== k) delete headers[lower];
+          headers[k] = given[k] as string | string[];
+        }
       }
     }
     headers[name] = value;
@@ -513,7 +663,7 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
     // What was sent: the credential of the header without its scheme (the token of `Bearer
     // <token>`, the base64 of `Basic <b64>`, the value of an API-key template) and, for static
     // credentials, the key, the secret and their Basic pair, which templates and Basic carry.
-    const sent = prepare(conn).header[1];
+    const [sentIn, sent] = prepare(conn).header;
     const secrets: Secret[] = [sent.slice(sent.indexOf(' ') + 1)];
     const c = conn.secrets.credentials;
     if (c) {
@@ -525,7 +675,7 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
       const value = headers[name];
       if (value === undefined) continue;
       const values = Array.isArray(value) ? value : [value];
-      if (values.some((v) => carriesSecret(v, secrets))) delete headers[name];
+      if (name === sentIn || values.some((v) => carriesSecret(v, secrets))) delete headers[name];
     }
     return res;
   }
@@ -542,5 +692,9 @@ class RequestExchange implements Exchange<Dispatcher.ResponseData> {
   }
   async discard(res: Dispatcher.ResponseData): Promise<void> {
     await res.body.dump().catch(() => undefined);
+  }
+  async peek(res: Dispatcher.ResponseData): Promise<{ res: Dispatcher.ResponseData; text: string }> {
+    const buf = Buffer.from(await res.body.arrayBuffer());
+    return { res: { ...res, body: bufferedBody(buf) }, text: buf.toString('utf8') };
   }
 }

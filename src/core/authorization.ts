@@ -13,21 +13,29 @@ import {
   parseCallback,
 } from '../protocol/authorization.js';
 import type { DpopPrivateJwk } from '../protocol/dpop.js';
-import { exchangeAuthorizationCode, pushAuthorizationRequest } from '../protocol/grants.js';
+import {
+  exchangeAuthorizationCode,
+  type GrantContext,
+  pushAuthorizationRequest,
+  revokeToken,
+} from '../protocol/grants.js';
 import type { IdTokenClaims } from '../protocol/id-token.js';
 import { createPkce, randomState } from '../protocol/pkce.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import type { ClientConfig } from '../protocol/types.js';
+import { captureFrom, missingRequired } from '../providers/capture.js';
 import { resolveParams } from '../providers/params.js';
 import { checkScopes } from '../providers/scopes.js';
 import type { ProviderSpec } from '../providers/spec.js';
-import { resourcesFor } from '../providers/template.js';
+import { authEndpointsFor, resourcesFor } from '../providers/template.js';
 import type { SealBinding } from '../store/sealer.js';
 import type { AccountInfo, PendingAuthorization } from '../store/store.js';
-import { checkReplace, type FacadeParts, grantContext, saveConnection, specFor } from './connect.js';
+import { checkReplace, type FacadeParts, saveConnection, specFor } from './connect.js';
+import { runConnectSteps } from './connect-steps.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
-import { type CoreContext, connectionEndpoints, prepareProvider } from './context.js';
+import { type CoreContext, prepareProvider } from './context.js';
 import { boundTo, dpopKeyOf, keyForGrant } from './dpop.js';
+import { grantContextOf } from './grant-context.js';
 import { checkIdToken } from './id-tokens.js';
 import { str } from './identity.js';
 import { toTokenSet } from './token-lifetime.js';
@@ -61,7 +69,15 @@ export interface BeginAuthorizationResult {
 
 export type CompleteAuthorizationInput =
   | { callbackUrl: string }
-  | { state: string; code?: string; error?: string; errorDescription?: string; iss?: string };
+  | {
+      state: string;
+      code?: string;
+      error?: string;
+      errorDescription?: string;
+      iss?: string;
+      /** The callback's other query parameters, for providers that add their own (QuickBooks `realmId`). */
+      query?: Record<string, string | undefined>;
+    };
 
 /** RFC 6749 §4.1.1 (+ RFC 7636): the URL to send the user to, and a pending authorization stored under its state. */
 export async function beginAuthorization(
@@ -79,11 +95,17 @@ export async function beginAuthorization(
     throw new ConfigError(
       `No redirect URI is configured for ${spec.displayName}.`,
       'Pass redirectUri to beginAuthorization(), or set it in the client configuration (redirectUri / BATON_<PROVIDER>_REDIRECT_URI).',
-      { provider: spec.id, connectionId: input.connectionId },
+      {
+        provider: spec.id,
+        connectionId: input.connectionId,
+        httpRemediation:
+          "Send redirectUri in the body, or ask the server's operator to configure one for the client.",
+        forOperator: true,
+      },
     );
   }
   await checkReplace(ctx, input.connectionId, spec, params, client, input.replace);
-  const endpoints = connectionEndpoints(spec, { params, apiBaseUrl: null });
+  const endpoints = authEndpointsFor(spec, params, client.clientId);
   const state = randomState();
   const pkce = spec.pkce ? createPkce() : null;
   const scopes = input.scopes ?? spec.scopes;
@@ -94,7 +116,7 @@ export async function beginAuthorization(
     throw new ConfigError(
       `${spec.displayName} is asked for openid, but its spec names no issuer, so its id_tokens cannot be verified.`,
       `Give the ${spec.id} spec its issuer (providers: { ${spec.id}: { issuer } }), or leave openid out of its scopes.`,
-      { provider: spec.id, connectionId: input.connectionId },
+      { provider: spec.id, connectionId: input.connectionId, forOperator: true },
     );
   }
   // RFC 9449 §10: the code is bound to the key its token request will prove.
@@ -176,6 +198,7 @@ export async function completeAuthorization(
     'callbackUrl' in input
       ? parseCallback(input.callbackUrl)
       : parseCallback({
+          ...input.query,
           state: input.state,
           ...(input.code !== undefined ? { code: input.code } : {}),
           ...(input.error !== undefined ? { error: input.error } : {}),
@@ -223,7 +246,11 @@ export async function completeAuthorization(
   const codeVerifier = typeof secret['codeVerifier'] === 'string' ? secret['codeVerifier'] : undefined;
   const dpopJwk = secret['dpopKey'] as DpopPrivateJwk | null | undefined;
   const dpop = dpopJwk ? await dpopKeyOf(dpopJwk) : null;
-  const grant = grantContext(ctx, spec, pending.params, client, pending.connectionId, undefined, dpop);
+  const grant = grantContextOf(
+    ctx,
+    { spec, params: pending.params, client, connectionId: pending.connectionId },
+    { dpop },
+  );
   const response = await exchangeAuthorizationCode(grant, {
     code,
     redirectUri: pending.redirectUri,
@@ -248,17 +275,63 @@ export async function completeAuthorization(
   const claims = nonce
     ? await checkIdToken(ctx, tokens, { nonce, issuer, clientId: client.clientId, ...opts })
     : null;
+  const params = await capturedParams(parts, spec, pending.params, cb.query, tokens, grant, opts);
   const record = await saveConnection(parts, {
     id: pending.connectionId,
     provider: spec.id,
     authMode: 'oauth2',
-    params: pending.params,
+    params,
     clientId: client.clientId,
     secrets: { tokens, credentials: null },
     scopes: tokens.scope ?? pending.scopes,
     account: claims ? accountFromClaims(claims) : accountFromTokens(tokens),
   });
   return toConnectionInfo(record);
+}
+
+/**
+ * The connection's params once the provider has handed over what the spec captures (README,
+ * "Providers"): the callback's query, the token response, then the connect steps' answers. A
+ * value the spec requires and did not get, or a step that reached nothing, fails the
+ * authorization before anything is stored, and the new grant is revoked where the provider
+ * allows it.
+ */
+async function capturedParams(
+  parts: FacadeParts,
+  spec: ProviderSpec,
+  given: Record<string, string>,
+  query: URLSearchParams | undefined,
+  tokens: TokenSet,
+  grant: GrantContext,
+  opts: { provider: string; connectionId: string },
+): Promise<Record<string, string>> {
+  if (!spec.captures && !spec.connectSteps) return given;
+  try {
+    let params = {
+      ...given,
+      ...captureFrom(spec, 'callback', query ?? new URLSearchParams()),
+      ...captureFrom(spec, 'token', tokens.extra),
+    };
+    params = await runConnectSteps(parts.ctx, spec, params, tokens, opts);
+    const missing = missingRequired(spec, params);
+    if (missing.length > 0) {
+      throw new AuthorizationError(
+        'no_resource',
+        `${spec.displayName} did not give ${missing.join(', ')} with the authorization (${missing.map((m) => spec.captures?.[m]?.description ?? m).join('; ')}).`,
+        opts,
+      );
+    }
+    return params;
+  } catch (err) {
+    const refresh = tokens.refreshToken !== null && spec.revocation?.takes !== 'access_token';
+    if (grant.revocationUrl) {
+      await revokeToken(grant, {
+        token: refresh ? (tokens.refreshToken as string) : tokens.accessToken,
+        tokenTypeHint: refresh ? 'refresh_token' : 'access_token',
+      }).catch(() => undefined);
+    }
+    throw err;
+  }
 }
 
 /** What a pending authorization's sealed part is bound to: its state, provider, params and client. */
@@ -328,11 +401,11 @@ async function pushed(
     throw new ConfigError(
       `${spec.displayName} is set to push authorization requests (par), but publishes no pushed_authorization_request_endpoint.`,
       `Give the ${spec.id} spec its issuer so the endpoint is discovered, or remove par from it.`,
-      { provider: spec.id, connectionId },
+      { provider: spec.id, connectionId, forOperator: true },
     );
   }
   const full = new URL(url);
-  const grant = grantContext(parts.ctx, spec, params, client, connectionId);
+  const grant = grantContextOf(parts.ctx, { spec, params, client, connectionId });
   const { requestUri } = await pushAuthorizationRequest(grant, { url: parUrl, params: full.searchParams });
   const short = new URL(`${full.origin}${full.pathname}`);
   short.searchParams.set('client_id', client.clientId);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Dispatcher, Response } from 'undici';
-import { ConfigError, ConnectionNotFound, StoreError } from '../errors.js';
+import { ConfigError, ConnectionNotFound, ProviderError, StoreError } from '../errors.js';
 import { DpopNonces } from '../protocol/dpop-nonces.js';
 import type { Introspection } from '../protocol/grants.js';
 import { revokeToken } from '../protocol/grants.js';
@@ -23,11 +23,17 @@ import {
 } from './authorization.js';
 import { ClientDirectory, type ClientRegistration, type ClientsOption } from './clients.js';
 import { type Clock, systemClock } from './clock.js';
-import { type ConnectInput, connect, type FacadeParts, grantContext } from './connect.js';
-import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
+import { type ConnectInput, connect, type FacadeParts } from './connect.js';
+import {
+  type ConnectionInfo,
+  type GrantLifetime,
+  toConnectionInfo,
+  toGrantLifetime,
+} from './connection-info.js';
 import { type CoreContext, openConnection, prepareProvider, readRecord } from './context.js';
 import { Discovery } from './discovery.js';
 import { BatonEmitter, type BatonEvents } from './events.js';
+import { grantContextOf } from './grant-context.js';
 import { journalPath, RescueJournal } from './held-pairs.js';
 import { identify } from './identity.js';
 import { checkConnectionId } from './ids.js';
@@ -47,8 +53,9 @@ import {
   rekey,
 } from './rekey.js';
 import { type Released, releaseCredentials } from './release.js';
-import { type ConnectionSecrets, sealSecrets } from './secrets.js';
+import { type ConnectionSecrets, openSecrets, sealSecrets } from './secrets.js';
 import { TokenCache } from './token-cache.js';
+import { timesOf } from './token-lifetime.js';
 import { TokenSource } from './token-source.js';
 import {
   type ClientCheck,
@@ -91,6 +98,12 @@ export interface BatonOptions {
    * its client metadata document.
    */
   mcp?: ClientIdentityOptions;
+  /**
+   * Emit `connection.expiring` (the library event and the webhook) once a grant's absolute end —
+   * the spec's `refreshTokenLifetime.absoluteSeconds`, which no refresh extends — is this near.
+   * Default 14 days.
+   */
+  expiringWithinMs?: number;
   /** Start the background keeper (refreshes tokens and keeps sliding refresh tokens alive). */
   keeper?: boolean | KeeperOptions;
   /**
@@ -170,6 +183,13 @@ export class Baton {
   static async open(options: BatonOptions = {}): Promise<Baton> {
     const env = options.env ?? process.env;
     const providers = ProviderRegistry.create(options.providers);
+    const expiringWithinMs = options.expiringWithinMs ?? 14 * 86_400_000;
+    if (!(Number.isFinite(expiringWithinMs) && expiringWithinMs > 0)) {
+      throw new ConfigError(
+        `expiringWithinMs ${expiringWithinMs} is not a positive number of milliseconds.`,
+        'Set expiringWithinMs above 0, e.g. 14 * 86_400_000 for two weeks.',
+      );
+    }
     const ownsStore = typeof options.store === 'string' || options.store === undefined;
     const store = await openStore(options.store, { env });
     let sealer: Sealer;
@@ -220,6 +240,7 @@ export class Baton {
         leaseTtlMs: options.leaseTtlMs ?? 30_000,
         retry,
         http: options.http ?? {},
+        expiringWithinMs,
       },
       owner: `${process.pid}:${randomUUID()}`,
       cache: new TokenCache(),
@@ -255,6 +276,11 @@ export class Baton {
 
   get providers(): ProviderRegistry {
     return this.#ctx.providers;
+  }
+
+  /** How near a grant's absolute end is when `connection.expiring` is emitted (`expiringWithinMs`). */
+  get expiringWithinMs(): number {
+    return this.#ctx.options.expiringWithinMs;
   }
 
   /** Whether this Baton writes webhook events to the store's outbox. */
@@ -377,6 +403,19 @@ export class Baton {
   }
 
   /**
+   * When the connection's grant ends (README, "When tokens are refreshed"): its refresh token's
+   * own end (moved by each use when it slides) and the absolute end no refresh extends. Null
+   * when it holds no refresh token. Read from the sealed token set: no secret is returned.
+   */
+  async lifetime(id: string): Promise<GrantLifetime | null> {
+    const record = await readRecord(this.#ctx, id);
+    if (!record) throw new ConnectionNotFound(id);
+    const tokens = openSecrets(this.#ctx.sealer, record).tokens;
+    if (!tokens?.refreshToken) return null;
+    return toGrantLifetime(timesOf(tokens));
+  }
+
+  /**
    * Connections in id order, never their secrets. A page: `{ limit, after, provider, status,
    * idPrefix }`, answered from an index; the next page is `after` the last id, and a page
    * shorter than `limit` is the last. With no `limit`, every connection that matches, in one
@@ -441,18 +480,31 @@ export class Baton {
       let revokedAtProvider = false;
       const tokens = conn.secrets.tokens;
       if (conn.endpoints.revocationUrl && conn.client && (tokens || held)) {
-        const ctx = grantContext(this.#ctx, conn.spec, record.params, conn.client, id, conn);
+        const ctx = grantContextOf(this.#ctx, conn);
         // A pair held while the store was down is the live one: revoke it too. A live access
         // token is revoked as well: when a rotation was lost with a process, the stored refresh
         // token is already dead, and the access token is what still names the grant (RFC 7009
         // §2.1 lets a server revoke the whole grant from either).
         const now = this.#ctx.clock.now();
+        // Some endpoints take only the access token, which ends the whole grant (Dropbox, Slack).
+        const accessOnly = conn.spec.revocation?.takes === 'access_token';
         for (const t of [held?.tokens, tokens]) {
           if (!t) continue;
-          if (t.refreshToken)
+          let ended = false;
+          if (t.refreshToken && !accessOnly) {
             await revokeToken(ctx, { token: t.refreshToken, tokenTypeHint: 'refresh_token' });
-          if (!t.refreshToken || t.expiresAt === null || t.expiresAt > now)
-            await revokeToken(ctx, { token: t.accessToken, tokenTypeHint: 'access_token' });
+            ended = true;
+          }
+          if (accessOnly || !t.refreshToken || t.expiresAt === null || t.expiresAt > now) {
+            // Most servers end the whole grant with its refresh token (RFC 7009 §2.1) and then
+            // refuse its access token as unknown (Zoom, Notion): that refusal is no failure.
+            await revokeToken(ctx, { token: t.accessToken, tokenTypeHint: 'access_token' }).catch(
+              (err: unknown) => {
+                const refused = err instanceof ProviderError && err.status !== undefined && err.status < 500;
+                if (!ended || !refused) throw err;
+              },
+            );
+          }
           revokedAtProvider = true;
         }
       }

@@ -61,7 +61,14 @@ export class ClientDirectory {
   configured(provider: string, params: Record<string, string>): ClientRegistration | undefined {
     const regs = this.#clients.get(provider);
     if (regs) {
-      const match = regs.find((r) => Object.entries(r.params ?? {}).every(([k, v]) => params[k] === v));
+      // The most specific registration whose params all match: a Zoom server-to-server client
+      // (for one accountId) before the app's client for everyone.
+      let match: ClientRegistration | undefined;
+      for (const r of regs) {
+        const own = Object.entries(r.params ?? {});
+        if (!own.every(([k, v]) => params[k] === v)) continue;
+        if (!match || own.length > Object.keys(match.params ?? {}).length) match = r;
+      }
       if (match) return match;
     }
     const clientId = this.#env[envName(provider, 'CLIENT_ID')];
@@ -89,11 +96,20 @@ export class ClientDirectory {
     throw new ConfigError(
       `No client is configured for ${provider}${scope ? ` (${scope})` : ''}.`,
       `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or pass clients: { ${provider}: { clientId, clientSecret } } to Baton.open().`,
-      {
-        provider,
-        connectionId,
-        cliRemediation: `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or put the client id in baton.config.json (\`baton config set clients.${provider}.clientId <id>\`) and the secret in ${envName(provider, 'CLIENT_SECRET')}.`,
-      },
+      { provider, connectionId, ...noClientRemediations(provider) },
     );
   }
+}
+
+/** A missing client said for the command line and for the HTTP API, where only the operator can add one. */
+export function noClientRemediations(provider: string): {
+  cliRemediation: string;
+  httpRemediation: string;
+  forOperator: true;
+} {
+  return {
+    cliRemediation: `Set ${envName(provider, 'CLIENT_ID')} and ${envName(provider, 'CLIENT_SECRET')}, or put the client id in baton.config.json (\`baton config set clients.${provider}.clientId <id>\`) and the secret in ${envName(provider, 'CLIENT_SECRET')}.`,
+    httpRemediation: `This server has no OAuth client for ${provider}: its operator must configure one.`,
+    forOperator: true,
+  };
 }

@@ -1,9 +1,12 @@
 import { revokeToken } from '../protocol/grants.js';
 import type { TokenSet } from '../protocol/token-set.js';
+import { captureFrom } from '../providers/capture.js';
+import type { ProviderSpec } from '../providers/spec.js';
 import type { ConnectionRecord } from '../store/store.js';
 import { toConnectionInfo } from './connection-info.js';
 import { type CoreContext, type LoadedConnection, openConnection } from './context.js';
-import { grantContextOf } from './grant.js';
+import { carryNotice, ExpiringNotice } from './expiring.js';
+import { grantContextOf } from './grant-context.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { spentOf, WriteRefused, writeConnection } from './write-path.js';
 
@@ -23,16 +26,27 @@ export async function commitPair(
   fresh = false,
 ): Promise<LoadedConnection> {
   const id = from.record.id;
+  const notice = new ExpiringNotice(ctx);
   let written: ConnectionRecord | null;
   try {
     written = await writeConnection(
       ctx,
       id,
       'commit_tokens',
-      (current) => withTokens(ctx, current, from, tokens),
+      (current) => {
+        notice.clear();
+        if (!current) return null;
+        return withTokens(
+          ctx,
+          current,
+          from,
+          notice.note(carryNotice(ctx, current, from.record.version, tokens)),
+        );
+      },
       {
         from: { version: from.record.version, spent: spentOf(from.secrets.tokens), binding: from.record },
         ...(fresh ? { known: from.record } : {}),
+        events: notice.events,
       },
     );
   } catch (err) {
@@ -43,19 +57,21 @@ export async function commitPair(
   }
   const record = written as ConnectionRecord;
   ctx.events.emit('refreshed', toConnectionInfo(record));
+  notice.emit(record);
   return openConnection(ctx, record);
 }
 
 function withTokens(
   ctx: CoreContext,
-  base: ConnectionRecord | null,
+  current: ConnectionRecord,
   from: LoadedConnection,
   tokens: TokenSet,
 ): ConnectionRecord {
-  // The write path refuses a removed connection before building.
-  const current = base as ConnectionRecord;
-  // The client the pair was granted to: another one when the refused client was replaced.
-  const next = { ...current, clientId: from.client?.clientId ?? current.clientId };
+  // What the token response hands over again (an instance URL) is kept with the pair; the seal
+  // is bound to the params it lands with. The client the pair was granted to: another one when
+  // the refused client was replaced.
+  const params = recaptured(from.spec, current.params, tokens.extra);
+  const next = { ...current, params, clientId: from.client?.clientId ?? current.clientId };
   return {
     ...next,
     sealed: sealSecrets(ctx.sealer, next, { tokens, credentials: from.secrets.credentials }),
@@ -65,6 +81,27 @@ function withTokens(
     lastRefreshedAt: ctx.clock.now(),
     lastError: null,
   };
+}
+
+/**
+ * The params after a refresh: the spec's token-response captures the response carries again
+ * replace the stored ones. One the spec does not accept (an instance URL on a host it does not
+ * name) is not taken: the stored value stays, and credentials never go where the spec forbids.
+ */
+export function recaptured(
+  spec: ProviderSpec,
+  params: Record<string, string>,
+  extra: Record<string, unknown>,
+): Record<string, string> {
+  if (!spec.captures) return params;
+  let fresh: Record<string, string>;
+  try {
+    fresh = captureFrom(spec, 'token', extra);
+  } catch {
+    return params;
+  }
+  const changed = Object.entries(fresh).some(([k, v]) => params[k] !== v);
+  return changed ? { ...params, ...fresh } : params;
 }
 
 /** Best effort: a refresh token nobody will store is revoked, never one still in use. */

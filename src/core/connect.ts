@@ -1,23 +1,16 @@
 import type { Response } from 'undici';
-import { ConfigError, ConnectionMismatch } from '../errors.js';
-import type { DpopKey } from '../protocol/dpop.js';
-import type { GrantContext } from '../protocol/grants.js';
+import { ConfigError, ConnectionMismatch, connectionRef } from '../errors.js';
 import { requestClientCredentials } from '../protocol/grants.js';
+import { captureFrom } from '../providers/capture.js';
 import { resolveParams } from '../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../providers/spec.js';
 import type { AccountInfo, ConnectionRecord } from '../store/store.js';
 import type { BatonRequestInit } from './api-fetch.js';
 import type { ClientRegistration } from './clients.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
-import {
-  type CoreContext,
-  connectionEndpoints,
-  type LoadedConnection,
-  openConnection,
-  readRecord,
-} from './context.js';
-import { boundTo, keyForGrant, signerFor } from './dpop.js';
-import { grantContextFor } from './grant-context.js';
+import { type CoreContext, openConnection, readRecord } from './context.js';
+import { boundTo, keyForGrant } from './dpop.js';
+import { grantContextOf } from './grant-context.js';
 import type { Refresher } from './refresher.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
 import { toTokenSet } from './token-lifetime.js';
@@ -53,7 +46,6 @@ export interface ConnectInput {
 }
 
 /** Stores a connection that needs no user consent: static credentials, or client credentials. */
-/** Stores a connection that needs no user consent: static credentials, or client credentials. */
 export async function connect(parts: FacadeParts, input: ConnectInput): Promise<ConnectionInfo> {
   const { ctx } = parts;
   const spec = ctx.providers.get(input.provider);
@@ -66,7 +58,13 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
       throw new ConfigError(
         `Connecting "${input.connectionId}" with ${mode} needs ${mode === 'token_pair' ? 'an API key and secret' : 'an API key'}.`,
         'Pass credentials: { apiKey, apiSecret } (the CLI reads the secret from a hidden prompt, --secret-stdin or the environment).',
-        { provider: spec.id, connectionId: input.connectionId },
+        {
+          provider: spec.id,
+          connectionId: input.connectionId,
+          // (Not as a JSON object: the redactor takes `"apiKey": …` for a credential.)
+          httpRemediation:
+            'Send credentials with an apiKey, and an apiSecret for a token pair, in the request body.',
+        },
       );
     }
     await checkReplace(ctx, input.connectionId, spec, params, null, input.replace);
@@ -102,7 +100,7 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
     const tokens = boundTo(
       toTokenSet(
         await requestClientCredentials(
-          grantContext(ctx, spec, params, client, input.connectionId, undefined, key),
+          grantContextOf(ctx, { spec, params, client, connectionId: input.connectionId }, { dpop: key }),
           scopes.length > 0 ? { scopes } : {},
         ),
         spec,
@@ -114,7 +112,7 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
       id: input.connectionId,
       provider: spec.id,
       authMode: mode,
-      params,
+      params: { ...params, ...captureFrom(spec, 'token', tokens.extra) },
       clientId: client.clientId,
       secrets: { tokens, credentials: null },
       scopes: tokens.scope ?? (scopes.length > 0 ? scopes : null),
@@ -129,6 +127,7 @@ export async function connect(parts: FacadeParts, input: ConnectInput): Promise<
       provider: spec.id,
       connectionId: input.connectionId,
       cliRemediation: `Run \`baton connect ${spec.id}\`, which runs the authorization flow.`,
+      httpRemediation: `Begin the authorization with POST /v1/connections/${connectionRef(input.connectionId).path}/authorize, or send the account owner to a connect page (POST /v1/connect-sessions); both need manage.`,
     },
   );
 }
@@ -143,24 +142,6 @@ export function specFor(ctx: CoreContext, provider: string, mode: AuthMode): Pro
     );
   }
   return spec;
-}
-
-export function grantContext(
-  ctx: CoreContext,
-  spec: ProviderSpec,
-  params: Record<string, string>,
-  client: ClientRegistration,
-  connectionId: string,
-  conn?: LoadedConnection,
-  dpop?: DpopKey | null,
-): GrantContext {
-  return grantContextFor(
-    spec,
-    params,
-    conn?.endpoints ?? connectionEndpoints(spec, { params, apiBaseUrl: null }),
-    client,
-    { now: () => ctx.clock.now(), connectionId, http: ctx.options.http, dpop: signerFor(ctx, dpop ?? null) },
-  );
 }
 
 /**
@@ -185,7 +166,11 @@ export async function checkReplace(
     existing.clientId === client.clientId ||
     client.supersedes?.includes(existing.clientId) === true ||
     client.previous?.some((c) => c.clientId === existing.clientId) === true;
-  const same = existing.provider === spec.id && sameParams(existing.params, params) && sameClient;
+  // What the provider handed over while connecting (a realm, a tenant) is not the caller's to repeat.
+  const same =
+    existing.provider === spec.id &&
+    sameParams(declaredParams(spec, existing.params), declaredParams(spec, params)) &&
+    sameClient;
   if (!same) {
     throw new ConnectionMismatch(
       `Connection "${id}" already exists for another account or client`,
@@ -251,6 +236,11 @@ function chooseMode(spec: ProviderSpec, input: ConnectInput): AuthMode {
   }
   if (spec.authModes.includes('client_credentials')) return 'client_credentials';
   return spec.authModes[0] ?? 'oauth2';
+}
+
+/** The params the spec declares, without the values captured from the provider. */
+export function declaredParams(spec: ProviderSpec, params: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(params).filter(([k]) => k in spec.params));
 }
 
 export function sameParams(a: Record<string, string>, b: Record<string, string>): boolean {

@@ -1,4 +1,10 @@
-import { ConfigError, ConnectionMismatch, ConnectionNotFound, ReauthorizationRequired } from '../errors.js';
+import {
+  ConfigError,
+  ConnectionMismatch,
+  ConnectionNotFound,
+  connectionRef,
+  ReauthorizationRequired,
+} from '../errors.js';
 import type { DpopNonces } from '../protocol/dpop-nonces.js';
 import type { HttpOptions } from '../protocol/http.js';
 import { hostAllowed } from '../protocol/redirect-policy.js';
@@ -18,7 +24,12 @@ import type { ClientRegistrar } from './registrations.js';
 import { type ConnectionSecrets, openSecrets } from './secrets.js';
 import type { TokenCache } from './token-cache.js';
 
-export interface RetryPolicy {
+/**
+ * How a grant at the token endpoint that failed transiently is tried again (grant.ts), and how
+ * long a connection that keeps failing cools down (refresh-failure.ts). Webhook deliveries have
+ * their own schedule (server/webhooks/backoff.ts, `DeliveryBackoff`).
+ */
+export interface GrantRetryPolicy {
   /** Attempts per refresh for transient failures (network, 5xx, 429). */
   attempts: number;
   baseDelayMs: number;
@@ -31,8 +42,10 @@ export interface CoreOptions {
   /** A token is refreshed this long before it expires, or half its lifetime if that is shorter. */
   refreshWindowMs: number;
   leaseTtlMs: number;
-  retry: RetryPolicy;
+  retry: GrantRetryPolicy;
   http: HttpOptions;
+  /** `connection.expiring` is emitted once a grant's absolute end is this near. */
+  expiringWithinMs: number;
 }
 
 /** What every core piece needs, wired once by Baton.open. */
@@ -90,9 +103,9 @@ export interface LoadedConnection {
  */
 export function connectionEndpoints(
   spec: ProviderSpec,
-  record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'> & { id?: string },
+  record: Pick<ConnectionRecord, 'params' | 'apiBaseUrl'> & { id?: string; clientId?: string | null },
 ): Endpoints {
-  const base = endpointsFor(spec, record.params);
+  const base = endpointsFor(spec, record.params, record.clientId ?? undefined);
   const learned = record.apiBaseUrl;
   if (!learned || learned === base.apiBaseUrl) return base;
   assertLearnedBaseAllowed(spec, base.apiBaseUrl, learned, record.id);
@@ -129,7 +142,12 @@ function assertLearnedBaseAllowed(
   throw new ConfigError(
     `The stored API base of connection "${id ?? '?'}" points to ${url?.host ?? 'an unparseable URL'}, which ${spec.displayName}'s spec does not allow to receive credentials; the row may have been altered.`,
     "Check the store for tampering, then connect the account again (`baton connect`), or add the host to the provider's redirectAuthHosts if it is genuine.",
-    { connectionId: id, provider: spec.id },
+    {
+      connectionId: id,
+      provider: spec.id,
+      httpRemediation: `Connect ${connectionRef(id).where} again: send the account owner to a connect page (POST /v1/connect-sessions, manage).`,
+      forOperator: true,
+    },
   );
 }
 
@@ -186,6 +204,9 @@ export function openConnection(ctx: CoreContext, record: ConnectionRecord): Load
       throw new ConfigError(`Connection "${record.id}": ${err.message}`, err.remediation, {
         connectionId: record.id,
         provider: record.provider,
+        cliRemediation: err.cliRemediation,
+        httpRemediation: err.httpRemediation,
+        forOperator: err.forOperator,
       });
     }
     throw err;

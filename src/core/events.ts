@@ -1,6 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { BatonError } from '../errors.js';
-import type { ConnectionInfo } from './connection-info.js';
+import type { TokenEndpointCall } from '../protocol/grants.js';
+import type { ConnectionInfo, GrantLifetime } from './connection-info.js';
+
+/** A grant at a provider's token endpoint that has ended: what `token_endpoint` listeners hear. */
+export interface TokenEndpointEvent extends TokenEndpointCall {
+  provider: string;
+  /** The connection the grant was for; absent for a client check (`baton doctor`). */
+  connectionId: string | undefined;
+}
 
 export interface BatonEvents {
   /** A new token pair was committed to the store. */
@@ -8,11 +16,21 @@ export interface BatonEvents {
   /** The provider refused the grant: a person must authorize the connection again. */
   needs_reauth: [info: ConnectionInfo, error: BatonError];
   /**
+   * The grant's absolute end (a limit no refresh extends) is within `expiringWithinMs`: a person
+   * should authorize the connection again before `lifetime.absoluteExpiresAt`. Once per grant.
+   */
+  'connection.expiring': [info: ConnectionInfo, lifetime: GrantLifetime];
+  /**
    * A refresh or commit failed in a way that was not the caller's to handle (keeper, background
    * commit), or the store failed to read or write an issuer's metadata document (read from the
    * server instead).
    */
   error: [error: BatonError, connectionId: string | undefined];
+  /**
+   * A grant at a provider's token endpoint ended (authorization code, refresh token or client
+   * credentials; by any caller, the keeper included): its kind, provider, outcome and duration.
+   */
+  token_endpoint: [call: TokenEndpointEvent];
 }
 
 /**

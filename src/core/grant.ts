@@ -1,21 +1,20 @@
 import {
   AuthorizationError,
   BatonError,
-  InvalidClient,
   NetworkError,
   ProviderError,
   RateLimited,
   ReauthorizationRequired,
 } from '../errors.js';
-import type { DpopKey } from '../protocol/dpop.js';
-import { type GrantContext, refreshAccessToken, requestClientCredentials } from '../protocol/grants.js';
+import { refreshAccessToken, requestClientCredentials } from '../protocol/grants.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import { sleep } from './clock.js';
-import { grantContext } from './connect.js';
 import type { CoreContext, LoadedConnection } from './context.js';
 import { boundTo, keyForGrant } from './dpop.js';
+import { grantContextOf } from './grant-context.js';
 import { checkIdToken } from './id-tokens.js';
 import type { GrantGate } from './refresh-request.js';
+import type { RotationDoubt } from './reuse-window.js';
 import { toTokenSet } from './token-lifetime.js';
 
 /** A failure worth another attempt: the network, a 5xx, a 429. */
@@ -29,19 +28,25 @@ export function isTransient(err: unknown): boolean {
  * One new token pair from the token endpoint: a refresh-token grant (RFC 6749 §6), or for a
  * client-credentials connection a new grant (§4.4). Transient failures are retried with
  * jittered exponential backoff, honouring a Retry-After up to the policy's ceiling; the
- * keeper's gate admits each attempt and hears a 429.
+ * keeper's gate admits each attempt and hears a 429. A refresh token in doubt (an earlier
+ * answer lost) is sent only while `doubt` allows it (reuse-window.ts).
  */
 export async function grantWithRetry(
   ctx: CoreContext,
   conn: LoadedConnection,
   gate?: GrantGate,
+  doubt?: RotationDoubt | null,
 ): Promise<TokenSet> {
   const { retry } = ctx.options;
   for (let attempt = 1; ; attempt++) {
     await gate?.admit();
+    // A refresh token that may have been replaced goes out only inside the provider's reuse window.
+    doubt?.check(ctx);
+    const sentAt = ctx.clock.now();
     try {
       return await grantOnce(ctx, conn);
     } catch (err) {
+      doubt?.failed(err, sentAt);
       if (err instanceof RateLimited) gate?.rateLimited(err.retryAfter);
       if (!isTransient(err) || attempt >= retry.attempts || ctx.closed()) throw err;
       let delay = Math.min(retry.baseDelayMs * 2 ** (attempt - 1), retry.maxDelayMs);
@@ -56,26 +61,10 @@ export async function grantWithRetry(
   }
 }
 
-/** What the protocol layer needs to call the connection's token or revocation endpoint. */
-export function grantContextOf(
-  ctx: CoreContext,
-  conn: LoadedConnection,
-  dpop: DpopKey | null = null,
-): GrantContext {
-  const { record, spec, client } = conn;
-  if (!client) {
-    throw new InvalidClient(`Connection "${record.id}" has no client to refresh with.`, {
-      connectionId: record.id,
-      provider: record.provider,
-    });
-  }
-  return grantContext(ctx, spec, record.params, client, record.id, conn, dpop);
-}
-
 async function grantOnce(ctx: CoreContext, conn: LoadedConnection): Promise<TokenSet> {
   const { record, spec, secrets } = conn;
   const key = await keyForGrant(ctx, spec, secrets.tokens);
-  const grant = grantContextOf(ctx, conn, key);
+  const grant = grantContextOf(ctx, conn, { dpop: key });
   if (record.authMode === 'client_credentials') {
     const scopes = record.scopes ?? spec.scopes;
     const response = await requestClientCredentials(grant, scopes.length > 0 ? { scopes } : {});
@@ -91,9 +80,12 @@ async function grantOnce(ctx: CoreContext, conn: LoadedConnection): Promise<Toke
       },
     );
   }
+  // Some providers want the scopes again on every refresh (Microsoft): the connection's own.
+  const scopes = spec.refreshScopes ? (record.scopes ?? spec.scopes) : [];
   const response = await refreshAccessToken(grant, {
     refreshToken,
     accessToken: secrets.tokens?.accessToken,
+    ...(scopes.length > 0 ? { scopes } : {}),
   });
   return checkRefreshIdToken(
     ctx,

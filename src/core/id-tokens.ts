@@ -34,7 +34,7 @@ export async function checkIdToken(
     throw new ConfigError(
       `${expect.provider} was asked for openid, but Baton knows neither its issuer nor its keys (jwks_uri).`,
       `Give the ${expect.provider} spec its issuer (providers: { ${expect.provider}: { issuer } }) so its id_tokens can be verified, or leave openid out of its scopes.`,
-      opts,
+      { ...opts, forOperator: true },
     );
   }
   return verifyIdToken(idToken, {

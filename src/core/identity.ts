@@ -14,7 +14,10 @@ export async function identify(
   const conn = await parts.tokens.connection(id);
   const path = conn.spec.identityPath;
   if (!path) return { account: conn.record.account, body: null, status: 0 };
-  const res = await parts.fetch(id, path, { headers: { accept: 'application/json' } });
+  const res = await parts.fetch(id, path, {
+    method: conn.spec.identityMethod ?? 'GET',
+    headers: { accept: 'application/json' },
+  });
   const text = await res.text();
   let body: unknown = text;
   try {

@@ -1,5 +1,6 @@
 import { type Introspection, introspectToken } from '../protocol/grants.js';
-import { type FacadeParts, grantContext } from './connect.js';
+import type { FacadeParts } from './connect.js';
+import { grantContextOf } from './grant-context.js';
 
 /**
  * Asks the provider's introspection endpoint (RFC 7662) whether the connection's access token
@@ -13,6 +14,6 @@ export async function introspect(parts: FacadeParts, id: string): Promise<Intros
   const url = ctx.providers.metadata(conn.spec.id)?.introspectionEndpoint;
   if (!url || !conn.client) return null;
   const token = await parts.tokens.getAccessToken(id);
-  const grant = grantContext(ctx, conn.spec, conn.record.params, conn.client, id, conn);
+  const grant = grantContextOf(ctx, conn);
   return introspectToken(grant, { url, token, tokenTypeHint: 'access_token' });
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ConnectionRecord, OutboxEvent, StoredError } from '../store/store.js';
-import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
+import { type ConnectionInfo, type GrantLifetime, toConnectionInfo } from './connection-info.js';
 import type { Operation } from './state.js';
 
 /**
@@ -16,6 +16,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'connection.reconnected',
   'connection.refresh_failed',
   'connection.recovered',
+  'connection.expiring',
   'connection.revoked',
   'connection.removed',
 ] as const;
@@ -35,8 +36,11 @@ export interface WebhookEvent {
     error?: StoredError | null;
     /** The status before a new authorization (`reconnected`). */
     previousStatus?: ConnectionInfo['status'];
+    /** When the grant ends (`expiring`): `absoluteExpiresAt` is the limit no refresh extends. */
+    lifetime?: GrantLifetime;
     /**
-     * Where the account owner can authorize the connection again (`refresh_failed`, `revoked`),
+     * Where the account owner can authorize the connection again (`refresh_failed`, `revoked`,
+     * `expiring`),
      * added by the server that delivers the event: a connect page valid until `expiresAt`.
      */
     reconnect?: { url: string; expiresAt: number };
@@ -86,6 +90,11 @@ export function eventsFor(
     default:
       return [];
   }
+}
+
+/** The event of a grant whose absolute end is near (`connection.expiring`), written with the write that notes it. */
+export function expiringEvent(record: ConnectionRecord, lifetime: GrantLifetime, at: number): OutboxEvent {
+  return toOutbox('connection.expiring', record, at, { lifetime });
 }
 
 /** The event of a removal, from the record as it was last read. */

@@ -62,6 +62,8 @@ export async function peekAccessToken(
         leaseTtlMs: 30_000,
         retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0, maxCooldownMs: 0 },
         http: {},
+        // Peeking writes nothing, so it notes no notice.
+        expiringWithinMs: 0,
       },
       owner: 'peek',
       cache: new TokenCache(),

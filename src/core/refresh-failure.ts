@@ -7,6 +7,7 @@ import { isExpired } from './due.js';
 import { isTransient } from './grant.js';
 import type { HeldLease } from './lease.js';
 import type { RefreshRequest } from './refresh-request.js';
+import { ReuseWindowClosed, type RotationDoubt } from './reuse-window.js';
 import { secretValues } from './secrets.js';
 import { spentOf, WriteRefused, writeConnection } from './write-path.js';
 
@@ -55,22 +56,33 @@ export class RefreshFailures {
     err: unknown,
     req: RefreshRequest,
     lease: HeldLease,
+    doubt: RotationDoubt | null = null,
   ): Promise<LoadedConnection> {
     const { record } = conn;
     const id = record.id;
     const secrets = secretValues(conn.secrets, conn.client);
-    if (err instanceof ReauthorizationRequired) return this.#refused(conn, err, req, lease, secrets);
+    if (err instanceof ReauthorizationRequired) return this.#refused(conn, err, req, lease, secrets, doubt);
     const error = toBatonError(err, id, record.provider, secrets);
     req.gate?.done(error);
-    const lastError = { code: error.code, message: redact(error.message, secrets), at: this.ctx.clock.now() };
+    const now = this.ctx.clock.now();
+    const lastError = { code: error.code, message: redact(error.message, secrets), at: now };
+    // An answer lost on the way back leaves the refresh token in doubt: sealed with it, for
+    // every process's next refresh (reuse-window.ts).
     await writeConnection(this.ctx, id, 'record_error', (current) =>
-      current ? { ...current, lastError } : null,
+      current
+        ? doubt
+          ? doubt.mark(this.ctx, current, { ...current, lastError })
+          : { ...current, lastError }
+        : null,
     ).catch(() => undefined);
     const failures = (this.#cooldowns.get(id)?.failures ?? 0) + 1;
     const { retry } = this.ctx.options;
     let wait = Math.min(retry.baseDelayMs * 2 ** failures, retry.maxCooldownMs);
     if (error instanceof RateLimited && error.retryAfter !== undefined)
       wait = Math.max(wait, error.retryAfter * 1000);
+    // A refresh token in doubt is tried again while its reuse window still allows it.
+    const last = doubt?.lastChance(this.ctx);
+    if (last != null && last > now) wait = Math.min(wait, Math.max(0, (last - now) / 2));
     this.#cooldowns.set(id, { failures, until: this.ctx.clock.now() + wait, error });
     this.ctx.events.emit('error', error, id);
     // The old access token may still be alive (we refreshed early); a dead one is never returned.
@@ -85,16 +97,24 @@ export class RefreshFailures {
     req: RefreshRequest,
     lease: HeldLease,
     secrets: readonly Secret[],
+    doubt: RotationDoubt | null,
   ): Promise<LoadedConnection> {
     const { record, spec } = conn;
     const id = record.id;
-    const lost = lease.takenOver;
     const said = redact(err.message, secrets);
-    const message = lost
-      ? `A refresh of "${id}" was in flight in process ${lost.owner.split(':')[0]} at ${new Date(lost.since).toISOString()} and its result was lost (the process stopped after the provider replaced the refresh token and before storing it); ${spec.displayName} now refuses the old one: ${said}`
-      : err.connectionId === id
+    // Not sent at all (the reuse window had passed), or refused after an answer was lost.
+    const inDoubt = err instanceof ReuseWindowClosed || (doubt?.since ?? null) !== null;
+    const lost = inDoubt || lease.takenOver !== null;
+    const message =
+      err instanceof ReuseWindowClosed
         ? said
-        : `${spec.displayName} no longer accepts the refresh token of connection "${id}": ${said}`;
+        : doubt && inDoubt
+          ? doubt.explain(said)
+          : lease.takenOver
+            ? `A refresh of "${id}" was in flight in process ${lease.takenOver.owner.split(':')[0]} at ${new Date(lease.takenOver.since).toISOString()} and its result was lost (the process stopped after the provider replaced the refresh token and before storing it); ${spec.displayName} now refuses the old one: ${said}`
+            : err.connectionId === id
+              ? said
+              : `${spec.displayName} no longer accepts the refresh token of connection "${id}": ${said}`;
     let marked: ConnectionRecord | null = null;
     try {
       // Only the grant we spent is dead: a newer pair someone stored (its lease expired under

@@ -11,11 +11,14 @@ import {
   withHeldTokens,
 } from './context.js';
 import { isDue, isExpired } from './due.js';
+import { noteExpiring } from './expiring.js';
 import { grantWithRetry } from './grant.js';
 import { type HeldPair, HeldPairs, type RescuedPair, type RescueJournal } from './held-pairs.js';
 import { acquireLease, type HeldLease } from './lease.js';
 import { RefreshFailures } from './refresh-failure.js';
 import { RefreshDeferred, type RefreshRequest } from './refresh-request.js';
+import { RotationDoubt } from './reuse-window.js';
+import { expiringDue, keepAliveDue } from './token-lifetime.js';
 
 export { type GrantGate, RefreshDeferred, type RefreshRequest } from './refresh-request.js';
 
@@ -34,6 +37,8 @@ export class Refresher {
   readonly #ctx: CoreContext;
   readonly #held: HeldPairs;
   readonly #failures: RefreshFailures;
+  /** Refresh tokens this process sent without an answer, per connection (also sealed with the tokens). */
+  readonly #doubts = new Map<string, { spent: string | null; since: number }>();
 
   constructor(ctx: CoreContext, journal: RescueJournal | null) {
     this.#ctx = ctx;
@@ -56,7 +61,7 @@ export class Refresher {
         seen = undefined;
       }
       const conn = seen ?? (await this.#load(id));
-      if (this.#satisfied(conn, req)) return conn;
+      if (this.#satisfied(conn, req)) return this.#noticed(conn, req);
       const failed = this.#failures.cooling(id);
       if (failed) {
         // Backing off after repeated failures: the old token is fine while it lives, but a dead
@@ -85,26 +90,36 @@ export class Refresher {
     try {
       // 3. Re-read under the lease: the previous holder may have finished between our read and our acquire.
       let conn = await this.#load(id);
-      if (this.#satisfied(conn, req)) return conn;
-      // 4. The grant.
+      if (this.#satisfied(conn, req)) return this.#noticed(conn, req);
+      // 4. The grant (a refresh token in doubt only inside the provider's reuse window).
+      const doubt = RotationDoubt.of(conn, lease, this.#doubted(id, conn));
       let tokens: TokenSet;
       try {
-        tokens = await grantWithRetry(this.#ctx, conn, req.gate);
+        tokens = await grantWithRetry(this.#ctx, conn, req.gate, doubt);
       } catch (err) {
-        if (this.#ctx.closed() || err instanceof RefreshDeferred) throw err;
+        this.#remember(id, doubt);
+        if (this.#ctx.closed() || err instanceof RefreshDeferred) {
+          await doubt?.persist(this.#ctx);
+          throw err;
+        }
         // A client Baton registered and the server forgot: registered again (or another
         // process's new one adopted), and the grant tried once more with it — the server
         // decides whether the grant survived its client (docs/architecture.md, "MCP").
         const renewed = err instanceof InvalidClient ? await this.#renewed(conn) : null;
-        if (!renewed) return await this.#failures.settle(conn, err, req, lease);
+        if (!renewed) return await this.#failures.settle(conn, err, req, lease, doubt);
         try {
-          tokens = await grantWithRetry(this.#ctx, renewed, req.gate);
+          tokens = await grantWithRetry(this.#ctx, renewed, req.gate, doubt);
           conn = renewed;
         } catch (again) {
-          if (this.#ctx.closed() || again instanceof RefreshDeferred) throw again;
-          return await this.#failures.settle(conn, clientRenewed(again, renewed), req, lease);
+          this.#remember(id, doubt);
+          if (this.#ctx.closed() || again instanceof RefreshDeferred) {
+            await doubt?.persist(this.#ctx);
+            throw again;
+          }
+          return await this.#failures.settle(conn, clientRenewed(again, renewed), req, lease, doubt);
         }
       }
+      this.#doubts.delete(id);
       // 5. The commit, straight onto the record just read.
       try {
         const committed = await commitPair(this.#ctx, conn, tokens, true);
@@ -204,6 +219,16 @@ export class Refresher {
     return this.#held.recover(pairs);
   }
 
+  /** When this process last lost an answer to a refresh that spent `conn`'s refresh token. */
+  #doubted(id: string, conn: LoadedConnection): number | undefined {
+    const d = this.#doubts.get(id);
+    return d && d.spent === conn.secrets.tokens?.refreshToken ? d.since : undefined;
+  }
+
+  #remember(id: string, doubt: RotationDoubt | null): void {
+    if (doubt?.since != null) this.#doubts.set(id, { spent: doubt.spent, since: doubt.since });
+  }
+
   async #load(id: string): Promise<LoadedConnection> {
     const record = await readRecord(this.#ctx, id);
     if (!record) throw new ConnectionNotFound(id);
@@ -227,12 +252,19 @@ export class Refresher {
       return tokens.accessToken !== req.rejectedToken && !isExpired(tokens.expiresAt, now);
     }
     if (req.force) return false;
-    const lapsing =
-      req.keepAliveUntil !== undefined &&
-      tokens.refreshToken !== null &&
-      tokens.refreshTokenExpiresAt !== null &&
-      tokens.refreshTokenExpiresAt <= req.keepAliveUntil;
+    const lapsing = req.keepAliveUntil !== undefined && keepAliveDue(tokens, now, req.keepAliveUntil);
     return !lapsing && !isDue(tokens.expiresAt, tokens.issuedAt, now, this.#ctx.options.refreshWindowMs);
+  }
+
+  /**
+   * A connection the keeper found needing no refresh: if its grant's absolute end is near and
+   * `connection.expiring` was not emitted yet, it is now (a refresh notes it in its commit).
+   */
+  async #noticed(conn: LoadedConnection, req: RefreshRequest): Promise<LoadedConnection> {
+    if (req.keepAliveUntil === undefined) return conn;
+    const { clock, options } = this.#ctx;
+    if (!expiringDue(conn.secrets.tokens, clock.now(), options.expiringWithinMs)) return conn;
+    return noteExpiring(this.#ctx, conn);
   }
 }
 

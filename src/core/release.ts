@@ -1,4 +1,5 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, connectionRef } from '../errors.js';
+import { apiHeadersFor } from '../providers/template.js';
 import { authHeader } from './api-fetch.js';
 import type { CoreContext } from './context.js';
 import { isStatic, type TokenSource } from './token-source.js';
@@ -38,7 +39,11 @@ export async function releaseCredentials(
     throw new ConfigError(
       `Connection "${id}" holds a sender-constrained (DPoP) token, which works only with proofs of a key that never leaves Baton (RFC 9449), so it is not handed out.`,
       `Call the API through Baton instead: baton.fetch / baton.request, \`baton request ${id} <path>\`, or the server's proxy (/v1/proxy/${id}/…).`,
-      { connectionId: id, provider: conn.record.provider },
+      {
+        connectionId: id,
+        provider: conn.record.provider,
+        httpRemediation: `Call the API through the proxy instead: /v1/proxy/${connectionRef(id).path}/<path> (a key with the proxy operation).`,
+      },
     );
   }
   const [name, value] = authHeader(conn);
@@ -49,7 +54,8 @@ export async function releaseCredentials(
     accessToken: t?.accessToken ?? null,
     tokenType: t ? (t.tokenType ?? 'Bearer') : null,
     expiresAt: t?.expiresAt ?? null,
-    headers: { [name]: value },
+    // The spec's headers too (a tenant id, an API version): what a request of its own must send.
+    headers: { ...Object.fromEntries(apiHeadersFor(conn.spec, conn.record.params)), [name]: value },
     cached,
   };
 }

@@ -1,11 +1,16 @@
 import type { Secret } from '../errors.js';
-import { SecretKeyError } from '../errors.js';
+import { connectionRef, SecretKeyError } from '../errors.js';
 import type { DpopPrivateJwk } from '../protocol/dpop.js';
 import type { TokenSet } from '../protocol/token-set.js';
 import type { SealBinding, Sealer } from '../store/sealer.js';
 import type { ConnectionRecord } from '../store/store.js';
 
 /** Static credentials for token-pair and API-key connections. */
+/** For the HTTP API: static credentials are replaced by connecting again with new ones. */
+export function reconnectWithCredentials(connectionId: string): string {
+  return `Connect ${connectionRef(connectionId).where} again with its credentials: POST /v1/connections with "replace": true, or a connect page (POST /v1/connect-sessions); both need manage.`;
+}
+
 export interface StaticCredentials {
   apiKey: string;
   apiSecret?: string;

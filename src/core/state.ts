@@ -22,6 +22,8 @@ export type Operation =
   | 'identify'
   /** A single-use access token handed out for its one request. */
   | 'spend'
+  /** `connection.expiring` noted as emitted for the grant (its absolute end is near). */
+  | 'note_expiring'
   /** The same secrets sealed again under the current key (`rekey`). */
   | 'rekey';
 
@@ -36,6 +38,7 @@ const RULES: Record<Operation, { from: readonly From[]; to: ConnectionStatus | '
   learn_base: { from: ['active'], to: 'same' },
   identify: { from: ['active'], to: 'same' },
   spend: { from: ['active'], to: 'same' },
+  note_expiring: { from: ['active'], to: 'same' },
   rekey: { from: ['active', 'needs_reauth', 'revoked'], to: 'same' },
 };
 

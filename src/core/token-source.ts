@@ -2,7 +2,7 @@ import { ConfigError, StoreError } from '../errors.js';
 import { assertUsable, type CoreContext, type LoadedConnection, loadConnection } from './context.js';
 import { isDue, isSingleUse, refreshPoint } from './due.js';
 import type { GrantGate, Refresher, RefreshRequest } from './refresher.js';
-import { openSecrets, sealSecrets } from './secrets.js';
+import { openSecrets, reconnectWithCredentials, sealSecrets } from './secrets.js';
 import { writeConnection } from './write-path.js';
 
 export { isSingleUse } from './due.js';
@@ -165,7 +165,11 @@ export class TokenSource {
       throw new ConfigError(
         `Connection "${connectionId}" uses ${conn.record.authMode} credentials, which do not expire or refresh.`,
         'Static credentials are replaced by connecting again with new ones (`baton connect`).',
-        { connectionId, provider: conn.record.provider },
+        {
+          connectionId,
+          provider: conn.record.provider,
+          httpRemediation: reconnectWithCredentials(connectionId),
+        },
       );
     }
     return this.#refresher.refresh(connectionId, req, conn);
@@ -182,6 +186,7 @@ export function accessTokenOf(conn: LoadedConnection): string {
       connectionId: conn.record.id,
       provider: conn.record.provider,
       cliRemediation: `Use \`baton request ${conn.record.id} <path>\`, which sends the right credentials for every auth mode.`,
+      forOperator: true,
     },
   );
 }

@@ -17,14 +17,16 @@ import type { TokenSet } from '../protocol/token-set.js';
 import { resolveApiUrl } from '../providers/api-url.js';
 import { resolveParams } from '../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../providers/spec.js';
+import { apiHeadersFor, authEndpointsFor } from '../providers/template.js';
 import type { AccountInfo, ConnectionRecord } from '../store/store.js';
 import { authHeader } from './api-fetch.js';
-import type { ClientRegistration } from './clients.js';
+import { type ClientRegistration, noClientRemediations } from './clients.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
 import { type CoreContext, connectionEndpoints, type LoadedConnection } from './context.js';
-import { grantContextFor } from './grant-context.js';
+import { grantContextOf } from './grant-context.js';
 import { accountFromBody } from './identity.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
+import { endOf, grantTimes } from './token-lifetime.js';
 import { WriteRefused, writeConnection } from './write-path.js';
 
 /** What a provider's identity endpoint said about credentials that are not stored yet. */
@@ -72,11 +74,16 @@ export async function verifyCredentials(
   const timeoutMs = ctx.options.http.timeoutMs ?? 30_000;
   // The same redirect rule as every credentialed request (docs/architecture.md, invariant 5).
   const { response: res, refused } = await followRedirects<undefined, Answer>(
-    { url: first, method: 'GET', body: undefined },
+    { url: first, method: spec.identityMethod ?? 'GET', body: undefined },
     async (hop) => {
       try {
         const r = await fetch(hop.url, {
-          headers: { [name]: value, accept: 'application/json' },
+          method: hop.method,
+          headers: {
+            ...Object.fromEntries(apiHeadersFor(spec, params)),
+            [name]: value,
+            accept: 'application/json',
+          },
           redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
           ...(ctx.options.http.dispatcher ? { dispatcher: ctx.options.http.dispatcher } : {}),
@@ -129,11 +136,13 @@ export async function requireAcceptedCredentials(
 ): Promise<IdentityCheck> {
   const spec = ctx.providers.get(input.provider);
   const where = { provider: spec.id, connectionId: input.connectionId };
-  // The opt-out in each surface's words: the library's option, the CLI's flag (README,
-  // "Verifying credentials"); the server words its own.
+  // The opt-out in each surface's words: the library's option, the CLI's flag, the HTTP API's
+  // body field (README, "Verifying credentials").
   const fix = (text: string) => ({
     remediation: `${text}, or pass verify: false to store them without the check.`,
     cliRemediation: `${text}, or pass --no-verify to store them anyway.`,
+    httpRemediation: `${text}, or send "verify": false in the body to store them unchecked.`,
+    forOperator: false,
   });
   let check: IdentityCheck;
   try {
@@ -159,14 +168,14 @@ export async function requireAcceptedCredentials(
   }
   const env = spec.environmentParam ? input.params?.[spec.environmentParam] : undefined;
   const both = input.authMode === 'token_pair';
-  const { remediation, cliRemediation } = fix(
+  const { remediation, ...remediations } = fix(
     `Check the API key${both ? ' and secret' : ''}${env ? ` (they must be the ${env} ones)` : ''}`,
   );
   throw new CredentialsRejected(
     `${spec.displayName}'s identity endpoint refused these credentials (HTTP ${check.status}); nothing was stored.`,
     check.status,
     remediation,
-    { ...where, cliRemediation },
+    { ...where, ...remediations },
   );
 }
 
@@ -205,19 +214,14 @@ export async function verifyClient(
     throw new ConfigError(
       `No client is configured for ${spec.displayName}.`,
       `Configure one for ${spec.id} first.`,
-      {
-        provider: spec.id,
-      },
+      { provider: spec.id, ...noClientRemediations(spec.id) },
     );
   }
   const base = { provider: spec.id, params: resolved, clientId: client.clientId };
-  const endpoints = connectionEndpoints(spec, { params: resolved, apiBaseUrl: null });
+  const endpoints = authEndpointsFor(spec, resolved, client.clientId);
   if (!endpoints.tokenUrl)
     return { ...base, result: 'unchecked', detail: `${spec.displayName} has no token endpoint.` };
-  const grant = grantContextFor(spec, resolved, endpoints, client, {
-    now: () => ctx.clock.now(),
-    http: ctx.options.http,
-  });
+  const grant = grantContextOf(ctx, { spec, params: resolved, client });
   try {
     if (spec.authModes.includes('client_credentials')) {
       await requestClientCredentials(grant);
@@ -265,22 +269,24 @@ export async function importTokens(ctx: CoreContext, input: ImportTokensInput): 
     throw new ConfigError(
       `${spec.displayName} does not issue OAuth2 user tokens; it supports ${spec.authModes.join(', ')}.`,
       `Connect it with \`baton connect ${spec.id}\` instead.`,
-      { provider: spec.id, connectionId: input.connectionId },
+      { provider: spec.id, connectionId: input.connectionId, forOperator: true },
     );
   }
   const params = resolveParams(spec, input.params);
   const client: ClientRegistration = ctx.clients.require(spec.id, params, input.connectionId);
   const now = ctx.clock.now();
+  // The grant's times count from the import: Baton cannot know when it was first authorized.
+  const times = input.refreshToken ? grantTimes(spec, now, null, null, input.refreshToken) : undefined;
   const tokens: TokenSet = {
     accessToken: input.accessToken,
     tokenType: 'Bearer',
     expiresAt: input.expiresAt ?? null,
     refreshToken: input.refreshToken ?? null,
-    refreshTokenExpiresAt:
-      spec.refreshTokenLifetime && input.refreshToken ? now + spec.refreshTokenLifetime.seconds * 1000 : null,
+    refreshTokenExpiresAt: times ? endOf(times) : null,
     scope: input.scopes ?? null,
     issuedAt: now,
     extra: {},
+    ...(times ? { grant: times } : {}),
   };
   const check = await verifyCredentials(ctx, { provider: spec.id, params, authMode: 'oauth2', tokens });
   if (check.checked && (check.status === 401 || check.status === 403)) {

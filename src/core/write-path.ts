@@ -1,6 +1,6 @@
 import { ConnectionNotFound, ReauthorizationRequired, StoreError } from '../errors.js';
 import type { TokenSet } from '../protocol/token-set.js';
-import type { ConnectionRecord } from '../store/store.js';
+import type { ConnectionRecord, OutboxEvent } from '../store/store.js';
 import { sleep } from './clock.js';
 import { type CoreContext, needsReauthMessage, readRecord } from './context.js';
 import { eventsFor } from './outbox.js';
@@ -82,6 +82,11 @@ export interface WriteOptions {
    * record that changed meanwhile loses the swap, and the loop reads the newer one.
    */
   known?: ConnectionRecord;
+  /**
+   * Events this write causes beyond those its operation does (`eventsFor`), from the record
+   * before and after it: asked again on every attempt, after `build`, and written with the swap.
+   */
+  events?: (current: ConnectionRecord | null, next: ConnectionRecord, at: number) => OutboxEvent[];
 }
 
 /**
@@ -110,8 +115,9 @@ export async function writeConnection(
     const now = ctx.clock.now();
     const record = { ...next, id, status, updatedAt: now };
     // The events this change causes ride on the compare-and-swap (one transaction).
+    const after = { ...record, version: (current?.version ?? 0) + 1 };
     const events = ctx.outbox
-      ? eventsFor(op, current, { ...record, version: (current?.version ?? 0) + 1 }, now)
+      ? [...eventsFor(op, current, after, now), ...(options.events?.(current, after, now) ?? [])]
       : [];
     const written = await storeCall(ctx, id, () =>
       events.length > 0

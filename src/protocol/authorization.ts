@@ -55,7 +55,7 @@ export function buildAuthorizationUrl(input: AuthorizationUrlInput): string {
       throw new ConfigError(
         `extraParams and authorizationParams may not set "${k}"; Baton sets it.`,
         `Remove "${k}" from extraParams${input.provider ? ` and from the ${input.provider} spec's authorizationParams` : ''}.`,
-        input.provider ? { provider: input.provider } : {},
+        input.provider ? { provider: input.provider, forOperator: true } : {},
       );
     }
     url.searchParams.set(k, v);
@@ -72,12 +72,15 @@ export interface Callback {
   code: string | undefined;
   error: string | undefined;
   errorDescription: string | undefined;
+  /** Every query parameter the callback carried (some providers add their own: QuickBooks `realmId`). */
+  query?: URLSearchParams | undefined;
 }
 
 /** Reads the redirect a provider sent the browser back with (a full URL, a query string, or its fields). */
 export function parseCallback(input: string | Record<string, string | undefined>): Callback {
   let get: (name: string) => string | undefined;
   let arrivedAt: string | undefined;
+  let query: URLSearchParams;
   if (typeof input === 'string') {
     const text = input.trim();
     let params: URLSearchParams;
@@ -93,8 +96,11 @@ export function parseCallback(input: string | Record<string, string | undefined>
       throw new AuthorizationError('missing_code', 'The callback is not a URL or a query string.');
     }
     get = (name) => params.get(name) ?? undefined;
+    query = params;
   } else {
     get = (name) => input[name];
+    query = new URLSearchParams();
+    for (const [k, v] of Object.entries(input)) if (typeof v === 'string') query.append(k, v);
   }
   const pick = (name: string) => {
     const v = get(name);
@@ -107,6 +113,7 @@ export function parseCallback(input: string | Record<string, string | undefined>
     code: pick('code'),
     error: pick('error'),
     errorDescription: pick('error_description'),
+    query,
   };
 }
 

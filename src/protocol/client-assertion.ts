@@ -28,7 +28,7 @@ function privateKeyOf(client: ClientConfig, provider: string): { key: KeyObject;
     throw new ConfigError(
       `The ${provider} client authenticates with private_key_jwt but has no private key.`,
       fix,
-      { provider },
+      { provider, forOperator: true },
     );
   }
   try {
@@ -52,7 +52,7 @@ function privateKeyOf(client: ClientConfig, provider: string): { key: KeyObject;
     throw new ConfigError(
       `The ${provider} client's private key is neither a PKCS#8/PKCS#1/SEC1 PEM nor a private JWK.`,
       fix,
-      { provider },
+      { provider, forOperator: true },
     );
   }
 }

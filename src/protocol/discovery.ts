@@ -97,7 +97,7 @@ export function parseServerMetadata(
       throw new ConfigError(
         `The metadata document at ${source} has an invalid ${name}.`,
         `Set the ${provider} field explicitly in the provider spec, or ask the server's operator to fix its metadata.`,
-        { provider },
+        { provider, forOperator: true },
       );
     }
     out[field] = value as string;
@@ -169,6 +169,6 @@ export async function fetchServerMetadata(
   throw new ConfigError(
     `${provider}'s issuer ${issuer} publishes no metadata (HTTP ${lastStatus} at ${urls.join(' and ')}).`,
     `Check the issuer URL, or give the endpoints explicitly (authorizationUrl, tokenUrl) in the ${provider} provider spec.`,
-    { provider },
+    { provider, forOperator: true },
   );
 }

@@ -30,6 +30,7 @@ export function chooseDpopAlgorithm(published: readonly string[]): string {
     throw new ConfigError(
       `The server accepts DPoP proofs signed with ${published.join(', ')} only, none of which Baton signs with.`,
       `Ask the provider to accept one of ${DPOP_ALGORITHMS.join(', ')}, or set dpop: false in its spec.`,
+      { forOperator: true },
     );
   }
   return alg;

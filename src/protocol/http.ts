@@ -20,6 +20,8 @@ export interface RawResponse {
 
 export interface PostInput {
   url: string;
+  /** Default POST (a revocation may DELETE). */
+  method?: 'POST' | 'DELETE';
   headers: Record<string, string>;
   body: string;
   /** Hosts a redirect may go to with this request's credentials (the provider's redirectAuthHosts). */
@@ -43,7 +45,7 @@ const MAX_REDIRECTS = 3;
 export async function postTokenEndpoint(input: PostInput, options: HttpOptions = {}): Promise<RawResponse> {
   const origin = new URL(input.url);
   const { response, refused } = await followRedirects(
-    { url: origin, method: 'POST', body: input.body },
+    { url: origin, method: input.method ?? 'POST', body: input.body },
     async (hop) => {
       const raw = await send(hop.url, input, options);
       return { ...raw, location: raw.headers.get('location') };
@@ -66,12 +68,12 @@ export async function postTokenEndpoint(input: PostInput, options: HttpOptions =
 
 async function send(url: URL, input: PostInput, options: HttpOptions): Promise<RawResponse> {
   // A proof names the URL it is sent to: one per hop.
-  const proof = input.dpop ? { dpop: await input.dpop.proof('POST', url) } : undefined;
+  const proof = input.dpop ? { dpop: await input.dpop.proof(input.method ?? 'POST', url) } : undefined;
   try {
     const res = await fetch(url, {
-      method: 'POST',
+      method: input.method ?? 'POST',
       headers: { accept: 'application/json', ...input.headers, ...proof },
-      body: input.body,
+      ...(input.body === '' ? {} : { body: input.body }),
       redirect: 'manual',
       signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
@@ -87,8 +89,26 @@ async function send(url: URL, input: PostInput, options: HttpOptions): Promise<R
       provider: input.provider,
       cause: err,
       secrets: input.secrets ?? [],
+      notSent: neverConnected(err),
     });
   }
+}
+
+/** Failures that happen before a connection exists: the request cannot have reached the server. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function neverConnected(err: unknown): boolean {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NOT_CONNECTED.has(code);
 }
 
 export function describeNetworkError(err: unknown): string {

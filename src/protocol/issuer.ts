@@ -50,7 +50,7 @@ export function checkIssuer(issuer: string, provider: string): void {
     throw new ConfigError(
       `The ${provider} issuer "${issuer}" is not an https URL without query or fragment.`,
       `Set issuer to the authorization server's issuer identifier exactly as it publishes it (https://…), in Baton.open({ providers: { ${provider}: { issuer } } }) or baton.config.json.`,
-      { provider },
+      { provider, forOperator: true },
     );
   }
 }

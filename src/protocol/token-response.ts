@@ -9,6 +9,7 @@ import {
   type Secret,
 } from '../errors.js';
 import type { RawResponse } from './http.js';
+import { readPath } from './json-path.js';
 import type { ErrorDialect } from './types.js';
 
 export type GrantType =
@@ -28,6 +29,10 @@ export interface ProviderLabel {
   environment?: string | undefined;
   /** How long its authorization codes live, when it documents it: said when a code is rejected. */
   codeLifetimeSeconds?: number | undefined;
+  /** The provider's own error codes and the RFC 6749 code each means (`bad_refresh_token` → `invalid_grant`). */
+  errorCodes?: Readonly<Record<string, string>> | undefined;
+  /** Where its error bodies put the code and description, when not in `error` / `error_description`. */
+  errorShape?: { code: string; description?: string | undefined } | undefined;
 }
 
 export interface ResponseContext {
@@ -68,6 +73,28 @@ const KNOWN_FIELDS = new Set([
 ]);
 const MAX_EXPIRES_IN = 2_147_483_647;
 
+/**
+ * A token response's members: a JSON object, or — from a server that answers
+ * `application/x-www-form-urlencoded` (GitHub without `Accept: application/json`) — the form's
+ * fields as strings.
+ */
+function responseObject(res: RawResponse): Record<string, unknown> | null {
+  const json = jsonObject(res.body);
+  if (json || !/application\/x-www-form-urlencoded/i.test(res.headers.get('content-type') ?? '')) return json;
+  const form = new URLSearchParams(res.body.trim());
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of form) out[k] = v;
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+/**
+ * Whether a 2xx body says it is an error: an `error` member (GitHub answers 200 with one), or
+ * `"ok": false` (Slack's `{"ok": false, "error": "invalid_code"}`).
+ */
+export function saysError(json: Record<string, unknown>): boolean {
+  return (typeof json['error'] === 'string' && json['error'] !== '') || json['ok'] === false;
+}
+
 function jsonObject(body: string): Record<string, unknown> | null {
   try {
     const value: unknown = JSON.parse(body);
@@ -99,9 +126,9 @@ export function parseTokenResponse(res: RawResponse, ctx: ResponseContext): Toke
       { status: res.status, excerpt: excerpt(res.body, ctx.secrets) },
       { connectionId: ctx.connectionId, provider: ctx.provider.id },
     );
-  const json = jsonObject(res.body);
+  const json = responseObject(res);
   if (!json) throw malformed(res.body.trim() === '' ? 'an empty body' : 'a body that is not a JSON object');
-  if ('error' in json && typeof json['error'] === 'string') throw errorFromResponse(res, ctx);
+  if (saysError(json)) throw errorFromResponse(res, ctx, json);
   const accessToken = json['access_token'];
   if (typeof accessToken !== 'string' || accessToken.trim() === '') throw malformed('no access_token');
   const tokenType = json['token_type'] ?? 'Bearer';
@@ -153,9 +180,15 @@ interface ProviderSaid {
   description: string | undefined;
 }
 
-function whatTheProviderSaid(provider: ProviderLabel, body: string): ProviderSaid {
-  const json = jsonObject(body);
+function whatTheProviderSaid(provider: ProviderLabel, json: Record<string, unknown> | null): ProviderSaid {
   if (!json) return { code: undefined, description: undefined };
+  const shape = provider.errorShape;
+  if (shape) {
+    const code = readPath(json, shape.code);
+    const d = shape.description ? readPath(json, shape.description) : undefined;
+    if (typeof code === 'string' && code !== '')
+      return { code, description: typeof d === 'string' ? d : undefined };
+  }
   if (typeof json['error'] === 'string') {
     const d = json['error_description'];
     return { code: json['error'], description: typeof d === 'string' ? d : undefined };
@@ -174,17 +207,23 @@ function whatTheProviderSaid(provider: ProviderLabel, body: string): ProviderSai
 
 /**
  * Turns an error answer from a token or revocation endpoint into the error a person can act
- * on: RFC 6749 §5.2 codes and vendor dialects by meaning, and everything else (5xx, HTML, an
- * empty body) as a ProviderError with a short redacted excerpt.
+ * on: RFC 6749 §5.2 codes, vendor dialects and the provider's own codes (`errorCodes`) by
+ * meaning, whether the status is an error or a 2xx whose body says so, and everything else
+ * (5xx, HTML, an empty body) as a ProviderError with a short redacted excerpt.
  */
-export function errorFromResponse(res: RawResponse, ctx: ResponseContext): BatonError {
+export function errorFromResponse(
+  res: RawResponse,
+  ctx: ResponseContext,
+  parsed: Record<string, unknown> | null = responseObject(res),
+): BatonError {
   const spec = ctx.provider;
   const opts = { connectionId: ctx.connectionId, provider: spec.id };
-  const raw = whatTheProviderSaid(spec, res.body);
+  const raw = whatTheProviderSaid(spec, parsed);
+  const own = raw.code === undefined ? undefined : spec.errorCodes?.[raw.code];
   // The provider's words are quoted back to a person: scrub them like any other response text.
   const said = {
-    code: raw.code === undefined ? undefined : excerpt(raw.code, ctx.secrets, 60),
-    description: raw.description,
+    code: own ?? (raw.code === undefined ? undefined : excerpt(raw.code, ctx.secrets, 60)),
+    description: raw.description ?? (own && raw.code ? raw.code : undefined),
   };
   const description = said.description ? excerpt(said.description, ctx.secrets, 160) : undefined;
   const quoted = description ? ` ("${description}")` : '';
@@ -221,7 +260,7 @@ export function errorFromResponse(res: RawResponse, ctx: ResponseContext): Baton
       );
     }
   }
-  const label = said.code ? `"${said.code}"` : `HTTP ${res.status}`;
+  const label = raw.code ? `"${excerpt(raw.code, ctx.secrets, 60)}"` : `HTTP ${res.status}`;
   const contentType = res.headers.get('content-type') ?? '';
   const shape =
     res.body.trim() === ''
@@ -231,7 +270,11 @@ export function errorFromResponse(res: RawResponse, ctx: ResponseContext): Baton
         : null;
   return new ProviderError(
     `${spec.displayName} answered the ${ctx.grant.replace('_', ' ')} request with ${label}${shape ? ` and ${shape}` : ''}${quoted}.`,
-    { status: res.status, excerpt: excerpt(res.body, ctx.secrets), providerCode: said.code },
+    {
+      status: res.status,
+      excerpt: excerpt(res.body, ctx.secrets),
+      providerCode: raw.code === undefined ? undefined : excerpt(raw.code, ctx.secrets, 60),
+    },
     opts,
   );
 }

@@ -25,6 +25,31 @@ export type ErrorDialect =
   /** Checkissuing: `{"status": 0, "errors": ["Access Denied"]}`. */
   | 'checkissuing';
 
+/**
+ * How a revocation endpoint takes a token, where it is not RFC 7009's form POST authenticated
+ * like a token request.
+ */
+export interface RevocationStyle {
+  /**
+   * `client` (default): authenticated as a token request, the token in the body. `basic`: the
+   * client by HTTP Basic whatever token requests do (GitHub). `token`: the token being revoked
+   * is the request's own credential (`Authorization: Bearer`), and no client credentials are
+   * sent (Dropbox, Slack).
+   */
+  auth?: 'client' | 'basic' | 'token';
+  /** Default POST; GitHub deletes a grant with DELETE. */
+  method?: 'POST' | 'DELETE';
+  /** How the body goes: `form` (default), `json`, or `none`. */
+  body?: 'form' | 'json' | 'none';
+  /** The member naming the token (default `token`; GitHub `access_token`). */
+  tokenField?: string;
+  /**
+   * Which tokens the endpoint takes: `any` (default: the refresh token, and a live access
+   * token), or `access_token` — revoking the access token ends the whole grant.
+   */
+  takes?: 'any' | 'access_token';
+}
+
 /** A client registered with a provider. */
 export interface ClientConfig {
   clientId: string;

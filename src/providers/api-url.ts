@@ -9,18 +9,34 @@ const DOT_LOOKALIKES = /[\u3002\uff61\uff0e\u2024]/g;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const PLAIN = /^[\x21-\x24\x26-\x7e]*$/;
 const ABSOLUTE = /^https?:\/\//i;
+const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
 /** An API path that would leave the connection's API base: refused before any request. */
 export class UnsafeApiPath extends ConfigError {}
 
-function refuse(path: string, base: string, why: string): ConfigError {
-  const rule =
+/** How strictly a path is judged, and the connection a refusal names. */
+export interface ApiPathRule {
+  /**
+   * Only a path under the base: an absolute URL (any scheme) or an `@` anywhere in the path is
+   * refused too — for a path relayed from someone who may name no host (the server's proxy).
+   */
+  relativeOnly?: boolean;
+  connectionId?: string;
+  provider?: string;
+}
+
+function refuse(path: string, base: string, why: string, rule: ApiPathRule): ConfigError {
+  const fix =
     'Give a path under the API base without "." or ".." segments, backslashes, encoded slashes or a leading "//"';
   return new UnsafeApiPath(
     `The API path "${redact(path)}" ${why}, which would leave the API base ${base}.`,
-    `${rule}; percent-encode a value that contains them (e.g. encodeURIComponent) and check it before it goes into the path.`,
-    { cliRemediation: `${rule}, e.g. baton request <id> api/3.0/ping.` },
+    `${fix}; percent-encode a value that contains them (e.g. encodeURIComponent) and check it before it goes into the path.`,
+    { cliRemediation: `${fix}, e.g. baton request <id> api/3.0/ping.`, ...context(rule) },
   );
+}
+
+function context({ connectionId, provider }: ApiPathRule): { connectionId?: string; provider?: string } {
+  return { ...(connectionId ? { connectionId } : {}), ...(provider ? { provider } : {}) };
 }
 
 /** Percent-decodes what decodes, leaving malformed escapes as they are. */
@@ -72,32 +88,41 @@ function badSegment(segment: string): string | null {
  * the prefix — a `.` or `..` segment raw, percent-encoded or spelt with look-alike dots, a
  * backslash, an encoded slash, a leading `//`, a control character — is a ConfigError naming
  * the path. An absolute URL is returned for the host policy to judge, but one on the API's own
- * origin must also lie under the base path, and none may carry userinfo. Whatever the input,
- * the result is checked: on the base's origin, its pathname starts with the base's.
+ * origin must also lie under the base path, and none may carry userinfo (with `relativeOnly`,
+ * absolute URLs and "@" are refused outright). Whatever the input, the result is checked: on
+ * the base's origin, its pathname starts with the base's. A refusal names the connection the
+ * rule gives.
  */
-export function resolveApiUrl(base: string, path: string): URL {
+export function resolveApiUrl(base: string, path: string, rule: ApiPathRule = {}): URL {
   const b = base.endsWith('/') ? base : `${base}/`;
   const baseUrl = new URL(b);
-  const absolute = ABSOLUTE.test(path);
-  if (!absolute && path.startsWith('//')) throw refuse(path, b, 'starts with "//"');
   const end = path.search(/[?#]/);
   const pathPart = end === -1 ? path : path.slice(0, end);
-  if (CONTROL.test(pathPart)) throw refuse(path, b, 'contains a control character');
+  if (rule.relativeOnly && (SCHEME.test(pathPart) || pathPart.includes('@'))) {
+    throw new UnsafeApiPath(
+      `The API path "${redact(pathPart)}" is an absolute URL or carries "@", which could leave the API base.`,
+      'Send a path relative to the API base; percent-encode an "@" that belongs to a value.',
+      context(rule),
+    );
+  }
+  const absolute = ABSOLUTE.test(path);
+  if (!absolute && path.startsWith('//')) throw refuse(path, b, 'starts with "//"', rule);
+  if (CONTROL.test(pathPart)) throw refuse(path, b, 'contains a control character', rule);
   const segments = (absolute ? pathPart.replace(ABSOLUTE, '').replace(/^[^/\\]*/, '') : pathPart).split('/');
   for (const segment of segments) {
     const why = badSegment(segment);
-    if (why) throw refuse(path, b, why);
+    if (why) throw refuse(path, b, why, rule);
   }
   if (absolute) {
     let url: URL;
     try {
       url = new URL(path);
     } catch {
-      throw refuse(path, b, 'is not a URL');
+      throw refuse(path, b, 'is not a URL', rule);
     }
-    if (url.username || url.password) throw refuse(path, b, 'carries a user name or password');
+    if (url.username || url.password) throw refuse(path, b, 'carries a user name or password', rule);
     if (url.origin === baseUrl.origin && !url.pathname.startsWith(baseUrl.pathname)) {
-      throw refuse(path, b, `is outside the base path ${baseUrl.pathname}`);
+      throw refuse(path, b, `is outside the base path ${baseUrl.pathname}`, rule);
     }
     return url;
   }
@@ -108,7 +133,7 @@ export function resolveApiUrl(base: string, path: string): URL {
     url.password !== baseUrl.password ||
     !url.pathname.startsWith(baseUrl.pathname)
   ) {
-    throw refuse(path, b, `resolves outside the base path ${baseUrl.pathname}`);
+    throw refuse(path, b, `resolves outside the base path ${baseUrl.pathname}`, rule);
   }
   return url;
 }

@@ -39,7 +39,7 @@ export function mcpSpec(id: string): ProviderOverride | null {
     params: {
       resource: {
         description: 'the MCP server the tokens are for: its URL, the RFC 8707 resource',
-        format: 'url',
+        kind: 'url',
       },
     },
     resourceParam: 'resource',

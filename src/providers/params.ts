@@ -1,64 +1,30 @@
 import { ConfigError } from '../errors.js';
+import { capturedNames, checkCapturedValue, checkParamValue } from './param-value.js';
 import type { ProviderSpec } from './spec.js';
 
-/**
- * What a param value may be made of before it goes into a URL template (RFC 3986 §2.3
- * unreserved characters), and never `.` or `..`: percent-encoding alone does not keep a value
- * like `..` from stepping out of a path prefix (`/t/{tenant}/api/` → `/api/`).
- */
-const SAFE_PARAM = /^[A-Za-z0-9._~-]+$/;
-
-/** An absolute URL a `format: 'url'` param may hold: https, or http on a loopback host; no fragment. */
-export function isUrlParamValue(value: string): boolean {
-  try {
-    const u = new URL(value);
-    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
-    return (
-      !value.includes('#') &&
-      !u.username &&
-      !u.password &&
-      (u.protocol === 'https:' || (u.protocol === 'http:' && loopback))
-    );
-  } catch {
-    return false;
-  }
-}
-
-/** A ConfigError naming the param unless `value` is safe to put into a URL template. */
-export function checkParamValue(
-  spec: Pick<ProviderSpec, 'id' | 'displayName'> & Partial<Pick<ProviderSpec, 'params'>>,
-  name: string,
-  value: string,
-): void {
-  if (spec.params?.[name]?.format === 'url') {
-    if (isUrlParamValue(value)) return;
-    throw new ConfigError(
-      `The ${spec.displayName} param "${name}" has the value "${value}", which is not an absolute https URL (or http on a loopback host) without a fragment.`,
-      `Give ${name} as the server's URL, e.g. https://mcp.example.com/mcp.`,
-      { provider: spec.id },
-    );
-  }
-  if (SAFE_PARAM.test(value) && value !== '.' && value !== '..') return;
-  throw new ConfigError(
-    `The ${spec.displayName} param "${name}" has the value "${value}", which may not go into a URL.`,
-    `Use letters, digits and "-", ".", "_", "~" only (not "." or ".." alone) for ${name}.`,
-    { provider: spec.id },
-  );
-}
+export { checkParamValue, isUrlParamValue } from './param-value.js';
 
 /**
  * Checks a connection's params against its provider and fills defaults. Every param that
  * decides where a request goes (company, data center, environment) passes through here, so an
- * unknown data center is a ConfigError before any URL is built.
+ * unknown data center is a ConfigError before any URL is built. A value the provider hands
+ * over while connecting (spec `captures`, `connectSteps`) may be given too — for tokens
+ * imported from elsewhere — and is checked like a captured one.
  */
 export function resolveParams(
   spec: ProviderSpec,
   given: Record<string, string> | undefined = {},
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const name of Object.keys(given)) {
+  const captured = capturedNames(spec);
+  for (const [name, value] of Object.entries(given)) {
+    if (captured.includes(name) && !(name in spec.params)) {
+      checkCapturedValue(spec, name, value);
+      out[name] = value;
+      continue;
+    }
     if (!(name in spec.params)) {
-      const known = Object.keys(spec.params);
+      const known = [...Object.keys(spec.params), ...captured];
       throw new ConfigError(
         `${spec.displayName} has no param "${name}".`,
         known.length > 0 ? `Its params are: ${known.join(', ')}.` : `${spec.displayName} takes no params.`,
@@ -68,6 +34,7 @@ export function resolveParams(
   }
   for (const [name, param] of Object.entries(spec.params)) {
     const value = given[name] ?? param.default;
+    if ((value === undefined || value === '') && param.optional) continue;
     if (value === undefined || value === '') {
       throw new ConfigError(
         `${spec.displayName} needs the param "${name}" (${param.description}).`,
@@ -79,6 +46,7 @@ export function resolveParams(
           cliRemediation: param.values
             ? `Pass --param ${name}=<${param.values.join('|')}>.`
             : `Pass --param ${name}=<value>.`,
+          httpRemediation: `Send params: {"${name}": …} in the request body.`,
         },
       );
     }

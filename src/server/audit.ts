@@ -1,6 +1,21 @@
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type pino from 'pino';
 import { CONTROL_CHARS } from '../core/ids.js';
 import { redact } from '../errors.js';
+import type { RequestState } from './auth.js';
+import type { Metrics } from './metrics.js';
 import type { AuditRow, ServerStore } from './server-store.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The operation a route's audit row names; a route without it writes no row. */
+    audit?: string;
+  }
+  interface FastifyReply {
+    /** The request's outcome when it is more than ok / error: a problem's code, what cut a stream. */
+    batonCode?: string;
+  }
+}
 
 export interface AuditOptions {
   /** How long rows are kept. Default 90 days. */
@@ -194,4 +209,81 @@ export class AuditLog {
     }
     for (const row of this.#queue.splice(0)) this.#events.dropped(row, 'shutdown');
   }
+}
+
+/** The audit writer's reports: to the log, and dropped rows to their metric. */
+export function auditEvents(logger: FastifyBaseLogger, metrics: Metrics): AuditEvents {
+  return {
+    failed: (err) =>
+      logger.error(
+        { err },
+        'audit rows could not be written (store unreachable); they are kept and written again',
+      ),
+    dropped: (row, reason, err) => {
+      metrics.auditDropped.inc({ reason });
+      logger.error(
+        { err, requestId: row.requestId, operation: row.operation, status: row.status, reason },
+        'an audit row could not be written and was dropped; the rows around it were written',
+      );
+    },
+  };
+}
+
+/** The path of a URL for logs and the audit log: no query string, redacted. */
+export function pathOnly(url: string): string {
+  let end = url.indexOf('?');
+  const hash = url.indexOf('#');
+  if (hash !== -1 && (end === -1 || hash < end)) end = hash;
+  return redact(end === -1 ? url : url.slice(0, end));
+}
+
+/**
+ * A request's end, once: its audit row (for a route with `audit` in its config), its metric and
+ * its log line. Every release, proxied call and management action is a row in the audit log;
+ * the log gets a line per refused or failed request at info, and per request at debug. Returns
+ * the same step for a response that ends without fastify's onResponse (a proxied stream cut).
+ */
+export function auditRequests(
+  app: FastifyInstance,
+  audit: AuditLog,
+  metrics: Metrics,
+): (req: FastifyRequest, reply: FastifyReply) => void {
+  const finish = (req: FastifyRequest, reply: FastifyReply) => {
+    const st: RequestState | undefined = req.batonState;
+    if (st?.finished) return;
+    if (st) st.finished = true;
+    const auditOp = req.routeOptions.config.audit;
+    const outcome = reply.batonCode ?? (reply.statusCode < 400 ? 'ok' : 'error');
+    if (auditOp && st) {
+      audit.record({
+        at: Date.now(),
+        requestId: req.id,
+        keyName: st.caller?.key.name ?? null,
+        connectionId: st.connectionId,
+        provider: st.provider,
+        operation: auditOp,
+        outcome,
+        status: reply.statusCode,
+        detail: st.detail,
+      });
+    }
+    if (auditOp === 'token') metrics.releases.inc({ status: String(reply.statusCode) });
+    else if (auditOp === 'proxy') metrics.proxied.inc({ status: String(reply.statusCode) });
+    const level = reply.statusCode >= 400 ? 'info' : 'debug';
+    if (!(req.log as pino.Logger).isLevelEnabled(level)) return;
+    req.log[level](
+      {
+        method: req.method,
+        path: pathOnly(req.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        key: st?.caller?.key.name,
+        connection: st?.connectionId ?? undefined,
+        outcome,
+      },
+      'request',
+    );
+  };
+  app.addHook('onResponse', async (req, reply) => finish(req, reply));
+  return finish;
 }

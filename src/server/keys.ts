@@ -1,6 +1,30 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import { type CallerKey, OPERATIONS, type Operation, type ServerStore } from './server-store.js';
+
+/** What a caller key may do (README, "Caller keys"): its `ops`, each opening a group of routes. */
+export type Permission = 'read' | 'token' | 'proxy' | 'manage';
+export const PERMISSIONS: readonly Permission[] = ['read', 'token', 'proxy', 'manage'];
+
+export interface CallerKey {
+  id: string;
+  name: string;
+  /** The first characters of the key, shown to tell keys apart; not enough to use it. */
+  prefix: string;
+  /** SHA-256 of the whole key, hex. */
+  hash: string;
+  /** Connection id globs (`acme-*`) and `provider:NAME` entries. */
+  allow: string[];
+  ops: Permission[];
+  disabled: boolean;
+  createdAt: number;
+}
+
+/** What keys need of the server's store (its tables of keys and provider switches). */
+export interface KeyStore {
+  createKey(key: CallerKey): Promise<void>;
+  keyByHash(hash: string): Promise<CallerKey | null>;
+  disabledProviders(): Promise<{ provider: string }[]>;
+}
 
 /**
  * Caller keys: `bk_` + 32 random bytes in base64url. The store keeps the SHA-256 of the whole
@@ -14,7 +38,7 @@ export function hashKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
-export function parseOps(text: string | string[]): Operation[] {
+export function parseOps(text: string | string[]): Permission[] {
   const parts = (Array.isArray(text) ? text : text.split(','))
     .flatMap((p) => p.split(','))
     .map((p) => p.trim())
@@ -22,18 +46,19 @@ export function parseOps(text: string | string[]): Operation[] {
   if (parts.length === 0) {
     throw new ConfigError(
       'A caller key needs at least one operation.',
-      `Pass --ops with some of ${OPERATIONS.join(', ')}.`,
+      `Pass --ops with some of ${PERMISSIONS.join(', ')}.`,
+      { forOperator: true },
     );
   }
   for (const p of parts) {
-    if (!(OPERATIONS as readonly string[]).includes(p)) {
+    if (!(PERMISSIONS as readonly string[]).includes(p)) {
       throw new ConfigError(
         `"${p}" is not an operation a caller key can hold.`,
-        `Use some of ${OPERATIONS.join(', ')}.`,
+        `Use some of ${PERMISSIONS.join(', ')}.`,
       );
     }
   }
-  return [...new Set(parts)] as Operation[];
+  return [...new Set(parts)] as Permission[];
 }
 
 const ALLOW = /^(provider:[a-z0-9][a-z0-9_-]*|[A-Za-z0-9._:@*?-]+)$/;
@@ -43,6 +68,7 @@ export function checkAllow(allow: string[]): string[] {
     throw new ConfigError(
       'A caller key needs at least one --allow (a connection id glob such as acme-*, or provider:NAME).',
       "Pass --allow 'acme-*' or --allow provider:cronofy (--allow '*' for every connection).",
+      { forOperator: true },
     );
   }
   for (const a of allow) {
@@ -64,8 +90,8 @@ export interface CreatedKey {
 }
 
 export async function createCallerKey(
-  store: ServerStore,
-  input: { name: string; allow: string[]; ops: Operation[] },
+  store: KeyStore,
+  input: { name: string; allow: string[]; ops: Permission[] },
 ): Promise<CreatedKey> {
   if (!NAME.test(input.name)) {
     throw new ConfigError(
@@ -137,12 +163,12 @@ interface Cached {
  * hashes are cached too (bounded), so a flood of wrong keys costs one read each per interval.
  */
 export class KeyRing {
-  readonly #store: ServerStore;
+  readonly #store: KeyStore;
   readonly #ttlMs: number;
   readonly #cache = new Map<string, Cached>();
   readonly #inflight = new Map<string, Promise<Caller | null>>();
 
-  constructor(store: ServerStore, ttlMs = 500) {
+  constructor(store: KeyStore, ttlMs = 500) {
     this.#store = store;
     this.#ttlMs = ttlMs;
   }
@@ -171,13 +197,13 @@ export class KeyRing {
 
 /** The provider kill switch, read from the store at most every `ttlMs`. */
 export class ProviderSwitches {
-  readonly #store: ServerStore;
+  readonly #store: KeyStore;
   readonly #ttlMs: number;
   #off = new Set<string>();
   #until = 0;
   #inflight: Promise<Set<string>> | null = null;
 
-  constructor(store: ServerStore, ttlMs = 500) {
+  constructor(store: KeyStore, ttlMs = 500) {
     this.#store = store;
     this.#ttlMs = ttlMs;
   }

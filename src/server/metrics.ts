@@ -1,6 +1,6 @@
-import diagnostics from 'node:diagnostics_channel';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Baton } from '../core/baton.js';
+import type { TokenEndpointEvent } from '../core/events.js';
 import type { ConnectionStatus } from '../store/store.js';
 
 /**
@@ -49,7 +49,7 @@ export class Metrics {
     });
     this.tokenEndpoint = new Histogram({
       name: 'baton_token_endpoint_seconds',
-      help: 'Latency of calls to providers’ token endpoints, until the response headers',
+      help: 'Latency of grants at providers’ token endpoints that the provider answered, until the answer was read',
       labelNames: ['provider'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [r],
@@ -100,56 +100,28 @@ export class Metrics {
       this.refreshes.inc({ provider: info.provider, outcome: 'needs_reauth' });
     const onError = (err: { code: string; provider?: string | undefined }) =>
       this.refreshes.inc({ provider: err.provider ?? 'unknown', outcome: err.code });
-    baton.on('refreshed', onRefreshed).on('needs_reauth', onReauth).on('error', onError);
-    const stopTiming = timeTokenEndpoints(baton, this.tokenEndpoint);
+    // Core tells of every grant at a token endpoint; one the provider never answered has no latency.
+    const onTokenEndpoint = (call: TokenEndpointEvent) => {
+      if (call.outcome !== 'network_error')
+        this.tokenEndpoint.observe({ provider: call.provider }, call.durationMs / 1000);
+    };
+    baton
+      .on('refreshed', onRefreshed)
+      .on('needs_reauth', onReauth)
+      .on('error', onError)
+      .on('token_endpoint', onTokenEndpoint);
     this.#unsubscribe = () => {
-      baton.off('refreshed', onRefreshed).off('needs_reauth', onReauth).off('error', onError);
-      stopTiming();
+      baton
+        .off('refreshed', onRefreshed)
+        .off('needs_reauth', onReauth)
+        .off('error', onError)
+        .off('token_endpoint', onTokenEndpoint);
     };
   }
 
   close(): void {
     this.#unsubscribe();
   }
-}
-
-/**
- * Times requests to token endpoints through undici's diagnostics channels: a request whose
- * origin and path match a provider's token URL template is timed until its response headers.
- */
-function timeTokenEndpoints(baton: Baton, histogram: Histogram<'provider'>): () => void {
-  const patterns: { provider: string; re: RegExp }[] = [];
-  for (const spec of baton.providers.list()) {
-    if (!spec.tokenUrl) continue;
-    const escaped = spec.tokenUrl.replace(/[.+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+');
-    patterns.push({ provider: spec.id, re: new RegExp(`^${escaped.replace(/\{[^}]+\}/g, '[^/]+')}$`) });
-  }
-  const started = new WeakMap<object, { provider: string; end: () => void }>();
-  const onCreate = (message: unknown) => {
-    const { request } = message as { request: { origin?: string | URL; path?: string; method?: string } };
-    if (request.method !== 'POST') return;
-    const url = `${String(request.origin ?? '')}${(request.path ?? '').split('?')[0]}`;
-    const match = patterns.find((p) => p.re.test(url));
-    if (match)
-      started.set(request, {
-        provider: match.provider,
-        end: histogram.startTimer({ provider: match.provider }),
-      });
-  };
-  const onHeaders = (message: unknown) => {
-    const { request } = message as { request: object };
-    const s = started.get(request);
-    if (s) {
-      s.end();
-      started.delete(request);
-    }
-  };
-  diagnostics.subscribe('undici:request:create', onCreate);
-  diagnostics.subscribe('undici:request:headers', onHeaders);
-  return () => {
-    diagnostics.unsubscribe('undici:request:create', onCreate);
-    diagnostics.unsubscribe('undici:request:headers', onHeaders);
-  };
 }
 
 const STATUSES: readonly ConnectionStatus[] = ['active', 'needs_reauth', 'revoked'];

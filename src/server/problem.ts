@@ -1,3 +1,4 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import {
   AuthorizationError,
   BatonError,
@@ -14,6 +15,7 @@ import {
   SecretKeyError,
   StoreError,
 } from '../errors.js';
+import { pathOnly } from './audit.js';
 import type { Caller } from './keys.js';
 import { httpRemediation } from './remediation.js';
 
@@ -237,3 +239,99 @@ export function toProblem(err: unknown, requestId: string): Problem {
 }
 
 export const PROBLEM_TYPE = 'application/problem+json';
+
+/** Answers with a problem document; its code becomes the audit row's outcome. */
+export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  reply.batonCode = problem.code;
+  if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter));
+  return reply.code(problem.status).type(PROBLEM_TYPE).send(problem);
+}
+
+/**
+ * The app's answer when a route throws, and when no route matches: a problem document every
+ * time (404, or 405 with `Allow` when the path answers other methods). A 409 needing a person
+ * carries a connect-page link for a key that may manage the connection (README, "API").
+ */
+export function answerProblems(
+  app: FastifyInstance,
+  {
+    routes,
+    reconnectLink,
+  }: {
+    /** Every route registered, for 405 and its Allow header. */
+    routes: readonly { method: string; url: string }[];
+    reconnectLink(id: string): Promise<{ url: string } | null>;
+  },
+): void {
+  app.setErrorHandler(async (err, req, reply) => {
+    const problem = toProblem(err, req.id);
+    if (problem.status >= 500) req.log.error({ err }, problem.detail);
+    else if (err instanceof BatonError && !(err instanceof HttpProblem)) {
+      // What only the operator can fix: the library's own sentence goes to the log.
+      const operator = httpRemediation(err).operator;
+      if (operator)
+        req.log.warn(
+          { code: err.code, provider: err.provider, remediation: redact(operator) },
+          'for the operator',
+        );
+    }
+    // A connection that needs a person: a key that may manage it gets the connect page itself.
+    const caller = req.batonState?.caller;
+    const reauth = err instanceof ReauthorizationRequired ? err : null;
+    const id = reauth?.connectionId;
+    if (id && caller?.key.ops.includes('manage') && caller.scope.allows(id, reauth?.provider ?? null)) {
+      const link = await reconnectLink(id).catch(() => null);
+      if (link) problem.reconnect = link.url;
+    }
+    if (problem.status === 401)
+      reply.header('www-authenticate', bearerChallenge(req.headers.authorization !== undefined));
+    return sendProblem(reply, problem);
+  });
+
+  /** The methods some route answers for a concrete path. */
+  let patterns: { method: string; re: RegExp }[] | null = null;
+  const methodsFor = (path: string): string[] => {
+    patterns ??= routes.map((r) => ({
+      method: r.method,
+      re: new RegExp(
+        `^${r.url
+          .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+          .replace(/:[A-Za-z]+/g, '[^/]+')
+          .replace(/\*/g, '.*')}$`,
+      ),
+    }));
+    return [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))];
+  };
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = pathOnly(req.url);
+    const allowed = methodsFor(path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(
+        reply,
+        toProblem(
+          new HttpProblem(
+            405,
+            'method_not_allowed',
+            `${path} does not answer ${req.method}.`,
+            `Use ${allowed.join(' or ')}; see /v1/openapi.json.`,
+          ),
+          req.id,
+        ),
+      );
+    }
+    return sendProblem(
+      reply,
+      toProblem(
+        new HttpProblem(
+          404,
+          'not_found',
+          `No route ${req.method} ${path}.`,
+          'See /v1/openapi.json for the routes.',
+        ),
+        req.id,
+      ),
+    );
+  });
+}

@@ -7,13 +7,10 @@ export function formatDiscovery(d: Discovery): string {
     `Discovery: ${d.origin}/.well-known/baton-simulator   Admin: ${d.admin}`,
   ];
   for (const [id, v] of Object.entries(d.vendors)) {
-    lines.push(
-      '',
-      `${id}  (${Object.entries(v.params)
-        .map(([k, vals]) => `${k}: ${vals.join('|')}`)
-        .join('; ')})`,
-    );
-    for (const [name, url] of Object.entries(v.endpoints)) lines.push(`  ${name.padEnd(16)}${url}`);
+    const params = Object.entries(v.params).map(([k, vals]) => `${k}: ${vals.join('|')}`);
+    lines.push('', params.length > 0 ? `${id}  (${params.join('; ')})` : id);
+    for (const [name, url] of Object.entries(v.endpoints))
+      lines.push(`  ${name.padEnd(Math.max(16, name.length + 1))}${url}`);
     lines.push(`  ${'identity'.padEnd(16)}${v.identityPath}`);
     for (const c of v.clients) {
       const scope =
@@ -30,6 +27,8 @@ export function formatDiscovery(d: Discovery): string {
       lines.push(`  api key (${scope}): ${k.apiKey}${k.apiSecret ? `  secret ${k.apiSecret}` : ''}`);
     }
     if (v.accounts.length > 0) lines.push(`  accounts: ${v.accounts.join(', ')}`);
+    const switches = Object.entries(v.switches ?? {}).map(([k, x]) => `${k}=${String(x)}`);
+    if (switches.length > 0) lines.push(`  switches: ${switches.join(' ')}`);
   }
   lines.push(
     '',

@@ -15,6 +15,17 @@ export interface SimResponse {
   body?: string;
   /** Close the connection without answering. */
   drop?: boolean;
+  /**
+   * What the token log should record when the wire format hides it from the generic reading:
+   * an API that refuses a token with 200 (Slack's `ok: false`), tokens in a form-encoded or
+   * nested answer, a token revoked by its bearer header or its path.
+   */
+  oracle?: {
+    accepted?: boolean;
+    issuedAccessToken?: string | null;
+    issuedRefreshToken?: string | null;
+    revokedToken?: string | null;
+  };
 }
 
 export function json(status: number, value: unknown, headers: Record<string, string> = {}): SimResponse {

@@ -1,7 +1,9 @@
 /**
- * baton/simulator — offline stand-ins for the Checkfront, Checkbook, Checkissuing and Cronofy
- * token servers and APIs, written from the vendors' documents. It imports nothing from Baton's
- * providers, protocol or core: when a preset is wrong, the simulator disagrees with it.
+ * baton/simulator — offline stand-ins for vendors' token servers and APIs (Checkfront,
+ * Checkbook, Checkissuing, Cronofy and the provider personas: Xero, QuickBooks, Atlassian,
+ * Shopify, Salesforce, Google, Microsoft, Slack, GitHub, HubSpot, Zoom, Dropbox, Notion),
+ * written from the vendors' documents. It imports nothing from Baton's providers, protocol or
+ * core: when a preset is wrong, the simulator disagrees with it.
  */
 export { formatDiscovery } from './format.js';
 export { startSimulator } from './server.js';
@@ -16,6 +18,7 @@ export type {
   McpControls,
   McpCounters,
   McpSettings,
+  RefreshReuse,
   RequestLogEntry,
   Rotation,
   Simulator,

@@ -29,12 +29,25 @@ import type {
   Vendor,
 } from './types.js';
 import { VENDORS } from './types.js';
+import { atlassian } from './vendors/atlassian.js';
 import { checkbook } from './vendors/checkbook.js';
 import { checkfront } from './vendors/checkfront.js';
 import { checkissuing } from './vendors/checkissuing.js';
 import { cronofy } from './vendors/cronofy.js';
+import { dropbox } from './vendors/dropbox.js';
+import { github } from './vendors/github.js';
+import { google } from './vendors/google.js';
+import { hubspot } from './vendors/hubspot.js';
 import { mcp } from './vendors/mcp.js';
+import { microsoft } from './vendors/microsoft.js';
+import { notion } from './vendors/notion.js';
+import { quickbooks } from './vendors/quickbooks.js';
+import { salesforce } from './vendors/salesforce.js';
+import { shopify } from './vendors/shopify.js';
+import { slack } from './vendors/slack.js';
 import type { SimVendor, VendorRoute } from './vendors/vendor.js';
+import { xero } from './vendors/xero.js';
+import { zoom } from './vendors/zoom.js';
 
 const LOG_LIMIT = 10_000;
 
@@ -79,6 +92,14 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
+/**
+ * A token request's fields, from the query and the body (the body wins): some vendors take
+ * them in the query (Zoom's account_credentials, GitHub's token endpoint).
+ */
+function requestFields(req: SimRequest): Record<string, string> {
+  return { ...Object.fromEntries(req.url.searchParams), ...(bodyFields(req) ?? {}) };
+}
+
 const isVendor = (v: unknown): v is Vendor =>
   typeof v === 'string' && (VENDORS as readonly string[]).includes(v);
 
@@ -109,7 +130,7 @@ function readStateFile(path: string, seed: string | undefined): StateFile {
   return seed === undefined || seed === file.seed ? file : { seed };
 }
 
-/** Starts the simulator: the four vendors on one loopback origin, plus the migration origin. */
+/** Starts the simulator: every vendor on one loopback origin, plus the migration origin. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1';
   const clock = new VirtualClock();
@@ -128,8 +149,35 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     checkbook: checkbook(state, consent),
     checkissuing: checkissuing(state),
     cronofy: cronofy(state, consent),
+    xero: xero(state, consent),
+    quickbooks: quickbooks(state, consent),
+    atlassian: atlassian(state, consent),
+    shopify: shopify(state, consent),
+    salesforce: salesforce(state, consent),
+    google: google(state, consent),
+    microsoft: microsoft(state, consent),
+    slack: slack(state, consent),
+    github: github(state, consent),
+    hubspot: hubspot(state, consent),
+    zoom: zoom(state, consent),
+    dropbox: dropbox(state, consent),
+    notion: notion(state, consent),
     mcp: mcpPersona,
   };
+  /** Sets a vendor's switch; a RangeError names what it takes. */
+  const setSwitch = (vendor: Vendor, name: string, value: unknown): void => {
+    const sw = vendors[vendor]?.switches?.[name];
+    if (!sw) {
+      const known = Object.keys(vendors[vendor]?.switches ?? {});
+      throw new RangeError(
+        `${vendor} has no switch "${name}"${known.length ? `; it has ${known.join(', ')}` : ''}.`,
+      );
+    }
+    const problem = sw.set(value);
+    if (problem) throw new RangeError(`The ${vendor} switch ${name} takes ${problem}.`);
+  };
+  for (const [vendor, settings] of Object.entries(options.switches ?? {}))
+    for (const [name, value] of Object.entries(settings ?? {})) setSwitch(vendor as Vendor, name, value);
   const log: RequestLogEntry[] = [];
   let tokenLog: TokenLogEntry[] = [];
   const taps = new Set<TokenTap>();
@@ -157,7 +205,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     fault: Fault | null,
     receivedWallMs: number,
   ): TokenLogEntry {
-    const fields = endpoint === 'api' ? {} : (bodyFields(req) ?? {});
+    const fields = endpoint === 'api' ? {} : requestFields(req);
     let answer: Record<string, unknown> = {};
     if (endpoint === 'token' && response.status === 200 && response.body) {
       try {
@@ -169,7 +217,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
     const presented = endpoint === 'token' ? str(fields['refresh_token']) : null;
-    const issuedRefresh = str(answer['refresh_token']);
+    const oracle = response.oracle ?? {};
+    const issuedRefresh =
+      oracle.issuedRefreshToken !== undefined ? oracle.issuedRefreshToken : str(answer['refresh_token']);
     const accessToken = endpoint === 'api' ? bearer(req) : null;
     return {
       seq: ++state.seq,
@@ -185,7 +235,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       grantType: endpoint === 'token' ? str(fields['grant_type']) : null,
       presentedRefreshToken: presented,
       scope: endpoint === 'token' ? str(fields['scope']) : null,
-      issuedAccessToken: str(answer['access_token']),
+      issuedAccessToken:
+        oracle.issuedAccessToken !== undefined ? oracle.issuedAccessToken : str(answer['access_token']),
       issuedRefreshToken: issuedRefresh,
       rotated: presented !== null && issuedRefresh !== null && issuedRefresh !== presented,
       accessToken,
@@ -194,8 +245,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         accessToken === null ||
         (fault && fault.kind !== 'delay' && fault.kind !== 'slow-answer')
           ? null
-          : response.status !== 401,
-      revokedToken: endpoint === 'revoke' ? (str(fields['token']) ?? str(fields['refresh_token'])) : null,
+          : (oracle.accepted ?? response.status !== 401),
+      revokedToken:
+        endpoint !== 'revoke'
+          ? null
+          : oracle.revokedToken !== undefined
+            ? oracle.revokedToken
+            : (str(fields['token']) ?? str(fields['refresh_token'])),
     };
   }
   let origin = '';
@@ -209,7 +265,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     admin: `${origin}/_sim/`,
     callback: `${origin}/callback`,
     vendors: Object.fromEntries(
-      VENDORS.map((v) => [v, vendors[v].discovery(origin, migrationOrigin)]),
+      VENDORS.map((v) => {
+        const switches = vendors[v].switches;
+        const described = vendors[v].discovery(origin, migrationOrigin);
+        if (!switches) return [v, described];
+        const values = Object.fromEntries(Object.entries(switches).map(([k, sw]) => [k, sw.get()]));
+        return [v, { ...described, switches: values }];
+      }),
     ) as Discovery['vendors'],
   });
 
@@ -218,7 +280,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (endpoint === 'api') state.counters.api[vendor]++;
     else if (endpoint === 'revoke') state.counters.revoke[vendor]++;
     else if (endpoint === 'token') {
-      const f = bodyFields(req) ?? {};
+      const f = requestFields(req);
       state.countToken(
         vendor,
         f['grant_type'] ?? '(none)',
@@ -252,6 +314,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             'POST expire-access-tokens {"vendor"?}',
             'POST fail {"vendor", "endpoint", "kind", …}',
             'POST cronofy-rotation {"mode"}',
+            'POST switch {"vendor", "name", "value"}',
             'POST checkfront/migrate {"company", "region"?}',
             'POST mcp/settings {"dcr"?, "cimd"?, "resourceMetadataInHeader"?}',
             'POST mcp/resources {"resource"}',
@@ -320,6 +383,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
           return bad('Give {"mode": "never" | "always" | "sometimes"}.');
         state.cronofyRotation = body['mode'] as Rotation;
         return json(200, { ok: true });
+      case 'POST switch': {
+        if (!isVendor(body['vendor']) || typeof body['name'] !== 'string')
+          return bad('Give {"vendor", "name", "value"}; discovery lists each vendor\'s switches.');
+        try {
+          setSwitch(body['vendor'], body['name'], body['value']);
+        } catch (err) {
+          return bad((err as Error).message);
+        }
+        return json(200, { ok: true });
+      }
       case 'POST checkfront/migrate':
         if (typeof body['company'] !== 'string') return bad('Give {"company": …, "region"?: …}.');
         state.migrated.set(body['company'], typeof body['region'] === 'string' ? body['region'] : 'na1');
@@ -441,7 +514,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       at: clock.now(),
       origin: which,
       method: req.method,
-      path: redactedPath(req.url),
+      path: routed.route?.logPath ?? redactedPath(req.url),
       ...(routed.vendor ? { vendor: routed.vendor } : {}),
       ...(routed.route ? { endpoint: routed.route.endpoint } : routed.kind ? { endpoint: routed.kind } : {}),
       status: response.drop ? 0 : response.status,
@@ -532,9 +605,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       counters: () => mcpPersona.counters(),
       resetCounters: () => mcpPersona.resetCounters(),
     },
+    setSwitch,
     setAccessTokenLifetime: (vendor, seconds) => {
       if (seconds === null) state.accessLifetimeMs.delete(vendor);
       else state.accessLifetimeMs.set(vendor, seconds * 1000);
+    },
+    setRefreshReuse: (vendor, reuse) => {
+      if (reuse === null) state.refreshReuse.delete(vendor);
+      else state.refreshReuse.set(vendor, { ...reuse });
     },
     close: async () => {
       await Promise.all([close(main), close(migration)]);

@@ -1,7 +1,19 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { VirtualClock } from './clock.js';
-import type { Counters, Endpoint, Fault, Rotation, TokenInfo, TokenStatus, Vendor } from './types.js';
+import type {
+  Counters,
+  Endpoint,
+  Fault,
+  RefreshReuse,
+  Rotation,
+  TokenInfo,
+  TokenStatus,
+  Vendor,
+} from './types.js';
 import { VENDORS } from './types.js';
+
+/** The expiry of an access token that never expires on its own: far off, and a number in JSON. */
+export const NEVER_EXPIRES = Number.MAX_SAFE_INTEGER;
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -63,6 +75,8 @@ export interface Code {
   expiresAt: number;
   codeChallenge?: string;
   codeChallengeMethod?: string;
+  /** Authorize-request parameters a vendor keeps with the code (access_type, prompt, expiring…). */
+  extra?: Record<string, string>;
   used: boolean;
 }
 
@@ -75,11 +89,18 @@ export interface Grant {
   scope: string;
   refreshToken: string | null;
   refreshExpiresAt: number | null;
+  /** No refresh token of the grant works after this, however often it was refreshed. */
+  refreshAbsoluteExpiresAt?: number | null;
+  /** What happens to a refresh token once a rotation replaced it (see RefreshPolicy). */
+  refreshPolicy?: RefreshPolicy;
   refreshes: number;
   revoked: boolean;
   /** Sequence numbers (see SimState.seq) of the grant's creation and revocation. */
   createdSeq: number;
   revokedSeq: number | null;
+  /** The refresh token the last rotation replaced, and when (for the vendor's `RefreshReuse`). */
+  previousRefreshToken?: string | null;
+  previousReplacedAt?: number | null;
 }
 
 export interface AccessToken {
@@ -94,13 +115,39 @@ export interface AccessToken {
   issuedSeq: number;
 }
 
+/**
+ * What a grant's refresh tokens do after a rotation replaced them. Without a policy a replaced
+ * token stops working at once.
+ */
+export interface RefreshPolicy {
+  /**
+   * A replaced refresh token still works for this long after its replacement (a grace or
+   * leeway window), never past its own expiry.
+   */
+  previousUsableMs?: number;
+  /** Presenting a replaced refresh token after that window revokes the whole grant (family revocation). */
+  reuseRevokesGrant?: boolean;
+}
+
 /** A refresh token the simulator ever issued, kept after it stops working. */
 export interface RefreshTokenRecord {
   grantId: string;
   issuedSeq: number;
   /** Why it stopped working: replaced by a rotation, or its grant was revoked. */
   retired: { reason: 'rotated' | 'revoked'; seq: number } | null;
+  /** Virtual time it was issued, and when it dies unused (null: never). */
+  issuedAt?: number;
+  expiresAt?: number | null;
+  /** A replaced token still works until then (RefreshPolicy.previousUsableMs). */
+  usableUntil?: number | null;
 }
+
+/** What a presented refresh token is: the grant's current one, a replaced one still in its window, or neither. */
+export type RefreshLookup =
+  | { grant: Grant; current: boolean }
+  | { reused: Grant }
+  | { expired: Grant }
+  | null;
 
 /** Everything the vendors remember between requests. */
 export class SimState {
@@ -116,6 +163,8 @@ export class SimState {
   readonly refreshHistory = new Map<string, RefreshTokenRecord>();
   /** Access-token lifetimes set by `setAccessTokenLifetime`, per vendor. */
   readonly accessLifetimeMs = new Map<Vendor, number>();
+  /** What each vendor does with a replaced refresh token presented again (`setRefreshReuse`). */
+  readonly refreshReuse = new Map<Vendor, RefreshReuse>();
   /** A counter every token event takes a number from, so events can be ordered. */
   seq = 0;
   cronofyRotation: Rotation;
@@ -213,17 +262,57 @@ export class SimState {
   }
 
   setRefreshToken(grant: Grant, token: string | null, lifetimeMs: number | null): void {
+    const now = this.clock.now();
     if (grant.refreshToken && grant.refreshToken !== token) {
       this.refreshTokens.delete(grant.refreshToken);
       this.#retire(grant.refreshToken, 'rotated');
+      const previous = this.refreshHistory.get(grant.refreshToken);
+      const window = grant.refreshPolicy?.previousUsableMs;
+      if (previous && window !== undefined && window > 0)
+        previous.usableUntil = Math.min(now + window, previous.expiresAt ?? Number.POSITIVE_INFINITY);
+      grant.previousRefreshToken = grant.refreshToken;
+      grant.previousReplacedAt = this.clock.now();
     }
     grant.refreshToken = token;
-    grant.refreshExpiresAt = token && lifetimeMs !== null ? this.clock.now() + lifetimeMs : null;
+    grant.refreshExpiresAt = token && lifetimeMs !== null ? now + lifetimeMs : null;
     if (token) {
       this.refreshTokens.set(token, grant.id);
-      if (!this.refreshHistory.has(token))
-        this.refreshHistory.set(token, { grantId: grant.id, issuedSeq: ++this.seq, retired: null });
+      const record = this.refreshHistory.get(token);
+      if (!record)
+        this.refreshHistory.set(token, {
+          grantId: grant.id,
+          issuedSeq: ++this.seq,
+          retired: null,
+          issuedAt: now,
+          expiresAt: grant.refreshExpiresAt,
+        });
+      else record.expiresAt = grant.refreshExpiresAt;
     }
+  }
+
+  /** Ends the window of every replaced refresh token of the grant (Shopify: the replacement was used). */
+  endPreviousRefreshTokens(grantId: string): void {
+    const now = this.clock.now();
+    for (const r of this.refreshHistory.values())
+      if (r.grantId === grantId && r.usableUntil != null && r.usableUntil > now) r.usableUntil = now;
+  }
+
+  /** Revokes the oldest live grants of the same vendor, client and account beyond `cap` (Google's limit). */
+  capRefreshTokens(grant: Grant, cap: number): void {
+    const now = this.clock.now();
+    const live = [...this.grants.values()]
+      .filter(
+        (g) =>
+          !g.revoked &&
+          g.refreshToken !== null &&
+          (g.refreshExpiresAt === null || g.refreshExpiresAt > now) &&
+          (g.refreshAbsoluteExpiresAt == null || g.refreshAbsoluteExpiresAt > now) &&
+          g.vendor === grant.vendor &&
+          g.clientId === grant.clientId &&
+          g.account === grant.account,
+      )
+      .sort((a, b) => a.createdSeq - b.createdSeq);
+    for (const g of live.slice(0, Math.max(0, live.length - cap))) this.revokeGrant(g);
   }
 
   #retire(token: string, reason: 'rotated' | 'revoked'): void {
@@ -231,8 +320,9 @@ export class SimState {
     if (r && !r.retired) r.retired = { reason, seq: ++this.seq };
   }
 
-  issueAccessToken(grant: Grant, token: string, lifetimeMs: number, singleUse = false): AccessToken {
-    const expiresAt = this.clock.now() + lifetimeMs;
+  /** `lifetimeMs` null: a token that never expires on its own (its expiresAt is NEVER_EXPIRES). */
+  issueAccessToken(grant: Grant, token: string, lifetimeMs: number | null, singleUse = false): AccessToken {
+    const expiresAt = lifetimeMs === null ? NEVER_EXPIRES : this.clock.now() + lifetimeMs;
     const t: AccessToken = {
       token,
       grantId: grant.id,
@@ -252,12 +342,60 @@ export class SimState {
     for (const t of this.accessTokens.values()) if (t.grantId === grantId) t.revoked = true;
   }
 
-  grantByRefreshToken(vendor: Vendor, realm: string, token: string | undefined): Grant | null {
-    const id = token ? this.refreshTokens.get(token) : undefined;
-    const g = id ? this.grants.get(id) : undefined;
-    if (!g || g.vendor !== vendor || g.realm !== realm || g.revoked) return null;
-    if (g.refreshExpiresAt !== null && g.refreshExpiresAt <= this.clock.now()) return null;
+  /**
+   * The live grant a refresh token names. For a refresh (`use`), the vendor's `RefreshReuse`
+   * applies to a token a rotation replaced: within its grace it names its grant still (the
+   * vendor then rotates again), outside it is refused and, with `revokesFamily`, revokes the
+   * grant; presenting the current token ends an `until-new-used` grace. Otherwise the grant's
+   * own refresh policy decides (lookupRefreshToken).
+   */
+  grantByRefreshToken(vendor: Vendor, realm: string, token: string | undefined, use = false): Grant | null {
+    const reuse = this.refreshReuse.get(vendor);
+    if (use && reuse && token && !this.refreshTokens.has(token))
+      return this.#replaced(vendor, realm, token, reuse);
+    const found = this.lookupRefreshToken(vendor, realm, token);
+    const g = found && 'grant' in found ? found.grant : null;
+    if (g && use && reuse?.graceSeconds === 'until-new-used') g.previousRefreshToken = null;
     return g;
+  }
+
+  /**
+   * A presented refresh token: the grant's current one, or a replaced one inside its window
+   * (`current: false`); one past its own or the grant's absolute expiry is `expired`; any other
+   * replaced one is `reused` (and, under a family-revocation policy, its grant is revoked here).
+   */
+  lookupRefreshToken(vendor: Vendor, realm: string, token: string | undefined): RefreshLookup {
+    if (!token) return null;
+    const currentOf = this.refreshTokens.get(token);
+    const record = this.refreshHistory.get(token);
+    const g = this.grants.get(currentOf ?? record?.grantId ?? '');
+    if (!g || g.vendor !== vendor || g.realm !== realm || g.revoked) return null;
+    const now = this.clock.now();
+    if (g.refreshAbsoluteExpiresAt != null && g.refreshAbsoluteExpiresAt <= now) return { expired: g };
+    if (currentOf === g.id) {
+      if (g.refreshExpiresAt !== null && g.refreshExpiresAt <= now) return { expired: g };
+      return { grant: g, current: true };
+    }
+    if (record?.retired?.reason !== 'rotated') return null;
+    if (record.usableUntil != null && record.usableUntil > now) return { grant: g, current: false };
+    if (record.expiresAt != null && record.expiresAt <= now) return { expired: g };
+    if (g.refreshPolicy?.reuseRevokesGrant) this.revokeGrant(g);
+    return { reused: g };
+  }
+
+  /** A replaced refresh token presented for a refresh, by the vendor's `RefreshReuse`. */
+  #replaced(vendor: Vendor, realm: string, token: string, reuse: RefreshReuse): Grant | null {
+    const history = this.refreshHistory.get(token);
+    const g = history ? this.grants.get(history.grantId) : undefined;
+    if (!g || g.vendor !== vendor || g.realm !== realm || g.revoked || history?.retired?.reason !== 'rotated')
+      return null;
+    const replacedAt = g.previousReplacedAt ?? 0;
+    const inGrace =
+      g.previousRefreshToken === token &&
+      (reuse.graceSeconds === 'until-new-used' || this.clock.now() - replacedAt <= reuse.graceSeconds * 1000);
+    if (inGrace) return g;
+    if (reuse.revokesFamily) this.revokeGrant(g);
+    return null;
   }
 
   /** The grant behind a usable access token, consuming single-use tokens. */
@@ -273,6 +411,18 @@ export class SimState {
     return g;
   }
 
+  /**
+   * Ends the grant's refresh token alone: access tokens issued with it keep working until they
+   * expire (HubSpot's refresh-token delete), and the grant can get no new one.
+   */
+  revokeRefreshToken(g: Grant): void {
+    if (!g.refreshToken) return;
+    this.refreshTokens.delete(g.refreshToken);
+    this.#retire(g.refreshToken, 'revoked');
+    g.refreshToken = null;
+    g.refreshExpiresAt = null;
+  }
+
   revokeGrant(g: Grant): void {
     if (!g.revoked) g.revokedSeq = ++this.seq;
     g.revoked = true;
@@ -280,6 +430,7 @@ export class SimState {
       this.refreshTokens.delete(g.refreshToken);
       this.#retire(g.refreshToken, 'revoked');
     }
+    this.endPreviousRefreshTokens(g.id);
     this.revokeAccessTokensOf(g.id);
   }
 
@@ -313,6 +464,7 @@ export class SimState {
       if (refresh.retired) status = refresh.retired.reason;
       else if (g?.revoked) status = 'revoked';
       else if (g?.refreshExpiresAt != null && g.refreshExpiresAt <= now) status = 'expired';
+      else if (g?.refreshAbsoluteExpiresAt != null && g.refreshAbsoluteExpiresAt <= now) status = 'expired';
       return { kind: 'refresh', status, grantId: refresh.grantId, issuedSeq: refresh.issuedSeq };
     }
     return { kind: 'unknown', status: 'unknown' };

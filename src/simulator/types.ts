@@ -1,7 +1,44 @@
 /** The simulator's own vocabulary. It shares nothing with Baton's providers or protocol code. */
 
-export type Vendor = 'checkfront' | 'checkbook' | 'checkissuing' | 'cronofy' | 'mcp';
-export const VENDORS: readonly Vendor[] = ['checkfront', 'checkbook', 'checkissuing', 'cronofy', 'mcp'];
+export type Vendor =
+  | 'checkfront'
+  | 'checkbook'
+  | 'checkissuing'
+  | 'cronofy'
+  | 'xero'
+  | 'quickbooks'
+  | 'atlassian'
+  | 'shopify'
+  | 'salesforce'
+  | 'google'
+  | 'microsoft'
+  | 'slack'
+  | 'github'
+  | 'hubspot'
+  | 'zoom'
+  | 'dropbox'
+  | 'notion'
+  | 'mcp';
+export const VENDORS: readonly Vendor[] = [
+  'checkfront',
+  'checkbook',
+  'checkissuing',
+  'cronofy',
+  'xero',
+  'quickbooks',
+  'atlassian',
+  'shopify',
+  'salesforce',
+  'google',
+  'microsoft',
+  'slack',
+  'github',
+  'hubspot',
+  'zoom',
+  'dropbox',
+  'notion',
+  'mcp',
+];
 
 /** `register` (RFC 7591) and `introspect` (RFC 7662): the MCP authorization server's. */
 export type Endpoint = 'authorize' | 'token' | 'revoke' | 'api' | 'register' | 'introspect';
@@ -47,6 +84,18 @@ export interface McpControls {
 
 export type Rotation = 'never' | 'always' | 'sometimes';
 
+/**
+ * What a vendor does with a refresh token a rotation replaced (a general grant option, set per
+ * vendor): `graceSeconds` — the replaced token still refreshes that long after the rotation,
+ * or `'until-new-used'` — until the token that replaced it is first presented. Outside that, it
+ * is refused (`invalid_grant`), and with `revokesFamily` presenting it revokes the whole grant:
+ * every refresh and access token descended from the same authorization.
+ */
+export interface RefreshReuse {
+  graceSeconds: number | 'until-new-used';
+  revokesFamily: boolean;
+}
+
 export interface SimulatorOptions {
   /** Port of the main origin; 0 (default) picks a free one. */
   port?: number;
@@ -59,6 +108,8 @@ export interface SimulatorOptions {
   cronofyRateLimit?: { tokenRequestsPerMinute: number };
   /** The MCP persona's switches (default: all on). */
   mcp?: Partial<McpSettings>;
+  /** Each vendor's switches at start (see Simulator.setSwitch), e.g. `{ google: { testing: true } }`. */
+  switches?: Partial<Record<Vendor, Record<string, unknown>>>;
   /** Authorization codes die this long after they are issued (virtual clock). Default 60. */
   codeLifetimeSeconds?: number;
   /** The same seed gives the same client ids, secrets and API keys at every start. */
@@ -207,6 +258,12 @@ export interface DiscoveryVendor {
     resource?: string;
     resourceMetadata?: string;
     serverMetadata?: string;
+    /** Xero: the tenants a token reaches. */
+    connections?: string;
+    /** Atlassian: the sites (cloud ids) a token reaches. */
+    accessibleResources?: string;
+    /** The OpenID Connect userinfo endpoint, where the vendor has one. */
+    userinfo?: string;
   };
   /** MCP: the resource server's credential for the introspection endpoint. */
   introspection?: { clientId: string; clientSecret: string };
@@ -215,6 +272,8 @@ export interface DiscoveryVendor {
   apiKeys: ApiKey[];
   accounts: string[];
   scopes?: string[];
+  /** The vendor's switches and their current values (Simulator.setSwitch). */
+  switches?: Record<string, unknown>;
 }
 
 export interface Discovery {
@@ -254,7 +313,14 @@ export interface Simulator {
   tap(listener: TokenTap): () => void;
   /** The MCP persona: an authorization server and a protected resource (vendors/mcp.ts). */
   mcp: McpControls;
-  /** Issue access tokens of this lifetime (Cronofy), instead of the vendor's own one hour. */
+  /** Issue access tokens of this lifetime (Cronofy and the personas), instead of the vendor's own. */
   setAccessTokenLifetime(vendor: Vendor, seconds: number | null): void;
+  /**
+   * Sets one of a vendor's documented switches (discovery lists each vendor's, with its value):
+   * Google `testing`, Salesforce `rotation`, Slack `tokenRotation`, …; throws a RangeError naming what it takes.
+   */
+  setSwitch(vendor: Vendor, name: string, value: unknown): void;
+  /** How the vendor treats a replaced refresh token presented again; null: refused at once, nothing more (the default). */
+  setRefreshReuse(vendor: Vendor, reuse: RefreshReuse | null): void;
   close(): Promise<void>;
 }

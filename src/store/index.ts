@@ -9,8 +9,8 @@ import type { Store } from './store.js';
 export { MemoryStore } from './memory-store.js';
 
 // The engines load on first use: a command that reads one SQLite row does not pay for pg.
-const sqlite = async (path: string) => (await import('./sqlite-store.js')).SqliteStore.open(path);
-const postgres = () => import('./postgres-store.js');
+const sqlite = async (path: string) => (await import('./sqlite/store.js')).SqliteStore.open(path);
+const postgres = () => import('./postgres/store.js');
 
 /** A pg.Pool, recognised without loading pg. */
 function isPool(value: unknown): value is pg.Pool {
@@ -91,6 +91,7 @@ async function openPostgres(text: string): Promise<Store> {
       throw new ConfigError(
         `${name}=${v} in the PostgreSQL URL is not a positive integer.`,
         `Fix ${name} in BATON_STORE / --store.`,
+        { forOperator: true },
       );
     }
     return n;

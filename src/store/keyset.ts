@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import type { AuthMode } from '../providers/spec.js';
 import type {
   ClientRegistrationRow,
   DueBatch,
@@ -77,6 +78,47 @@ export function dueBatch(
     items: items.map(({ id, provider, cursor }) => ({ id, provider, phase: cursor.phase })),
     next: found.length > limit && last ? last.cursor : null,
   };
+}
+
+/** One phase of a due query, as an engine runs it over its partial index. */
+export interface DuePhase {
+  phase: DueCursor['phase'];
+  /** The expiry column of the phase. */
+  column: 'access_token_expires_at' | 'refresh_token_expires_at';
+  /** Due by this expiry (epoch ms). */
+  by: number;
+  /** The access phase's auth mode; null in the refresh phase. */
+  mode: AuthMode | null;
+  /** Resume after this position (in this phase). */
+  from: DueCursor | null;
+  limit: number;
+}
+
+/**
+ * The due query over both phases, in order, from the cursor's phase on: `fetch` returns one
+ * phase's rows (`at`: the expiry) in expiry-then-id order; one row past `limit` says there is more.
+ */
+export async function collectDue(
+  query: DueQuery,
+  fetch: (phase: DuePhase) => Promise<{ id: string; provider: string; at: number | string }[]>,
+): Promise<DueBatch> {
+  checkDueQuery(query);
+  const found: { id: string; provider: string; cursor: DueCursor }[] = [];
+  const phases: DueCursor['phase'][] = ['access', 'refresh'];
+  for (const phase of phases.slice(phases.indexOf(query.after?.phase ?? 'access'))) {
+    const rows = await fetch({
+      phase,
+      column: phase === 'access' ? 'access_token_expires_at' : 'refresh_token_expires_at',
+      by: phase === 'access' ? query.accessExpiresBy : query.refreshExpiresBy,
+      mode: phase === 'access' ? query.accessAuthMode : null,
+      from: query.after?.phase === phase ? query.after : null,
+      limit: query.limit + 1 - found.length,
+    });
+    for (const r of rows)
+      found.push({ id: r.id, provider: r.provider, cursor: { phase, at: Number(r.at), id: r.id } });
+    if (found.length > query.limit) break;
+  }
+  return dueBatch(found, query.limit);
 }
 
 /** A `server_metadata` row as both SQL engines return it (times as numbers or numeric strings). */

@@ -1,4 +1,5 @@
 import type { AuthMode } from '../providers/spec.js';
+import type { StoreEngine } from './engine.js';
 
 export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked';
 
@@ -254,6 +255,12 @@ export interface Store {
   readonly serverMetadata?: MetadataCache;
   /** Clients Baton registered itself, sealed, one per issuer (every built-in engine keeps them). */
   readonly clientRegistrations?: ClientRegistrations;
+  /**
+   * The SQL engine's runner, on the built-in SQLite and PostgreSQL engines (and on a wrapper
+   * that passes its inner store's on): `baton serve` keeps its own tables over it, on the same
+   * connection or pool.
+   */
+  readonly engine?: StoreEngine;
   /**
    * Takes the refresh lease for `id` if it is free, expired, or already `owner`'s (which renews
    * it). Returns null when another owner holds it. The lease expires `ttlMs` after it is taken

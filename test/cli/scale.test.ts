@@ -9,7 +9,7 @@ import { Baton } from '../../src/core/baton.js';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
 import { keyIdOf } from '../../src/store/sealer.js';
 import { parseSecretKey } from '../../src/store/secret-key.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { record } from '../store/contract.js';
 import { BIN, run, transcript } from './run.js';
 

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
-import { type SimulatorDiscovery, simulatorProfile } from '../../src/core/simulator-profile.js';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
+import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { run, start, transcript, waitFor } from './run.js';
 
 /**

@@ -3,10 +3,10 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { expect } from 'vitest';
-import { type SimulatorDiscovery, simulatorProfile } from '../../src/core/simulator-profile.js';
 import { verifyWebhook, type WebhookEvent } from '../../src/index.js';
 import { createCallerKey } from '../../src/server/keys.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { type World, world } from '../helpers/sim-baton.js';
 import { Capture, call } from '../server/helpers.js';
 

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../helpers/env.js';
 import { authorize, tokenCalls, type World, world } from '../helpers/sim-baton.js';
 import { record } from '../store/contract.js';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KeeperOptions } from '../../src/core/keeper.js';
 import { ConfigError, ReauthorizationRequired } from '../../src/errors.js';
-import type { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { SqliteStore } from '../../src/store/sqlite/store.js';
 import { authorize, tokenCalls, type World, world } from '../helpers/sim-baton.js';
 import { record } from '../store/contract.js';
 

@@ -8,6 +8,7 @@ import {
   RateLimited,
   ReauthorizationRequired,
 } from '../../src/errors.js';
+import type { TokenEndpointEvent } from '../../src/index.js';
 import {
   apiKeyFor,
   authorize,
@@ -109,6 +110,23 @@ describe('OAuth2 connection lifecycle against the simulator (Cronofy)', () => {
     // Authorizing again brings it back.
     await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
     expect((await w.baton.get('alice')).status).toBe('active');
+  });
+
+  it('tells token_endpoint listeners of every grant: kind, provider, connection, outcome, duration', async () => {
+    const calls: TokenEndpointEvent[] = [];
+    w.baton.on('token_endpoint', (call) => calls.push(call));
+    await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
+    w.sim.clock.advance(HOUR + 1000);
+    await w.baton.getAccessToken('alice');
+    w.sim.revokeGrants({ vendor: 'cronofy' });
+    await w.baton.refresh('alice', { force: true }).catch(() => undefined);
+    expect(calls.map((c) => [c.grant, c.provider, c.connectionId, c.outcome])).toEqual([
+      ['authorization_code', 'cronofy', 'alice', 'ok'],
+      ['refresh_token', 'cronofy', 'alice', 'ok'],
+      ['refresh_token', 'cronofy', 'alice', 'reauthorization_required'],
+    ]);
+    expect(calls.length).toBe(tokenCalls(w, 'cronofy'));
+    for (const c of calls) expect(c.durationMs).toBeGreaterThanOrEqual(0);
   });
 
   it('re-reads and retries once when the API rejects a token the provider expired early', async () => {

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
 import { ConfigError, NetworkError, ReauthorizationRequired } from '../../src/errors.js';
+import { UnsafeApiPath } from '../../src/providers/api-url.js';
 import { randomKey, tempDir } from '../helpers/env.js';
 import { authorize, tokenCalls, type World, world } from '../helpers/sim-baton.js';
 
@@ -177,6 +178,62 @@ describe('baton.request keeps credentials on the API host', () => {
       const res = await baton.request('k', 'move');
       expect(await res.body.json()).toEqual({ at: 'moved', auth: 'Token planted-key-4242' });
       expect((await baton.get('k')).apiBaseUrl).toBe(`${moved}/api/`);
+    } finally {
+      await baton.close();
+      cleanup();
+    }
+  });
+
+  it('for a relay (the server’s proxy): relativeOnly refuses a host before anything is sent; dropCredentialHeaders drops the credential’s header and any header echoing it', async () => {
+    const seen: string[] = [];
+    const api = await listen((req, res) => {
+      seen.push(req.url ?? '');
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        // The credential's own header, whatever it holds, and an echo under another name.
+        'x-vendor-key': 'not-the-key',
+        'x-debug': `sent with ${String(req.headers['x-vendor-key'])} attached`,
+        'x-plain': 'kept',
+      });
+      res.end('ok');
+    });
+    const { dir, cleanup } = tempDir();
+    const baton = await Baton.open({
+      store: `sqlite:${dir}/b.db`,
+      secretKey: randomKey(),
+      env: {},
+      providers: {
+        vendor: {
+          displayName: 'Vendor',
+          authModes: ['api_key'],
+          apiBaseUrl: `${api}/api/`,
+          apiKeyAuth: { header: 'X-Vendor-Key', template: '{apiKey}' },
+        },
+      },
+    });
+    try {
+      await baton.connect({
+        provider: 'vendor',
+        connectionId: 'v',
+        credentials: { apiKey: 'planted-key-5151' },
+      });
+      for (const path of [`${api}/api/x`, 'user@evil.test/x']) {
+        const err = await baton.request('v', path, { relativeOnly: true }).catch((e: unknown) => e);
+        expect(err, path).toBeInstanceOf(UnsafeApiPath);
+        expect((err as UnsafeApiPath).connectionId).toBe('v');
+      }
+      expect(seen).toEqual([]);
+
+      const kept = await baton.request('v', 'x');
+      expect(kept.headers['x-vendor-key']).toBe('not-the-key');
+      await kept.body.dump();
+      const res = await baton.request('v', 'x', { relativeOnly: true, dropCredentialHeaders: true });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-vendor-key']).toBeUndefined();
+      expect(res.headers['x-debug']).toBeUndefined();
+      expect(res.headers['x-plain']).toBe('kept');
+      expect(await res.body.text()).toBe('ok');
+      expect(seen).toEqual(['/api/x', '/api/x']);
     } finally {
       await baton.close();
       cleanup();

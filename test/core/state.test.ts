@@ -46,6 +46,7 @@ describe('connection state machine', () => {
       learn_base: [null, 'active', null, null],
       identify: [null, 'active', null, null],
       spend: [null, 'active', null, null],
+      note_expiring: [null, 'active', null, null],
       rekey: [null, 'active', 'needs_reauth', 'revoked'],
     });
   });

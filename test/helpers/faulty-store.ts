@@ -73,6 +73,10 @@ export class FaultyStore implements Store {
     this.#check();
     return this.inner.delete(id);
   }
+  /** The inner store's engine, so the server's tables share its connection. */
+  get engine(): Store['engine'] {
+    return this.inner.engine;
+  }
   /** The inner store's location, so the rescue journal is the inner store's. */
   get location(): unknown {
     return (this.inner as { location?: unknown }).location;

@@ -1,7 +1,7 @@
 import { fetch } from 'undici';
 import { Baton, type BatonOptions } from '../../src/core/baton.js';
-import { type SimulatorDiscovery, simulatorProfile } from '../../src/core/simulator-profile.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../src/simulator/index.js';
+import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { randomKey, tempDir } from './env.js';
 
 export const CALLBACK = 'http://127.0.0.1:1/callback';

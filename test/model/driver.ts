@@ -31,6 +31,9 @@
  *   provider rotated away ("rotated-refresh-token-lost") — unless the new one went to an
  *   instance that crashed after the provider answered (the named crash window) or its answer
  *   never arrived (a timeout after the provider handled it); those are counted as named losses;
+ * - with a reuse window (`reuse`), a refresh token the provider replaced is presented again only
+ *   inside the window, counted from the replacement ("reuse-outside-window"); inside it, the
+ *   presentation that recovers a lost answer is counted (`recovered`);
  * - revoked / needs_reauth / removed become active only by a new authorization ("resurrected");
  *   a revoke that resolved leaves the connection revoked ("revoke-lost") and its provider grant
  *   dead ("grant-alive-after-revoke");
@@ -41,9 +44,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { Baton } from '../../src/core/baton.js';
-import { type SimulatorDiscovery, simulatorProfile } from '../../src/core/simulator-profile.js';
 import { BatonError, ReauthorizationRequired } from '../../src/errors.js';
 import { type Simulator, startSimulator, type TokenLogEntry } from '../../src/simulator/index.js';
+import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { MemoryStore, openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
 import { randomKey, tempDir } from '../helpers/env.js';
@@ -60,7 +63,20 @@ export interface ModelOptions {
   postgresUrl?: string | undefined;
   /** Called with every trace line as it happens (the soak's --verbose). */
   onTrace?: (line: string) => void;
+  /**
+   * The provider's reuse window for a replaced refresh token, the same in the simulator and in
+   * the spec: `window` — 30 minutes, refused after (Xero); `family` — 10 minutes, and presenting
+   * it after revokes the whole grant (Atlassian). Absent: no window (refused at once).
+   */
+  reuse?: ReuseVariant | undefined;
 }
+
+export type ReuseVariant = 'window' | 'family';
+
+const REUSE: Record<ReuseVariant, { seconds: number; revokesFamily: boolean }> = {
+  window: { seconds: 1800, revokesFamily: false },
+  family: { seconds: 600, revokesFamily: true },
+};
 
 export interface Violation {
   kind: string;
@@ -71,11 +87,14 @@ export interface Violation {
 
 export interface ModelResult {
   engine: Engine;
+  reuse: ReuseVariant | undefined;
   seed: number;
   steps: number;
   violations: Violation[];
   /** Rotations lost in the windows Baton cannot close: a crash between answer and commit, an answer never delivered. */
   namedLosses: { crashWindow: number; unanswered: number };
+  /** With a reuse window: lost answers recovered by sending the replaced refresh token again inside it. */
+  recovered: number;
   trace: string[];
   stats: Record<string, number>;
 }
@@ -163,6 +182,22 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   const sim: Simulator = await startSimulator({ consent: 'auto', cronofyRotation: 'always' });
   const discovery = sim.discovery() as unknown as SimulatorDiscovery;
   const profile = simulatorProfile(discovery, 'http://127.0.0.1:1/callback');
+  const reuse = opts.reuse ? REUSE[opts.reuse] : null;
+  if (reuse) {
+    sim.setRefreshReuse('cronofy', { graceSeconds: reuse.seconds, revokesFamily: reuse.revokesFamily });
+    profile.providers['cronofy'] = {
+      ...profile.providers['cronofy'],
+      refreshTokenReuse: { mode: 'window', seconds: reuse.seconds, revokesFamily: reuse.revokesFamily },
+    };
+  }
+  /** The virtual clock's offset from the wall clock, from each moment the driver moved it. */
+  const offsets: { wall: number; offset: number }[] = [{ wall: 0, offset: sim.clock.now() - Date.now() }];
+  const virtualAt = (wallMs: number) => {
+    let offset = 0;
+    for (const o of offsets) if (o.wall <= wallMs) offset = o.offset;
+    return wallMs + offset;
+  };
+  let recovered = 0;
   const { dir, cleanup } = tempDir('baton-model-');
   const secretKey = randomKey();
   let schema: string | null = null;
@@ -259,6 +294,12 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     }
     return { exists: true, status: record.status, version: record.version, refreshToken, accessToken };
   }
+
+  /** Token, revocation and API requests the simulator has received and not answered yet. */
+  let heldAnswers = 0;
+  const untapHeld = sim.tap((phase) => {
+    heldAnswers += phase === 'request' ? 1 : -1;
+  });
 
   // ---- setup: one authorized Cronofy connection and one client-credentials connection ----
   for (let slot = 0; slot < INSTANCES; slot++) instances.push(await openInstance(slot));
@@ -428,12 +469,29 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     return `${r.id} ${r.tag} ${r.kind}${r.conn === CC && !r.kind.endsWith('cc') && r.kind !== 'connect' ? ' cc' : ''} ${out}`;
   };
 
+  type EventKind =
+    | 'advance'
+    | 'expire'
+    | 'rotation'
+    | 'provider-revoke'
+    | 'token-5xx'
+    | 'token-drop'
+    | 'token-slow'
+    | 'token-timeout'
+    | 'store-fail'
+    | 'crash'
+    | 'pause'
+    | 'token-lost-answer'
+    | 'token-lost-answer-outage';
+
   // ---- the loop ----
   try {
     for (stepNo = 1; stepNo <= opts.steps; stepNo++) {
       await replaceCrashed();
       const live = instances.filter((i) => i.crashedAt === null);
       const events: string[] = [];
+      let windowPassesAfter = false;
+      let refreshNow = false;
       const midStep: (() => void)[] = [];
       const untap: (() => void)[] = [];
 
@@ -444,7 +502,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
         [2, 1],
       ] as const);
       for (let e = 0; e < nEvents; e++) {
-        const ev = rng.weighted([
+        const ev = rng.weighted<EventKind>([
           ['advance', 6],
           ['expire', 3],
           ['rotation', 3],
@@ -456,11 +514,19 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           ['store-fail', 3],
           ['crash', 3],
           ['pause', 0.4],
-        ] as const);
+          // With a reuse window: the provider rotates and its answer comes after the client gave up.
+          ...(reuse
+            ? ([
+                ['token-lost-answer', 3],
+                ['token-lost-answer-outage', 3],
+              ] as const)
+            : []),
+        ]);
         switch (ev) {
           case 'advance': {
             const ms = rng.pick([30, 45, 58, 59, 61, 65]) * 60_000;
             sim.clock.advance(ms);
+            offsets.push({ wall: wall(), offset: sim.clock.now() - Date.now() });
             events.push(`advance ${ms / 60_000}min`);
             break;
           }
@@ -520,6 +586,37 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
             });
             events.push('token timeout');
             break;
+          case 'token-lost-answer':
+            sim.failNext({
+              vendor: 'cronofy',
+              endpoint: 'token',
+              kind: 'slow-answer',
+              delayMs: HTTP_TIMEOUT_MS + 200,
+              count: 1,
+            });
+            events.push('token answer lost');
+            break;
+          case 'token-lost-answer-outage': {
+            // ... and the retries that follow find the provider unreachable: the refresh token
+            // stays in doubt past the step, and often past the window (the next `advance`).
+            const count = rng.int(2, 4);
+            sim.failNext({
+              vendor: 'cronofy',
+              endpoint: 'token',
+              kind: 'slow-answer',
+              delayMs: HTTP_TIMEOUT_MS + 200,
+              count: 1,
+            });
+            sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'drop', count });
+            // Someone refreshes in this step (the lost answer is this step's), and most of the time
+            // the window passes before anyone refreshes again.
+            refreshNow = true;
+            windowPassesAfter = rng.chance(0.75);
+            events.push(
+              `token answer lost, then drop ×${count}${windowPassesAfter ? ', then the window passes' : ''}`,
+            );
+            break;
+          }
           case 'store-fail': {
             const inst = rng.pick(live);
             inst.store.failPuts = rng.int(1, 3);
@@ -571,6 +668,14 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           replace: rng.chance(0.3),
         });
       }
+      if (refreshNow)
+        planned.push({
+          kind: 'refresh',
+          inst: rng.pick(live),
+          other: rng.pick(live),
+          delay: 0,
+          replace: false,
+        });
       log(
         `step ${stepNo}: ${planned.map((p) => `${p.inst.tag} ${p.kind}${p.delay ? `@+${p.delay}` : ''}`).join(', ')}${events.length ? ` | ${events.join(', ')}` : ''}`,
       );
@@ -590,12 +695,24 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       }
       const records = outcome;
       for (const r of records) log(`  ${describeOp(r)}`);
-      // Let mid-step timers that are still pending fire before the boundary.
+      // Let mid-step timers that are still pending fire before the boundary, and the answers the
+      // simulator still holds (a delay past the client's timeout) be written to its log.
       await sleep(10);
+      for (const until = wall() + STEP_LIMIT_MS; heldAnswers > 0 && wall() < until; ) await sleep(10);
+      const lostNow = sim
+        .tokenLog()
+        .slice(logIndex)
+        .some((e) => e.fault === 'slow-answer');
+      if (windowPassesAfter && reuse && lostNow) {
+        sim.clock.advance(reuse.seconds * 1000 + 60_000);
+        offsets.push({ wall: wall(), offset: sim.clock.now() - Date.now() });
+        log(`  (the clock moves ${reuse.seconds / 60 + 1} min: the reuse window passes)`);
+      }
       await check(records);
       if (violations.length > 0) break;
     }
   } finally {
+    untapHeld();
     for (const inst of instances) await inst.baton.close().catch(() => undefined);
     for (const inst of [...instances, ...dead]) await inst.agent.close().catch(() => undefined);
     await observer.close().catch(() => undefined);
@@ -613,13 +730,23 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   }
   return {
     engine: opts.engine,
+    reuse: opts.reuse,
     seed: opts.seed,
     steps: stepNo,
     violations,
     namedLosses: named,
+    recovered,
     trace,
     stats,
   };
+
+  /** A token request the provider answered only after the client's timeout (a `delay` or `slow-answer` fault). */
+  function answerLost(e: TokenLogEntry): boolean {
+    return (
+      (e.fault === 'delay' || e.fault === 'slow-answer') &&
+      e.answeredWallMs - e.receivedWallMs >= HTTP_TIMEOUT_MS
+    );
+  }
 
   // ---- the invariants ----
   async function check(records: OpRecord[]): Promise<void> {
@@ -744,6 +871,25 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           x.receivedWallMs < e.receivedWallMs,
       );
       if (!rotation) continue;
+      if (reuse) {
+        // Counted from the replacement (the provider handles a request as it arrives).
+        const since = virtualAt(e.receivedWallMs) - virtualAt(rotation.receivedWallMs);
+        if (since > reuse.seconds * 1000) {
+          violate(
+            'reuse-outside-window',
+            `${e.tag ?? '?'} token call seq ${e.seq}`,
+            `refresh token ${short(e.presentedRefreshToken)}, replaced at seq ${rotation.seq}, was presented again ${Math.round(since / 1000)} s later, outside the provider's ${reuse.seconds} s window (answer ${e.status})`,
+          );
+          continue;
+        }
+        // (A `delay` fault's request is carried out only when answered: it replaced nothing yet.)
+        const replacedFirst = rotation.fault === 'slow-answer' || rotation.seq < e.seq;
+        if (e.status === 200 && replacedFirst && !reportedLost.has(`recovered:${e.seq}`)) {
+          reportedLost.add(`recovered:${e.seq}`);
+          recovered++;
+          log(`  (recovered inside the reuse window: seq ${e.seq} by ${e.tag})`);
+        }
+      }
       const cls = classifyLoss(rotation);
       if (cls === 'crash-window' || cls === 'unanswered') {
         if (!reportedLost.has(rotation.issuedRefreshToken as string)) {
@@ -773,7 +919,9 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           e.endpoint === 'token' &&
           e.grantType === 'refresh_token' &&
           e.status === 200 &&
-          e.receivedWallMs >= stepStart - 20,
+          e.receivedWallMs >= stepStart - 20 &&
+          // An answer that came after the client's timeout was no grant to it.
+          !answerLost(e),
       ).length;
       const justified =
         1 +
@@ -898,7 +1046,20 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
         const info = sim.tokenInfo(now.refreshToken);
         if (info.status === 'rotated' && !reportedLost.has(`stored:${now.refreshToken}`)) {
           reportedLost.add(`stored:${now.refreshToken}`);
-          const rotation = fullLog.find((x) => x.rotated && x.presentedRefreshToken === now.refreshToken);
+          // Replaced by a rotation that spent it, or — within a reuse window — by a late request
+          // that spent the token before it (the provider carried out a request the client had
+          // abandoned, after the client's retry had already stored this one).
+          const issuer = fullLog.find((x) => x.issuedRefreshToken === now.refreshToken && x.status === 200);
+          const rotation =
+            fullLog.find((x) => x.rotated && x.presentedRefreshToken === now.refreshToken) ??
+            fullLog.find(
+              (x) =>
+                issuer !== undefined &&
+                x.seq !== issuer.seq &&
+                x.rotated &&
+                answerLost(x) &&
+                x.presentedRefreshToken === issuer.presentedRefreshToken,
+            );
           const cls = rotation ? classifyLoss(rotation) : 'lost';
           if (cls === 'crash-window' || cls === 'unanswered') {
             if (rotation && !reportedLost.has(rotation.issuedRefreshToken as string)) {
@@ -921,8 +1082,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     /** Whether a rotation's new refresh token was lost in a window Baton cannot close. */
     function classifyLoss(rotation: TokenLogEntry): 'crash-window' | 'unanswered' | 'stored' | 'lost' {
       if (rotation.issuedRefreshToken && seenStoredRefresh.has(rotation.issuedRefreshToken)) return 'stored';
-      if (rotation.fault === 'delay' && rotation.answeredWallMs - rotation.receivedWallMs >= HTTP_TIMEOUT_MS)
-        return 'unanswered';
+      if (answerLost(rotation)) return 'unanswered';
       // The instance died before it could store the answer: crashed after its request left
       // (even if the provider saw the request only after the crash), or within a moment of the
       // answer — a commit then takes a few milliseconds more.

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
 import { type BatonError, ConfigError, ProviderError, StoreError } from '../../src/errors.js';
 import { metadataUrls, parseServerMetadata } from '../../src/protocol/discovery.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { MetadataDocument, Store } from '../../src/store/store.js';
 import { ManualClock, randomKey, tempDir } from '../helpers/env.js';
 import { FaultyStore } from '../helpers/faulty-store.js';

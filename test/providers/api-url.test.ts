@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { resolveApiUrl } from '../../src/providers/api-url.js';
+import { resolveApiUrl, UnsafeApiPath } from '../../src/providers/api-url.js';
 import { checkParamValue, resolveParams } from '../../src/providers/params.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 import { endpointsFor, expandTemplate } from '../../src/providers/template.js';
@@ -97,6 +97,37 @@ describe('resolveApiUrl', () => {
     refused('https://api.example.test/t/acme/api/%2e%2e/x');
     refused('https://user:pw@api.example.test/t/acme/api/x');
     refused('https://api.example.test@evil.test/t/acme/api/x');
+  });
+
+  it('relativeOnly: any absolute URL (whatever its scheme) and any "@" are refused, naming the connection', () => {
+    const rule = { relativeOnly: true, connectionId: 'acme', provider: 'keyed' };
+    for (const path of [
+      `${BASE}v1/x`,
+      'https://files.example.test/a',
+      'HTTP://evil.test/x',
+      'mailto:a@b.test',
+      'javascript:alert(1)',
+      'user@evil.test/x',
+      'users/a@b.test/x',
+    ]) {
+      let caught: unknown;
+      try {
+        caught = new Error(`resolved to ${resolveApiUrl(BASE, path, rule).href}`);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, path).toBeInstanceOf(UnsafeApiPath);
+      expect((caught as UnsafeApiPath).message).toContain('is an absolute URL or carries "@"');
+      expect((caught as UnsafeApiPath).connectionId).toBe('acme');
+      expect((caught as UnsafeApiPath).provider).toBe('keyed');
+    }
+    // An "@" after the path (in the query) and an encoded one are values, not hosts.
+    expect(resolveApiUrl(BASE, 'v1/users?email=a@b.test', rule).href).toBe(`${BASE}v1/users?email=a@b.test`);
+    expect(resolveApiUrl(BASE, 'users/a%40b.test', rule).href).toBe(`${BASE}users/a%40b.test`);
+    // The other refusals name the connection too.
+    expect(() => resolveApiUrl(BASE, '../x', rule)).toThrow(
+      expect.objectContaining({ connectionId: 'acme', provider: 'keyed' }),
+    );
   });
 
   it('names the path in the message, redacting anything shaped like a credential', () => {

@@ -5,6 +5,7 @@ import { hostAllowed } from '../../src/protocol/redirect-policy.js';
 import { resolveParams } from '../../src/providers/params.js';
 import { presets } from '../../src/providers/presets/index.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
+import type { ParamSpec } from '../../src/providers/spec.js';
 import { endpointsFor, expandTemplate } from '../../src/providers/template.js';
 
 describe('URL templates', () => {
@@ -108,6 +109,86 @@ describe('registry', () => {
       expect(() =>
         ProviderRegistry.create({ cronofy: { authorizationCodeLifetimeSeconds: bad as never } }),
       ).toThrow(/authorizationCodeLifetimeSeconds is not a whole number of seconds/);
+  });
+
+  it("checks the connect pages' words in a spec: labels are text, value labels name allowed values", () => {
+    const presets = ProviderRegistry.create();
+    // The presets carry their own words (README, "Providers" and "Connect pages").
+    expect(presets.get('cronofy').params['dataCenter']?.valueLabels?.['de']).toBe('Germany');
+    expect(presets.get('checkfront').accountParam).toBe('company');
+    const dataCenter = presets.get('cronofy').params['dataCenter'];
+    const params = (extra: object) => ({
+      cronofy: { params: { dataCenter: { ...dataCenter, ...extra } as ParamSpec } },
+    });
+    expect(() => ProviderRegistry.create(params({ label: 'Region', hint: 'Where it lives.' }))).not.toThrow();
+    expect(() => ProviderRegistry.create(params({ label: '' }))).toThrow(/params\.dataCenter\.label/);
+    expect(() => ProviderRegistry.create(params({ hint: 7 }))).toThrow(/params\.dataCenter\.hint/);
+    expect(() => ProviderRegistry.create(params({ valueLabels: { mars: 'Mars' } }))).toThrow(
+      /valueLabels names "mars", which is not one of its values/,
+    );
+    expect(() => ProviderRegistry.create(params({ valueLabels: ['x'] }))).toThrow(
+      /valueLabels is not an object/,
+    );
+    expect(() => ProviderRegistry.create({ cronofy: { accountParam: 'company' } })).toThrow(
+      /accountParam "company" is not one of its params/,
+    );
+    expect(() => ProviderRegistry.create({ cronofy: { environmentParam: 'env' } })).toThrow(
+      /environmentParam "env" is not one of its params/,
+    );
+  });
+
+  it('takes sliding and absolute refresh-token lifetimes together, the presets as they were, and refuses what cannot be kept', () => {
+    // The presets' { seconds, sliding } stay valid.
+    expect(ProviderRegistry.create().get('checkfront').refreshTokenLifetime).toEqual({
+      seconds: 14 * 86_400,
+      sliding: true,
+    });
+    const atlassian = ProviderRegistry.create({
+      cronofy: {
+        refreshTokenLifetime: { seconds: 90 * 86_400, sliding: true, absoluteSeconds: 365 * 86_400 },
+        refreshTokenReuse: { mode: 'window', seconds: 600, revokesFamily: true },
+        refreshTokenExpiresInField: 'x_refresh_token_expires_in',
+      },
+    }).get('cronofy');
+    expect(atlassian.refreshTokenLifetime?.absoluteSeconds).toBe(365 * 86_400);
+    expect(atlassian.refreshTokenReuse).toEqual({ mode: 'window', seconds: 600, revokesFamily: true });
+    expect(
+      ProviderRegistry.create({ cronofy: { refreshTokenReuse: { mode: 'until_new_used' } } }).get('cronofy')
+        .refreshTokenReuse,
+    ).toEqual({ mode: 'until_new_used' });
+    const refused: [unknown, RegExp][] = [
+      [{ refreshTokenLifetime: { seconds: 0, sliding: true } }, /refreshTokenLifetime has seconds/],
+      [{ refreshTokenLifetime: { seconds: 60, sliding: 'yes' } }, /has sliding that is not true or false/],
+      [{ refreshTokenLifetime: { seconds: 60, sliding: true, absoluteSeconds: -1 } }, /has absoluteSeconds/],
+      [{ refreshTokenLifetime: { seconds: 60, sliding: true, absolute: 5 } }, /unknown field "absolute"/],
+      [
+        { refreshTokenReuse: { mode: 'grace', seconds: 60 } },
+        /refreshTokenReuse has an unknown mode "grace"/,
+      ],
+      [{ refreshTokenReuse: { mode: 'window', seconds: 1.5 } }, /has seconds that are not a whole number/],
+      [
+        { refreshTokenReuse: { mode: 'until_new_used', seconds: 60 } },
+        /a field "seconds" its mode does not take/,
+      ],
+      [{ refreshTokenReuse: { mode: 'window', seconds: 60, revokesFamily: 1 } }, /revokesFamily/],
+      [
+        { refreshTokenExpiresInField: 'x refresh' },
+        /refreshTokenExpiresInField is not a token-response field/,
+      ],
+    ];
+    for (const [override, message] of refused) {
+      const err = (() => {
+        try {
+          ProviderRegistry.create({ cronofy: override as never });
+        } catch (e) {
+          return e;
+        }
+        return null;
+      })();
+      expect(err, JSON.stringify(override)).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toMatch(message);
+      expect((err as ConfigError).remediation).toMatch(/Set it as|For example/);
+    }
   });
 });
 

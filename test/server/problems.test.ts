@@ -1,11 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Baton } from '../../src/core/baton.js';
+import { ClientDirectory } from '../../src/core/clients.js';
+import type { CoreContext } from '../../src/core/context.js';
+import { releaseCredentials } from '../../src/core/release.js';
+import type { TokenSource } from '../../src/core/token-source.js';
 import {
-  ConfigError,
+  BatonError,
   ConnectionMismatch,
   ConnectionNotFound,
-  CredentialsRejected,
   InvalidClient,
-  NetworkError,
   ProviderError,
   ReauthorizationRequired,
   SecretKeyError,
@@ -13,6 +18,7 @@ import {
 } from '../../src/errors.js';
 import { resolveParams } from '../../src/providers/params.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
+import { endpointsFor } from '../../src/providers/template.js';
 import { createCallerKey } from '../../src/server/keys.js';
 import { toProblem } from '../../src/server/problem.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
@@ -40,104 +46,123 @@ function catchSync(run: () => unknown): Error {
   throw new Error('did not throw');
 }
 
+/**
+ * The errors as the library makes them: each comes from the code that raises it, so what it
+ * says to an HTTP client is what that code gives it.
+ */
 describe('every problem the library raises is told in HTTP words', () => {
   const registry = ProviderRegistry.create();
   const checkfront = registry.get('checkfront');
-  const cases: [string, Error][] = [
-    ['unknown provider', catchSync(() => registry.get('nope'))],
-    ['missing param', catchSync(() => resolveParams(checkfront, {}))],
-    ['not found', new ConnectionNotFound('acme')],
-    [
-      'needs reauth',
+  /** An identity endpoint that refuses every key. */
+  let refusing: Server;
+  let baton: Baton;
+  beforeAll(async () => {
+    refusing = createServer((_req, res) => res.writeHead(401).end());
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    const key = {
+      authModes: ['api_key' as const],
+      identityPath: 'me',
+      apiKeyAuth: { header: 'X-Api-Key', template: '{apiKey}' },
+    };
+    baton = await Baton.open({
+      store: 'memory:',
+      secretKey: randomBytes(32).toString('base64'),
+      env: {},
+      providers: {
+        refusing: {
+          ...key,
+          apiBaseUrl: `http://127.0.0.1:${(refusing.address() as { port: number }).port}/`,
+        },
+        gone: { ...key, apiBaseUrl: 'http://127.0.0.1:1/' },
+      },
+    });
+  });
+  afterAll(async () => {
+    await baton?.close();
+    await new Promise((r) => refusing?.close(r));
+  });
+  const refused = (run: () => Promise<unknown>) =>
+    run().then(
+      () => {
+        throw new Error('did not throw');
+      },
+      (err: unknown) => err as Error,
+    );
+  const cases: Record<string, () => Error | Promise<Error>> = {
+    'unknown provider': () => catchSync(() => registry.get('nope')),
+    'missing param': () => catchSync(() => resolveParams(checkfront, {})),
+    'not found': () => new ConnectionNotFound('acme'),
+    'needs reauth': () =>
       new ReauthorizationRequired('Connection "acme" was revoked.', {
         connectionId: 'acme',
         provider: 'cronofy',
       }),
-    ],
-    [
-      'mismatch',
+    mismatch: () =>
       new ConnectionMismatch(
         'Connection "acme" already exists for another account or client',
         { provider: 'a', clientId: null, params: {} },
         { provider: 'b', clientId: null, params: {} },
         { connectionId: 'acme' },
       ),
-    ],
-    [
-      'rejected',
-      new CredentialsRejected(
-        'refused (HTTP 401); nothing was stored.',
-        401,
-        'Check the API key, or pass verify: false to store them without the check.',
+    rejected: () =>
+      refused(() =>
+        baton.connect({ provider: 'refusing', connectionId: 'x', credentials: { apiKey: 'k-1234567' } }),
       ),
-    ],
-    ['invalid client', new InvalidClient('invalid_client', { provider: 'cronofy' })],
-    ['store', new StoreError('The store is down.')],
-    ['secret key', new SecretKeyError('Cannot open.', { connectionId: 'acme' })],
-    ['provider odd', new ProviderError('HTML instead of JSON', { status: 200 })],
-    [
-      'network',
-      new NetworkError('Could not reach x.', {
-        remediation:
-          'The provider could not be asked; try again when it is reachable, or pass verify: false to store them without the check.',
-      }),
-    ],
-    [
-      'no client',
-      new ConfigError(
-        'No client is configured for cronofy.',
-        'Set BATON_CRONOFY_CLIENT_ID and BATON_CRONOFY_CLIENT_SECRET, or pass clients: { cronofy: { clientId, clientSecret } } to Baton.open().',
-        { provider: 'cronofy' },
+    'invalid client': () => new InvalidClient('invalid_client', { provider: 'cronofy' }),
+    store: () => new StoreError('The store is down.'),
+    'secret key': () => new SecretKeyError('Cannot open.', { connectionId: 'acme' }),
+    'provider odd': () => new ProviderError('HTML instead of JSON', { status: 200 }),
+    network: () =>
+      refused(() =>
+        baton.connect({ provider: 'gone', connectionId: 'x', credentials: { apiKey: 'k-1234567' } }),
       ),
-    ],
-    [
-      'needs credentials',
-      new ConfigError(
-        'Connecting "x" with token_pair needs an API key and secret.',
-        'Pass credentials: { apiKey, apiSecret } (the CLI reads the secret from a hidden prompt, --secret-stdin or the environment).',
+    'no client': () => catchSync(() => new ClientDirectory({}, {}).require('cronofy', {})),
+    'needs credentials': () =>
+      refused(() =>
+        baton.connect({
+          provider: 'checkfront',
+          connectionId: 'x',
+          params: { company: 'acme' },
+          authMode: 'token_pair',
+        }),
       ),
-    ],
-    [
-      'oauth only',
-      new ConfigError(
-        'Cronofy oauth2 connections are made through the authorization flow.',
-        'Use baton.beginAuthorization() / completeAuthorization(), or `baton connect` which runs it.',
-        { connectionId: 'x' },
+    'oauth only': () => refused(() => baton.connect({ provider: 'cronofy', connectionId: 'x' })),
+    'a spec problem': () =>
+      catchSync(() =>
+        endpointsFor(ProviderRegistry.create({ cronofy: { tokenUrl: 'x-{dataCenter}' } }).get('cronofy'), {
+          dataCenter: 'us',
+        }),
       ),
-    ],
-    [
-      'a spec problem',
-      new ConfigError(
-        'The cronofy tokenUrl expands to "x", which is not a URL.',
-        'Fix tokenUrl in the provider spec (Baton.open({ providers: { cronofy: { tokenUrl: … } } })).',
-      ),
-    ],
-    [
-      'dpop release',
-      new ConfigError(
-        'Connection "x" holds a sender-constrained (DPoP) token, which works only with proofs of a key that never leaves Baton (RFC 9449), so it is not handed out.',
-        "Call the API through Baton instead: baton.fetch / baton.request, `baton request x <path>`, or the server's proxy (/v1/proxy/x/…).",
-        { connectionId: 'x' },
-      ),
-    ],
-  ];
+    'dpop release': () => {
+      const conn = {
+        record: { id: 'x', provider: 'acme', authMode: 'oauth2' },
+        secrets: { tokens: { tokenType: 'DPoP', accessToken: 'at' } },
+      };
+      const ctx = { cache: { fresh: () => undefined }, clock: { now: () => 0 } } as unknown as CoreContext;
+      const tokens = { usable: async () => conn } as unknown as TokenSource;
+      return refused(() => releaseCredentials(ctx, tokens, 'x'));
+    },
+  };
 
-  it.each(cases)('%s', (_name, err) => {
+  it.each(Object.keys(cases))('%s', async (name) => {
+    const err = await cases[name]?.();
+    expect(err).toBeInstanceOf(BatonError);
     const p = toProblem(err, 'req-1');
     expect(p.remediation).not.toMatch(LIBRARY);
     expect(p.detail).not.toMatch(LIBRARY);
     expect(p.remediation.length).toBeGreaterThan(20);
   });
 
-  it('names the routes to call', () => {
-    const of = (err: Error) => toProblem(err, 'r').remediation;
-    expect(of(cases[0]?.[1] as Error)).toMatch(/Use one of: .*checkfront/);
-    expect(of(cases[1]?.[1] as Error)).toMatch(/Send params: \{"company": …\} in the request body/);
-    expect(of(new ConnectionNotFound('acme'))).toMatch(/GET \/v1\/connections .*POST \/v1\/connections/);
-    expect(of(cases[3]?.[1] as Error)).toMatch(/POST \/v1\/connect-sessions \{"connectionId": "acme"\}/);
-    expect(of(cases[5]?.[1] as Error)).toMatch(/send "verify": false in the body/);
-    expect(of(cases[13]?.[1] as Error)).toMatch(/POST \/v1\/connections\/x\/authorize/);
-    expect(of(cases[15]?.[1] as Error)).toMatch(/\/v1\/proxy\/x\/<path>/);
+  it('names the routes to call', async () => {
+    const of = async (name: string) => toProblem(await cases[name]?.(), 'r').remediation;
+    expect(await of('unknown provider')).toMatch(/Use one of: .*checkfront/);
+    expect(await of('missing param')).toMatch(/Send params: \{"company": …\} in the request body/);
+    expect(await of('not found')).toMatch(/GET \/v1\/connections .*POST \/v1\/connections/);
+    expect(await of('needs reauth')).toMatch(/POST \/v1\/connect-sessions \{"connectionId": "acme"\}/);
+    expect(await of('rejected')).toMatch(/send "verify": false in the body/);
+    expect(await of('network')).toMatch(/send "verify": false in the body/);
+    expect(await of('oauth only')).toMatch(/POST \/v1\/connections\/x\/authorize/);
+    expect(await of('dpop release')).toMatch(/\/v1\/proxy\/x\/<path>/);
   });
 });
 

@@ -1,6 +1,7 @@
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDiscovery, type Simulator, startSimulator } from '../../src/simulator/index.js';
+import { VENDORS } from '../../src/simulator/types.js';
 import { basic, CB, code, form, get, post, url, vendor } from './helpers.js';
 
 let sim: Simulator;
@@ -42,13 +43,7 @@ describe('discovery', () => {
       migrationOrigin: sim.migrationUrl,
       admin: `${sim.url}/_sim/`,
     });
-    expect(Object.keys(d.vendors).sort()).toEqual([
-      'checkbook',
-      'checkfront',
-      'checkissuing',
-      'cronofy',
-      'mcp',
-    ]);
+    expect(Object.keys(d.vendors).sort()).toEqual([...VENDORS].sort());
     expect(d.vendors.cronofy.params['dataCenter']).toEqual(['us', 'au', 'ca', 'de', 'sg', 'uk']);
     expect(d.vendors.checkfront.endpoints.token).toBe(`${sim.url}/checkfront/{company}/oauth/token/`);
     expect(d.vendors.checkbook.clients.map((c) => c.params['environment']).sort()).toEqual([

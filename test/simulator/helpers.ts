@@ -45,7 +45,7 @@ export function vendor(sim: Simulator, v: Vendor): Discovery['vendors'][Vendor] 
 /** Runs the consent step and returns the code from the redirect. */
 export async function code(
   sim: Simulator,
-  v: 'checkfront' | 'checkbook' | 'cronofy',
+  v: Vendor,
   params: Record<string, string>,
   extra: Record<string, string> = {},
 ): Promise<string> {

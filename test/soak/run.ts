@@ -1,9 +1,10 @@
 /**
  * `npm run soak` — long runs of the two correctness soaks.
  *
- *   npm run soak -- --runs 200 [--seed S] [--engine memory|sqlite|postgres] [--steps 40] [--verbose]
+ *   npm run soak -- --runs 200 [--seed S] [--engine memory|sqlite|postgres] [--steps 40] [--reuse window|family] [--verbose]
  *     Model-based interleavings (test/model/driver.ts): run i uses seed S+i (S random unless
- *     given, and printed). Any failure prints its seed, step, operation and trace, and how to
+ *     given, and printed); `--reuse` gives the provider a reuse window for a replaced refresh
+ *     token (with `family`, revocation of the whole grant after it). Any failure prints its seed, step, operation and trace, and how to
  *     replay it; replaying a seed replays the same operation sequence.
  *
  *   npm run soak -- --kill --runs 1000 [--engine sqlite|postgres] [--seed S] [--min-procs 2] [--max-procs 6]
@@ -25,10 +26,10 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { fetch } from 'undici';
 import { Baton } from '../../src/core/baton.js';
-import { type SimulatorDiscovery, simulatorProfile } from '../../src/core/simulator-profile.js';
 import { startSimulator, type TokenLogEntry } from '../../src/simulator/index.js';
+import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { randomKey, tempDir } from '../helpers/env.js';
-import { type Engine, runModel } from '../model/driver.js';
+import { type Engine, type ReuseVariant, runModel } from '../model/driver.js';
 import { describeFailure } from '../model/report.js';
 import { Rng } from '../model/rng.js';
 
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '50' },
     seed: { type: 'string' },
     engine: { type: 'string' },
+    reuse: { type: 'string' },
     steps: { type: 'string', default: '40' },
     kill: { type: 'boolean', default: false },
     'min-procs': { type: 'string', default: '2' },
@@ -61,7 +63,12 @@ async function modelSoak(): Promise<void> {
   if (engines.includes('postgres') && !PG_URL)
     throw new Error('--engine postgres needs BATON_TEST_POSTGRES_URL');
   const steps = Number(args.steps);
-  console.log(`model soak: engines=${engines.join(',')} runs=${runs} steps=${steps} first seed=${firstSeed}`);
+  const reuse = args.reuse as ReuseVariant | undefined;
+  if (reuse !== undefined && reuse !== 'window' && reuse !== 'family')
+    throw new Error('--reuse takes window or family');
+  console.log(
+    `model soak: engines=${engines.join(',')} runs=${runs} steps=${steps}${reuse ? ` reuse=${reuse}` : ''} first seed=${firstSeed}`,
+  );
   const failures: string[] = [];
   const kinds = new Map<string, number[]>();
   let named = 0;
@@ -74,6 +81,7 @@ async function modelSoak(): Promise<void> {
         seed,
         steps,
         postgresUrl: PG_URL,
+        reuse,
         ...(args.verbose ? { onTrace: (l: string) => console.log(l) } : {}),
       });
       named += result.namedLosses.crashWindow + result.namedLosses.unanswered;

@@ -1,9 +1,11 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { applyPgMigrations } from '../../src/store/pg-migrations.js';
-import { MIGRATIONS as PG_MIGRATIONS, PostgresStore } from '../../src/store/postgres-store.js';
-import { MIGRATIONS as SQLITE_MIGRATIONS, SqliteStore } from '../../src/store/sqlite-store.js';
+import { applyPgMigrations } from '../../src/store/postgres/migrator.js';
+import { MIGRATIONS as PG_MIGRATIONS } from '../../src/store/postgres/schema.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
+import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../src/store/sqlite/schema.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers/env.js';
 import { record } from './contract.js';

@@ -2,8 +2,9 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
-import { applyPgMigrations } from '../../src/store/pg-migrations.js';
-import { MIGRATIONS, PostgresStore } from '../../src/store/postgres-store.js';
+import { applyPgMigrations } from '../../src/store/postgres/migrator.js';
+import { MIGRATIONS } from '../../src/store/postgres/schema.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
 import { record } from './contract.js';
 import { dropSchema, PG_URL, sql, uniqueSchema } from './pg.js';
 

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS, SqliteStore } from '../../src/store/sqlite-store.js';
+import { MIGRATIONS } from '../../src/store/sqlite/schema.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-sqlite-mp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

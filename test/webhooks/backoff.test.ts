@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { afterFailure, DEFAULT_RETRY, retryDelay } from '../../src/server/webhooks/backoff.js';
+import { afterFailure, DEFAULT_BACKOFF, retryDelay } from '../../src/server/webhooks/backoff.js';
 
 describe('webhook retry schedule', () => {
   it('each wait is between half and all of an exponential step, capped (property)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 200 }), fc.double({ min: 0, max: 1, noNaN: true }), (n, r) => {
-        const step = Math.min(DEFAULT_RETRY.maxMs, DEFAULT_RETRY.baseMs * 2 ** (n - 1));
+        const step = Math.min(DEFAULT_BACKOFF.maxMs, DEFAULT_BACKOFF.baseMs * 2 ** (n - 1));
         const d = retryDelay(n, r);
         expect(d).toBeGreaterThanOrEqual(Math.floor(step / 2));
         expect(d).toBeLessThanOrEqual(step);
@@ -30,7 +30,7 @@ describe('webhook retry schedule', () => {
             expect(next.nextAttemptAt).toBeGreaterThan(now);
             now = next.nextAttemptAt;
           }
-          expect(now - from).toBeGreaterThanOrEqual(DEFAULT_RETRY.windowMs);
+          expect(now - from).toBeGreaterThanOrEqual(DEFAULT_BACKOFF.windowMs);
           expect(attempts).toBeLessThan(60);
         },
       ),

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseSignatureHeader, signWebhook } from '../../src/core/webhook-signature.js';
 import { verifyWebhook, WebhookSignatureError } from '../../src/index.js';
+import { parseSignatureHeader, signWebhook } from '../../src/server/webhooks/signature.js';
 
 const event = (id = 'evt_1') =>
   JSON.stringify({

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Baton, BeginAuthorizationResult } from '../../core/baton.js';
+import { noClientRemediations } from '../../core/clients.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
 import { AuthorizationError, BatonError, ConfigError, ConnectionNotFound } from '../../errors.js';
 import { resolveParams } from '../../providers/params.js';
@@ -8,7 +9,7 @@ import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
 import { esc, pageHeaders, resultPage } from '../../server/connect/page.js';
 import { humanDuration } from '../format.js';
 import { envName } from '../program.js';
-import { type Cli, cliRemediation, UsageError } from '../runtime.js';
+import { type Cli, UsageError } from '../runtime.js';
 import { asUsage, checkId, parseScopes } from '../usage.js';
 
 interface FlowOptions {
@@ -228,11 +229,11 @@ function precheck(baton: Baton, plan: Plan): void {
     // Also validates the params (unknown values, missing required ones).
     const client = baton.clientFor(spec.id, plan.params);
     if (!client) {
-      const err = new ConfigError(`No client is configured for ${spec.displayName}.`, '', {
-        provider: spec.id,
-        connectionId: plan.id,
-      });
-      throw new ConfigError(err.message, cliRemediation(err), { provider: spec.id, connectionId: plan.id });
+      throw new ConfigError(
+        `No client is configured for ${spec.displayName}.`,
+        noClientRemediations(spec.id).cliRemediation,
+        { provider: spec.id, connectionId: plan.id },
+      );
     }
     const stored = plan.existing?.clientId;
     if (stored && !plan.replace && stored !== client.clientId) {

@@ -20,7 +20,7 @@ import { endpointsFor } from '../../providers/template.js';
 import { describeStore } from '../../store/index.js';
 import { checkKeyFilePermissions } from '../../store/secret-key.js';
 import type { PendingAuthorization } from '../../store/store.js';
-import { humanDuration } from '../format.js';
+import { humanDuration, relative } from '../format.js';
 import { type Cli, cliRemediation, NoStore, simulatorHint, tidy } from '../runtime.js';
 
 type Level = 'ok' | 'warn' | 'fail';
@@ -227,6 +227,46 @@ async function connection(
   }
 }
 
+/**
+ * When the grant of an OAuth2 connection ends: its refresh token's own end (moved by each use
+ * when it slides: the keeper uses it in time) and the absolute end no refresh extends (README,
+ * "When tokens are refreshed"). A near absolute end is a warning with the command that renews it.
+ */
+async function grantEnds(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<void> {
+  if (info.authMode !== 'oauth2' || info.status === 'revoked') return;
+  const lifetime = await baton.lifetime(info.id).catch(() => null);
+  if (!lifetime) return;
+  const { slidingExpiresAt: own, absoluteExpiresAt: hard } = lifetime;
+  const now = Date.now();
+  const at = (t: number) => `${new Date(t).toISOString()} (${relative(t, now)})`;
+  const parts: string[] = [];
+  const slides = baton.providers.has(info.provider)
+    ? baton.providers.get(info.provider).refreshTokenLifetime?.sliding === true
+    : false;
+  if (own !== null && (hard === null || own < hard))
+    parts.push(
+      slides
+        ? `its refresh token lapses ${at(own)} unless used before (each use moves it; the keeper uses it in time)`
+        : `its refresh token is good until ${at(own)}`,
+    );
+  if (hard !== null) parts.push(`the grant ends for good ${at(hard)}, whatever the refreshes`);
+  if (parts.length === 0) {
+    add({ check: `grant ${info.id}`, level: 'ok', message: 'no end known: the provider documents none.' });
+    return;
+  }
+  const near = hard !== null && hard - now <= baton.expiringWithinMs;
+  add({
+    check: `grant ${info.id}`,
+    level: near ? 'warn' : 'ok',
+    message: `${parts.join('; ')}.`,
+    ...(near
+      ? {
+          remediation: `Authorize it again before then, which starts a new grant: baton reconnect ${info.id}`,
+        }
+      : {}),
+  });
+}
+
 /** Which keys seal the store's rows, against the keys this process loaded. */
 function keys(state: KeyState, add: (c: Check) => void): void {
   const rows = (k: KeyState['inUse'][number]) =>
@@ -423,6 +463,7 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
     let clockChecked = false;
     for (const info of targets) {
       const reached = await connection(cli, baton, info, add);
+      await grantEnds(baton, info, add);
       if (reached && !clockChecked) {
         clockChecked = true;
         await clock(baton, info, add);

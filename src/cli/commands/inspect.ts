@@ -4,9 +4,10 @@ import type { ConnectionInfo } from '../../core/connection-info.js';
 import type { MetadataStatus } from '../../core/discovery.js';
 import { BatonError } from '../../errors.js';
 import type { ServerMetadata } from '../../protocol/discovery.js';
+import { capturedNames } from '../../providers/param-value.js';
 import { ProviderRegistry } from '../../providers/registry.js';
 import type { ProviderSpec } from '../../providers/spec.js';
-import { endpointsFor } from '../../providers/template.js';
+import { endpointsFor, templateVariables } from '../../providers/template.js';
 import type { Store } from '../../store/store.js';
 import { columnWidths, relative, table, tableRows } from '../format.js';
 import { Cli, NoStore, tidy, UsageError } from '../runtime.js';
@@ -159,10 +160,33 @@ export function providerLines(
   lines.push(
     `  token lifetime: ${typeof s.defaultExpiresIn === 'number' ? `${s.defaultExpiresIn} s` : 'as the provider says'}; refresh token: ${s.refreshTokenLifetime ? `${s.refreshTokenLifetime.seconds} s${s.refreshTokenLifetime.sliding ? ', renewed by each refresh' : ''}` : 'no documented limit'}`,
   );
-  if (Object.keys(s.params).every((n) => s.params[n]?.default !== undefined)) {
+  const captured = capturedNames(s);
+  const baseNeedsCapture = templateVariables(s.apiBaseUrl).some((v) => captured.includes(v));
+  if (!baseNeedsCapture && Object.keys(s.params).every((n) => s.params[n]?.default !== undefined)) {
     const defaults = Object.fromEntries(Object.entries(s.params).map(([n, p]) => [n, p.default as string]));
     lines.push(`  with defaults:  ${endpointsFor(s, defaults).apiBaseUrl}`);
   }
+  for (const [name, c] of Object.entries(s.captures ?? {})) {
+    const where = c.from === 'callback' ? `the callback's ${c.path}` : `the token response's ${c.path}`;
+    lines.push(`  keeps ${name}:${' '.repeat(Math.max(1, 9 - name.length))}${c.description} (from ${where})`);
+  }
+  for (const step of s.connectSteps ?? []) {
+    const kept = Object.entries(step.capture)
+      .map(([n, path]) => (n === path ? n : `${n} (${path})`))
+      .join(', ');
+    lines.push(`  after consent:  GET ${s.urls?.[step.endpoint] ?? step.endpoint} → ${kept}`);
+  }
+  const headers = [
+    ...(s.tokenHeader ? [`${s.tokenHeader.header}: ${s.tokenHeader.template}`] : []),
+    ...Object.entries(s.apiHeaders ?? {}).map(([k, v]) => `${k}: ${v}`),
+  ];
+  if (headers.length > 0) lines.push(`  API headers:    ${headers.join('; ')}`);
+  const extras = [
+    ...Object.entries(s.tokenParams ?? {}).map(([k, v]) => `${k}=${v} on the code exchange`),
+    ...Object.entries(s.refreshParams ?? {}).map(([k, v]) => `${k}=${v} on each refresh`),
+    ...(s.refreshScopes ? ['the scopes again on each refresh'] : []),
+  ];
+  if (extras.length > 0) lines.push(`  token requests: ${extras.join('; ')}`);
   if (s.notes) lines.push('', `  ${s.notes}`);
   return lines;
 }

@@ -14,6 +14,9 @@ export const checkbook: ProviderSpec = {
       description: 'production or sandbox; each has its own developer keys',
       values: ['production', 'sandbox'],
       default: 'production',
+      label: 'Environment',
+      hint: 'Sandbox keys work only with the sandbox; production keys only with production.',
+      valueLabels: { production: 'Production', sandbox: 'Sandbox' },
       vars: {
         production: { appHost: 'app.checkbook.io', apiHost: 'api.checkbook.io' },
         sandbox: { appHost: 'sandbox.app.checkbook.io', apiHost: 'sandbox.checkbook.io' },

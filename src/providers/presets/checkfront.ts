@@ -14,8 +14,12 @@ export const checkfront: ProviderSpec = {
     company: {
       description: 'the company subdomain, as in https://{company}.checkfront.com',
       pattern: '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?',
+      label: 'Company',
+      hint: 'The name in your address, as in https://name.checkfront.com. Lower-case letters, digits and dashes.',
+      format: 'lower-case letters, digits and dashes, as in your address',
     },
   },
+  accountParam: 'company',
   authorizationUrl: 'https://{company}.checkfront.com/oauth/',
   tokenUrl: 'https://{company}.checkfront.com/oauth/token/',
   apiBaseUrl: 'https://{company}.checkfront.com/',

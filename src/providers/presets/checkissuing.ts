@@ -16,6 +16,9 @@ export const checkissuing: ProviderSpec = {
       description: 'production or sandbox; each has its own API credentials',
       values: ['production', 'sandbox'],
       default: 'production',
+      label: 'Environment',
+      hint: 'Sandbox keys work only with the sandbox; production keys only with production.',
+      valueLabels: { production: 'Production', sandbox: 'Sandbox' },
       vars: {
         production: { host: 'api.checkissuing.com' },
         sandbox: { host: 'sandbox.checkissuing.com' },

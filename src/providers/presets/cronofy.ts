@@ -13,6 +13,16 @@ const dataCenter: ParamSpec = {
   description: 'the data center the account lives in (us, au, ca, de, sg, uk)',
   values: Object.keys(DATA_CENTERS),
   default: 'us',
+  label: 'Data center',
+  hint: 'Where your account lives. Pick the one in the address you sign in at.',
+  valueLabels: {
+    us: 'United States',
+    au: 'Australia',
+    ca: 'Canada',
+    de: 'Germany',
+    sg: 'Singapore',
+    uk: 'United Kingdom',
+  },
   vars: Object.fromEntries(
     Object.entries(DATA_CENTERS).map(([dc, suffix]) => [
       dc,

@@ -1,42 +1,25 @@
 import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
-import { endpointsFor } from '../../providers/template.js';
+import { authEndpointsFor } from '../../providers/template.js';
 
-/** Words a person reads on the connect pages, for the presets' params and values. */
+/**
+ * Words a person reads on the connect pages. What a param and its values are called is the
+ * provider spec's (`ParamSpec.label`, `hint`, `valueLabels`); what is not given is said from the
+ * param's name and description.
+ */
 
-const PARAM_LABELS: Record<string, string> = {
-  company: 'Company',
-  dataCenter: 'Data center',
-  environment: 'Environment',
-};
-
-const PARAM_HINTS: Record<string, string> = {
-  company:
-    'The name in your address, as in https://name.checkfront.com. Lower-case letters, digits and dashes.',
-  dataCenter: 'Where your account lives. Pick the one in the address you sign in at.',
-  environment: 'Sandbox keys work only with the sandbox; production keys only with production.',
-};
-
-const VALUE_LABELS: Record<string, string> = {
-  us: 'United States',
-  au: 'Australia',
-  ca: 'Canada',
-  de: 'Germany',
-  sg: 'Singapore',
-  uk: 'United Kingdom',
-  production: 'Production',
-  sandbox: 'Sandbox',
-};
-
-export function paramLabel(name: string): string {
-  return PARAM_LABELS[name] ?? name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase());
+export function paramLabel(spec: ProviderSpec, name: string): string {
+  return (
+    spec.params[name]?.label ?? name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase())
+  );
 }
 
 export function paramHint(spec: ProviderSpec, name: string): string {
-  return PARAM_HINTS[name] ?? spec.params[name]?.description ?? '';
+  const param = spec.params[name];
+  return param?.hint ?? param?.description ?? '';
 }
 
-export function valueLabel(value: string): string {
-  const label = VALUE_LABELS[value];
+export function valueLabel(spec: ProviderSpec, name: string, value: string): string {
+  const label = spec.params[name]?.valueLabels?.[value];
   return label ? `${label} (${value})` : value;
 }
 
@@ -87,7 +70,7 @@ export function authorizationSources(
   for (const combo of combos) {
     let url: URL;
     try {
-      url = new URL(endpointsFor(spec, combo).authorizationUrl as string);
+      url = new URL(authEndpointsFor(spec, combo).authorizationUrl as string);
     } catch {
       continue;
     }

@@ -7,6 +7,7 @@ import type { Caller } from '../keys.js';
 import type { RouteDoc } from '../openapi.js';
 import type { ServerParts } from '../parts.js';
 import { HttpProblem } from '../problem.js';
+import { callbackQuery, connectionSchema } from '../schemas.js';
 import { authorizationSources, paramLabel } from './labels.js';
 import { pageHeaders } from './page.js';
 import * as S from './schemas.js';
@@ -30,14 +31,13 @@ import {
  * - `/connect/{token}` binds the session to the first browser that opens it (a cookie) and
  *   moves to `/connect/s/{id}`, so the token leaves the address bar and history;
  * - every form carries the session's CSRF token and needs the binding cookie;
- * - the OAuth callback arrives at `/v1/callback` (the one redirect URI to register), which
- *   hands a state that belongs to a session to `callback` here.
+ * - the OAuth callback arrives at `/v1/callback` (the one redirect URI to register), here: a
+ *   state that belongs to a session finishes the page's flow, any other completes the
+ *   authorization for the API caller that began it.
  */
 
 export interface ConnectFeature {
   service: ConnectService;
-  /** Completes an authorization begun by a connect page; false when the state is not one. */
-  callback(req: FastifyRequest, reply: FastifyReply): Promise<boolean>;
   /** A fresh reconnect link for GET /v1/connections/{id}, for callers with `manage`. */
   withReconnect(
     info: ConnectionInfo,
@@ -427,9 +427,10 @@ export async function registerConnect(
       const refused = unasked || (check.checked && check.status >= 400);
       if (refused) {
         const failures = unasked ? s.failures : s.failures + 1;
+        const environment = spec.environmentParam ? params[spec.environmentParam] : undefined;
         const why = unasked
           ? `${spec.displayName} could not be reached to check the key. Try again in a moment.`
-          : `${spec.displayName} did not accept this key${mode === 'token_pair' ? ' and secret' : ''}. Check that you copied ${mode === 'token_pair' ? 'both' : 'it'} whole${params['environment'] ? ` and that ${params['environment'] === 'sandbox' ? 'they are sandbox keys' : 'they are production keys'}` : ''}.`;
+          : `${spec.displayName} did not accept this key${mode === 'token_pair' ? ' and secret' : ''}. Check that you copied ${mode === 'token_pair' ? 'both' : 'it'} whole${environment ? ` and that they are ${environment} keys` : ''}.`;
         if (failures >= service.maxFailures && !unasked) {
           const done = await service.finish({ ...s, provider: spec.id }, 'failed', {
             code: 'credentials_refused',
@@ -470,8 +471,9 @@ export async function registerConnect(
     };
   });
 
-  // ---- the OAuth callback, handed over by /v1/callback
+  // ---- the OAuth callback
 
+  /** Completes an authorization begun by a connect page; false when the state is not one. */
   const callback = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const q = (req.query ?? {}) as Record<string, string | undefined>;
     const state = q['state'];
@@ -501,6 +503,7 @@ export async function registerConnect(
     let done: ConnectSession | null;
     try {
       const info = await baton.completeAuthorization({
+        query: q,
         state,
         ...(q['code'] !== undefined ? { code: q['code'] } : {}),
         ...(q['error'] !== undefined ? { error: q['error'] } : {}),
@@ -521,6 +524,33 @@ export async function registerConnect(
     else await goTo(reply, done);
     return true;
   };
+
+  parts.route<Record<string, never>, Record<string, string>>({
+    method: 'GET',
+    url: '/v1/callback',
+    op: null,
+    audit: 'callback',
+    summary:
+      'The authorization callback (the provider redirects the browser here; the state authenticates it)',
+    schema: { querystring: callbackQuery, response: { 200: connectionSchema } },
+    handler: async (req, reply) => {
+      // A state begun by a connect page: that page's flow answers (with a page, not JSON).
+      if (await callback(req, reply)) return reply;
+      const q = req.query;
+      const info = await baton.completeAuthorization({
+        query: q,
+        state: q['state'] ?? '',
+        ...(q['code'] !== undefined ? { code: q['code'] } : {}),
+        ...(q['error'] !== undefined ? { error: q['error'] } : {}),
+        ...(q['error_description'] !== undefined ? { errorDescription: q['error_description'] } : {}),
+        ...(q['iss'] !== undefined ? { iss: q['iss'] } : {}),
+      });
+      req.batonState.connectionId = info.id;
+      req.batonState.provider = info.provider;
+      parts.connectionChanged(info.id);
+      return info;
+    },
+  });
 
   const withReconnect = async (info: ConnectionInfo, caller: Caller | null) => {
     if (!caller?.key.ops.includes('manage') || info.status === 'active') return info;
@@ -604,7 +634,7 @@ export async function registerConnect(
   ];
   for (const doc of docs) parts.document({ ...pageDoc, ...doc });
 
-  return { service, callback, withReconnect };
+  return { service, withReconnect };
 }
 
 /** Field-by-field checks, in plain words, before anything is sent anywhere. */
@@ -620,7 +650,7 @@ function checkFields(
       const fixed = s.params[name];
       if (typeof fixed === 'string') continue;
       const v = (body[`param.${name}`] ?? '').trim();
-      const label = paramLabel(name).toLowerCase();
+      const label = paramLabel(spec, name).toLowerCase();
       const choices = Array.isArray(fixed) ? fixed : param.values;
       if (v === '' && param.default === undefined) errors[`param.${name}`] = `Enter your ${label}.`;
       else if (v !== '' && choices && !choices.includes(v))
@@ -635,8 +665,8 @@ function checkFields(
         }
         if (!ok)
           errors[`param.${name}`] =
-            name === 'company'
-              ? `"${v}" is not a ${spec.displayName} company name. Use lower-case letters, digits and dashes, as in your address.`
+            name === spec.accountParam
+              ? `"${v}" is not a ${spec.displayName} ${label} name.${param.format ? ` Use ${param.format}.` : ''}`
               : `"${v}" is not a valid ${label}.`;
       }
     }

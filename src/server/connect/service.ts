@@ -261,10 +261,14 @@ export class ConnectService {
     };
   }
 
-  /** A reconnect link for a connection that needs a person (webhooks, GET /v1/connections/{id}); else null. */
+  /**
+   * A reconnect link for a connection that needs a person (webhooks, GET /v1/connections/{id});
+   * else null. `active`: also for one that still works (`connection.expiring`: its grant ends soon).
+   */
   async reconnectLink(
     connectionId: string,
     ttlMs?: number,
+    options: { active?: boolean } = {},
   ): Promise<{ url: string; expiresAt: number } | null> {
     let info: ConnectionInfo;
     try {
@@ -273,7 +277,7 @@ export class ConnectService {
       if (err instanceof ConnectionNotFound) return null;
       throw err;
     }
-    if (info.status === 'active' || !PERSON_MODES.includes(info.authMode)) return null;
+    if ((info.status === 'active' && !options.active) || !PERSON_MODES.includes(info.authMode)) return null;
     const made = await this.create(
       { connectionId, ...(ttlMs !== undefined ? { ttlSeconds: Math.ceil(ttlMs / 1000) } : {}) },
       null,

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { AuthMode } from '../../providers/spec.js';
+import type { PgRunner } from '../../store/postgres/runner.js';
+import type { SqliteRunner } from '../../store/sqlite/runner.js';
 import type { AccountInfo } from '../../store/store.js';
-import type { PgRunner, SqliteRunner } from '../webhooks/store.js';
 
 /**
  * Connect sessions (README, "Connect pages"): what an application allowed an end user to
@@ -114,19 +115,19 @@ const parse = (body: string | ConnectSession, version: number | string): Connect
 });
 
 export class SqliteConnectSessionStore implements ConnectSessionStore {
-  readonly #sql: SqliteRunner;
-  constructor(sql: SqliteRunner) {
-    this.#sql = sql;
+  readonly #runner: SqliteRunner;
+  constructor(runner: SqliteRunner) {
+    this.#runner = runner;
   }
   create(s: ConnectSession): Promise<void> {
-    return this.#sql('create a connect session', (db) => {
+    return this.#runner.run('create a connect session', (db) => {
       db.prepare(
         'INSERT INTO server_connect_sessions (id, token_hash, state_hash, body, version, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
       ).run(s.id, s.tokenHash, s.stateHash, JSON.stringify(s), s.version, s.expiresAt);
     });
   }
   #one(op: string, column: string, value: string): Promise<ConnectSession | null> {
-    return this.#sql(op, (db) => {
+    return this.#runner.run(op, (db) => {
       const r = db
         .prepare(`SELECT body, version FROM server_connect_sessions WHERE ${column} = ?`)
         .get(value) as { body: string; version: number } | undefined;
@@ -143,7 +144,7 @@ export class SqliteConnectSessionStore implements ConnectSessionStore {
     return this.#one('read a connect session', 'state_hash', hash);
   }
   update(s: ConnectSession): Promise<ConnectSession | null> {
-    return this.#sql('update a connect session', (db) => {
+    return this.#runner.run('update a connect session', (db) => {
       const next = { ...s, version: s.version + 1 };
       const changes = db
         .prepare(
@@ -154,7 +155,7 @@ export class SqliteConnectSessionStore implements ConnectSessionStore {
     });
   }
   prune(before: number): Promise<number> {
-    return this.#sql(
+    return this.#runner.run(
       'prune connect sessions',
       (db) => db.prepare('DELETE FROM server_connect_sessions WHERE expires_at < ?').run(before).changes,
     );
@@ -162,19 +163,19 @@ export class SqliteConnectSessionStore implements ConnectSessionStore {
 }
 
 export class PostgresConnectSessionStore implements ConnectSessionStore {
-  readonly #q: PgRunner;
-  constructor(q: PgRunner) {
-    this.#q = q;
+  readonly #runner: PgRunner;
+  constructor(runner: PgRunner) {
+    this.#runner = runner;
   }
   async create(s: ConnectSession): Promise<void> {
-    await this.#q(
+    await this.#runner.query(
       'create a connect session',
       'INSERT INTO baton_server_connect_sessions (id, token_hash, state_hash, body, version, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
       [s.id, s.tokenHash, s.stateHash, JSON.stringify(s), s.version, s.expiresAt],
     );
   }
   async #one(column: string, value: string): Promise<ConnectSession | null> {
-    const { rows } = await this.#q<{ body: ConnectSession; version: number } & pg.QueryResultRow>(
+    const { rows } = await this.#runner.query<{ body: ConnectSession; version: number } & pg.QueryResultRow>(
       'read a connect session',
       `SELECT body, version FROM baton_server_connect_sessions WHERE ${column} = $1`,
       [value],
@@ -192,7 +193,7 @@ export class PostgresConnectSessionStore implements ConnectSessionStore {
   }
   async update(s: ConnectSession): Promise<ConnectSession | null> {
     const next = { ...s, version: s.version + 1 };
-    const r = await this.#q(
+    const r = await this.#runner.query(
       'update a connect session',
       'UPDATE baton_server_connect_sessions SET state_hash = $1, body = $2, version = $3, expires_at = $4 WHERE id = $5 AND version = $6',
       [s.stateHash, JSON.stringify(next), next.version, s.expiresAt, s.id, s.version],
@@ -200,7 +201,7 @@ export class PostgresConnectSessionStore implements ConnectSessionStore {
     return r.rowCount === 1 ? next : null;
   }
   async prune(before: number): Promise<number> {
-    const r = await this.#q(
+    const r = await this.#runner.query(
       'prune connect sessions',
       'DELETE FROM baton_server_connect_sessions WHERE expires_at < $1',
       [before],

@@ -97,10 +97,10 @@ export function formPage(
   const reconnect = session.reconnect;
   for (const [name, param] of Object.entries(spec.params)) {
     const id = `p-${name}`;
-    const label = paramLabel(name);
+    const label = paramLabel(spec, name);
     const fixed = reconnect ? reconnect.params[name] : session.params[name];
     if (typeof fixed === 'string') {
-      fixedFacts.push(`<dt>${esc(label)}</dt><dd>${esc(valueLabel(fixed))}</dd>`);
+      fixedFacts.push(`<dt>${esc(label)}</dt><dd>${esc(valueLabel(spec, name, fixed))}</dd>`);
       continue;
     }
     const err = fieldError(id, errors, `param.${name}`);
@@ -112,7 +112,7 @@ export function formPage(
       ? `<select id="${id}" name="param.${esc(name)}"${described}${err.attrs}>${choices
           .map(
             (v) =>
-              `<option value="${esc(v)}"${v === current ? ' selected' : ''}>${esc(valueLabel(v))}</option>`,
+              `<option value="${esc(v)}"${v === current ? ' selected' : ''}>${esc(valueLabel(spec, name, v))}</option>`,
           )
           .join('')}</select>`
       : `<input type="text" id="${id}" name="param.${esc(name)}" value="${esc(current)}" required autocomplete="off" autocapitalize="none" spellcheck="false"${described}${err.attrs}>`;

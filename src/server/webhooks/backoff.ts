@@ -8,7 +8,8 @@
  * windowMs`, so the last attempt is never earlier than the window's end.
  */
 
-export interface RetryPolicy {
+/** The schedule of a webhook delivery's retries (not the token endpoint's: core's `GrantRetryPolicy`). */
+export interface DeliveryBackoff {
   /** First step. Default 5 s. */
   baseMs: number;
   /** Longest step. Default 1 h. */
@@ -17,10 +18,14 @@ export interface RetryPolicy {
   windowMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 5_000, maxMs: 3_600_000, windowMs: 86_400_000 };
+export const DEFAULT_BACKOFF: DeliveryBackoff = { baseMs: 5_000, maxMs: 3_600_000, windowMs: 86_400_000 };
 
 /** The wait after the `attempt`-th failed attempt (1-based); `random` in [0, 1). */
-export function retryDelay(attempt: number, random: number, policy: RetryPolicy = DEFAULT_RETRY): number {
+export function retryDelay(
+  attempt: number,
+  random: number,
+  policy: DeliveryBackoff = DEFAULT_BACKOFF,
+): number {
   const step = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 40));
   return Math.round(step / 2 + (step / 2) * Math.min(Math.max(random, 0), 1));
 }
@@ -36,7 +41,7 @@ export function afterFailure(
   retryFrom: number,
   now: number,
   random: number,
-  policy: RetryPolicy = DEFAULT_RETRY,
+  policy: DeliveryBackoff = DEFAULT_BACKOFF,
 ): AfterFailure {
   if (now >= retryFrom + policy.windowMs) return { status: 'dead', nextAttemptAt: now };
   return { status: 'pending', nextAttemptAt: now + retryDelay(attempts, random, policy) };

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { request } from 'undici';
 import type { WebhookEvent } from '../../core/outbox.js';
-import { signWebhook } from '../../core/webhook-signature.js';
 import { redact } from '../../errors.js';
 import type { Sealer } from '../../store/sealer.js';
 import type { OutboxReader } from '../../store/store.js';
 import { Scope } from '../keys.js';
-import { afterFailure, DEFAULT_RETRY, type RetryPolicy } from './backoff.js';
+import { afterFailure, DEFAULT_BACKOFF, type DeliveryBackoff } from './backoff.js';
 import { endpointSecret } from './endpoints.js';
+import { signWebhook } from './signature.js';
 import type { Delivery, NewDelivery, WebhookEndpoint, WebhookStore } from './store.js';
 
 export interface DelivererOptions {
@@ -16,20 +16,34 @@ export interface DelivererOptions {
   pollMs?: number;
   /** Per attempt: the receiver must answer within this. Default 10 s. */
   timeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
+  retry?: Partial<DeliveryBackoff>;
   /** Attempts in flight at once per replica. Default 8. */
   concurrency?: number;
   /** Delivered and dead deliveries are pruned after this. Default 30 days. */
   retentionMs?: number;
 }
 
+/** The events whose deliveries carry a reconnect link (README, "Webhooks"). */
+const RECONNECT_EVENTS: ReadonlySet<string> = new Set([
+  'connection.refresh_failed',
+  'connection.revoked',
+  'connection.expiring',
+]);
+
 export interface DelivererParts {
   store: WebhookStore;
   outbox: OutboxReader | undefined;
   sealer: Sealer;
   logger: FastifyBaseLogger;
-  /** A reconnect link for a connection valid `ttlMs`, or null (no connect pages, or the connection is gone). */
-  reconnectLink(connectionId: string, ttlMs: number): Promise<{ url: string; expiresAt: number } | null>;
+  /**
+   * A reconnect link for a connection valid `ttlMs`, or null (no connect pages, or the connection
+   * is gone). `active`: also for a connection that still works (its grant's end is near).
+   */
+  reconnectLink(
+    connectionId: string,
+    ttlMs: number,
+    options?: { active?: boolean },
+  ): Promise<{ url: string; expiresAt: number } | null>;
   onAttempt?(outcome: 'delivered' | 'failed' | 'dead'): void;
 }
 
@@ -42,7 +56,7 @@ export class WebhookDeliverer {
   readonly #parts: DelivererParts;
   readonly #pollMs: number;
   readonly #timeoutMs: number;
-  readonly #retry: RetryPolicy;
+  readonly #backoff: DeliveryBackoff;
   readonly #concurrency: number;
   readonly #retentionMs: number;
   /** Names this replica in leases and the attempt log. */
@@ -57,7 +71,7 @@ export class WebhookDeliverer {
     this.#parts = parts;
     this.#pollMs = options.pollMs ?? 1000;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#backoff = { ...DEFAULT_BACKOFF, ...options.retry };
     this.#concurrency = options.concurrency ?? 8;
     this.#retentionMs = options.retentionMs ?? 30 * 86_400_000;
   }
@@ -217,7 +231,7 @@ export class WebhookDeliverer {
     const outcome =
       error === null
         ? { status: 'delivered' as const, nextAttemptAt: now }
-        : afterFailure(d.attempts + 1, d.retryFrom, now, Math.random(), this.#retry);
+        : afterFailure(d.attempts + 1, d.retryFrom, now, Math.random(), this.#backoff);
     await this.#parts.store.finish(d.id, this.replica, { attempt, ...outcome });
     this.#parts.onAttempt?.(error === null ? 'delivered' : outcome.status === 'dead' ? 'dead' : 'failed');
     if (error !== null) {
@@ -244,9 +258,13 @@ export class WebhookDeliverer {
    * link is single-use) and stays valid for the retry window, the event's lifetime.
    */
   async #body(type: string, connectionId: string, payload: string): Promise<string> {
-    if (type !== 'connection.refresh_failed' && type !== 'connection.revoked') return payload;
+    if (!RECONNECT_EVENTS.has(type)) return payload;
     const event = JSON.parse(payload) as WebhookEvent;
-    const link = await this.#parts.reconnectLink(connectionId, this.#retry.windowMs).catch(() => null);
+    // An expiring connection still works: its link authorizes it again before the grant ends.
+    const active = type === 'connection.expiring';
+    const link = await this.#parts
+      .reconnectLink(connectionId, this.#backoff.windowMs, { active })
+      .catch(() => null);
     if (!link) return payload;
     return JSON.stringify({ ...event, data: { ...event.data, reconnect: link } });
   }

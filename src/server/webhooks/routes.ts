@@ -2,7 +2,7 @@ import { Counter } from 'prom-client';
 import type { Caller } from '../keys.js';
 import type { ServerParts } from '../parts.js';
 import { HttpProblem } from '../problem.js';
-import { type DelivererOptions, WebhookDeliverer } from './deliverer.js';
+import { type DelivererOptions, type DelivererParts, WebhookDeliverer } from './deliverer.js';
 import { createEndpoint, publicEndpoint } from './endpoints.js';
 import * as S from './schemas.js';
 import type { Delivery, DeliveryStatus, WebhookEndpoint } from './store.js';
@@ -33,7 +33,7 @@ export function publicDelivery(d: Delivery) {
 
 export function registerWebhooks(
   parts: ServerParts,
-  reconnectLink: (connectionId: string, ttlMs: number) => Promise<{ url: string; expiresAt: number } | null>,
+  reconnectLink: DelivererParts['reconnectLink'],
   options: DelivererOptions = {},
 ): WebhookDeliverer {
   const store = parts.serverStore.webhooks;

@@ -1,5 +1,5 @@
 import { escapeHtml, html, redirect, type SimRequest, type SimResponse } from '../http.js';
-import type { SimState } from '../state.js';
+import type { Code, SimState } from '../state.js';
 import type { Vendor } from '../types.js';
 import type { VendorRoute } from './vendor.js';
 
@@ -15,6 +15,14 @@ export interface AuthorizeRules {
   checkScope?(scope: string): string | null;
   pkce: boolean;
   codeLength: number;
+  /** Shopify's authorize request has no response_type: a missing one is taken as `code`. */
+  responseTypeOptional?: boolean;
+  /** Checks the rest of the authorize request: an OAuth error and its description, else null. */
+  checkRequest?(query: URLSearchParams): { error: string; description: string } | null;
+  /** Authorize parameters the code keeps for the token request (Code.extra). */
+  remember?(query: URLSearchParams): Record<string, string>;
+  /** The parameters of the redirect that carries a code, as the vendor adds to them (realmId, hmac…). */
+  finishRedirect?(params: Record<string, string | undefined>, code: Code): Record<string, string | undefined>;
 }
 
 function withParams(target: string, params: Record<string, string | undefined>): string {
@@ -63,11 +71,13 @@ export function authorize(
     oob
       ? html(400, `<h1>${escapeHtml(error)}</h1><p>${escapeHtml(description)}</p>`)
       : redirect(withParams(redirectUri, { error, error_description: description, state: st }));
-  if (q.get('response_type') !== 'code')
+  if (q.get('response_type') !== 'code' && !(rules.responseTypeOptional && !q.has('response_type')))
     return fail('unsupported_response_type', 'response_type must be code.');
   const scope = q.get('scope') ?? '';
   const scopeError = rules.checkScope?.(scope) ?? null;
   if (scopeError) return fail(scopeError, 'The requested scope is not valid.');
+  const requestError = rules.checkRequest?.(q) ?? null;
+  if (requestError) return fail(requestError.error, requestError.description);
   const challenge = q.get('code_challenge') ?? undefined;
   const method = q.get('code_challenge_method') ?? (challenge ? 'plain' : undefined);
   if (challenge && (!rules.pkce || (method !== 'S256' && method !== 'plain'))) {
@@ -104,6 +114,7 @@ export function authorize(
       account: who,
       scope,
       ...(challenge ? { codeChallenge: challenge, codeChallengeMethod: method } : {}),
+      ...(rules.remember ? { extra: rules.remember(q) } : {}),
     },
     rules.codeLength,
   );
@@ -113,7 +124,8 @@ export function authorize(
       `<h1>${rules.displayName}</h1><p>Copy this code into your application within 60 seconds:</p><code id="code">${code.code}</code>`,
     );
   }
-  return redirect(withParams(redirectUri, { code: code.code, state: st }));
+  const params = { code: code.code, state: st };
+  return redirect(withParams(redirectUri, rules.finishRedirect?.(params, code) ?? params));
 }
 
 /** The authorize endpoint of a vendor, as a route. */

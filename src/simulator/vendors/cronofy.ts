@@ -86,7 +86,7 @@ export function cronofy(state: SimState, consent: () => 'auto' | 'prompt'): SimV
       return respond(grant, state.issueAccessToken(grant, alnum(32), lifetime()).token, true);
     }
     if (f['grant_type'] === 'refresh_token') {
-      const grant = state.grantByRefreshToken('cronofy', dc, f['refresh_token']);
+      const grant = state.grantByRefreshToken('cronofy', dc, f['refresh_token'], true);
       if (!grant) return err('invalid_grant');
       grant.refreshes++;
       const mode = state.cronofyRotation;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { PgRunner } from './runner.js';
 
 /**
  * Applies numbered, append-only migrations in one transaction under an advisory lock, so
@@ -38,4 +39,27 @@ export async function applyPgMigrations(
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/** A migration track: numbered, append-only migrations, the table recording them, and its advisory lock. */
+export interface PgTrack {
+  table: string;
+  lock: number;
+  migrations: readonly string[];
+}
+
+/** Applies a track's pending migrations in the runner's schema (`applyPgMigrations`). */
+export function migratePostgres(runner: PgRunner, track: PgTrack): Promise<void> {
+  return runner.withClient('apply migrations', (client) =>
+    applyPgMigrations(client, { schema: runner.schema, ...track }),
+  );
+}
+
+/** The last migration of the track that ran (0: none). */
+export async function pgTrackVersion(runner: PgRunner, track: PgTrack, op: string): Promise<number> {
+  const { rows } = await runner.query<{ v: number | null }>(
+    op,
+    `SELECT max(version) AS v FROM ${track.table}`,
+  );
+  return Number(rows[0]?.v ?? 0);
 }

@@ -1,14 +1,17 @@
 import { fetch } from 'undici';
+import type { ClientRegistration } from '../core/clients.js';
 import { ConfigError } from '../errors.js';
+import { presets } from '../providers/presets/index.js';
 import type { ProviderOverride } from '../providers/spec.js';
-import type { ClientRegistration } from './clients.js';
 
 /**
  * Points Baton's presets at a running simulator: its discovery document lists each vendor's
- * endpoints as URL templates over the same params the presets use. Only URLs, credentials and
- * the hosts a migration may redirect to are overridden; everything else (client auth style,
+ * endpoints as URL templates over the same params the presets use. Only URLs (the spec's
+ * further `urls` too), credentials and the hosts a migration or a captured API base may reach
+ * are overridden; everything else (client auth style,
  * lifetimes, dialect) stays the preset's, so a wrong preset disagrees with the
- * simulator instead of being papered over.
+ * simulator instead of being papered over. Vendors the simulator serves without a preset of
+ * the same id are left out.
  */
 
 interface DiscoveryVendor {
@@ -49,6 +52,17 @@ const ENDPOINT_FIELDS: Record<string, keyof ProviderOverride> = {
 };
 
 /**
+ * A simulator template may name a value as the vendor's answer spells it (`{instance_url}`);
+ * the presets name every param and captured value in camelCase (`{instanceUrl}`).
+ */
+function camelPlaceholders(template: string): string {
+  return template.replace(
+    /\{([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\}/g,
+    (_, name: string) => `{${name.replace(/_([a-z0-9])/g, (__, c: string) => c.toUpperCase())}}`,
+  );
+}
+
+/**
  * `redirectUri` is where a consent at the simulator sends the browser; without one, the
  * simulator's own callback page, which shows the URL to pass to completeAuthorization; null
  * for none (the program passes its own to beginAuthorization, as the CLI does).
@@ -71,14 +85,28 @@ export function simulatorProfile(
     // An authorization server found from its issuer (an MCP server's) is reached through
     // discovery, never through a preset (docs/architecture.md, "MCP").
     if (vendor.issuer) continue;
+    // A vendor without a preset has no spec for these URLs to override: Baton leaves it out.
+    if (!Object.hasOwn(presets, id)) continue;
     const override: Record<string, unknown> = {};
     for (const [name, field] of Object.entries(ENDPOINT_FIELDS)) {
       const url = vendor.endpoints[name];
-      if (url) override[field] = url;
+      if (url) override[field] = camelPlaceholders(url);
     }
+    // Every further endpoint it names (Xero `connections`, Atlassian `accessibleResources`,
+    // `userinfo`) replaces the spec's URL of that name.
+    const urls: Record<string, string> = {};
+    for (const [name, url] of Object.entries(vendor.endpoints)) {
+      if (!(name in ENDPOINT_FIELDS) && name !== 'migratedApiBase' && url)
+        urls[name] = camelPlaceholders(url);
+    }
+    if (Object.keys(urls).length > 0) override['urls'] = urls;
     if (vendor.identityPath) override['identityPath'] = vendor.identityPath;
-    const migrated = vendor.endpoints['migratedApiBase'];
-    if (migrated) override['redirectAuthHosts'] = [new URL(discovery.migrationOrigin).host];
+    const hosts: string[] = [];
+    if (vendor.endpoints['migratedApiBase']) hosts.push(new URL(discovery.migrationOrigin).host);
+    // An API base the vendor names while connecting (Salesforce's instance URL) lives on the
+    // simulator's own origin: that host may receive the credentials.
+    if (vendor.endpoints['apiBase']?.startsWith('{')) hosts.push(new URL(discovery.origin).host);
+    if (hosts.length > 0) override['redirectAuthHosts'] = hosts;
     providers[id] = override as ProviderOverride;
     clients[id] = (vendor.clients ?? []).map((c) => ({
       clientId: c.clientId,

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { WebhookSignatureError } from '../errors.js';
-import { WEBHOOK_EVENT_TYPES, type WebhookEvent } from './outbox.js';
+import { WEBHOOK_EVENT_TYPES, type WebhookEvent } from '../../core/outbox.js';
+import { WebhookSignatureError } from '../../errors.js';
 
 /**
  * Webhook signatures (README, "Webhooks"): `Baton-Signature: t=<unix seconds>,v1=<hex>` where
