@@ -230,7 +230,9 @@ describe('baton rekey', () => {
       inUse: { keyId: string; connections: number; loaded: boolean }[];
     };
     expect(check.current).toBe(idOf(b));
-    expect(check.inUse).toEqual([{ keyId: idOf(a), connections: 7, pendingAuthorizations: 0, loaded: true }]);
+    expect(check.inUse).toEqual([
+      { keyId: idOf(a), connections: 7, pendingAuthorizations: 0, clientRegistrations: 0, loaded: true },
+    ]);
     const text = await run(['rekey', '--check'], rotated);
     expect(text.stdout).toMatch(new RegExp(`${idOf(a)}\\s+7\\s+0\\s+yes`));
     expect(text.stderr).toMatch(/Run `baton rekey` to re-seal/);
