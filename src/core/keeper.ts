@@ -30,6 +30,11 @@ export interface KeeperOptions {
    * default (5 per second, 10 at once). A 429's `Retry-After` pauses the provider on top.
    */
   rateLimits?: Record<string, TokenRateLimit>;
+  /**
+   * Called after every pass, scheduled or `runOnce`, with what it did, or with what stopped it
+   * (the store down, say): for metrics and logs. What it throws is ignored.
+   */
+  onPass?: (outcome: { run: KeeperRun; error?: undefined } | { run?: undefined; error: unknown }) => void;
 }
 
 /** What one pass did. */
@@ -72,6 +77,7 @@ export class Keeper {
   readonly #batchSize: number;
   readonly #jitter: number;
   readonly #limits: ProviderRateLimits;
+  readonly #onPass: KeeperOptions['onPass'];
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<KeeperRun> | null = null;
 
@@ -91,6 +97,7 @@ export class Keeper {
       throw new ConfigError(`The keeper's jitter ${jitter} is not between 0 and 1.`, 'Use e.g. jitter: 0.1.');
     }
     this.#jitter = jitter;
+    this.#onPass = options.onPass;
     const overrides = options.rateLimits ?? {};
     for (const [provider, limit] of Object.entries(overrides)) {
       ctx.providers.get(provider); // an unknown provider is a ConfigError naming it
@@ -130,10 +137,27 @@ export class Keeper {
 
   /** One pass over what is due. Overlapping calls share the pass in progress. */
   runOnce(): Promise<KeeperRun> {
-    this.#running ??= this.#pass().finally(() => {
-      this.#running = null;
-    });
+    this.#running ??= this.#pass().then(
+      (run) => {
+        this.#running = null;
+        this.#report({ run });
+        return run;
+      },
+      (error: unknown) => {
+        this.#running = null;
+        this.#report({ error });
+        throw error;
+      },
+    );
     return this.#running;
+  }
+
+  #report(outcome: Parameters<NonNullable<KeeperOptions['onPass']>>[0]): void {
+    try {
+      this.#onPass?.(outcome);
+    } catch {
+      // A hook's failure is its own: the keeper goes on.
+    }
   }
 
   async #pass(): Promise<KeeperRun> {

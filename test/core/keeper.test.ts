@@ -216,6 +216,36 @@ describe('keeper at scale: work proportional to what is due', () => {
     expect(passes).toHaveBeenCalledTimes(2);
   });
 
+  it('reports every pass to onPass, scheduled by the jitter, and the error of a pass the store stopped', async () => {
+    await authorize(w, { provider: 'cronofy', connectionId: 'alice' });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const outcomes: Parameters<NonNullable<KeeperOptions['onPass']>>[0][] = [];
+    const keeper = w.baton.startKeeper({
+      intervalMs: 10_000,
+      jitter: 0.2,
+      onPass: (outcome) => {
+        outcomes.push(outcome);
+        throw new Error('a hook that fails is ignored');
+      },
+    });
+    w.sim.clock.advance(3_600_000);
+    // The wait is the keeper's own: 10 s × (1 − 0.2), not the interval.
+    await vi.advanceTimersByTimeAsync(7_999);
+    expect(outcomes).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await vi.waitFor(() => expect(outcomes).toHaveLength(1));
+    expect(outcomes[0]?.run?.refreshed).toEqual(['alice']);
+    expect(outcomes[0]?.run?.durationMs).toBeGreaterThanOrEqual(0);
+    // A direct pass reports too; a pass the store stops reports its error, and the next one runs.
+    vi.spyOn(w.baton.store, 'due').mockRejectedValueOnce(new Error('store down'));
+    await expect(keeper.runOnce()).rejects.toThrow('store down');
+    expect(outcomes[1]?.error).toEqual(new Error('store down'));
+    expect((await keeper.runOnce()).checked).toBe(0);
+    expect(outcomes).toHaveLength(3);
+    keeper.stop();
+  });
+
   it('refuses options it cannot keep, naming them', async () => {
     const bad: [KeeperOptions, RegExp][] = [
       [{ concurrency: 0 }, /concurrency 0 is not a positive whole number/],
