@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
@@ -93,5 +94,34 @@ describe('baton doctor', () => {
     expect(text.stdout).toMatch(
       /→ Authorize it again before then, which starts a new grant: baton reconnect acme/,
     );
+  });
+
+  it('says why a grant cannot be read (a row whose seal does not open) instead of leaving it out', async () => {
+    // A copy of the store with acme's sealed secrets damaged: the connection check and the
+    // grant check each say so, and doctor still reports the rest.
+    const copy = join(dir, 'damaged.db');
+    copyFileSync(join(dir, 'baton.db'), copy);
+    const db = new Database(copy);
+    const sealed = (
+      db.prepare("SELECT sealed FROM connections WHERE id = 'acme'").get() as { sealed: string }
+    ).sealed;
+    const damaged = `${sealed.slice(0, -8)}${sealed.slice(-8).split('').reverse().join('')}`;
+    db.prepare("UPDATE connections SET sealed = ? WHERE id = 'acme'").run(damaged);
+    db.close();
+    const ran = await run(
+      ['doctor', '--json'],
+      { ...env, BATON_STORE: `sqlite:${copy}` },
+      undefined,
+      project,
+    );
+    const report = JSON.parse(ran.stdout) as {
+      checks: { check: string; level: string; message: string; remediation?: string }[];
+    };
+    const grant = report.checks.find((c) => c.check === 'grant acme');
+    expect(grant?.level).toBe('warn');
+    expect(grant?.message).toMatch(/\S/);
+    expect(grant?.remediation).toMatch(/\S/);
+    expect(report.checks.find((c) => c.check === 'grant cal')?.level).toBe('ok');
+    expect(ran.stdout + ran.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -8,6 +8,7 @@ import type { KeyState } from '../../core/rekey.js';
 import {
   BatonError,
   ConnectionMismatch,
+  ConnectionNotFound,
   InvalidClient,
   ReauthorizationRequired,
   redact,
@@ -232,9 +233,22 @@ async function connection(
  * when it slides: the keeper uses it in time) and the absolute end no refresh extends (README,
  * "When tokens are refreshed"). A near absolute end is a warning with the command that renews it.
  */
-async function grantEnds(baton: Baton, info: ConnectionInfo, add: (c: Check) => void): Promise<void> {
+async function grantEnds(
+  cli: Cli,
+  baton: Baton,
+  info: ConnectionInfo,
+  add: (c: Check) => void,
+): Promise<void> {
   if (info.authMode !== 'oauth2' || info.status === 'revoked') return;
-  const lifetime = await baton.lifetime(info.id).catch(() => null);
+  let lifetime: Awaited<ReturnType<Baton['lifetime']>>;
+  try {
+    lifetime = await baton.lifetime(info.id);
+  } catch (err) {
+    // Deleted since it was listed: nothing to say about its grant.
+    if (err instanceof ConnectionNotFound) return;
+    add({ check: `grant ${info.id}`, level: 'warn', ...explain(cli, err) });
+    return;
+  }
   if (!lifetime) return;
   const { slidingExpiresAt: own, absoluteExpiresAt: hard } = lifetime;
   const now = Date.now();
@@ -463,7 +477,7 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
     let clockChecked = false;
     for (const info of targets) {
       const reached = await connection(cli, baton, info, add);
-      await grantEnds(baton, info, add);
+      await grantEnds(cli, baton, info, add);
       if (reached && !clockChecked) {
         clockChecked = true;
         await clock(baton, info, add);
