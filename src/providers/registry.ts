@@ -148,9 +148,22 @@ function familyOf(id: string): ProviderOverride | null {
   return family ? family.derive(id) : null;
 }
 
+/** Where a spec's field is set: the sentence every spec fault ends with. */
+function setIn(provider: string, field: string): string {
+  return `Set ${field} in Baton.open({ providers: { ${provider}: { ${field}: … } } }) or in baton.config.json.`;
+}
+
+/** A fault of a spec's field, for whoever configures the providers (never a caller of the server). */
+function specFault(spec: ProviderSpec, fix: Fix): (field: string, why: string) => ConfigError {
+  return (field, why) =>
+    new ConfigError(`The ${spec.id} ${field} ${why}.`, fix(field.split(/[.[]/)[0] as string), {
+      provider: spec.id,
+      forOperator: true,
+    });
+}
+
 function validate(spec: ProviderSpec, discovered = true): void {
-  const fix = (field: string) =>
-    `Set ${field} in Baton.open({ providers: { ${spec.id}: { ${field}: … } } }) or in baton.config.json.`;
+  const fix = (field: string) => setIn(spec.id, field);
   if (!/^[a-z][a-z0-9_-]*$/.test(spec.id) && !familyOf(spec.id)) {
     throw new ConfigError(
       `"${spec.id}" is not a valid provider id.`,
@@ -277,7 +290,7 @@ function validate(spec: ProviderSpec, discovered = true): void {
     throw new ConfigError(
       `The ${spec.id} refreshTokenExpiresInField is not a token-response field name.`,
       `${fix('refreshTokenExpiresInField')} For example "x_refresh_token_expires_in".`,
-      { provider: spec.id },
+      { provider: spec.id, forOperator: true },
     );
   }
   if (spec.refreshTokenReuse !== undefined) checkRefreshTokenReuse(spec.refreshTokenReuse, spec.id);
@@ -341,11 +354,7 @@ function isStringMap(value: unknown): value is Record<string, string> {
 
 /** `captures` and `connectSteps`: where each value comes from, and names that do not clash. */
 function validateCaptures(spec: ProviderSpec, fix: Fix): void {
-  const bad = (field: string, why: string) =>
-    new ConfigError(`The ${spec.id} ${field} ${why}.`, fix(field.split(/[.[]/)[0] as string), {
-      provider: spec.id,
-      forOperator: true,
-    });
+  const bad = specFault(spec, fix);
   for (const [name, c] of Object.entries(spec.captures ?? {})) {
     if (name in spec.params) throw bad(`captures.${name}`, 'has the name of a param');
     if (c?.from !== 'token' && c?.from !== 'callback')
@@ -374,11 +383,7 @@ function validateCaptures(spec: ProviderSpec, fix: Fix): void {
 
 /** What token requests and API requests carry beyond RFC 6749. */
 function validateRequests(spec: ProviderSpec, fix: Fix, known: Set<string>): void {
-  const bad = (field: string, why: string) =>
-    new ConfigError(`The ${spec.id} ${field} ${why}.`, fix(field.split('.')[0] as string), {
-      provider: spec.id,
-      forOperator: true,
-    });
+  const bad = specFault(spec, fix);
   const usesKnown = (field: string, template: string, extra: string[] = []) => {
     for (const name of templateVariables(template)) {
       if (!known.has(name) && !extra.includes(name))
@@ -498,10 +503,9 @@ const wholeSeconds = (v: unknown): boolean => typeof v === 'number' && Number.is
 
 /** A refresh-token lifetime: whole seconds above 0, `sliding` true or false, an optional absolute cap. */
 function checkRefreshTokenLifetime(lifetime: RefreshTokenLifetime, provider: string): void {
-  const example =
-    'Set it as { seconds: 7776000, sliding: true, absoluteSeconds: 31536000 } (90 days of inactivity, 365 days at most), or null when the provider documents none.';
+  const example = `${setIn(provider, 'refreshTokenLifetime')} For example { seconds: 7776000, sliding: true, absoluteSeconds: 31536000 } (90 days of inactivity, 365 days at most), or null when the provider documents none.`;
   const bad = (why: string) =>
-    new ConfigError(`The ${provider} refreshTokenLifetime ${why}.`, example, { provider });
+    new ConfigError(`The ${provider} refreshTokenLifetime ${why}.`, example, { provider, forOperator: true });
   if (lifetime === null || typeof lifetime !== 'object') throw bad('is not an object');
   for (const key of Object.keys(lifetime)) {
     if (!['seconds', 'sliding', 'absoluteSeconds'].includes(key)) throw bad(`has an unknown field "${key}"`);
@@ -514,10 +518,9 @@ function checkRefreshTokenLifetime(lifetime: RefreshTokenLifetime, provider: str
 
 /** A reuse window: a mode Baton knows, whole seconds for `window`, `revokesFamily` true or false. */
 function checkRefreshTokenReuse(reuse: RefreshTokenReuse, provider: string): void {
-  const example =
-    'Set it as { mode: "window", seconds: 600, revokesFamily: true } or { mode: "until_new_used" }.';
+  const example = `${setIn(provider, 'refreshTokenReuse')} For example { mode: "window", seconds: 600, revokesFamily: true } or { mode: "until_new_used" }.`;
   const bad = (why: string) =>
-    new ConfigError(`The ${provider} refreshTokenReuse ${why}.`, example, { provider });
+    new ConfigError(`The ${provider} refreshTokenReuse ${why}.`, example, { provider, forOperator: true });
   if (reuse === null || typeof reuse !== 'object') throw bad('is not an object');
   const fields = reuse.mode === 'window' ? ['mode', 'seconds', 'revokesFamily'] : ['mode', 'revokesFamily'];
   if (reuse.mode !== 'window' && reuse.mode !== 'until_new_used')
@@ -539,14 +542,14 @@ export function checkRateLimit(limit: TokenRateLimit, what: string, provider?: s
     throw new ConfigError(
       `${what} has perSecond ${String(perSecond)}; it must be a number above 0.`,
       'Set it as { perSecond: 5, burst: 10 } (calls per second, and how many may go at once).',
-      { provider },
+      { provider, forOperator: true },
     );
   }
   if (burst !== undefined && (!Number.isInteger(burst) || burst < 1)) {
     throw new ConfigError(
       `${what} has burst ${String(burst)}; it must be a whole number of at least 1.`,
       'Set it as { perSecond: 5, burst: 10 } (calls per second, and how many may go at once).',
-      { provider },
+      { provider, forOperator: true },
     );
   }
 }
