@@ -61,6 +61,14 @@ export interface SavedState {
   refreshHistory: [string, RefreshTokenRecord][];
   migrated: [string, string][];
   seq: number;
+  /** What personas keep beyond grants and tokens (the MCP persona's registered clients), by persona. */
+  personas?: Record<string, unknown>;
+}
+
+/** A persona's own part of the state file: what it saves, and how it takes it back. */
+export interface PersonaState {
+  save(): unknown;
+  load(saved: unknown): void;
 }
 
 export interface Code {
@@ -173,10 +181,25 @@ export class SimState {
   readonly #rate = new Map<string, { windowStart: number; count: number }>();
   #faults: (Fault & { remaining: number })[] = [];
   counters: Counters = emptyCounters();
+  readonly #personas = new Map<string, PersonaState>();
+  /** Persona parts of a state file loaded before their persona was made. */
+  #unclaimed: Record<string, unknown> = {};
+
+  /** Keeps a persona's own state in the state file, loading what a file already holds for it. */
+  keep(persona: string, part: PersonaState): void {
+    this.#personas.set(persona, part);
+    if (persona in this.#unclaimed) {
+      part.load(this.#unclaimed[persona]);
+      delete this.#unclaimed[persona];
+    }
+  }
 
   /** What a state file keeps. */
   save(): SavedState {
+    const personas: Record<string, unknown> = { ...this.#unclaimed };
+    for (const [name, part] of this.#personas) personas[name] = part.save();
     return {
+      personas,
       grants: [...this.grants.values()],
       accessTokens: [...this.accessTokens.values()],
       refreshTokens: [...this.refreshTokens],
@@ -193,6 +216,11 @@ export class SimState {
     for (const [k, v] of saved.refreshHistory ?? []) this.refreshHistory.set(k, v);
     for (const [k, v] of saved.migrated ?? []) this.migrated.set(k, v);
     this.seq = Math.max(this.seq, saved.seq ?? 0);
+    for (const [name, part] of Object.entries(saved.personas ?? {})) {
+      const persona = this.#personas.get(name);
+      if (persona) persona.load(part);
+      else this.#unclaimed[name] = part;
+    }
   }
 
   constructor(

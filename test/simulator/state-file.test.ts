@@ -87,6 +87,48 @@ describe('simulator credentials across starts', () => {
     }
   });
 
+  it("a state file keeps the MCP persona's registered clients: the stored client still refreshes after a restart", async () => {
+    const file = join(dir, 'sim-mcp.json');
+    const store = `sqlite:${join(dir, 'baton-mcp.db')}`;
+    const key = randomBytes(32).toString('base64');
+    const first = await startSimulator({ stateFile: file, consent: 'auto' });
+    // The same origin after the restart: the resource and issuer are URLs on it.
+    const port = Number(new URL(first.url).port);
+    const mcpBaton = (sim: Simulator) =>
+      Baton.open({
+        store,
+        secretKey: key,
+        clock: { now: () => sim.clock.now() },
+        env: {},
+        mcp: { redirectUri: 'http://127.0.0.1:1/callback', clientName: 'state file test' },
+      });
+    let baton = await mcpBaton(first);
+    const begun = await baton.beginAuthorization({ mcp: first.mcp.resource, connectionId: 'tools' });
+    const approved = await fetch(`${begun.url}&sim_decision=approve`, { redirect: 'manual' });
+    await approved.text();
+    await baton.completeAuthorization({ callbackUrl: approved.headers.get('location') as string });
+    expect(first.mcp.counters().registrations).toBe(1);
+    await baton.close();
+    await first.close();
+    expect(JSON.stringify(JSON.parse(readFileSync(file, 'utf8')).state.personas.mcp.registered)).toContain(
+      'state file test',
+    );
+
+    const second = await startSimulator({ stateFile: file, port });
+    try {
+      baton = await mcpBaton(second);
+      second.clock.advance(3601_000);
+      // The refresh authenticates the client registered before the restart: no invalid_client,
+      // no new registration.
+      expect(await baton.getAccessToken('tools')).toBeTruthy();
+      expect((await baton.get('tools')).status).toBe('active');
+      expect(second.mcp.counters().registrations).toBe(0);
+      await baton.close();
+    } finally {
+      await second.close();
+    }
+  });
+
   it('a state file that is not JSON, or has no seed, is refused and left as it was', async () => {
     for (const text of ['{not json', '{"state":{}}']) {
       const file = join(dir, `bad-${randomBytes(4).toString('hex')}.json`);

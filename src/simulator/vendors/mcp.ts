@@ -132,6 +132,16 @@ export function mcp(
   /** Per access token: the scope it carries (a refresh may ask for less than the grant). */
   const tokenScopes = new Map<string, string>();
   let counters: McpCounters = { registrations: 0, documentFetches: 0, reuseDetected: 0 };
+  // A state file keeps the clients it registered and the scope of each token, as a real
+  // authorization server keeps them across restarts (metadata documents are fetched again).
+  state.keep('mcp', {
+    save: () => ({ registered: [...registered.values()], tokenScopes: [...tokenScopes] }),
+    load: (saved) => {
+      const part = saved as { registered?: McpClient[]; tokenScopes?: [string, string][] } | null;
+      for (const c of part?.registered ?? []) registered.set(c.clientId, c);
+      for (const [token, scope] of part?.tokenScopes ?? []) tokenScopes.set(token, scope);
+    },
+  });
 
   const issuerOf = (o: string) => `${o}/mcp`;
   const resourceOf = (o: string) => `${o}/mcp/server`;
