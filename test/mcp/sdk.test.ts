@@ -7,7 +7,7 @@ import { AuthorizationError } from '../../src/errors.js';
 import { type AuthorizationRequest, BatonOAuthProvider, batonOAuthProvider } from '../../src/mcp-package.js';
 import { mcpProviderId } from '../../src/providers/mcp.js';
 import { consent } from '../helpers/sim-baton.js';
-import { documentServer, engines, type McpWorld, mcpWorld } from './helpers.js';
+import { documentServer, type EngineName, engines, type McpWorld, mcpWorld } from './helpers.js';
 import { type SdkServer, startSdkServer } from './sdk-server.js';
 
 /**
@@ -68,6 +68,16 @@ async function approve(a: Agent): Promise<void> {
 
 const text = (result: unknown) => (result as { content: { text: string }[] }).content[0]?.text;
 
+/** A world, the SDK's MCP server behind it, and an agent the user has approved, connected. */
+async function connectedAgent(engine: EngineName) {
+  w = await mcpWorld(engine);
+  server = await startSdkServer(w.sim);
+  const a = agent(w.baton, server.url);
+  await a.connect().catch(() => undefined);
+  await approve(a);
+  return { w, server, a, client: await a.connect() };
+}
+
 for (const engine of engines('memory', 'sqlite', 'postgres')) {
   describe(`the MCP SDK with Baton's provider (${engine})`, () => {
     it('authorizes on first connect, then lists and calls tools with the token Baton keeps', async () => {
@@ -104,12 +114,7 @@ for (const engine of engines('memory', 'sqlite', 'postgres')) {
     });
 
     it('a token the server refuses before its time: Baton refreshes once and the call is retried, nobody asked', async () => {
-      w = await mcpWorld(engine);
-      server = await startSdkServer(w.sim);
-      const a = agent(w.baton, server.url);
-      await a.connect().catch(() => undefined);
-      await approve(a);
-      const client = await a.connect();
+      const { w, a, client } = await connectedAgent(engine);
       const before = await w.baton.getAccessToken('tools');
       w.sim.expireAccessTokens({ vendor: 'mcp' });
       const calls = await Promise.all(
@@ -123,12 +128,7 @@ for (const engine of engines('memory', 'sqlite', 'postgres')) {
     });
 
     it('steps up on insufficient_scope: the user is asked for the union of scopes, then the tool works', async () => {
-      w = await mcpWorld(engine);
-      server = await startSdkServer(w.sim);
-      const a = agent(w.baton, server.url);
-      await a.connect().catch(() => undefined);
-      await approve(a);
-      const client = await a.connect();
+      const { w, a, client } = await connectedAgent(engine);
       await expect(client.callTool({ name: 'write', arguments: { text: 'x' } })).rejects.toBeInstanceOf(
         UnauthorizedError,
       );
@@ -144,12 +144,7 @@ for (const engine of engines('memory', 'sqlite', 'postgres')) {
     });
 
     it('a revoked grant: Baton marks needs_reauth and the SDK hands the reconnect link', async () => {
-      w = await mcpWorld(engine);
-      server = await startSdkServer(w.sim);
-      const a = agent(w.baton, server.url);
-      await a.connect().catch(() => undefined);
-      await approve(a);
-      const client = await a.connect();
+      const { w, a, client } = await connectedAgent(engine);
       w.sim.revokeGrants({ vendor: 'mcp' });
       await expect(client.callTool({ name: 'echo', arguments: { text: 'x' } })).rejects.toBeInstanceOf(
         UnauthorizedError,
@@ -167,12 +162,7 @@ for (const engine of engines('memory', 'sqlite', 'postgres')) {
     });
 
     it('a forgotten registration: registered again without asking; the grant that did not survive asks once', async () => {
-      w = await mcpWorld(engine);
-      server = await startSdkServer(w.sim);
-      const a = agent(w.baton, server.url);
-      await a.connect().catch(() => undefined);
-      await approve(a);
-      const client = await a.connect();
+      const { w, a, client } = await connectedAgent(engine);
       const before = (await w.baton.get('tools')).clientId;
       w.sim.mcp.evictClients();
       w.sim.clock.advance(HOUR + 5_000);
