@@ -3,7 +3,6 @@
  * that notes it, delivered with the grant's ends and a reconnect link — like the needs_reauth
  * events, but for a connection that still works — and never a secret.
  */
-import { createServer, type Server } from 'node:http';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/core/baton.js';
@@ -12,6 +11,7 @@ import { createCallerKey } from '../../src/server/keys.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { authorize, type World, world } from '../helpers/sim-baton.js';
 import { Capture, call } from '../server/helpers.js';
+import { type HookReceiver, hookReceiver } from './receiver.js';
 
 const DAY = 86_400_000;
 
@@ -19,9 +19,8 @@ describe('connection.expiring webhook', () => {
   let w: World;
   let baton: Baton;
   let server: BatonServer;
-  let hooks: Server;
-  let hookUrl = '';
-  const bodies: string[] = [];
+  let hooks: HookReceiver;
+  let bodies: string[] = [];
   const logs = new Capture();
 
   beforeAll(async () => {
@@ -36,18 +35,8 @@ describe('connection.expiring webhook', () => {
         },
       },
     });
-    hooks = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => {
-        body += d;
-      });
-      req.on('end', () => {
-        bodies.push(body);
-        res.writeHead(200).end('ok');
-      });
-    });
-    await new Promise<void>((ok) => hooks.listen(0, '127.0.0.1', ok));
-    hookUrl = `http://127.0.0.1:${(hooks.address() as { port: number }).port}/hooks`;
+    hooks = await hookReceiver();
+    bodies = hooks.bodies;
     server = await startServer({
       instance: baton,
       store: `sqlite:${w.dbPath}`,
@@ -60,7 +49,7 @@ describe('connection.expiring webhook', () => {
 
   afterAll(async () => {
     await server?.close();
-    await new Promise((ok) => hooks?.close(ok));
+    await hooks?.close();
     await w?.close();
   });
 
@@ -71,7 +60,7 @@ describe('connection.expiring webhook', () => {
       ops: ['read', 'manage'],
     });
     const endpoint = await call(server.url, 'POST', '/v1/webhooks', key, {
-      url: hookUrl,
+      url: hooks.url,
       events: ['connection.expiring'],
     });
     expect(endpoint.status).toBe(201);

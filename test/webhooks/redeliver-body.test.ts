@@ -3,7 +3,6 @@
  * body, with its reconnect link, is fixed when the delivery is written, and the link stays
  * valid for the retry window — on every engine.
  */
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/core/baton.js';
 import { createCallerKey } from '../../src/server/keys.js';
@@ -12,6 +11,7 @@ import { apiKeyFor, type World, world } from '../helpers/sim-baton.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { Capture, call } from '../server/helpers.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
+import { type HookReceiver, hookReceiver } from './receiver.js';
 
 const ENGINES = PG_URL ? (['memory', 'sqlite', 'postgres'] as const) : (['memory', 'sqlite'] as const);
 
@@ -19,10 +19,9 @@ describe.each(ENGINES)('on %s', (engine) => {
   let w: World;
   let baton: Baton;
   let server: BatonServer;
-  let hooks: Server;
-  let hookUrl = '';
+  let hooks: HookReceiver;
   let schema = '';
-  const bodies: string[] = [];
+  let bodies: string[] = [];
   const logs = new Capture();
 
   beforeAll(async () => {
@@ -34,18 +33,8 @@ describe.each(ENGINES)('on %s', (engine) => {
       spec = `${PG_URL}${(PG_URL as string).includes('?') ? '&' : '?'}schema=${schema}`;
     }
     baton = engine === 'sqlite' ? w.baton : await w.open({ store: spec });
-    hooks = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => {
-        body += d;
-      });
-      req.on('end', () => {
-        bodies.push(body);
-        res.writeHead(200).end('ok');
-      });
-    });
-    await new Promise<void>((ok) => hooks.listen(0, '127.0.0.1', ok));
-    hookUrl = `http://127.0.0.1:${(hooks.address() as { port: number }).port}/hooks`;
+    hooks = await hookReceiver();
+    bodies = hooks.bodies;
     server = await startServer({
       instance: baton,
       store: spec,
@@ -58,7 +47,7 @@ describe.each(ENGINES)('on %s', (engine) => {
 
   afterAll(async () => {
     await server?.close();
-    await new Promise((ok) => hooks?.close(ok));
+    await hooks?.close();
     await w?.close();
     if (engine === 'postgres') await dropSchema(schema);
   });
@@ -70,7 +59,7 @@ describe.each(ENGINES)('on %s', (engine) => {
       ops: ['read', 'manage'],
     });
     const endpoint = await call(server.url, 'POST', '/v1/webhooks', key, {
-      url: hookUrl,
+      url: hooks.url,
       events: ['connection.revoked'],
     });
     expect(endpoint.status).toBe(201);
@@ -119,18 +108,8 @@ describe.runIf(PG_URL)('on postgres, cut off from its store', () => {
     const direct = `${PG_URL}${(PG_URL as string).includes('?') ? '&' : '?'}schema=${schema}`;
     const via = new URL(direct);
     via.host = `127.0.0.1:${proxy.port}`;
-    const bodies: string[] = [];
-    const hooks = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => {
-        body += d;
-      });
-      req.on('end', () => {
-        bodies.push(body);
-        res.writeHead(200).end('ok');
-      });
-    });
-    await new Promise<void>((ok) => hooks.listen(0, '127.0.0.1', ok));
+    const hooks = await hookReceiver();
+    const bodies = hooks.bodies;
     const logs = new Capture();
     const baton = await w.open({ store: via.toString() });
     const server = await startServer({
@@ -148,7 +127,7 @@ describe.runIf(PG_URL)('on postgres, cut off from its store', () => {
         allow: ['*'],
         ops: ['read', 'manage'],
       });
-      const port = (hooks.address() as { port: number }).port;
+      const port = hooks.port;
       expect(
         (
           await call(server.url, 'POST', '/v1/webhooks', key, {
@@ -187,7 +166,7 @@ describe.runIf(PG_URL)('on postgres, cut off from its store', () => {
     } finally {
       await server.close();
       await proxy.close();
-      await new Promise((ok) => hooks.close(ok));
+      await hooks.close();
       await w.close();
       await dropSchema(schema);
     }
