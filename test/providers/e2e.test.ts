@@ -204,6 +204,43 @@ describe('Slack', () => {
   });
 });
 
+/**
+ * Dropbox and Slack revoke with the access token as its own credential, and refuse an expired
+ * one there: with the access token expired, revoke refreshes first, then revokes the new token,
+ * which ends the grant upstream.
+ */
+describe.each([
+  ['dropbox', 5 * 3600_000],
+  ['slack', 13 * 3600_000],
+])('%s: revoke with an expired access token', (provider, pastExpiry) => {
+  it('refreshes first, so the grant is revoked upstream', async () => {
+    const world = await started();
+    const info = await authorize(world, { provider, connectionId: `${provider}-expired` });
+    const old = await world.baton.getAccessToken(info.id);
+    world.sim.clock.advance(pastExpiry);
+    expect(world.sim.tokenStatus(old)).toBe('expired');
+    const known = world.sim.tokenInfo(old);
+    const grantId = 'grantId' in known ? known.grantId : '';
+    expect((await world.baton.revoke(info.id)).revokedAtProvider).toBe(true);
+    expect(world.sim.grantStatus(grantId)?.revoked).toBe(true);
+    // The revocation endpoint was called with a live token, and accepted it.
+    const revokes = world.sim.tokenLog().filter((e) => e.vendor === provider && e.endpoint === 'revoke');
+    expect(revokes.map((e) => e.status)).toEqual([200]);
+    expect(tokenEntries(world, provider, 'refresh_token').filter((e) => e.status === 200)).toHaveLength(1);
+    expect((await world.baton.get(info.id)).status).toBe('revoked');
+  });
+
+  it('a grant already ended upstream is marked revoked here, without sending the expired token', async () => {
+    const world = await started();
+    const info = await authorize(world, { provider, connectionId: `${provider}-gone` });
+    world.sim.clock.advance(pastExpiry);
+    world.sim.revokeGrants({ vendor: provider as 'dropbox' | 'slack' });
+    expect(await world.baton.revoke(info.id)).toEqual({ revokedAtProvider: false });
+    expect(world.sim.tokenLog().filter((e) => e.vendor === provider && e.endpoint === 'revoke')).toEqual([]);
+    expect((await world.baton.get(info.id)).status).toBe('revoked');
+  });
+});
+
 describe('GitHub', () => {
   it('reads errors inside a 200 as typed errors; refreshes expiring user tokens; revokes the grant', async () => {
     const { world, info } = await lifecycle('github');
