@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
+import { PRESET_CASES } from '../helpers/preset-cases.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
 import { type Ran, run, start, transcript, waitFor } from './run.js';
 
@@ -16,73 +17,6 @@ import { type Ran, run, start, transcript, waitFor } from './run.js';
  * vendor hands over while connecting (Xero's tenant, QuickBooks' realmId, Atlassian's cloud id,
  * Salesforce's instance URL, Shopify's shop) is stored with the connection.
  */
-
-interface Case {
-  provider: string;
-  /** The connect flags for the preset's params. */
-  args: string[];
-  /** The connection's params once connected: the given ones and the captured ones. */
-  params: (origin: string) => Record<string, unknown>;
-  /** An API path (relative to the API base) over the stored params; default: the identity path. */
-  call?: (params: Record<string, string>) => string;
-  /** The call's method (Dropbox's RPC endpoints are POST). */
-  method?: 'POST';
-}
-
-const UUID = /^[0-9a-f-]{36}$/;
-const CASES: Case[] = [
-  {
-    provider: 'xero',
-    args: [],
-    params: () => ({ tenantId: expect.stringMatching(UUID) }),
-    // An accounting call: the persona answers 403 without the Xero-Tenant-Id the tenant fills.
-    call: () => 'api.xro/2.0/Organisation',
-  },
-  {
-    provider: 'quickbooks',
-    args: ['--env', 'sandbox'],
-    params: () => ({ environment: 'sandbox', realmId: expect.stringMatching(/^\d+$/) }),
-    call: (p) => `companyinfo/${p['realmId']}`,
-  },
-  {
-    provider: 'atlassian',
-    args: [],
-    params: () => ({ cloudId: expect.stringMatching(UUID) }),
-    call: (p) => `ex/jira/${p['cloudId']}/rest/api/3/myself`,
-  },
-  { provider: 'shopify', args: ['-p', 'shop=acme-store'], params: () => ({ shop: 'acme-store' }) },
-  {
-    provider: 'salesforce',
-    args: ['--env', 'production'],
-    params: (origin) => ({ environment: 'production', instanceUrl: `${origin}/salesforce/instances/acme` }),
-    call: () => 'services/data/v62.0/limits',
-  },
-  { provider: 'google', args: [], params: () => ({}) },
-  {
-    provider: 'microsoft',
-    args: ['-p', 'tenant=organizations'],
-    params: () => ({ tenant: 'organizations' }),
-  },
-  {
-    provider: 'slack',
-    args: [],
-    params: () => ({ teamId: 'T0SIMTEAM', authedUserId: expect.any(String) }),
-  },
-  { provider: 'github', args: [], params: () => ({}) },
-  { provider: 'hubspot', args: [], params: () => ({ hubId: expect.stringMatching(/^\d+$/) }) },
-  { provider: 'zoom', args: [], params: () => ({}) },
-  {
-    provider: 'dropbox',
-    args: [],
-    params: () => ({ accountId: expect.stringMatching(/^dbid:/) }),
-    method: 'POST',
-  },
-  {
-    provider: 'notion',
-    args: [],
-    params: () => ({ workspaceId: expect.any(String), botId: expect.any(String) }),
-  },
-];
 
 const ENGINES: { name: string; store: () => { spec: string; drop(): Promise<void> } }[] = [
   { name: 'sqlite', store: () => ({ spec: `sqlite:${join(dir, 'baton.db')}`, drop: async () => undefined }) },
@@ -158,37 +92,48 @@ describe.each(ENGINES)('baton connect for every OAuth preset ($name)', (engine) 
     await drop?.();
   });
 
-  it.each(CASES)('$provider: connect, token, an API call; the captured params are stored', async (c) => {
-    const id = `${c.provider}-cli`;
-    const connected = await connectThroughBrowser(
-      ['connect', c.provider, '--id', id, ...c.args, '--no-browser'],
-      env,
-    );
-    expect(connected.code, connected.stderr).toBe(0);
-    const shown = json((await run(['show', id, '--json'], env)).stdout);
-    const origin = sim.discovery().origin;
-    expect(shown).toMatchObject({ provider: c.provider, authMode: 'oauth2', status: 'active' });
-    expect(shown['params']).toEqual(c.params(origin));
-    const params = shown['params'] as Record<string, string>;
-    // The confirmation names what was captured, as `show` does.
-    for (const [k, v] of Object.entries(params)) expect(connected.stdout).toContain(`${k}=${v}`);
-    expect(connected.stdout).toMatch(new RegExp(`✓ Connected ${id} \\(`));
+  it.each(PRESET_CASES)(
+    '$provider: connect, token, an API call; the captured params are stored',
+    async (c) => {
+      const id = `${c.provider}-cli`;
+      const connected = await connectThroughBrowser(
+        [
+          'connect',
+          c.provider,
+          '--id',
+          id,
+          ...(c.env ? ['--env', c.env] : []),
+          ...Object.entries(c.given).flatMap(([k, v]) => ['-p', `${k}=${v}`]),
+          '--no-browser',
+        ],
+        env,
+      );
+      expect(connected.code, connected.stderr).toBe(0);
+      const shown = json((await run(['show', id, '--json'], env)).stdout);
+      const origin = sim.discovery().origin;
+      expect(shown).toMatchObject({ provider: c.provider, authMode: 'oauth2', status: 'active' });
+      expect(shown['params']).toEqual(c.params(origin));
+      const params = shown['params'] as Record<string, string>;
+      // The confirmation names what was captured, as `show` does.
+      for (const [k, v] of Object.entries(params)) expect(connected.stdout).toContain(`${k}=${v}`);
+      expect(connected.stdout).toMatch(new RegExp(`✓ Connected ${id} \\(`));
 
-    const token = await run(['token', id], env);
-    // `token` prints the access token by design: kept out of the scan, and scanned for elsewhere.
-    transcript.splice(transcript.length - 2, 2);
-    expect(token.code, token.stderr).toBe(0);
-    const accessToken = token.stdout.trim();
-    expect(accessToken.length).toBeGreaterThan(8);
-    secrets.add(accessToken);
-    expect(sim.tokenStatus(accessToken)).toBe('live');
+      const token = await run(['token', id], env);
+      // `token` prints the access token by design: kept out of the scan, and scanned for elsewhere.
+      transcript.splice(transcript.length - 2, 2);
+      expect(token.code, token.stderr).toBe(0);
+      const accessToken = token.stdout.trim();
+      expect(accessToken.length).toBeGreaterThan(8);
+      secrets.add(accessToken);
+      expect(sim.tokenStatus(accessToken)).toBe('live');
 
-    const method = c.method ?? 'GET';
-    const path = c.call?.(params) ?? sim.discovery().vendors[c.provider as 'xero']?.identityPath;
-    const api = await run(['request', id, path as string, '-X', method], env);
-    expect(api.code, `${path}: ${api.stderr}${api.stdout}`).toBe(0);
-    expect(() => JSON.parse(api.stdout)).not.toThrow();
-  });
+      const method = c.method ?? 'GET';
+      const path = c.call?.(params) ?? sim.discovery().vendors[c.provider as 'xero']?.identityPath;
+      const api = await run(['request', id, path as string, '-X', method], env);
+      expect(api.code, `${path}: ${api.stderr}${api.stdout}`).toBe(0);
+      expect(() => JSON.parse(api.stdout)).not.toThrow();
+    },
+  );
 
   it('a param the preset needs and was not given is a usage error, before anything listens', async () => {
     const shop = await run(['connect', 'shopify', '--id', 'no-shop'], env);
