@@ -135,6 +135,27 @@ describe.each(ENGINES)('baton connect for every OAuth preset ($name)', (engine) 
     },
   );
 
+  it('Shopify: a callback whose hmac does not match reaches the loopback and is refused; nothing is stored', async () => {
+    const p = start(
+      ['connect', 'shopify', '--id', 'shop-forged', '-p', 'shop=acme-store', '--no-browser'],
+      env,
+    );
+    const url = (await waitFor(p, /Open this URL to authorize \S+:\n\s+(\S+)/))[1] as string;
+    const consent = await fetch(url, { redirect: 'manual' });
+    await consent.text();
+    const callback = new URL(consent.headers.get('location') as string);
+    callback.searchParams.set('hmac', '0'.repeat(64));
+    const page = await fetch(callback);
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain('Not connected');
+    const ran = await p.done;
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toMatch(
+      /The callback's hmac signature does not match its parameters under the client secret\.\n→ The callback's signature did not verify .*Check the client secret, then start the authorization again\./,
+    );
+    expect((await run(['show', 'shop-forged'], env)).code).toBe(1);
+  });
+
   it('a param the preset needs and was not given is a usage error, before anything listens', async () => {
     const shop = await run(['connect', 'shopify', '--id', 'no-shop'], env);
     expect(shop.code).toBe(2);
