@@ -208,6 +208,7 @@ export type AuthorizationFailure =
   | 'redirect_mismatch'
   | 'invalid_id_token'
   | 'no_resource'
+  | 'bad_signature'
   | 'provider_error';
 
 /** The authorization step failed: wrong or unknown state, the user said no, no code, or an expired code. */
@@ -251,6 +252,8 @@ const AUTHORIZATION_REMEDIATION: Record<AuthorizationFailure, string> = {
     "The provider's id_token failed validation (signature, issuer, audience, expiry or nonce); nothing was stored. Start the authorization again; if it persists, check the provider's issuer and the client id.",
   no_resource:
     'The authorization reached nothing the API works on (no organisation, site or company was chosen, or not the one asked for); choose one on the consent screen and start the authorization again.',
+  bad_signature:
+    "The callback's signature did not verify (the callback was forged or altered, or the client secret configured is not the app's); nothing was stored. Check the client secret, then start the authorization again.",
   provider_error: 'The provider reported an error during authorization; start the authorization again.',
 };
 

@@ -10,6 +10,7 @@ import {
   checkCallback,
   checkCallbackAddress,
   checkCallbackIssuer,
+  checkCallbackSignature,
   parseCallback,
 } from '../protocol/authorization.js';
 import type { DpopPrivateJwk } from '../protocol/dpop.js';
@@ -242,6 +243,16 @@ export async function completeAuthorization(
       { provider: spec.id, clientId: client.clientId, params: pending.params },
       opts,
     );
+  }
+  if (spec.callbackSignature) {
+    if (!client.clientSecret) {
+      throw new ConfigError(
+        `${spec.displayName} signs its callbacks with the client secret, and the client configured has none.`,
+        `Configure the ${spec.id} client's secret (clientSecret / BATON_${spec.id.toUpperCase()}_CLIENT_SECRET), then start the authorization again.`,
+        { ...opts, forOperator: true },
+      );
+    }
+    checkCallbackSignature(cb, spec.callbackSignature, client.clientSecret, opts);
   }
   const codeVerifier = typeof secret['codeVerifier'] === 'string' ? secret['codeVerifier'] : undefined;
   const dpopJwk = secret['dpopKey'] as DpopPrivateJwk | null | undefined;

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Dispatcher, Response } from 'undici';
-import { ConfigError, ConnectionNotFound, ProviderError, StoreError } from '../errors.js';
+import {
+  ConfigError,
+  ConnectionNotFound,
+  ProviderError,
+  ReauthorizationRequired,
+  StoreError,
+} from '../errors.js';
 import { DpopNonces } from '../protocol/dpop-nonces.js';
 import type { Introspection } from '../protocol/grants.js';
 import { revokeToken } from '../protocol/grants.js';
@@ -12,7 +18,7 @@ import type { ProviderOverride } from '../providers/spec.js';
 import { openStore } from '../store/index.js';
 import { Sealer } from '../store/sealer.js';
 import { dataDir, loadSecretKey } from '../store/secret-key.js';
-import type { AccountInfo, ListQuery, Store } from '../store/store.js';
+import type { AccountInfo, ConnectionRecord, ListQuery, Store } from '../store/store.js';
 import { ApiFetcher, type BatonRequestInit, type BatonRequestOptions } from './api-fetch.js';
 import {
   type BeginAuthorizationInput,
@@ -464,11 +470,14 @@ export class Baton {
    * Revokes the grant at the provider (RFC 7009, where it has an endpoint) and marks the
    * connection `revoked`. It wins every race (docs/architecture.md, invariant 7): it takes the refresh lease,
    * waiting for a refresh in flight in any process, so the refresh token it revokes is the
-   * current one, and no later commit brings the connection back.
+   * current one, and no later commit brings the connection back. An endpoint that takes only
+   * the access token, as its own credential, refuses an expired one (Dropbox, Slack): that token
+   * is refreshed first, so the revocation reaches the grant.
    */
   async revoke(id: string): Promise<RevokeResult> {
     const first = await readRecord(this.#ctx, id);
     if (!first) throw new ConnectionNotFound(id);
+    await this.#liveForRevocation(first);
     const taken = await acquireLease(this.#ctx, id, async () => undefined);
     const lease = 'lease' in taken ? taken.lease : null;
     try {
@@ -495,7 +504,11 @@ export class Baton {
             await revokeToken(ctx, { token: t.refreshToken, tokenTypeHint: 'refresh_token' });
             ended = true;
           }
-          if (accessOnly || !t.refreshToken || t.expiresAt === null || t.expiresAt > now) {
+          const live = t.expiresAt === null || t.expiresAt > now;
+          // An expired access token the refresh above could not replace: the endpoint would only
+          // refuse it, and the grant it named is already refused at the token endpoint.
+          if (accessOnly && !live) continue;
+          if (accessOnly || !t.refreshToken || live) {
             // Most servers end the whole grant with its refresh token (RFC 7009 §2.1) and then
             // refuse its access token as unknown (Zoom, Notion): that refusal is no failure.
             await revokeToken(ctx, { token: t.accessToken, tokenTypeHint: 'access_token' }).catch(
@@ -524,6 +537,20 @@ export class Baton {
     } finally {
       await lease?.release();
     }
+  }
+
+  /**
+   * Refreshes an expired access token ahead of a revocation that takes only the access token. A
+   * grant the provider refuses to refresh is left to the revocation, which marks it revoked.
+   */
+  async #liveForRevocation(record: ConnectionRecord): Promise<void> {
+    const spec = this.#ctx.providers.get(record.provider);
+    if (spec.revocation?.takes !== 'access_token') return;
+    const expiresAt = record.accessTokenExpiresAt;
+    if (expiresAt === null || expiresAt > this.#ctx.clock.now()) return;
+    await this.#tokens.refresh(record.id, false).catch((err: unknown) => {
+      if (!(err instanceof ReauthorizationRequired)) throw err;
+    });
   }
 
   /** Deletes the connection. A refresh still in flight elsewhere finds it gone and stores nothing. */

@@ -1,4 +1,6 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AuthorizationError, ConfigError, excerpt } from '../errors.js';
+import type { CallbackSignature } from './types.js';
 
 export interface AuthorizationUrlInput {
   /** The authorization endpoint (RFC 6749 §3.1). */
@@ -168,6 +170,39 @@ export function checkCallbackIssuer(
       cb.iss === undefined
         ? `The callback carries no iss, though the issuer ${expected} sends one with every authorization response (RFC 9207).`
         : `The callback comes from the issuer ${JSON.stringify(excerpt(cb.iss, [], 200))}, not ${expected} (RFC 9207).`,
+      opts,
+    );
+  }
+}
+
+/**
+ * The provider's signature over the callback's query (CallbackSignature), checked with the
+ * client secret before the code is exchanged; a missing or wrong one is `bad_signature`.
+ */
+export function checkCallbackSignature(
+  cb: Callback,
+  style: CallbackSignature,
+  secret: string,
+  opts: { provider?: string; connectionId?: string } = {},
+): void {
+  const query = cb.query ?? new URLSearchParams();
+  const sent = query.get(style.param);
+  if (!sent) {
+    throw new AuthorizationError(
+      'bad_signature',
+      `The callback carries no ${style.param} signature, which the provider adds to every authorization it sends back.`,
+      opts,
+    );
+  }
+  const skip = new Set([style.param, ...(style.exclude ?? [])]);
+  const names = [...new Set(query.keys())].filter((k) => !skip.has(k)).sort();
+  const message = names.map((k) => `${k}=${query.getAll(k).join(',')}`).join('&');
+  const expected = createHmac('sha256', secret).update(message).digest();
+  const given = /^[0-9a-f]+$/i.test(sent) ? Buffer.from(sent, 'hex') : Buffer.alloc(0);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new AuthorizationError(
+      'bad_signature',
+      `The callback's ${style.param} signature does not match its parameters under the client secret.`,
       opts,
     );
   }

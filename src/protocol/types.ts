@@ -29,6 +29,20 @@ export type ErrorDialect =
  * How a revocation endpoint takes a token, where it is not RFC 7009's form POST authenticated
  * like a token request.
  */
+/**
+ * A provider's signature over its authorization callback's query (Shopify's `hmac`): the hex
+ * HMAC-SHA256, keyed with the client secret, of the other query parameters sorted by name and
+ * joined as `name=value&name=value` (the values decoded). Checked before the code is exchanged.
+ */
+export interface CallbackSignature {
+  /** The query parameter carrying the signature (Shopify: `hmac`). */
+  param: string;
+  /** The one algorithm there is: hex HMAC-SHA256 of the sorted query, keyed with the client secret. */
+  algorithm: 'hmac-sha256-hex';
+  /** Further query parameters the signature does not cover (Shopify: the legacy `signature`). */
+  exclude?: string[];
+}
+
 export interface RevocationStyle {
   /**
    * `client` (default): authenticated as a token request, the token in the body. `basic`: the

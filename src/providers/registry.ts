@@ -56,6 +56,7 @@ const SPEC_FIELDS: ReadonlySet<string> = new Set<keyof ProviderSpec>([
   'proxyCookies',
   'tokenRateLimit',
   'authorizationCodeLifetimeSeconds',
+  'callbackSignature',
   'captures',
   'urls',
   'connectSteps',
@@ -445,6 +446,18 @@ function validateRequests(spec: ProviderSpec, fix: Fix, known: Set<string>): voi
       'revocation',
       'is not { auth: client|basic|token, method: POST|DELETE, body: form|json|none, tokenField, takes: any|access_token }',
     );
+  const sig = spec.callbackSignature;
+  if (
+    sig !== undefined &&
+    (sig === null ||
+      typeof sig !== 'object' ||
+      typeof sig.param !== 'string' ||
+      !/^[A-Za-z0-9_.-]+$/.test(sig.param) ||
+      sig.algorithm !== 'hmac-sha256-hex' ||
+      (sig.exclude !== undefined &&
+        (!Array.isArray(sig.exclude) || !sig.exclude.every((x) => typeof x === 'string'))))
+  )
+    throw bad('callbackSignature', "is not { param, algorithm: 'hmac-sha256-hex', exclude?: string[] }");
   if (spec.identityMethod !== undefined && spec.identityMethod !== 'GET' && spec.identityMethod !== 'POST')
     throw bad('identityMethod', 'is neither GET nor POST');
   const cc = spec.clientCredentialsGrant;

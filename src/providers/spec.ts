@@ -3,7 +3,7 @@
  * it is talking to: a vendor quirk is a field here, not a branch in core.
  */
 
-import type { ClientAuth, ErrorDialect, RevocationStyle } from '../protocol/types.js';
+import type { CallbackSignature, ClientAuth, ErrorDialect, RevocationStyle } from '../protocol/types.js';
 
 /** How a connection authenticates: the OAuth2 grants, or static credentials that never refresh. */
 export type AuthMode =
@@ -301,6 +301,12 @@ export interface ProviderSpec {
    * the remediation of a rejected code (Checkfront: 60).
    */
   authorizationCodeLifetimeSeconds?: number;
+  /**
+   * The provider signs its authorization callback (Shopify: `hmac`, HMAC-SHA256 of the sorted
+   * query under the client secret): Baton checks it before exchanging the code, and a missing or
+   * wrong signature fails the authorization (`bad_signature`) with nothing stored.
+   */
+  callbackSignature?: CallbackSignature;
   /**
    * Values the provider hands over while connecting, kept in the connection's params by name:
    * `{ realmId: { from: 'callback', path: 'realmId' } }`. See CaptureSpec.

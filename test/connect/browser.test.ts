@@ -146,6 +146,61 @@ describe('connect pages in Chromium', () => {
     await page.context().close();
   });
 
+  it('Shopify: the shop typed on the page (a wrong one refused in plain words), the consent, connected', async () => {
+    const made = await session({ connectionId: 'acme-shop', providers: ['shopify'] });
+    const page = await open(made.url);
+    expect(await page.textContent('h1')).toBe('Connect Shopify');
+    expect(await page.textContent('label[for=p-shop]')).toBe('Shop');
+    expect(await page.textContent('#p-shop-hint')).toBe(
+      'The name in your shop’s admin address, as in https://name.myshopify.com.',
+    );
+    await page.fill('#p-shop', 'Acme Store!');
+    await page.click('button:has-text("Continue to Shopify")');
+    expect(await page.textContent('.field-error')).toContain(
+      'is not a Shopify shop name. Use lower-case letters, digits and dashes',
+    );
+    await accessible(page, 'shopify form with an error');
+    await page.fill('#p-shop', 'acme-store');
+    await Promise.all([
+      page.waitForURL('**/oauth/authorize**'),
+      page.click('button:has-text("Continue to Shopify")'),
+    ]);
+    expect(new URL(page.url()).pathname).toBe('/shopify/acme-store/admin/oauth/authorize');
+    await consent(page, 'approve', 'owner');
+    await page.waitForSelector('h1:has-text("Connected")');
+    await shot(page, 'shopify-connected');
+    expect(await s.server.baton.get('acme-shop')).toMatchObject({
+      provider: 'shopify',
+      status: 'active',
+      params: { shop: 'acme-store' },
+    });
+    await page.context().close();
+  });
+
+  it('Microsoft: the tenant prefilled with its default, changed to organizations, connected there', async () => {
+    const made = await session({ connectionId: 'adele-graph', providers: ['microsoft'] });
+    const page = await open(made.url);
+    expect(await page.textContent('h1')).toBe('Connect Microsoft (Entra ID, Graph)');
+    expect(await page.textContent('label[for=p-tenant]')).toBe('Tenant');
+    expect(await page.textContent('#p-tenant-hint')).toMatch(/^common for any account; organizations for/);
+    expect(await page.inputValue('#p-tenant')).toBe('common');
+    await page.fill('#p-tenant', 'organizations');
+    await accessible(page, 'microsoft form');
+    await Promise.all([
+      page.waitForURL('**/oauth2/v2.0/authorize**'),
+      page.click('button:has-text("Continue to Microsoft")'),
+    ]);
+    expect(new URL(page.url()).pathname).toContain('/organizations/oauth2/v2.0/authorize');
+    await consent(page, 'approve', 'adele@contoso.example');
+    await page.waitForSelector('h1:has-text("Connected")');
+    expect(await s.server.baton.get('adele-graph')).toMatchObject({
+      provider: 'microsoft',
+      status: 'active',
+      params: { tenant: 'organizations' },
+    });
+    await page.context().close();
+  });
+
   it('API key (Checkbook sandbox): a wrong key is refused in plain words and never shown back; the right one connects', async () => {
     const key = apiKeyFor(s.w, 'checkbook', { environment: 'sandbox' });
     planted.push(key.apiKey, key.apiSecret as string);

@@ -113,18 +113,20 @@ export interface Stage {
 /**
  * A simulator whose consent step is a real page (approve / deny), a Baton on SQLite whose
  * clients have no redirect URI of their own (so the server's /v1/callback is used), the server
- * with short webhook retries, and the application.
+ * with short webhook retries, and the application. `store`: another store for Baton and the
+ * server than the SQLite file (a PostgreSQL URL with its own schema).
  */
-export async function stage(): Promise<Stage> {
+export async function stage(options: { store?: string } = {}): Promise<Stage> {
   const w = await world({ sim: { consent: 'prompt' } });
   // null: no redirect URI in the clients (not the simulator's own callback page).
   const profile = simulatorProfile(w.sim.discovery() as unknown as SimulatorDiscovery, null);
-  const baton = await w.open({ providers: profile.providers, clients: profile.clients });
+  const store = options.store ?? `sqlite:${w.dbPath}`;
+  const baton = await w.open({ providers: profile.providers, clients: profile.clients, store });
   const app = await appServer();
   const logs = new Capture();
   const server = await startServer({
     instance: baton,
-    store: `sqlite:${w.dbPath}`,
+    store,
     port: 0,
     keeper: false,
     logStream: logs,

@@ -125,6 +125,59 @@ describe('Shopify', () => {
     const exchange = tokenEntries(world, 'shopify', 'authorization_code')[0];
     expect(exchange?.issuedRefreshToken).toBeTruthy();
   });
+
+  it('checks the hmac Shopify signs the callback with; a missing, wrong or stale one stores nothing', async () => {
+    const world = await started();
+    const forged = (callback: string, change: (q: URLSearchParams) => void) => {
+      const u = new URL(callback);
+      change(u.searchParams);
+      return u.toString();
+    };
+    const cases: [string, (q: URLSearchParams) => void][] = [
+      ['missing', (q) => q.delete('hmac')],
+      [
+        'wrong',
+        (q) =>
+          q.set(
+            'hmac',
+            (q.get('hmac') as string).replace(/^./, (c) => (c === '0' ? '1' : '0')),
+          ),
+      ],
+      ['not hex', (q) => q.set('hmac', 'not-a-signature')],
+      // A parameter changed after signing: the signature no longer covers what arrived.
+      ['altered', (q) => q.set('shop', 'globex-store.myshopify.com')],
+      ['added', (q) => q.set('realmId', '123')],
+    ];
+    for (const [label, change] of cases) {
+      const { url } = await world.baton.beginAuthorization({
+        provider: 'shopify',
+        connectionId: `shop-${label.replace(' ', '-')}`,
+        params: { shop: 'acme-store' },
+        redirectUri: 'http://127.0.0.1:1/callback',
+      });
+      const callback = await consent(url, 'approve');
+      expect(new URL(callback).searchParams.get('hmac')).toMatch(/^[0-9a-f]{64}$/);
+      const err = await world.baton
+        .completeAuthorization({ callbackUrl: forged(callback, change) })
+        .catch((e: unknown) => e);
+      expect(err, label).toBeInstanceOf(AuthorizationError);
+      expect(err, label).toMatchObject({ reason: 'bad_signature', code: 'authorization_bad_signature' });
+      expect((err as AuthorizationError).remediation).toMatch(/Check the client secret/);
+      await expect(world.baton.get(`shop-${label.replace(' ', '-')}`)).rejects.toThrow(/No connection named/);
+    }
+    // Refused before the code was exchanged.
+    expect(tokenEntries(world, 'shopify', 'authorization_code')).toEqual([]);
+    // The same check on a callback given as fields (as a server's callback route passes it).
+    const { url, state } = await world.baton.beginAuthorization({
+      provider: 'shopify',
+      connectionId: 'shop-fields',
+      params: { shop: 'acme-store' },
+      redirectUri: 'http://127.0.0.1:1/callback',
+    });
+    const q = Object.fromEntries(new URL(await consent(url, 'approve')).searchParams);
+    const info = await world.baton.completeAuthorization({ state, code: q['code'] as string, query: q });
+    expect(info.params).toEqual({ shop: 'acme-store' });
+  });
 });
 
 describe('Salesforce', () => {
@@ -201,6 +254,43 @@ describe('Slack', () => {
     const token = await world.baton.getAccessToken(info.id);
     expect((await world.baton.revoke(info.id)).revokedAtProvider).toBe(true);
     expect(world.sim.tokenStatus(token)).toBe('revoked');
+  });
+});
+
+/**
+ * Dropbox and Slack revoke with the access token as its own credential, and refuse an expired
+ * one there: with the access token expired, revoke refreshes first, then revokes the new token,
+ * which ends the grant upstream.
+ */
+describe.each([
+  ['dropbox', 5 * 3600_000],
+  ['slack', 13 * 3600_000],
+])('%s: revoke with an expired access token', (provider, pastExpiry) => {
+  it('refreshes first, so the grant is revoked upstream', async () => {
+    const world = await started();
+    const info = await authorize(world, { provider, connectionId: `${provider}-expired` });
+    const old = await world.baton.getAccessToken(info.id);
+    world.sim.clock.advance(pastExpiry);
+    expect(world.sim.tokenStatus(old)).toBe('expired');
+    const known = world.sim.tokenInfo(old);
+    const grantId = 'grantId' in known ? known.grantId : '';
+    expect((await world.baton.revoke(info.id)).revokedAtProvider).toBe(true);
+    expect(world.sim.grantStatus(grantId)?.revoked).toBe(true);
+    // The revocation endpoint was called with a live token, and accepted it.
+    const revokes = world.sim.tokenLog().filter((e) => e.vendor === provider && e.endpoint === 'revoke');
+    expect(revokes.map((e) => e.status)).toEqual([200]);
+    expect(tokenEntries(world, provider, 'refresh_token').filter((e) => e.status === 200)).toHaveLength(1);
+    expect((await world.baton.get(info.id)).status).toBe('revoked');
+  });
+
+  it('a grant already ended upstream is marked revoked here, without sending the expired token', async () => {
+    const world = await started();
+    const info = await authorize(world, { provider, connectionId: `${provider}-gone` });
+    world.sim.clock.advance(pastExpiry);
+    world.sim.revokeGrants({ vendor: provider as 'dropbox' | 'slack' });
+    expect(await world.baton.revoke(info.id)).toEqual({ revokedAtProvider: false });
+    expect(world.sim.tokenLog().filter((e) => e.vendor === provider && e.endpoint === 'revoke')).toEqual([]);
+    expect((await world.baton.get(info.id)).status).toBe('revoked');
   });
 });
 

@@ -109,6 +109,15 @@ describe('registry', () => {
       expect(() =>
         ProviderRegistry.create({ cronofy: { authorizationCodeLifetimeSeconds: bad as never } }),
       ).toThrow(/authorizationCodeLifetimeSeconds is not a whole number of seconds/);
+    for (const bad of [{ param: 'hmac' }, { param: 'a b', algorithm: 'hmac-sha256-hex' }, 'hmac'])
+      expect(() => ProviderRegistry.create({ shopify: { callbackSignature: bad as never } })).toThrow(
+        /callbackSignature is not \{ param, algorithm: 'hmac-sha256-hex'/,
+      );
+    expect(
+      ProviderRegistry.create({
+        cronofy: { callbackSignature: { param: 'sig', algorithm: 'hmac-sha256-hex' } },
+      }).get('cronofy').callbackSignature,
+    ).toEqual({ param: 'sig', algorithm: 'hmac-sha256-hex' });
   });
 
   it("checks the connect pages' words in a spec: labels are text, value labels name allowed values", () => {

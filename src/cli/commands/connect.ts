@@ -64,7 +64,7 @@ async function find(baton: Baton, id: string): Promise<ConnectionInfo | undefine
 
 /**
  * The params of a new connection (README "connect"): what was given; a param with a default
- * takes it, and says so; a choice without one — and an environment, production or sandbox,
+ * takes it, and says so; an optional one left out stays out; a choice without one — and an environment, production or sandbox,
  * which is never guessed — is asked on a terminal and is a usage error off one.
  */
 async function chooseParams(
@@ -79,6 +79,8 @@ async function chooseParams(
       out[name] = value;
       continue;
     }
+    // An optional param left out stays out (Zoom's accountId, for server-to-server apps only).
+    if (p.optional) continue;
     const environment = name === spec.environmentParam;
     if (p.default !== undefined && !environment) {
       out[name] = p.default;

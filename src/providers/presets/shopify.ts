@@ -37,6 +37,8 @@ export const shopify: ProviderSpec = {
   identityPath: 'shop.json',
   tokenParams: { expiring: '1' },
   tokenHeader: { header: 'X-Shopify-Access-Token', template: '{accessToken}' },
+  // The callback's hmac: hex HMAC-SHA256 of the other query parameters, sorted, under the client secret.
+  callbackSignature: { param: 'hmac', algorithm: 'hmac-sha256-hex', exclude: ['signature'] },
   notes:
-    'Baton asks for expiring offline tokens (expiring=1): an hour each, renewed with a 90-day refresh token that every refresh replaces. The token goes in X-Shopify-Access-Token. Shopify has no token revocation endpoint: uninstalling the app (DELETE admin/api_permissions/current.json) revokes its tokens.',
+    'Baton checks the hmac Shopify signs the callback with (HMAC-SHA256 under the client secret) before exchanging the code. Baton asks for expiring offline tokens (expiring=1): an hour each, renewed with a 90-day refresh token that every refresh replaces. The token goes in X-Shopify-Access-Token. Shopify has no token revocation endpoint: uninstalling the app (DELETE admin/api_permissions/current.json) revokes its tokens.',
 };

@@ -652,7 +652,8 @@ function checkFields(
       const v = (body[`param.${name}`] ?? '').trim();
       const label = paramLabel(spec, name).toLowerCase();
       const choices = Array.isArray(fixed) ? fixed : param.values;
-      if (v === '' && param.default === undefined) errors[`param.${name}`] = `Enter your ${label}.`;
+      if (v === '' && param.default === undefined && !param.optional)
+        errors[`param.${name}`] = `Enter your ${label}.`;
       else if (v !== '' && choices && !choices.includes(v))
         errors[`param.${name}`] = `Pick one of the ${label} choices.`;
       else if (v !== '') {

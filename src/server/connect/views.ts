@@ -115,9 +115,9 @@ export function formPage(
               `<option value="${esc(v)}"${v === current ? ' selected' : ''}>${esc(valueLabel(spec, name, v))}</option>`,
           )
           .join('')}</select>`
-      : `<input type="text" id="${id}" name="param.${esc(name)}" value="${esc(current)}" required autocomplete="off" autocapitalize="none" spellcheck="false"${described}${err.attrs}>`;
+      : `<input type="text" id="${id}" name="param.${esc(name)}" value="${esc(current)}"${param.optional ? '' : ' required'} autocomplete="off" autocapitalize="none" spellcheck="false"${described}${err.attrs}>`;
     fields.push(
-      `<div class="field"><label for="${id}">${esc(label)}</label>${hint ? `<p class="hint" id="${id}-hint">${esc(hint)}</p>` : ''}${control}${err.html}</div>`,
+      `<div class="field"><label for="${id}">${esc(label)}${param.optional ? ' (optional)' : ''}</label>${hint ? `<p class="hint" id="${id}-hint">${esc(hint)}</p>` : ''}${control}${err.html}</div>`,
     );
   }
   if (mode === 'token_pair' || mode === 'api_key') {
