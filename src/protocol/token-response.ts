@@ -245,6 +245,15 @@ export function errorFromResponse(
       { ...opts, environment },
     );
   }
+  if (said.code === 'unsupported_grant_type' && ctx.grant === 'client_credentials') {
+    // RFC 6749 §5.2: the server does not take this grant from this client — most often the
+    // client Baton chose is an app for users, not the provider's machine-to-machine kind.
+    const fix = `Configure the client ${spec.displayName} issued for this grant (a server-to-server or machine-to-machine app) for ${spec.id}; where it is limited to params (clients[].params), the connection's params must match them exactly.`;
+    return new InvalidClient(
+      `${spec.displayName} does not take the client credentials grant from the client Baton sent${quoted}.`,
+      { ...opts, environment, remediation: fix, cliRemediation: fix },
+    );
+  }
   if (said.code === 'invalid_grant') {
     if (ctx.grant === 'authorization_code') {
       return new AuthorizationError(

@@ -156,6 +156,29 @@ describe.each(ENGINES)('baton connect for every OAuth preset ($name)', (engine) 
     expect((await run(['show', 'shop-forged'], env)).code).toBe(1);
   });
 
+  it("Zoom server-to-server: the account's client takes account_credentials; another account's id reaches the user app's client and says which client to configure", async () => {
+    const accountId = sim.discovery().vendors.zoom?.params?.['accountId']?.[0] as string;
+    const s2s = ['connect', 'zoom', '--mode', 'client_credentials', '--id', 'zoom-s2s'];
+    const ok = await run([...s2s, '-p', `accountId=${accountId}`], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`✓ Connected zoom-s2s (Zoom, accountId=${accountId}, client_credentials)`);
+    const shown = json((await run(['show', 'zoom-s2s', '--json'], env)).stdout);
+    expect(shown).toMatchObject({ authMode: 'client_credentials', status: 'active' });
+    const api = await run(['request', 'zoom-s2s', 'v2/users/me'], env);
+    expect(api.code, api.stderr).toBe(0);
+    expect(json(api.stdout)['account_id']).toBe(accountId);
+
+    const other = await run(
+      [...s2s.slice(0, -1), 'zoom-other', '-p', 'accountId=NotTheAccount0000000000'],
+      env,
+    );
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(
+      /Zoom does not take the client credentials grant from the client Baton sent\.\n→ Configure the client Zoom issued for this grant .* the connection's params must match them exactly\./,
+    );
+    expect((await run(['show', 'zoom-other'], env)).code).toBe(1);
+  });
+
   it('a param the preset needs and was not given is a usage error, before anything listens', async () => {
     const shop = await run(['connect', 'shopify', '--id', 'no-shop'], env);
     expect(shop.code).toBe(2);

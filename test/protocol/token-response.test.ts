@@ -235,6 +235,18 @@ describe('errorFromResponse', () => {
     ).toBeInstanceOf(InvalidClient);
   });
 
+  it('maps unsupported_grant_type on client credentials to InvalidClient saying which client to configure (RFC 6749 §5.2)', () => {
+    const body = '{"error":"unsupported_grant_type","error_description":"not for this app"}';
+    const e = errorFromResponse(res(400, body), ctx('cronofy', 'client_credentials'));
+    expect(e).toBeInstanceOf(InvalidClient);
+    expect(e.message).toMatch(/does not take the client credentials grant .*\("not for this app"\)/);
+    expect(e.remediation).toMatch(/params must match/);
+    // On other grants it stays the provider's unexpected answer.
+    expect(errorFromResponse(res(400, body), ctx('cronofy', 'refresh_token'))).not.toBeInstanceOf(
+      InvalidClient,
+    );
+  });
+
   it('maps 429 to RateLimited with Retry-After in seconds or as a date', () => {
     const e = errorFromResponse(res(429, '', { 'retry-after': '7' }), ctx('cronofy', 'refresh_token'));
     expect(e).toBeInstanceOf(RateLimited);
