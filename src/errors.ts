@@ -134,7 +134,15 @@ function reauthorizeOverHttp(id: string | undefined): string {
 /** The provider rejected the client credentials (RFC 6749 `invalid_client`, Checkissuing "Access Denied"). */
 export class InvalidClient extends BatonError {
   readonly environment: string | undefined;
-  constructor(message: string, options: BatonErrorOptions & { environment?: string | undefined } = {}) {
+  /**
+   * The client authenticated, but the server does not take the grant from it (RFC 6749 §5.2
+   * `unsupported_grant_type`): a client for users sent where a machine-to-machine one is needed.
+   */
+  readonly grantUnsupported: boolean;
+  constructor(
+    message: string,
+    options: BatonErrorOptions & { environment?: string | undefined; grantUnsupported?: boolean } = {},
+  ) {
     const env = options.environment;
     super(
       'invalid_client',
@@ -150,6 +158,7 @@ export class InvalidClient extends BatonError {
       },
     );
     this.environment = env;
+    this.grantUnsupported = options.grantUnsupported ?? false;
   }
 }
 

@@ -251,7 +251,7 @@ export function errorFromResponse(
     const fix = `Configure the client ${spec.displayName} issued for this grant (a server-to-server or machine-to-machine app) for ${spec.id}; where it is limited to params (clients[].params), the connection's params must match them exactly.`;
     return new InvalidClient(
       `${spec.displayName} does not take the client credentials grant from the client Baton sent${quoted}.`,
-      { ...opts, environment, remediation: fix, cliRemediation: fix },
+      { ...opts, environment, remediation: fix, cliRemediation: fix, grantUnsupported: true },
     );
   }
   if (said.code === 'invalid_grant') {
