@@ -7,7 +7,7 @@ import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
 import { VENDORS } from '../../src/simulator/types.js';
-import { BIN, run, start, transcript, waitFor } from './run.js';
+import { BIN, run, simulatorSecrets, start, transcript, waitFor } from './run.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
@@ -26,10 +26,7 @@ beforeAll(async () => {
     BATON_SIMULATOR: sim.url,
   };
   secrets.add(env['BATON_SECRET_KEY'] as string);
-  for (const v of Object.values(sim.discovery().vendors)) {
-    for (const c of v.clients) secrets.add(c.clientSecret);
-    for (const k of v.apiKeys) if (k.apiSecret) secrets.add(k.apiSecret);
-  }
+  for (const s of simulatorSecrets(sim)) secrets.add(s);
 });
 
 afterAll(async () => {

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
-import { type Ran, run, start, transcript, waitFor } from './run.js';
+import { type Ran, run, simulatorSecrets, start, transcript, waitFor } from './run.js';
 
 /**
  * Every command's error paths, each spawned as the built binary with a hard time limit: a
@@ -85,10 +85,7 @@ beforeAll(async () => {
     '{"clients":{"cronofy":{"clientId":"c","clientSecret":"planted-config-secret-7731" x}}}',
   );
   secrets.add('planted-config-secret-7731');
-  for (const v of Object.values(sim.discovery().vendors)) {
-    for (const c of v.clients) secrets.add(c.clientSecret);
-    for (const k of v.apiKeys) if (k.apiSecret) secrets.add(k.apiSecret);
-  }
+  for (const s of simulatorSecrets(sim)) secrets.add(s);
   // One connection of each kind the rows refer to.
   const k = sim.discovery().vendors.checkfront.apiKeys.find((x) => x.params['company'] === 'acme');
   const made = await Promise.all([

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
-import { BIN, type Ran, run, start, transcript, waitFor } from './run.js';
+import { BIN, type Ran, run, simulatorSecrets, start, transcript, waitFor } from './run.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
@@ -28,10 +28,7 @@ beforeAll(async () => {
     BROWSER: 'true',
   };
   secrets.add(env['BATON_SECRET_KEY'] as string);
-  for (const v of Object.values(sim.discovery().vendors)) {
-    for (const c of v.clients) secrets.add(c.clientSecret);
-    for (const k of v.apiKeys) if (k.apiSecret) secrets.add(k.apiSecret);
-  }
+  for (const s of simulatorSecrets(sim)) secrets.add(s);
 });
 
 afterAll(async () => {

@@ -6,8 +6,8 @@ import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
 import { PRESET_CASES } from '../helpers/preset-cases.js';
-import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
-import { type Ran, run, start, transcript, waitFor } from './run.js';
+import { storeEngines } from '../store/pg.js';
+import { type Ran, run, simulatorSecrets, start, transcript, waitFor } from './run.js';
 
 /**
  * Every OAuth preset connected from the command line (README, "Providers"), against the
@@ -18,20 +18,8 @@ import { type Ran, run, start, transcript, waitFor } from './run.js';
  * Salesforce's instance URL, Shopify's shop) is stored with the connection.
  */
 
-const ENGINES: { name: string; store: () => { spec: string; drop(): Promise<void> } }[] = [
-  { name: 'sqlite', store: () => ({ spec: `sqlite:${join(dir, 'baton.db')}`, drop: async () => undefined }) },
-];
-if (PG_URL) {
-  ENGINES.push({
-    name: 'postgres',
-    store: () => {
-      const schema = uniqueSchema();
-      const u = new URL(PG_URL as string);
-      u.searchParams.set('schema', schema);
-      return { spec: u.toString(), drop: () => dropSchema(schema) };
-    },
-  });
-}
+/** SQLite and PostgreSQL: the presets' stores (memory is not a store a CLI or server keeps). */
+const ENGINES = storeEngines().filter((e) => e.name !== 'memory');
 
 let sim: Simulator;
 let dir: string;
@@ -40,10 +28,7 @@ const secrets = new Set<string>();
 beforeAll(async () => {
   sim = await startSimulator({ consent: 'auto' });
   dir = mkdtempSync(join(tmpdir(), 'baton-cli-presets-'));
-  for (const v of Object.values(sim.discovery().vendors)) {
-    for (const c of v.clients) secrets.add(c.clientSecret);
-    for (const k of v.apiKeys) if (k.apiSecret) secrets.add(k.apiSecret);
-  }
+  for (const s of simulatorSecrets(sim)) secrets.add(s);
 });
 
 afterAll(async () => {
@@ -81,7 +66,7 @@ describe.each(ENGINES)('baton connect for every OAuth preset ($name)', (engine) 
     drop = store.drop;
     env = {
       BATON_HOME: join(dir, `home-${engine.name}`),
-      BATON_STORE: store.spec,
+      ...(store.spec ? { BATON_STORE: store.spec } : {}),
       BATON_SECRET_KEY: randomBytes(32).toString('base64'),
       BATON_SIMULATOR: sim.url,
       BROWSER: 'true',

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import type { Simulator } from '../../src/simulator/index.js';
 
 /** The `baton` executable as installed (package.json "bin"). */
 export const BIN = resolve('dist/cli/bin.cjs');
@@ -79,4 +80,12 @@ export async function waitFor(
       throw new Error(`timed out waiting for ${pattern}; stderr so far:\n${p.stderrSoFar()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The client and API secrets a simulator issued: planted secrets no command may print. */
+export function simulatorSecrets(sim: Simulator): string[] {
+  return Object.values(sim.discovery().vendors).flatMap((v) => [
+    ...v.clients.map((c) => c.clientSecret),
+    ...v.apiKeys.flatMap((k) => (k.apiSecret ? [k.apiSecret] : [])),
+  ]);
 }

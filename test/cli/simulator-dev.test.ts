@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Baton } from '../../src/core/baton.js';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
 import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
-import { run, start, transcript, waitFor } from './run.js';
+import { run, simulatorSecrets, start, transcript, waitFor } from './run.js';
 
 /**
  * Developing against the simulator (README, "baton simulate"): credentials that survive a
@@ -22,10 +22,7 @@ const secrets = new Set<string>([key]);
 
 async function seedStore(sim: Simulator, store: string): Promise<void> {
   const profile = simulatorProfile(sim.discovery() as unknown as SimulatorDiscovery);
-  for (const v of Object.values(sim.discovery().vendors)) {
-    for (const c of v.clients) secrets.add(c.clientSecret);
-    for (const k of v.apiKeys) if (k.apiSecret) secrets.add(k.apiSecret);
-  }
+  for (const s of simulatorSecrets(sim)) secrets.add(s);
   const baton = await Baton.open({
     store,
     secretKey: key,

@@ -8,7 +8,7 @@ import { Baton } from '../../src/core/baton.js';
 import { type Simulator, startSimulator } from '../../src/simulator/index.js';
 import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
-import { run, transcript } from './run.js';
+import { run, simulatorSecrets, transcript } from './run.js';
 
 /**
  * `baton token <id>` as a script calls it, without a simulator configured: a fresh token is
@@ -32,10 +32,7 @@ beforeAll(async () => {
     join(dir, 'baton.config.json'),
     JSON.stringify({ providers: profile.providers, clients: profile.clients }),
   );
-  for (const v of Object.values(sim.discovery().vendors)) {
-    for (const c of v.clients) secrets.add(c.clientSecret);
-    for (const k of v.apiKeys) if (k.apiSecret) secrets.add(k.apiSecret);
-  }
+  for (const s of simulatorSecrets(sim)) secrets.add(s);
 });
 
 afterAll(async () => {

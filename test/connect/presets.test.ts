@@ -4,7 +4,7 @@ import { presets } from '../../src/providers/presets/index.js';
 import { esc } from '../../src/server/connect/page.js';
 import { PRESET_CASES } from '../helpers/preset-cases.js';
 import { call } from '../server/helpers.js';
-import { dropSchema, PG_URL, uniqueSchema } from '../store/pg.js';
+import { storeEngines } from '../store/pg.js';
 import { type Stage, stage } from './harness.js';
 
 /**
@@ -16,20 +16,8 @@ import { type Stage, stage } from './harness.js';
  * instance URL, Shopify's shop).
  */
 
-const ENGINES: { name: string; store: () => { spec: string | undefined; drop(): Promise<void> } }[] = [
-  { name: 'sqlite', store: () => ({ spec: undefined, drop: async () => undefined }) },
-];
-if (PG_URL) {
-  ENGINES.push({
-    name: 'postgres',
-    store: () => {
-      const schema = uniqueSchema();
-      const u = new URL(PG_URL as string);
-      u.searchParams.set('schema', schema);
-      return { spec: u.toString(), drop: () => dropSchema(schema) };
-    },
-  });
-}
+/** SQLite and PostgreSQL: the presets' stores (memory is not a store a CLI or server keeps). */
+const ENGINES = storeEngines().filter((e) => e.name !== 'memory');
 
 describe.each(ENGINES)('connect pages for every OAuth preset ($name)', (engine) => {
   let s: Stage;
