@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, type Dispatcher } from 'undici';
-import { InsufficientScope } from '../../errors.js';
+import { connectionRef, InsufficientScope, NetworkError } from '../../errors.js';
 import { mcpEndpointOf, mcpIssuerOf } from '../../providers/mcp.js';
 import type { ServerParts } from '../parts.js';
 import { HttpProblem } from '../problem.js';
@@ -31,6 +31,9 @@ const RELAYED = ['content-type', 'mcp-session-id', 'allow'];
 /** The largest MCP message body the route reads. */
 export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
 
+/** How much of a body over the limit is read and dropped before the 413 is sent. */
+const DRAIN_LIMIT = 4 * MCP_BODY_LIMIT;
+
 const tooLarge = () =>
   new HttpProblem(
     413,
@@ -38,6 +41,28 @@ const tooLarge = () =>
     `The MCP message is larger than this route accepts (${MCP_BODY_LIMIT / 1024 / 1024} MiB).`,
     'Send a smaller message: split a batch, or pass large content by reference (a resource link) rather than inline.',
   );
+
+/** The MCP server could not be reached, or sent no headers in time: 502, or 504 (`upstream_timeout`). */
+function unreachable(id: string, provider: string, endpoint: URL, timeoutMs: number, err: unknown): Error {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT')
+    return new HttpProblem(
+      504,
+      'upstream_timeout',
+      `The MCP server of connection "${id}" (${endpoint.host}) sent no response headers within ${timeoutMs} ms.`,
+      "Retry later; if the server is slow by nature, the server's operator can give the vault a longer timeout (--proxy-timeout).",
+    );
+  if (code === 'UND_ERR_ABORTED' || (err as Error | null)?.name === 'AbortError') return err as Error;
+  return new NetworkError(
+    `Could not reach the MCP server of connection "${id}" at ${endpoint.host}: ${code ? `failed (${code})` : 'failed before the server answered'}.`,
+    {
+      connectionId: id,
+      provider,
+      httpRemediation:
+        'Retry later; if it persists, the MCP server is down or moved: tell the server’s operator.',
+    },
+  );
+}
 
 const isEventStream = (type: string | string[] | undefined) =>
   /^text\/event-stream\b/i.test(String(type ?? ''));
@@ -97,36 +122,31 @@ export async function registerMcp(
 
   await parts.app.register(async (mcp) => {
     mcp.removeAllContentTypeParsers();
-    // The body as bytes, at most MCP_BODY_LIMIT: what goes upstream is what was sent.
+    // The body as bytes, at most MCP_BODY_LIMIT: what goes upstream is what was sent. A larger
+    // body is read to its end and dropped before the 413 (a client that writes its whole body
+    // before reading gets the answer, not a broken pipe), up to DRAIN_LIMIT; past that the
+    // answer goes at once and the connection closes.
     mcp.addContentTypeParser('*', (req, payload, done) => {
-      const declared = Number(req.headers['content-length']);
-      if (declared > MCP_BODY_LIMIT) {
-        payload.resume();
-        done(tooLarge(), undefined);
-        return;
-      }
       const chunks: Buffer[] = [];
       let size = 0;
-      let over = false;
+      let over = Number(req.headers['content-length']) > MCP_BODY_LIMIT;
+      let answered = false;
+      const answer = (err: Error | null, body?: Buffer) => {
+        if (answered) return;
+        answered = true;
+        done(err, body);
+      };
       payload.on('data', (chunk: Buffer) => {
-        if (over) return;
         size += chunk.length;
-        if (size > MCP_BODY_LIMIT) {
+        if (!over && size > MCP_BODY_LIMIT) {
           over = true;
           chunks.length = 0;
-          done(tooLarge(), undefined);
-          return;
         }
-        chunks.push(chunk);
+        if (!over) chunks.push(chunk);
+        else if (size > DRAIN_LIMIT) answer(tooLarge());
       });
-      payload.on('end', () => {
-        if (!over) done(null, Buffer.concat(chunks));
-      });
-      payload.on('error', (err) => {
-        if (over) return;
-        over = true;
-        done(err, undefined);
-      });
+      payload.on('end', () => answer(over ? tooLarge() : null, over ? undefined : Buffer.concat(chunks)));
+      payload.on('error', (err) => answer(err));
     });
     mcp.route({
       method: [...METHODS],
@@ -152,7 +172,7 @@ export async function registerMcp(
             409,
             'not_mcp',
             `Connection "${id}" is a ${provider} connection, not one to an MCP server.`,
-            `Call its API through /v1/proxy/${encodeURIComponent(id)}/…; /v1/mcp/{id} takes connections made from an MCP server's URL.`,
+            `Call its API through /v1/proxy/${connectionRef(id).path}/…; /v1/mcp/{id} takes connections made from an MCP server's URL.`,
           );
         }
         const info = await baton.get(id);
@@ -179,15 +199,20 @@ export async function registerMcp(
         reply.raw.once('close', () => {
           if (!reply.raw.writableFinished) abort.emit('abort');
         });
-        const send = (token: string) =>
-          dispatcher.request({
-            origin: endpoint.origin,
-            path: `${endpoint.pathname}${endpoint.search}`,
-            method: req.method as Dispatcher.HttpMethod,
-            headers: { ...headers, authorization: `Bearer ${token}` },
-            signal: abort,
-            ...(body ? { body } : {}),
-          });
+        const send = async (token: string) => {
+          try {
+            return await dispatcher.request({
+              origin: endpoint.origin,
+              path: `${endpoint.pathname}${endpoint.search}`,
+              method: req.method as Dispatcher.HttpMethod,
+              headers: { ...headers, authorization: `Bearer ${token}` },
+              signal: abort,
+              ...(body ? { body } : {}),
+            });
+          } catch (err) {
+            throw unreachable(id, provider, endpoint, timeoutMs, err);
+          }
+        };
 
         const token = await baton.getAccessToken(id);
         let res = await send(token);
@@ -201,7 +226,7 @@ export async function registerMcp(
               502,
               'mcp_token_refused',
               `The MCP server of connection "${id}" refused its token, and a refreshed one too.`,
-              "The caller cannot fix this: the server's operator checks the connection (GET /v1/connections/{id}, `baton doctor`) and authorizes it again if the MCP server no longer honours the grant.",
+              `The caller cannot fix this: the server's operator checks the connection (GET /v1/connections/${connectionRef(id).path}, \`baton doctor ${id}\`) and authorizes it again if the MCP server no longer honours the grant.`,
             );
           }
         }
@@ -217,7 +242,7 @@ export async function registerMcp(
             throw new InsufficientScope(scope.message, scope.scopes, scope.requested, {
               connectionId: id,
               provider,
-              httpRemediation: `The caller cannot fix this: the server's operator authorizes "${id}" again with the scopes ${scopes} (\`baton reconnect ${id} ${scope.scopes.map((s) => `--scope ${s}`).join(' ')}\`, or POST /v1/connections/{id}/authorize with those scopes and a manage key) and its user approves; the grant in use keeps working meanwhile.`,
+              httpRemediation: `The caller cannot fix this: the server's operator authorizes "${id}" again with the scopes ${scopes} (\`baton reconnect ${id} ${scope.scopes.map((s) => `--scope ${s}`).join(' ')}\`, or POST /v1/connections/${connectionRef(id).path}/authorize with those scopes and a manage key) and its user approves; the grant in use keeps working meanwhile.`,
             });
           }
         }
