@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
@@ -32,7 +32,7 @@ export interface SdkServer {
   /** Tool calls the server answered, by tool. */
   calls: Record<string, number>;
   /** Every request's Authorization and Mcp-Session-Id as received (stateful servers). */
-  seen: { method: string; authorization?: string; session?: string }[];
+  seen: { method: string; authorization?: string; session?: string; headers: IncomingHttpHeaders }[];
   /** Sessions the server holds now (stateful servers). */
   sessions(): string[];
   /** While true, every request to the MCP endpoint is answered 401 invalid_token. */
@@ -117,6 +117,7 @@ export async function startSdkServer(
       ...(typeof req.headers['mcp-session-id'] === 'string'
         ? { session: req.headers['mcp-session-id'] }
         : {}),
+      headers: req.headers,
     });
     if (state.refuseTokens) {
       res

@@ -73,7 +73,7 @@ for (const engine of engines('sqlite', 'postgres')) {
       const make = async (name: string, allow: string[], ops: ('read' | 'token' | 'proxy' | 'manage')[]) => {
         keys[name] = (await createCallerKey(server.serverStore, { name, allow, ops })).key;
       };
-      await make('agent', ['tools', 'gone', 'plain', 'outside', 'missing'], ['proxy']);
+      await make('agent', ['tools', 'gone', 'plain', 'outside', 'down', 'missing'], ['proxy']);
       await make('admin', ['*'], ['read', 'proxy', 'manage']);
       await make('reader', ['*'], ['read']);
       await make('elsewhere', ['other-*'], ['proxy']);
@@ -167,12 +167,16 @@ for (const engine of engines('sqlite', 'postgres')) {
 
     it('streams the GET event stream without a silence bound, and POST answers as event streams', async () => {
       const sid = await session();
+      const from = sdk.seen.length;
       const stream = await request(url('tools'), {
         headers: {
           authorization: `Bearer ${keys['agent']}`,
           accept: 'text/event-stream',
           'mcp-session-id': sid,
           'mcp-protocol-version': '2025-06-18',
+          'last-event-id': 'evt-7',
+          cookie: 'vault_session=c-1',
+          'x-caller-note': 'not for upstream',
         },
         // The headers arrive before any event: a vault that held them back would never answer.
         headersTimeout: 20_000,
@@ -181,6 +185,17 @@ for (const engine of engines('sqlite', 'postgres')) {
       expect(stream.headers['content-type']).toMatch(/^text\/event-stream/);
       expect(stream.headers['mcp-session-id']).toBe(sid);
       expect(stream.headers['www-authenticate']).toBeUndefined();
+      // The transport's headers crossed, and nothing else of the caller's.
+      const got = sdk.seen.slice(from).find((s) => s.method === 'GET')?.headers ?? {};
+      expect(got).toMatchObject({
+        accept: 'text/event-stream',
+        'mcp-session-id': sid,
+        'mcp-protocol-version': '2025-06-18',
+        'last-event-id': 'evt-7',
+      });
+      expect(got['cookie']).toBeUndefined();
+      expect(got['x-caller-note']).toBeUndefined();
+      expect(got['authorization']).toBe(`Bearer ${await w.baton.getAccessToken('tools')}`);
       // Longer than --proxy-timeout (1 s) without a byte: the stream stays open.
       await new Promise((r) => setTimeout(r, 1_500));
       const called = await raw('POST', 'tools', {
@@ -204,18 +219,18 @@ for (const engine of engines('sqlite', 'postgres')) {
       expect(seen).toContain('"data":"hi"');
       stream.body.destroy();
       // The SDK client opens that stream too, and gets the notification through it.
-      const from = sdk.seen.length;
+      const mark = sdk.seen.length;
       const { client } = await agentClient();
-      const got = new Promise<string>((resolve) =>
+      const heard = new Promise<string>((resolve) =>
         client.setNotificationHandler(LoggingMessageNotificationSchema, (n) =>
           resolve(String(n.params.data)),
         ),
       );
       // (The client's GET stream is open once the server holds it for the session.)
-      for (let i = 0; i < 200 && !sdk.seen.slice(from).some((s) => s.method === 'GET'); i++)
+      for (let i = 0; i < 200 && !sdk.seen.slice(mark).some((s) => s.method === 'GET'); i++)
         await new Promise((r) => setTimeout(r, 10));
       await client.callTool({ name: 'announce', arguments: { text: 'to the sdk' } });
-      expect(await got).toBe('to the sdk');
+      expect(await heard).toBe('to the sdk');
       await client.close();
     });
 
@@ -259,9 +274,9 @@ for (const engine of engines('sqlite', 'postgres')) {
       expect(plain.json['remediation']).toContain('/v1/proxy/plain/');
       // Tokens imported for the resource, with an endpoint elsewhere: nothing is sent there.
       const provider = mcpProviderId(w.sim.mcp.issuer);
-      const importer = await w.open({
-        clients: { [provider]: { clientId: 'imported', redirectUri: REDIRECT } },
-      });
+      // (Under the client Baton registered, so that the connection loads as the vault's own.)
+      const clientId = (await w.baton.get('tools')).clientId as string;
+      const importer = await w.open({ clients: { [provider]: { clientId, redirectUri: REDIRECT } } });
       await importer.importTokens({
         provider,
         connectionId: 'outside',
@@ -274,6 +289,19 @@ for (const engine of engines('sqlite', 'postgres')) {
       expect(outside.status).toBe(409);
       expect(outside.json['code']).toBe('mcp_endpoint_outside_resource');
       expect(outside.json['detail']).toContain('http://127.0.0.1:9/elsewhere');
+      // An MCP server nobody answers at: 502 network_error, saying what to do.
+      await importer.importTokens({
+        provider,
+        connectionId: 'down',
+        params: { resource: 'http://127.0.0.1:9/mcp', endpoint: 'http://127.0.0.1:9/mcp' },
+        accessToken: 'planted-down-access-8a2f',
+        expiresAt: w.sim.clock.now() + HOUR,
+      });
+      const down = await raw('POST', 'down', { body: INIT });
+      expect(down.status, down.body).toBe(502);
+      expect(down.json['code']).toBe('network_error');
+      expect(down.json['detail']).toContain('127.0.0.1:9');
+      expect(down.json['remediation']).toContain('Retry later');
     });
 
     it('a grant that needs a person: 409 reauthorization_required, with the reconnect link for a manage key', async () => {
@@ -368,6 +396,7 @@ for (const engine of engines('sqlite', 'postgres')) {
         'planted-static-key-4e1d',
         'planted-outside-access-4b7c',
         'planted-outside-refresh-1d9e',
+        'planted-down-access-8a2f',
       ]);
       for (const s of sdk.seen) if (s.authorization) secrets.add(s.authorization.replace(/^Bearer /, ''));
       for (const id of ['tools', 'gone']) {
@@ -377,7 +406,16 @@ for (const engine of engines('sqlite', 'postgres')) {
       }
       for (const k of Object.values(keys)) secrets.add(k);
       expect(secrets.size).toBeGreaterThan(8);
-      const haystacks = { audit: JSON.stringify(rows), log: logs.text, answers: answers.join('\n') };
+      const metrics = await request(`${server.url}/metrics`);
+      const exposition = await metrics.body.text();
+      expect(exposition).toMatch(/baton_mcp_requests_total\{status="200"\} [1-9]/);
+      expect(exposition).toMatch(/baton_mcp_requests_total\{status="413"\} 1/);
+      const haystacks = {
+        audit: JSON.stringify(rows),
+        log: logs.text,
+        answers: answers.join('\n'),
+        metrics: exposition,
+      };
       for (const [where, hay] of Object.entries(haystacks))
         for (const s of secrets) expect(hay.includes(s), `${where} holds a secret`).toBe(false);
     });

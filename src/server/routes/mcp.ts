@@ -42,24 +42,26 @@ const tooLarge = () =>
     'Send a smaller message: split a batch, or pass large content by reference (a resource link) rather than inline.',
   );
 
-/** The MCP server could not be reached, or sent no headers in time: 502, or 504 (`upstream_timeout`). */
+/**
+ * The MCP server could not be reached, or sent no headers in time: a NetworkError, answered 502,
+ * or 504 when it is the time that ran out (as the proxy answers). The caller's own abort passes.
+ */
 function unreachable(id: string, provider: string, endpoint: URL, timeoutMs: number, err: unknown): Error {
   const code = (err as { code?: string } | null)?.code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT')
-    return new HttpProblem(
-      504,
-      'upstream_timeout',
-      `The MCP server of connection "${id}" (${endpoint.host}) sent no response headers within ${timeoutMs} ms.`,
-      "Retry later; if the server is slow by nature, the server's operator can give the vault a longer timeout (--proxy-timeout).",
-    );
   if (code === 'UND_ERR_ABORTED' || (err as Error | null)?.name === 'AbortError') return err as Error;
+  const why =
+    code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
+      ? `no answer within ${timeoutMs} ms`
+      : code
+        ? `failed (${code})`
+        : 'failed before the server answered';
   return new NetworkError(
-    `Could not reach the MCP server of connection "${id}" at ${endpoint.host}: ${code ? `failed (${code})` : 'failed before the server answered'}.`,
+    `Could not reach the MCP server of connection "${id}" at ${endpoint.host}: ${why}.`,
     {
       connectionId: id,
       provider,
       httpRemediation:
-        'Retry later; if it persists, the MCP server is down or moved: tell the server’s operator.',
+        "Retry later; if it persists, the MCP server is down, moved or slow: tell the server's operator (a slow server may need a longer --proxy-timeout).",
     },
   );
 }
