@@ -8,6 +8,7 @@ import { createCallerKey } from '../../src/server/keys.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { connectMcp, engines, type McpWorld, mcpWorld, REDIRECT } from '../mcp/helpers.js';
 import { type SdkServer, startSdkServer } from '../mcp/sdk-server.js';
+import { consent } from '../helpers/sim-baton.js';
 import { Capture } from './helpers.js';
 
 /**
@@ -357,6 +358,31 @@ for (const engine of engines('sqlite', 'postgres')) {
         'baton reconnect tools --scope tools:read --scope tools:write',
       );
       expect(sdk.calls['write']).toBeUndefined();
+      // The operator steps up as the remediation says; the user approves; the tool then works.
+      const info = await w.baton.get('tools');
+      const begun = await request(`${server.url}/v1/connections/tools/authorize`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keys['admin']}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ provider: info.provider, params: info.params, scopes: res.json['scopes'] }),
+      });
+      const { url: consentUrl } = (await begun.body.json()) as { url: string };
+      expect(begun.statusCode).toBe(200);
+      const back = new URL(await consent(consentUrl, 'approve'));
+      const done = await request(`${server.url}/v1/callback${back.search}`);
+      await done.body.dump();
+      expect(done.statusCode).toBe(200);
+      expect((await w.baton.get('tools')).scopes).toEqual(['tools:read', 'tools:write']);
+      const again = await raw('POST', 'tools', {
+        body: {
+          jsonrpc: '2.0',
+          id: 4,
+          method: 'tools/call',
+          params: { name: 'write', arguments: { text: 'x' } },
+        },
+        headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
+      });
+      expect(again.status).toBe(200);
+      expect(again.body).toContain('wrote x');
     });
 
     it('refuses a body over 4 MiB (413) and a message that is not JSON (415) before anything is sent', async () => {

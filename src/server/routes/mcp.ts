@@ -145,7 +145,12 @@ export async function registerMcp(
           chunks.length = 0;
         }
         if (!over) chunks.push(chunk);
-        else if (size > DRAIN_LIMIT) answer(tooLarge());
+        else if (size > DRAIN_LIMIT && !answered) {
+          // Read no further: the request is left incomplete, so its connection closes.
+          payload.removeAllListeners('data');
+          payload.pause();
+          answer(tooLarge());
+        }
       });
       payload.on('end', () => answer(over ? tooLarge() : null, over ? undefined : Buffer.concat(chunks)));
       payload.on('error', (err) => answer(err));
