@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mcpProviderId } from '../../src/providers/mcp.js';
 import { createCallerKey } from '../../src/server/keys.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { consent } from '../helpers/sim-baton.js';
 import { connectMcp, engines, type McpWorld, mcpWorld, REDIRECT } from '../mcp/helpers.js';
 import { type SdkServer, startSdkServer } from '../mcp/sdk-server.js';
-import { consent } from '../helpers/sim-baton.js';
 import { Capture } from './helpers.js';
 
 /**
@@ -233,6 +233,35 @@ for (const engine of engines('sqlite', 'postgres')) {
       await client.callTool({ name: 'announce', arguments: { text: 'to the sdk' } });
       expect(await heard).toBe('to the sdk');
       await client.close();
+    });
+
+    it('a server that closes ends the event streams it forwards instead of waiting for them', async () => {
+      const second = await startServer({
+        instance: w.baton,
+        store: w.storeSpec as string,
+        port: 0,
+        keeper: false,
+        webhooks: false,
+        logStream: logs,
+        // Longer than the test's own bound: a close that waited for the stream would fail it.
+        shutdownTimeoutMs: 600_000,
+      });
+      const sid = await session();
+      const stream = await request(`${second.url}/v1/mcp/tools`, {
+        headers: {
+          authorization: `Bearer ${keys['agent']}`,
+          accept: 'text/event-stream',
+          'mcp-session-id': sid,
+          'mcp-protocol-version': '2025-06-18',
+        },
+      });
+      expect(stream.statusCode).toBe(200);
+      const ended = stream.body.text().then(
+        () => 'ended',
+        () => 'cut',
+      );
+      await second.close();
+      expect(['ended', 'cut']).toContain(await ended);
     });
 
     it('an expired token is refreshed once before it is sent; one refused early is refreshed once and retried', async () => {
