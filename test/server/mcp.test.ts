@@ -70,6 +70,7 @@ for (const engine of engines('sqlite', 'postgres')) {
         logStream: logs,
         logLevel: 'debug',
         proxyTimeoutMs: 1_000,
+        cacheTtlMs: 100,
       });
       const make = async (name: string, allow: string[], ops: ('read' | 'token' | 'proxy' | 'manage')[]) => {
         keys[name] = (await createCallerKey(server.serverStore, { name, allow, ops })).key;
@@ -295,6 +296,22 @@ for (const engine of engines('sqlite', 'postgres')) {
       const missing = await raw('POST', 'missing', { body: INIT });
       expect(missing.status).toBe(404);
       expect(missing.json['code']).toBe('connection_not_found');
+      // The provider's kill switch applies as to the proxy (honoured within the cache's 100 ms).
+      const provider = mcpProviderId(w.sim.mcp.issuer);
+      await server.serverStore.disableProvider(provider, Date.now());
+      let off = await raw('POST', 'tools', { body: INIT });
+      for (let i = 0; i < 100 && off.status !== 403; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        off = await raw('POST', 'tools', { body: INIT });
+      }
+      expect(off.json['code']).toBe('provider_disabled');
+      await server.serverStore.enableProvider(provider);
+      let on = await raw('POST', 'tools', { body: INIT });
+      for (let i = 0; i < 100 && on.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        on = await raw('POST', 'tools', { body: INIT });
+      }
+      expect(on.status).toBe(200);
     });
 
     it('refuses a connection that is not an MCP server’s, and an endpoint outside the resource', async () => {
@@ -434,9 +451,10 @@ for (const engine of engines('sqlite', 'postgres')) {
         rows = await server.serverStore.audit({ limit: 1000 });
       }
       const mcp = rows.filter((r) => r.operation === 'mcp');
-      expect(mcp.some((r) => r.connectionId === 'tools' && r.status === 200 && r.detail === 'POST')).toBe(
-        true,
-      );
+      expect(
+        mcp.some((r) => r.connectionId === 'tools' && r.status === 200 && r.detail === 'POST tools/call'),
+      ).toBe(true);
+      expect(mcp.some((r) => r.status === 202 && r.detail === 'POST notifications/initialized')).toBe(true);
       expect(mcp.some((r) => r.connectionId === 'tools' && r.detail === 'DELETE')).toBe(true);
       expect(mcp.some((r) => r.detail?.startsWith('GET') && r.outcome === 'stream_closed')).toBe(true);
       expect(mcp.some((r) => r.outcome === 'mcp_token_refused' && r.status === 502)).toBe(true);

@@ -66,6 +66,25 @@ function unreachable(id: string, provider: string, endpoint: URL, timeoutMs: num
   );
 }
 
+/**
+ * The JSON-RPC methods a message carries (`tools/call`; a batch's, comma-separated), for the
+ * audit row: names only, never params. Empty for a body that is not JSON-RPC, or over 64 KiB.
+ */
+function rpcMethods(body: Buffer): string {
+  if (body.length > 64 * 1024) return '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return '';
+  }
+  const names = (Array.isArray(parsed) ? parsed : [parsed])
+    .map((m) => (m as { method?: unknown } | null)?.method)
+    .map((m) => (typeof m === 'string' ? m.slice(0, 60) : m === undefined ? 'response' : ''))
+    .filter(Boolean);
+  return names.slice(0, 5).join(',') + (names.length > 5 ? ',…' : '');
+}
+
 const isEventStream = (type: string | string[] | undefined) =>
   /^text\/event-stream\b/i.test(String(type ?? ''));
 
@@ -201,6 +220,7 @@ export async function registerMcp(
         }
         const body =
           req.method === 'POST' ? ((req.body as Buffer | undefined) ?? Buffer.alloc(0)) : undefined;
+        if (body) st.detail = `POST ${rpcMethods(body)}`.trimEnd();
         // The upstream request is dropped when the caller goes away, or the server closes.
         const abort = new EventEmitter();
         reply.raw.once('close', () => {
