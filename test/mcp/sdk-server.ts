@@ -32,7 +32,13 @@ export interface SdkServer {
   /** Tool calls the server answered, by tool. */
   calls: Record<string, number>;
   /** Every request's Authorization and Mcp-Session-Id as received (stateful servers). */
-  seen: { method: string; authorization?: string; session?: string; headers: IncomingHttpHeaders }[];
+  seen: {
+    method: string;
+    url: string;
+    authorization?: string;
+    session?: string;
+    headers: IncomingHttpHeaders;
+  }[];
   /** Sessions the server holds now (stateful servers). */
   sessions(): string[];
   /** While true, every request to the MCP endpoint is answered 401 invalid_token. */
@@ -113,6 +119,7 @@ export async function startSdkServer(
   app.all('/mcp', (req: Request, res: Response, next: NextFunction) => {
     seen.push({
       method: req.method,
+      url: req.originalUrl,
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       ...(typeof req.headers['mcp-session-id'] === 'string'
         ? { session: req.headers['mcp-session-id'] }

@@ -443,6 +443,22 @@ for (const engine of engines('sqlite', 'postgres')) {
       expect(sdk.seen.length).toBe(from);
     });
 
+    it('authorized again from another URL of the same resource: the same connection, and the vault follows it', async () => {
+      const before = await w.baton.get('tools');
+      expect(before.params).toEqual({ resource: sdk.url, endpoint: sdk.url });
+      // The endpoint does not tell accounts apart: no ConnectionMismatch, no replace needed.
+      const begun = await w.baton.beginAuthorization({ mcp: `${sdk.url}/`, connectionId: 'tools' });
+      await w.baton.completeAuthorization({ callbackUrl: await consent(begun.url, 'approve') });
+      const after = await w.baton.get('tools');
+      expect(after.params).toEqual({ resource: sdk.url, endpoint: `${sdk.url}/` });
+      expect(after.scopes).toEqual(before.scopes);
+      const from = sdk.seen.length;
+      const { client } = await agentClient();
+      expect(text(await client.callTool({ name: 'echo', arguments: { text: 'moved' } }))).toBe('moved');
+      await client.close();
+      expect(sdk.seen.slice(from).every((s) => s.url === '/mcp/')).toBe(true);
+    });
+
     it('writes an audit row per request (op mcp, connection, status) and no secret anywhere', async () => {
       // Rows are written in batches.
       let rows = await server.serverStore.audit({ limit: 1000 });
