@@ -459,6 +459,22 @@ for (const engine of engines('sqlite', 'postgres')) {
       expect(sdk.seen.slice(from).every((s) => s.url === '/mcp/')).toBe(true);
     });
 
+    it('the OpenAPI document lists POST, GET and DELETE /v1/mcp/{id} with the proxy operation', async () => {
+      const res = await request(`${server.url}/v1/openapi.json`);
+      const doc = (await res.body.json()) as {
+        paths: Record<
+          string,
+          Record<string, { 'x-baton-operation': string; responses: Record<string, unknown> }>
+        >;
+      };
+      const item = doc.paths['/v1/mcp/{id}'] ?? {};
+      expect(Object.keys(item).sort()).toEqual(['delete', 'get', 'post']);
+      for (const op of Object.values(item)) expect(op['x-baton-operation']).toBe('proxy');
+      expect(Object.keys(item['post']?.responses ?? {})).toEqual(
+        expect.arrayContaining(['200', '202', '401', '403', '404', '409', '413', '415', '502']),
+      );
+    });
+
     it('writes an audit row per request (op mcp, connection, status) and no secret anywhere', async () => {
       // Rows are written in batches.
       let rows = await server.serverStore.audit({ limit: 1000 });
