@@ -263,6 +263,17 @@ for (const engine of engines('sqlite', 'postgres')) {
       );
       await second.close();
       expect(['ended', 'cut']).toContain(await ended);
+      // Its audit row says why it ended (rows are written in batches).
+      let rows = await server.serverStore.audit({ limit: 1000 });
+      for (let i = 0; i < 100 && !rows.some((r) => r.outcome === 'shutting_down'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        rows = await server.serverStore.audit({ limit: 1000 });
+      }
+      expect(
+        rows.some(
+          (r) => r.operation === 'mcp' && r.outcome === 'shutting_down' && r.detail?.startsWith('GET'),
+        ),
+      ).toBe(true);
     });
 
     it('an expired token is refreshed once before it is sent; one refused early is refreshed once and retried', async () => {

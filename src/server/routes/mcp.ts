@@ -134,7 +134,9 @@ export async function registerMcp(
   });
   /** Streams open now, ended when the server closes (it would otherwise wait for them). */
   const open = new Set<EventEmitter>();
+  let closing = false;
   parts.app.addHook('preClose', async () => {
+    closing = true;
     for (const abort of open) abort.emit('abort');
   });
   parts.app.addHook('onClose', async () => {
@@ -208,7 +210,7 @@ export async function registerMcp(
             409,
             'mcp_endpoint_outside_resource',
             `Connection "${id}"'s MCP endpoint ${where?.endpoint ?? '(none)'} does not lie inside the resource its tokens are for (${where?.resource ?? 'none'}), so its token is not sent there.`,
-            "The server's operator connects it again from the MCP server's URL (POST /v1/connections/{id}/authorize, or `baton connect`), whose resource metadata must name a resource that contains it.",
+            `The caller cannot fix this: the server's operator authorizes "${id}" again from the MCP server's own URL (whose resource metadata names a resource that contains it), or removes it (DELETE /v1/connections/${connectionRef(id).path}).`,
           );
         }
         const endpoint = new URL(where.endpoint);
@@ -296,8 +298,8 @@ export async function registerMcp(
         // row is written here, with what ended it.
         open.add(abort);
         res.body.once('error', () => {
-          reply.batonCode ??= 'upstream_error';
-          st.detail = `${st.detail ?? ''} (cut: the upstream failed)`;
+          reply.batonCode ??= closing ? 'shutting_down' : 'upstream_error';
+          st.detail = `${st.detail ?? ''} (cut: ${closing ? 'the server closed' : 'the upstream failed'})`;
         });
         reply.raw.once('close', () => {
           open.delete(abort);
