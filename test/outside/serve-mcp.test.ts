@@ -77,6 +77,21 @@ for (const engine of engines('sqlite', 'postgres')) {
       for (const s of sdk.seen) if (s.authorization) secrets.push(s.authorization.replace(/^Bearer /, ''));
       expect(sdk.seen.some((s) => s.authorization === `Bearer ${held?.accessToken}`)).toBe(true);
       const logs = server.out();
+      // The server printed a line per refusal, with its outcome and the path without secrets.
+      const lines = logs
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; outcome?: string; path?: string; status?: number });
+      const refused = lines.filter((l) => l.msg === 'request' && (l.status ?? 0) >= 400);
+      for (const outcome of [
+        'insufficient_scope',
+        'unauthorized',
+        'invalid_request',
+        'unsupported_media_type',
+        'body_too_large',
+      ])
+        expect(refused.map((l) => l.outcome)).toContain(outcome);
+      expect(refused.find((l) => l.outcome === 'body_too_large')?.path).toBe('/v1/mcp/agent-tools');
       for (const secret of secrets)
         for (const form of forms(secret)) {
           expect(run.out).not.toContain(form);
