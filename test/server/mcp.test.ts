@@ -69,7 +69,7 @@ for (const engine of engines('sqlite', 'postgres')) {
         webhooks: false,
         logStream: logs,
         logLevel: 'debug',
-        proxyTimeoutMs: 1_000,
+        proxyTimeoutMs: 2_000,
         cacheTtlMs: 100,
       });
       const make = async (name: string, allow: string[], ops: ('read' | 'token' | 'proxy' | 'manage')[]) => {
@@ -198,8 +198,8 @@ for (const engine of engines('sqlite', 'postgres')) {
       expect(got['cookie']).toBeUndefined();
       expect(got['x-caller-note']).toBeUndefined();
       expect(got['authorization']).toBe(`Bearer ${await w.baton.getAccessToken('tools')}`);
-      // Longer than --proxy-timeout (1 s) without a byte: the stream stays open.
-      await new Promise((r) => setTimeout(r, 1_500));
+      // Longer than --proxy-timeout (2 s) without a byte: the stream stays open.
+      await new Promise((r) => setTimeout(r, 2_500));
       const called = await raw('POST', 'tools', {
         body: {
           jsonrpc: '2.0',
