@@ -238,9 +238,14 @@ function chooseMode(spec: ProviderSpec, input: ConnectInput): AuthMode {
   return spec.authModes[0] ?? 'oauth2';
 }
 
-/** The params the spec declares, without the values captured from the provider. */
+/**
+ * The params the spec declares that tell accounts apart: without the values captured from the
+ * provider, and without those whose spec says `identity: false`.
+ */
 export function declaredParams(spec: ProviderSpec, params: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(params).filter(([k]) => k in spec.params));
+  return Object.fromEntries(
+    Object.entries(params).filter(([k]) => k in spec.params && spec.params[k]?.identity !== false),
+  );
 }
 
 export function sameParams(a: Record<string, string>, b: Record<string, string>): boolean {

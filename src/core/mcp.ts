@@ -277,7 +277,7 @@ export class McpConnections {
     return this.#begin({
       provider: server.provider,
       connectionId: input.connectionId,
-      params: { resource: server.resource },
+      params: { resource: server.resource, endpoint: server.serverUrl },
       scopes,
       redirectUri: redirectUri ?? client.redirectUri,
       extraParams: input.extraParams,
@@ -384,7 +384,7 @@ export class McpConnections {
       id: input.connectionId,
       provider: server.provider,
       authMode: 'oauth2',
-      params: { resource: server.resource },
+      params: { resource: server.resource, endpoint: server.serverUrl },
       clientId: input.clientId,
       secrets: { tokens, credentials: null },
       scopes: tokens.scope,

@@ -34,6 +34,12 @@ export interface ParamSpec {
    */
   kind?: 'url';
   /**
+   * `false`: the param does not tell accounts apart — authorizing an existing connection again
+   * with another value of it is the same account, not a `ConnectionMismatch` (an MCP server's
+   * `endpoint`, which may move under the same resource). Absent: part of the account's identity.
+   */
+  identity?: false;
+  /**
    * Derived template variables per value: `{ de: { apiHost: 'api-de.cronofy.com' } }` lets a
    * URL template say `https://{apiHost}/oauth/token`.
    */

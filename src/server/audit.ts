@@ -269,6 +269,7 @@ export function auditRequests(
     }
     if (auditOp === 'token') metrics.releases.inc({ status: String(reply.statusCode) });
     else if (auditOp === 'proxy') metrics.proxied.inc({ status: String(reply.statusCode) });
+    else if (auditOp === 'mcp') metrics.mcp.inc({ status: String(reply.statusCode) });
     const level = reply.statusCode >= 400 ? 'info' : 'debug';
     if (!(req.log as pino.Logger).isLevelEnabled(level)) return;
     req.log[level](

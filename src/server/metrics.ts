@@ -11,6 +11,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly releases: Counter<'status'>;
   readonly proxied: Counter<'status'>;
+  readonly mcp: Counter<'status'>;
   readonly refreshes: Counter<'provider' | 'outcome'>;
   readonly tokenEndpoint: Histogram<'provider'>;
   readonly cache: Counter<'result'>;
@@ -38,6 +39,12 @@ export class Metrics {
     this.proxied = new Counter({
       name: 'baton_proxy_requests_total',
       help: 'Proxied requests by HTTP status answered to the caller',
+      labelNames: ['status'],
+      registers: [r],
+    });
+    this.mcp = new Counter({
+      name: 'baton_mcp_requests_total',
+      help: 'MCP requests forwarded at /v1/mcp/{id}, by HTTP status answered to the caller',
       labelNames: ['status'],
       registers: [r],
     });

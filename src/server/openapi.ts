@@ -14,6 +14,8 @@ export interface RouteDoc {
   media?: Record<number, [type: string, description: string]>;
   /** False: failures are answered as pages, not problem documents. */
   problems?: boolean;
+  /** Problem statuses of the route beyond the common ones (413, 415). */
+  problemStatuses?: number[];
 }
 
 /** `/v1/connections/:id` → `/v1/connections/{id}`; the proxy's wildcard becomes `{path}`. */
@@ -64,7 +66,17 @@ export function buildOpenApi(routes: RouteDoc[]): object {
       responses['403'] = PROBLEM;
     }
     if (r.problems !== false)
-      for (const s of ['400', '404', '409', '429', '502', '503', '504']) responses[s] ??= PROBLEM;
+      for (const s of [
+        '400',
+        '404',
+        '409',
+        '429',
+        '502',
+        '503',
+        '504',
+        ...(r.problemStatuses ?? []).map(String),
+      ])
+        responses[s] ??= PROBLEM;
     const op = {
       summary: r.summary,
       operationId: `${r.method === 'PROXY' ? 'proxy' : r.method.toLowerCase()}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,

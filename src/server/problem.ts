@@ -6,6 +6,7 @@ import {
   ConnectionMismatch,
   ConnectionNotFound,
   CredentialsRejected,
+  InsufficientScope,
   InvalidClient,
   NetworkError,
   ProviderError,
@@ -36,6 +37,8 @@ export interface Problem {
    */
   reconnect?: string;
   retryAfter?: number;
+  /** For `insufficient_scope`: the scopes to authorize the connection with (held and asked for). */
+  scopes?: string[];
 }
 
 /** An error the server itself raises (authentication, scope, kill switch, validation). */
@@ -178,6 +181,7 @@ export function statusFor(err: unknown): number {
   if (err instanceof ConnectionNotFound) return 404;
   if (err instanceof ReauthorizationRequired || err instanceof ConnectionMismatch) return 409;
   if (err instanceof RateLimited) return 429;
+  if (err instanceof InsufficientScope) return 403;
   if (err instanceof CredentialsRejected) return 422;
   if (err instanceof NetworkError) return /no answer within/.test(err.message) ? 504 : 502;
   if (err instanceof ProviderError || err instanceof InvalidClient) return 502;
@@ -235,6 +239,7 @@ export function toProblem(err: unknown, requestId: string): Problem {
     if (err.provider) problem.provider = err.provider;
   }
   if (err instanceof RateLimited && err.retryAfter !== undefined) problem.retryAfter = err.retryAfter;
+  if (err instanceof InsufficientScope) problem.scopes = err.scopes;
   return problem;
 }
 

@@ -40,6 +40,7 @@ export const problemSchema = {
     provider: { type: 'string' },
     reconnect: { type: 'string' },
     retryAfter: { type: 'number' },
+    scopes: { type: 'array', items: { type: 'string' } },
   },
   required: ['type', 'title', 'status', 'detail', 'code', 'remediation'],
 } as const;

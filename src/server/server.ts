@@ -14,6 +14,7 @@ import type { RouteDoc } from './openapi.js';
 import type { ServerParts } from './parts.js';
 import { answerProblems, sendProblem, toProblem } from './problem.js';
 import { registerConnections } from './routes/connections.js';
+import { registerMcp } from './routes/mcp.js';
 import { registerOps } from './routes/ops.js';
 import { PROXY_TIMEOUT_MS, registerProxy } from './routes/proxy.js';
 import type { ServerStore } from './server-store.js';
@@ -55,7 +56,8 @@ export interface ServerOptions {
    * The proxy's bound on an upstream, in ms: how long it may take to send the response headers,
    * and then how long its body may go without a byte. Past it the caller gets a 504 problem (or,
    * when the headers were already relayed, the stream is cut) and the audit row says
-   * `upstream_timeout`. Default 30 s.
+   * `upstream_timeout`. Default 30 s. For `/v1/mcp/{id}`, only the bound on the headers: an MCP
+   * event stream may be silent for as long as it is open.
    */
   proxyTimeoutMs?: number;
 }
@@ -78,7 +80,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  * and the metrics, builds the fastify app with the hooks every route runs through (`auth.ts`:
  * key, permission, input; `audit.ts`: the request's row, metric and log line; `problem.ts`:
  * errors and unknown routes as problem documents), registers each group of routes through
- * `ServerParts` (`routes/connections.ts`, `routes/proxy.ts`, `routes/ops.ts`, `connect/`,
+ * `ServerParts` (`routes/connections.ts`, `routes/proxy.ts`, `routes/mcp.ts`, `routes/ops.ts`, `connect/`,
  * `webhooks/`), schedules the keeper's passes (`keeper.ts`), listens, and closes it all again.
  */
 export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
@@ -173,6 +175,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         );
   const unwake = deliverer ? baton.store.subscribe(() => deliverer.nudge()) : () => undefined;
   await registerProxy(parts, { timeoutMs: options.proxyTimeoutMs ?? PROXY_TIMEOUT_MS, finish });
+  await registerMcp(parts, { timeoutMs: options.proxyTimeoutMs ?? PROXY_TIMEOUT_MS, finish });
   registerOps(parts, { draining: () => draining, documents: () => documents });
   const stopKeeper =
     (options.keeper ?? true)
