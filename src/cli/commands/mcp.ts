@@ -402,6 +402,13 @@ function requireMcp(info: ConnectionInfo): void {
 
 /** `baton mcp show <id>`: server, resource, issuer, client, scopes, status, expiry. */
 export async function mcpShow(cli: Cli, id: string): Promise<void> {
+  // No stored id has a control character (core/ids.ts): one typed is refused, never echoed raw.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refuses control characters
+  if (/[\u0000-\u001f\u007f]/.test(id))
+    throw new UsageError(
+      `${JSON.stringify(id)} is not a connection id: it has control characters.`,
+      'Check the id with `baton mcp list`.',
+    );
   await cli.withBaton(
     async (baton) => {
       const info = await baton.get(id);
