@@ -371,7 +371,18 @@ for (const engine of engines('sqlite', 'postgres')) {
       );
       expect(
         json<{ id: string }[]>((await run(['mcp', 'list', '--json'], env)).stdout).map((c) => c.id),
-      ).toEqual(['127.0.0.1-' + port, 'piped']);
+      ).toEqual([`127.0.0.1-${port}`, 'piped']);
+      // --replace makes the id an MCP connection, authorized like any other.
+      const replaced = await authorize(
+        ['mcp', 'connect', server, '--id', 'plain', '--replace', '--no-browser'],
+        env,
+      );
+      expect(replaced.code, replaced.stderr).toBe(0);
+      expect(json((await run(['mcp', 'show', 'plain', '--json'], env)).stdout)).toMatchObject({
+        server,
+        status: 'active',
+      });
+      await plant(w, 'plain');
     }, 120_000);
   });
 }

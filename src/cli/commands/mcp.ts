@@ -224,8 +224,15 @@ function mcpJson(info: ConnectionInfo, client: { clientId: string | null; kind: 
 async function clientOf(
   baton: Baton,
   info: ConnectionInfo,
+  heldBy: Map<string, Promise<McpClientInfo | null>> = new Map(),
 ): Promise<{ clientId: string | null; kind: McpClientInfo['kind'] | 'replaced' | null }> {
-  const held = await baton.mcp.heldClient(info.provider).catch(() => null);
+  // One read of the stored registration per authorization server, however many connections.
+  let reading = heldBy.get(info.provider);
+  if (!reading) {
+    reading = baton.mcp.heldClient(info.provider).catch(() => null);
+    heldBy.set(info.provider, reading);
+  }
+  const held = await reading;
   if (!info.clientId) return { clientId: null, kind: held?.kind ?? null };
   if (held && held.clientId === info.clientId) return { clientId: info.clientId, kind: held.kind };
   // An earlier client: one Baton registered before (still in use), or one it replaced.
@@ -368,7 +375,8 @@ export async function mcpList(cli: Cli): Promise<void> {
       const found = await mcpConnections(baton);
       if (cli.json) {
         const out = [];
-        for (const info of found) out.push(mcpJson(info, await clientOf(baton, info)));
+        const heldBy = new Map<string, Promise<McpClientInfo | null>>();
+        for (const info of found) out.push(mcpJson(info, await clientOf(baton, info, heldBy)));
         return cli.printJson(out);
       }
       if (found.length === 0)
