@@ -180,6 +180,11 @@ for (const engine of engines('sqlite', 'postgres')) {
 
       const current = await tokenOf('tools', env);
       expect(w.sim.tokenStatus(current.stdout.trim())).toBe('live');
+      const oob = await run(['reconnect', 'tools', '--oob'], env);
+      expect(oob.code).toBe(2);
+      expect(oob.stderr).toMatch(
+        /--oob is for a provider that shows the code .*\n→ Drop --oob: baton reconnect tools/,
+      );
       const revoked = await run(['revoke', 'tools', '--yes'], env);
       expect(revoked.code, revoked.stderr).toBe(0);
       expect(revoked.stdout).toMatch(/tools revoked at the provider and marked revoked/);

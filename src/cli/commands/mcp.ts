@@ -318,6 +318,11 @@ export async function mcpReconnect(
   existing: ConnectionInfo,
   flow: FlowOptions,
 ): Promise<void> {
+  if (flow.oob)
+    throw new UsageError(
+      `Connection "${existing.id}" is to an MCP server, which redirects to a loopback listener; --oob is for a provider that shows the code on a page of its own.`,
+      `Drop --oob: baton reconnect ${existing.id} (with --no-browser to print the URL instead of opening it).`,
+    );
   const serverUrl = existing.params['resource'];
   if (!serverUrl) {
     throw new ConfigError(
