@@ -102,6 +102,8 @@ async function plant(world: McpWorld, id: string): Promise<void> {
   const info = await world.baton.get(id);
   // A Baton without a redirect URI of its own takes the stored client as it is.
   const reader = await world.open({ mcp: {} });
+  // A configured client's secret is planted already (the simulator's); none is obtained here.
+  if (!(await reader.mcp.heldClient(info.provider))) return;
   const server = await reader.mcp.discover(info.params['resource'] as string);
   const client = await reader.mcp.client(server, { connectionId: id });
   if (client.clientSecret) secrets.add(client.clientSecret);
@@ -294,6 +296,41 @@ for (const engine of engines('sqlite', 'postgres')) {
       await plant(w, 'tools');
       const healthy = await doctor(env, 'tools');
       expect(healthy.ran.code, healthy.ran.stdout).toBe(0);
+    }, 120_000);
+
+    it('a pre-registered client from the environment: nothing registered, shown as configured', async () => {
+      const { w, env } = await world(engine);
+      const pre = w.sim.discovery().vendors.mcp.clients[0] as { clientId: string; clientSecret: string };
+      const prefix = `BATON_MCP_${w.sim.mcp.issuer.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+      const withClient = {
+        ...env,
+        [`${prefix}_CLIENT_ID`]: pre.clientId,
+        [`${prefix}_CLIENT_SECRET`]: pre.clientSecret,
+      };
+      const connected = await authorize(
+        ['mcp', 'connect', w.sim.mcp.resource, '--id', 'pre', '--no-browser'],
+        withClient,
+      );
+      expect(connected.code, connected.stderr).toBe(0);
+      expect(connected.stdout).toMatch(
+        new RegExp(`client\\s+${pre.clientId} \\(configured, pre-registered\\)`),
+      );
+      expect(w.sim.mcp.counters().registrations).toBe(0);
+      expect(json((await run(['mcp', 'show', 'pre', '--json'], withClient)).stdout)).toMatchObject({
+        client: { clientId: pre.clientId, kind: 'configured' },
+      });
+      const healthy = await doctor(withClient, 'pre');
+      expect(healthy.ran.code, healthy.ran.stdout).toBe(0);
+      expect(healthy.checks.find((c) => c.link === 'client')?.message).toMatch(
+        /\(configured\): the token endpoint authenticated the client/,
+      );
+      // Its tokens, read by a Baton that has the client too.
+      const withIt = await w.open({
+        clients: { [`mcp:${w.sim.mcp.issuer}`]: { clientId: pre.clientId, clientSecret: pre.clientSecret } },
+      });
+      const held = await withIt.reveal('pre');
+      for (const t of [held.tokens?.accessToken, held.tokens?.refreshToken]) if (t) secrets.add(t);
+      expect(secrets.has(held.tokens?.accessToken as string)).toBe(true);
     }, 120_000);
 
     it('the SDK-built MCP server: connect, token, doctor through its 405 for a GET', async () => {

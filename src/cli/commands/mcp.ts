@@ -37,7 +37,7 @@ export const LINK_WORDS: Record<McpLink, string> = {
 };
 
 const CLIENT_WORDS: Record<McpClientInfo['kind'], string> = {
-  configured: 'configured (pre-registered)',
+  configured: 'configured, pre-registered',
   registered: 'registered by Baton, RFC 7591',
   metadata_document: 'a client metadata document',
 };
