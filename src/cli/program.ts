@@ -430,6 +430,8 @@ Examples:
   baton mcp connect http://127.0.0.1:4010/mcp/server --no-browser
 
 Prints the server, resource, issuer, scopes, client and id it connected; never a token.
+The loopback listener takes the port of the client Baton registered there when it is free, so
+the client fits; a client the server forgot is registered again before the browser opens.
 Exit 1 names the link of the discovery chain that broke and what to do; a bad URL exits 2.`,
         )
         .action(lazy(async () => (await import('./commands/mcp.js')).mcpConnect)),
