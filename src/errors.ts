@@ -288,6 +288,10 @@ export class McpDiscoveryError extends BatonError {
     this.link = link;
     this.url = url;
   }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), link: this.link, ...(this.url !== undefined ? { url: this.url } : {}) };
+  }
 }
 
 /**

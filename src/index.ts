@@ -15,7 +15,14 @@ export type { Clock } from './core/clock.js';
 export type { ConnectionInfo, GrantLifetime } from './core/connection-info.js';
 export type { BatonEvents, TokenEndpointEvent } from './core/events.js';
 export type { KeeperOptions, KeeperRun } from './core/keeper.js';
-export type { McpConnections, McpHints, McpServer, McpTokens, StepUpInput } from './core/mcp.js';
+export type {
+  McpClientInfo,
+  McpConnections,
+  McpHints,
+  McpServer,
+  McpTokens,
+  StepUpInput,
+} from './core/mcp.js';
 export type { WebhookEvent, WebhookEventType } from './core/outbox.js';
 export { WEBHOOK_EVENT_TYPES } from './core/outbox.js';
 export type { ClientIdentityOptions } from './core/registrations.js';

@@ -32,7 +32,11 @@ export const COMMANDS = [
   'keys',
   'audit',
   'webhooks',
+  'mcp',
 ] as const;
+
+/** `baton mcp`'s subcommands. */
+export const MCP_COMMANDS = ['connect', 'list', 'show'] as const;
 
 /** `BATON_CHECKBOOK_API_KEY` for a provider id. */
 export function envName(provider: string, suffix: string): string {
@@ -283,13 +287,15 @@ issuer cannot be read or publishes another issuer. The client goes in the enviro
     async () => (await import('./commands/webhooks.js')).webhooksCommand,
   );
 
-  const connectOptions = (cmd: Command) =>
-    cmd
-      .option('--no-browser', 'print the authorization URL instead of opening a browser')
-      .option(
+  /** The browser flow's flags; an MCP connect has no `--oob` and no static credentials. */
+  const connectOptions = (cmd: Command, kind: { mcp?: boolean } = {}) => {
+    cmd.option('--no-browser', 'print the authorization URL instead of opening a browser');
+    if (!kind.mcp)
+      cmd.option(
         '--oob',
         'no loopback listener: the provider shows the code and you paste it (Checkfront redirect_uri=oob)',
-      )
+      );
+    cmd
       .addOption(
         new Option(
           '--port <port>',
@@ -313,7 +319,9 @@ issuer cannot be read or publishes another issuer. The client goes in the enviro
         new Option('--timeout <seconds>', 'how long to wait for the authorization')
           .default(300, '300')
           .argParser(seconds('--timeout')),
-      )
+      );
+    if (kind.mcp) return cmd;
+    return cmd
       .option('--api-key <key>', 'API key for token_pair / api_key modes (or BATON_<PROVIDER>_API_KEY)')
       .option('--secret-stdin', 'read the API secret from standard input')
       .option('--no-verify', 'store static credentials without checking them at the identity endpoint')
@@ -321,6 +329,7 @@ issuer cannot be read or publishes another issuer. The client goes in the enviro
         '--allow-account-change',
         'an existing connection may be authorized as another account than the one it held (else asked on a terminal, refused off one)',
       );
+  };
 
   add(
     connectOptions(
@@ -377,6 +386,78 @@ Connecting an existing id of the same provider authorizes it again with its stor
       .addHelpText('after', '\nExamples:\n  baton reconnect alice\n  baton reconnect acme --no-browser')
       .action(lazy(async () => (await import('./commands/connect.js')).reconnect)),
   );
+
+  const mcp = new Command('mcp')
+    .description('Connections to remote MCP servers: connect from the server URL alone, list, show')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  baton mcp connect https://mcp.example.com/mcp
+  baton mcp connect https://mcp.example.com/mcp --id tracker --scope tools:read --no-browser
+  baton mcp list
+  baton mcp show tracker --json
+
+An MCP connection is an ordinary connection of the provider mcp:<issuer>: \`baton token\`,
+\`baton reconnect\`, \`baton revoke\` and \`baton doctor\` work on it; doctor follows the
+discovery chain link by link and names the first one that broke.`,
+    );
+  mcp.addCommand(
+    withOutput(
+      cli,
+      connectOptions(
+        new Command('connect')
+          .description(
+            "Find the server's authorization server (its 401, RFC 9728, RFC 8414), get a client there, authorize in the browser and store the connection",
+          )
+          .argument('<url>', "the MCP server's URL (https; http only on loopback)")
+          .option('--id <id>', 'connection id (default: the host, e.g. mcp.example.com)')
+          .option(
+            '-s, --scope <scope>',
+            "scope to request (repeatable; default: the server's 401, else its scopes_supported)",
+            collectList,
+          )
+          .option('--no-open', 'the same as --no-browser'),
+        { mcp: true },
+      )
+        .option('--replace', 'replace an existing connection of that id to another server or provider')
+        .addHelpText(
+          'after',
+          `
+Examples:
+  baton mcp connect https://mcp.example.com/mcp
+  baton mcp connect https://mcp.example.com/mcp --id tracker --scope tools:read,tools:write
+  baton mcp connect http://127.0.0.1:4010/mcp/server --no-browser
+
+Prints the server, resource, issuer, scopes, client and id it connected; never a token.
+The loopback listener takes the port of the client Baton registered there when it is free, so
+the client fits; a client the server forgot is registered again before the browser opens.
+Exit 1 names the link of the discovery chain that broke and what to do; a bad URL exits 2.`,
+        )
+        .action(lazy(async () => (await import('./commands/mcp.js')).mcpConnect)),
+    ),
+  );
+  mcp.addCommand(
+    withOutput(
+      cli,
+      new Command('list')
+        .alias('ls')
+        .description('List MCP connections: server, issuer, status, scopes, token expiry (no secrets)')
+        .addHelpText('after', '\nExamples:\n  baton mcp list\n  baton mcp list --json')
+        .action(lazy(async () => (await import('./commands/mcp.js')).mcpList)),
+    ),
+  );
+  mcp.addCommand(
+    withOutput(
+      cli,
+      new Command('show')
+        .description('Show one MCP connection: server, resource, issuer, client, scopes, status, expiry')
+        .argument('<id>', 'connection id')
+        .addHelpText('after', '\nExamples:\n  baton mcp show tracker\n  baton mcp show tracker --json')
+        .action(lazy(async () => (await import('./commands/mcp.js')).mcpShow)),
+    ),
+  );
+  add(mcp);
 
   add(
     new Command('import')

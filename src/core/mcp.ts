@@ -51,6 +51,15 @@ export interface McpServer {
   scopes: string[];
 }
 
+/** The client Baton holds at an MCP authorization server, without its secret. */
+export interface McpClientInfo {
+  clientId: string;
+  /** Configured (pre-registered), registered by Baton (RFC 7591), or a client metadata document's URL. */
+  kind: 'configured' | 'registered' | 'metadata_document';
+  /** The redirect URIs it holds (registered ones; a configured client's own). */
+  redirectUris: string[];
+}
+
 /** Hints a caller may have from a response it already got (a 401's `WWW-Authenticate`). */
 export interface McpHints {
   /** The `WWW-Authenticate` header of the server's 401 (or 403): its resource metadata URL and scopes. */
@@ -99,7 +108,12 @@ const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a,
  * root); the resource metadata, which must name this server; its first authorization server
  * whose metadata reads; and that metadata's PKCE S256 (MCP clients must refuse a server without it).
  */
-async function discover(parts: FacadeParts, serverUrl: string, hints: McpHints): Promise<McpServer> {
+async function discover(
+  parts: FacadeParts,
+  serverUrl: string,
+  hints: McpHints,
+  force = false,
+): Promise<McpServer> {
   const { ctx } = parts;
   if (!isServerUrl(serverUrl)) {
     throw new McpDiscoveryError(
@@ -147,7 +161,16 @@ async function discover(parts: FacadeParts, serverUrl: string, hints: McpHints):
     const provider = mcpProviderId(issuer);
     let metadata: ServerMetadata | undefined;
     try {
-      metadata = await ctx.discovery?.ensure(provider);
+      metadata = await ctx.discovery?.ensure(provider, { force });
+      // Read again on purpose: an earlier copy kept through an outage is not an answer.
+      if (force && metadata && ctx.discovery?.status(provider)?.stale) {
+        throw new McpDiscoveryError(
+          'authorization_server',
+          `it did not answer now (only a copy read ${new Date(ctx.discovery.status(provider)?.fetchedAt ?? 0).toISOString()} is held).`,
+          'Check that the authorization server is up (its operator’s status page), then try again.',
+          { url: issuer, provider },
+        );
+      }
     } catch (err) {
       lastError = new McpDiscoveryError(
         'authorization_server',
@@ -224,14 +247,17 @@ export class McpConnections {
     return this.#parts().ctx.registrar?.identity ?? {};
   }
 
-  /** Runs the discovery chain for an MCP server (kept an hour in memory; `challenge` or `force` reads it again). */
+  /**
+   * Runs the discovery chain for an MCP server (kept an hour in memory; `challenge` reads it
+   * again, and `force` also reads the authorization server's metadata again instead of a copy).
+   */
   async discover(serverUrl: string, hints: McpHints & { force?: boolean } = {}): Promise<McpServer> {
     const parts = this.#parts();
     const held = this.#servers.get(serverUrl);
     const now = parts.ctx.clock.now();
     if (held && held.expiresAt > now && !hints.force && !hints.challenge && !hints.resourceMetadataUrl)
       return held.server;
-    const server = await discover(parts, serverUrl, hints);
+    const server = await discover(parts, serverUrl, hints, hints.force === true);
     this.#servers.set(serverUrl, { server, expiresAt: now + DISCOVERY_TTL_MS });
     return server;
   }
@@ -408,6 +434,45 @@ export class McpConnections {
         : null,
     ).catch(() => null);
     return written ? toConnectionInfo(written) : null;
+  }
+
+  /**
+   * The client Baton authorizes with at an authorization server now, without obtaining one:
+   * the configured one, else the one stored (registered, or a client metadata document's URL);
+   * null when it holds none yet. Never its secret.
+   */
+  async heldClient(issuerOrProvider: string): Promise<McpClientInfo | null> {
+    const { ctx } = this.#parts();
+    const provider = mcpIssuerOf(issuerOrProvider) ? issuerOrProvider : mcpProviderId(issuerOrProvider);
+    const configured = ctx.clients.configured(provider, {});
+    if (configured) {
+      return {
+        clientId: configured.clientId,
+        kind: 'configured',
+        redirectUris: configured.redirectUri ? [configured.redirectUri] : [],
+      };
+    }
+    const stored = await ctx.registrar?.stored(provider);
+    return stored
+      ? { clientId: stored.clientId, kind: stored.obtained, redirectUris: stored.redirectUris }
+      : null;
+  }
+
+  /**
+   * After the authorization server refused the client Baton registered (`invalid_client`, as
+   * `baton.verifyClient` finds): registers again in its place, with its redirect URIs, as a
+   * refused refresh would. Null when Baton cannot (a configured client, a client metadata
+   * document, a server that no longer registers).
+   */
+  async renewClient(issuerOrProvider: string): Promise<McpClientInfo | null> {
+    const { ctx } = this.#parts();
+    const provider = mcpIssuerOf(issuerOrProvider) ? issuerOrProvider : mcpProviderId(issuerOrProvider);
+    await ctx.discovery?.ensure(provider);
+    await ctx.registrar?.load(provider);
+    const current = ctx.clients.find(provider, {});
+    if (!current || !ctx.registrar) return null;
+    const renewed = await ctx.registrar.renew(provider, current);
+    return renewed ? this.heldClient(provider) : null;
   }
 
   /** Forgets the client Baton obtained at an authorization server: the next authorization obtains a new one. */

@@ -268,6 +268,24 @@ export class ClientRegistrar {
     return this.#store(spec, current, registered.clientId, sealedOf(registered), refused.clientId);
   }
 
+  /**
+   * The provider's stored registration without its secrets, read from the store now: its client
+   * id, how it was obtained and the redirect URIs it holds; null when none is stored.
+   */
+  async stored(
+    provider: string,
+  ): Promise<{ clientId: string; obtained: SealedClient['obtained']; redirectUris: string[] } | null> {
+    const spec = this.#registers(provider);
+    if (!spec || this.#ctx.clients.configured(provider, {})) return null;
+    const held = await this.#read(spec);
+    if (!held) return null;
+    return {
+      clientId: held.clientId,
+      obtained: held.sealed.obtained,
+      redirectUris: [...held.sealed.redirectUris],
+    };
+  }
+
   /** Forgets the provider's stored registration: the next authorization obtains a new client. */
   async forget(provider: string): Promise<boolean> {
     const spec = this.#registers(provider);

@@ -22,7 +22,7 @@ import type { AccountInfo, ConnectionRecord } from '../store/store.js';
 import { authHeader } from './api-fetch.js';
 import { type ClientRegistration, noClientRemediations } from './clients.js';
 import { type ConnectionInfo, toConnectionInfo } from './connection-info.js';
-import { type CoreContext, connectionEndpoints, type LoadedConnection } from './context.js';
+import { type CoreContext, connectionEndpoints, type LoadedConnection, prepareProvider } from './context.js';
 import { grantContextOf } from './grant-context.js';
 import { accountFromBody } from './identity.js';
 import { type ConnectionSecrets, type StaticCredentials, sealSecrets } from './secrets.js';
@@ -207,6 +207,10 @@ export async function verifyClient(
   provider: string,
   params: Record<string, string> = {},
 ): Promise<ClientCheck> {
+  // Its endpoints from the issuer's metadata, and a client Baton obtained itself (an MCP
+  // authorization server's), as a grant would have them; metadata that cannot be read leaves the
+  // check to say what it can without it, as before.
+  await prepareProvider(ctx, ctx.providers.get(provider).id).catch(() => undefined);
   const spec = ctx.providers.get(provider);
   const resolved = resolveParams(spec, params);
   const client = ctx.clients.find(spec.id, resolved);

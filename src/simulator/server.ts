@@ -316,7 +316,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             'POST cronofy-rotation {"mode"}',
             'POST switch {"vendor", "name", "value"}',
             'POST checkfront/migrate {"company", "region"?}',
-            'POST mcp/settings {"dcr"?, "cimd"?, "resourceMetadataInHeader"?}',
+            'POST mcp/settings {"dcr"?, "cimd"?, "resourceMetadataInHeader"?, "resourceMetadataServed"?, "authorizationServerUp"?}',
             'POST mcp/resources {"resource"}',
             'POST mcp/evict-clients',
             'GET mcp/counters',

@@ -51,6 +51,13 @@ export interface McpSettings {
   cimd: boolean;
   /** The 401's `WWW-Authenticate` names `resource_metadata` (RFC 9728 §5.1). Default on. */
   resourceMetadataInHeader: boolean;
+  /** The server publishes its resource metadata (RFC 9728); off, its well-known URL answers 404. Default on. */
+  resourceMetadataServed: boolean;
+  /**
+   * The authorization server answers; off, its metadata and every endpoint answer 503, as a
+   * server that is down. Default on.
+   */
+  authorizationServerUp: boolean;
 }
 
 /** What the MCP authorization server counted since the start (or the last reset). */

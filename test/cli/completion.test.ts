@@ -99,6 +99,10 @@ describe('baton completion bash, in bash', () => {
     expect(await complete(['baton', 'config', ''])).toEqual(['get', 'set', 'list']);
     expect(await complete(['baton', 'completion', 'z'])).toEqual(['zsh']);
     expect(await complete(['baton', 'list', '--st'])).toEqual(['--store']);
+    expect(await complete(['baton', 'mcp', ''])).toEqual(['connect', 'list', 'show']);
+    expect(await complete(['baton', 'mcp', 's'])).toEqual(['show']);
+    // `mcp show` offers MCP connections only: none of these is one.
+    expect(await complete(['baton', 'mcp', 'show', ''])).toEqual([]);
   });
 
   it('offers no ids, and prints nothing, when `baton` is not on PATH (why the README says to npm link)', async () => {

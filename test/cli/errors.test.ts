@@ -911,6 +911,46 @@ describe('every command exits with the documented code on its error paths', () =
       },
     ],
     'reconnect --api-key': 'any text; checked at the identity endpoint',
+    'mcp connect --id': [
+      {
+        name: '',
+        args: ['mcp', 'connect', 'https://mcp.example.com/mcp', '--id', 'a b'],
+        code: 2,
+        stderr: /--id "a b" is not a connection id/,
+      },
+    ],
+    'mcp connect --scope': [
+      {
+        name: '',
+        args: ['mcp', 'connect', 'https://mcp.example.com/mcp', '--scope', ''],
+        code: 2,
+        stderr: /--scope names no scope/,
+      },
+    ],
+    'mcp connect --port': [
+      {
+        name: '',
+        args: ['mcp', 'connect', 'https://mcp.example.com/mcp', '--port', 'abc'],
+        code: 2,
+        stderr: /--port abc is not a port/,
+      },
+    ],
+    'mcp connect --redirect-uri': [
+      {
+        name: '',
+        args: ['mcp', 'connect', 'https://mcp.example.com/mcp', '--redirect-uri', 'notaurl'],
+        code: 2,
+        stderr: /--redirect-uri "notaurl" is not a URL/,
+      },
+    ],
+    'mcp connect --timeout': [
+      {
+        name: '',
+        args: ['mcp', 'connect', 'https://mcp.example.com/mcp', '--timeout', '0'],
+        code: 2,
+        stderr: /--timeout 0 is not a number of seconds/,
+      },
+    ],
     'import --provider': [
       {
         name: '',
@@ -1194,6 +1234,26 @@ describe('every command exits with the documented code on its error paths', () =
         code: 1,
         stderr: /No caller key is named "nope"\.\n→ See the names with `baton keys list`\./,
       })),
+      {
+        name: 'mcp connect notaurl',
+        args: ['mcp', 'connect', 'notaurl'],
+        code: 2,
+        stderr:
+          /"notaurl" is not an MCP server URL: it must be an absolute http\(s\) URL\.\n→ Give the MCP server’s URL/,
+      },
+      {
+        name: 'mcp show nope',
+        args: ['mcp', 'show', 'nope'],
+        code: 1,
+        stderr: /No connection named "nope" is stored/,
+      },
+      {
+        name: 'mcp show of a connection that is not an MCP one',
+        args: ['mcp', 'show', 'desk'],
+        code: 1,
+        stderr:
+          /Connection "desk" is a checkfront connection, not an MCP one\.\n→ See it with `baton show desk`/,
+      },
       {
         name: 'BATON_STORE bogus',
         args: ['list'],

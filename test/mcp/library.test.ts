@@ -11,7 +11,15 @@ import { mcpProviderId } from '../../src/providers/mcp.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { migrateStore } from '../../src/store/migrate.js';
 import { randomKey } from '../helpers/env.js';
-import { complete, connectMcp, documentServer, engines, type McpWorld, mcpWorld } from './helpers.js';
+import {
+  complete,
+  connectMcp,
+  documentServer,
+  engines,
+  type McpWorld,
+  mcpWorld,
+  REDIRECT,
+} from './helpers.js';
 
 /**
  * MCP servers' authorization through the library (docs/architecture.md, "MCP"): the discovery
@@ -30,6 +38,46 @@ afterEach(async () => {
 
 for (const engine of engines('memory', 'sqlite', 'postgres')) {
   describe(`MCP through the library (${engine})`, () => {
+    it('the client in hand without obtaining one, renewed after the server forgot it; discover with force reads every link now', async () => {
+      w = await mcpWorld(engine);
+      const { sim, baton } = w;
+      const provider = mcpProviderId(sim.mcp.issuer);
+      expect(await baton.mcp.heldClient(sim.mcp.issuer)).toBeNull();
+      const { info } = await connectMcp(baton, { mcp: sim.mcp.resource, connectionId: 'tools' });
+      // Another process on the store sees the stored client, with its redirect URIs, never its secret.
+      const other = await w.open();
+      const held = await other.mcp.heldClient(provider);
+      expect(held).toEqual({ clientId: info.clientId, kind: 'registered', redirectUris: [REDIRECT] });
+      expect(Object.keys(held ?? {})).not.toContain('clientSecret');
+      expect((await other.verifyClient(provider, { resource: sim.mcp.resource })).result).toBe('ok');
+      sim.mcp.evictClients();
+      expect((await other.verifyClient(provider, { resource: sim.mcp.resource })).result).toBe('rejected');
+      const renewed = await other.mcp.renewClient(sim.mcp.issuer);
+      expect(renewed).toMatchObject({ kind: 'registered', redirectUris: [REDIRECT] });
+      expect(renewed?.clientId).not.toBe(info.clientId);
+      expect(sim.mcp.counters().registrations).toBe(2);
+      expect((await baton.mcp.heldClient(provider))?.clientId).toBe(renewed?.clientId);
+      expect((await other.verifyClient(provider, { resource: sim.mcp.resource })).result).toBe('ok');
+
+      // The authorization server down: the copy in hand serves an ordinary discovery; force does not take it.
+      await baton.mcp.discover(sim.mcp.resource, { force: true });
+      sim.mcp.configure({ authorizationServerUp: false });
+      try {
+        baton.mcp.forgetDiscovery();
+        const forced = await baton.mcp.discover(sim.mcp.resource, { force: true }).catch((e: unknown) => e);
+        expect(forced).toBeInstanceOf(McpDiscoveryError);
+        expect((forced as McpDiscoveryError).link).toBe('authorization_server');
+        expect((forced as McpDiscoveryError).toJSON()).toMatchObject({
+          code: 'mcp_authorization_server',
+          link: 'authorization_server',
+          url: sim.mcp.issuer,
+        });
+        expect(await baton.mcp.discover(sim.mcp.resource)).toMatchObject({ issuer: sim.mcp.issuer });
+      } finally {
+        sim.mcp.configure({ authorizationServerUp: true });
+      }
+    });
+
     it('connects from the server URL alone: 401 → resource metadata → authorization server → registration → PKCE, resource, iss', async () => {
       w = await mcpWorld(engine);
       const { sim, baton } = w;

@@ -33,7 +33,13 @@ afterAll(async () => {
   await new Promise((r) => docServer.close(r));
 });
 afterEach(() => {
-  sim.mcp.configure({ dcr: true, cimd: true, resourceMetadataInHeader: true });
+  sim.mcp.configure({
+    dcr: true,
+    cimd: true,
+    resourceMetadataInHeader: true,
+    resourceMetadataServed: true,
+    authorizationServerUp: true,
+  });
 });
 
 const json = (body: unknown) => ({
@@ -155,6 +161,31 @@ describe('MCP persona: discovery', () => {
       'content-type': 'application/json',
     });
     expect(res.json).toMatchObject({ dcr: true, cimd: false });
+  });
+
+  it('switches the resource metadata off (404) and the authorization server down (503 everywhere)', async () => {
+    const prm = `${sim.url}/.well-known/oauth-protected-resource/mcp/server`;
+    const asMeta = `${sim.url}/.well-known/oauth-authorization-server/mcp`;
+    sim.mcp.configure({ resourceMetadataServed: false });
+    expect((await get(prm)).status).toBe(404);
+    // The 401 still names it: the link after the server is the one that broke.
+    expect(param(challengeOf((await get(sim.mcp.resource)).headers), 'resource_metadata')).toBe(prm);
+    expect((await get(asMeta)).status).toBe(200);
+    sim.mcp.configure({ resourceMetadataServed: true, authorizationServerUp: false });
+    expect((await get(prm)).status).toBe(200);
+    expect((await get(asMeta)).status).toBe(503);
+    const j = json({ redirect_uris: [CB] });
+    expect((await post(`${sim.mcp.issuer}/register`, j.body, j.headers)).status).toBe(503);
+    const refresh = form({ grant_type: 'refresh_token', refresh_token: 'x' });
+    expect((await post(`${sim.mcp.issuer}/token`, refresh.body, refresh.headers)).status).toBe(503);
+    expect((await get(`${sim.mcp.issuer}/authorize?response_type=code`)).status).toBe(503);
+    // The protected resource itself still answers.
+    expect((await get(sim.mcp.resource)).status).toBe(401);
+    const res = await post(`${sim.url}/_sim/mcp/settings`, JSON.stringify({ authorizationServerUp: true }), {
+      'content-type': 'application/json',
+    });
+    expect(res.json).toMatchObject({ authorizationServerUp: true, resourceMetadataServed: true });
+    expect((await get(asMeta)).status).toBe(200);
   });
 });
 

@@ -1,4 +1,4 @@
-import { COMMANDS } from '../program.js';
+import { COMMANDS, MCP_COMMANDS } from '../program.js';
 import type { Cli } from '../runtime.js';
 import { UsageError } from '../usage.js';
 
@@ -14,6 +14,8 @@ const GLOBAL = [
   '--version',
 ];
 /**
+ * `baton mcp show` completes the ids of MCP connections, from `baton mcp list --json`.
+ *
  * Commands whose first argument is a stored connection id, completed from `baton list --json`
  * (in bash, `--prefix` the word typed: the store's index finds ids beyond the first page).
  */
@@ -47,7 +49,10 @@ _baton() {
       ${BY_PROVIDER.join('|')}) COMPREPLY=($(compgen -W "${PROVIDERS.join(' ')}" -- "$cur"));;
       config) COMPREPLY=($(compgen -W "get set list" -- "$cur"));;
       completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur"));;
+      mcp) COMPREPLY=($(compgen -W "${MCP_COMMANDS.join(' ')}" -- "$cur"));;
     esac
+  elif [ "$COMP_CWORD" -eq 3 ] && [ "$cmd" = mcp ] && [ "\${COMP_WORDS[2]}" = show ]; then
+    COMPREPLY=($(compgen -W "$(baton mcp list --json 2>/dev/null | sed -n 's/^    "id": "\\(.*\\)",$/\\1/p')" -- "$cur"))
   fi
 }
 complete -F _baton baton
@@ -69,6 +74,10 @@ _baton() {
     ${BY_PROVIDER.join('|')}) compadd -- ${PROVIDERS.join(' ')};;
     config) compadd -- get set list;;
     completion) compadd -- bash zsh fish;;
+    mcp)
+      if (( CURRENT == 3 )); then compadd -- ${MCP_COMMANDS.join(' ')}
+      elif [[ $words[3] == show ]]; then compadd -- \${(f)"$(baton mcp list --json 2>/dev/null | sed -n 's/^    "id": "\\(.*\\)",$/\\1/p')"}
+      fi;;
   esac
 }
 compdef _baton baton
@@ -84,6 +93,8 @@ function fish(): string {
     `complete -c baton -n '__fish_seen_subcommand_from ${BY_PROVIDER.join(' ')}' -a '${PROVIDERS.join(' ')}'`,
     "complete -c baton -n '__fish_seen_subcommand_from config' -a 'get set list'",
     "complete -c baton -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'",
+    `complete -c baton -n '__fish_seen_subcommand_from mcp; and not __fish_seen_subcommand_from ${MCP_COMMANDS.join(' ')}' -a '${MCP_COMMANDS.join(' ')}'`,
+    `complete -c baton -n '__fish_seen_subcommand_from mcp; and __fish_seen_subcommand_from show' -a '(baton mcp list --json 2>/dev/null | string match -r -g "^    \\"id\\": \\"(.*)\\",\\$")'`,
     ...GLOBAL.map((g) => `complete -c baton -l ${g.slice(2)}`),
   ];
   return `${lines.join('\n')}\n`;

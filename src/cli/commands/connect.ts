@@ -4,6 +4,7 @@ import type { Baton, BeginAuthorizationResult } from '../../core/baton.js';
 import { noClientRemediations } from '../../core/clients.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
 import { AuthorizationError, BatonError, ConfigError, ConnectionNotFound } from '../../errors.js';
+import { mcpIssuerOf } from '../../providers/mcp.js';
 import { resolveParams } from '../../providers/params.js';
 import type { AuthMode, ProviderSpec } from '../../providers/spec.js';
 import { esc, pageHeaders, resultPage } from '../../server/connect/page.js';
@@ -12,7 +13,7 @@ import { envName } from '../program.js';
 import { type Cli, UsageError } from '../runtime.js';
 import { asUsage, checkId, parseScopes } from '../usage.js';
 
-interface FlowOptions {
+export interface FlowOptions {
   browser: boolean;
   oob?: boolean;
   port?: string;
@@ -185,6 +186,11 @@ export async function connect(cli: Cli, provider: string, opts: ConnectOptions):
 export async function reconnect(cli: Cli, id: string, opts: FlowOptions): Promise<void> {
   await cli.withBaton(async (baton) => {
     const existing = await baton.get(id);
+    // An MCP connection is authorized again from its stored server: the discovery chain first.
+    if (mcpIssuerOf(existing.provider)) {
+      const { mcpReconnect } = await import('./mcp.js');
+      return mcpReconnect(cli, baton, existing, opts);
+    }
     const spec = baton.providers.get(existing.provider);
     await authorize(
       cli,
@@ -412,18 +418,54 @@ function listen(server: Server, port: number): Promise<void> {
   });
 }
 
+/** What a browser authorization needs of the command that runs it. */
+export interface BrowserFlow {
+  connectionId: string;
+  /** The redirect URI the client was configured with: a loopback one is listened on (its port kept). */
+  configured: string | undefined;
+  /**
+   * Loopback redirect URIs the client already has (one Baton registered): the first whose port
+   * is free is listened on, so the client fits without registering again; else any free port.
+   */
+  reuse?: string[] | undefined;
+  /** Begins the authorization for the redirect URI the listener answers at. */
+  begin(redirectUri: string): Promise<BeginAuthorizationResult>;
+}
+
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** The first of `uris` (loopback http) whose port can be listened on, with the server listening. */
+async function reusePort(server: Server, uris: string[]): Promise<URL | undefined> {
+  for (const uri of uris) {
+    let u: URL;
+    try {
+      u = new URL(uri);
+    } catch {
+      continue;
+    }
+    if (u.protocol !== 'http:' || u.hostname !== '127.0.0.1' || !u.port) continue;
+    const listening = await listen(server, Number(u.port)).then(
+      () => true,
+      () => false,
+    );
+    if (listening) return u;
+  }
+  return undefined;
+}
+
 /**
  * RFC 8252 §7.3: a loopback listener on 127.0.0.1 receives the redirect. Whatever comes first
  * wins: the redirect, or a code / callback URL pasted on standard input (a browser on another
- * machine, or Checkfront's `oob` page). The listener is closed on every path.
+ * machine, or Checkfront's `oob` page). The listener is closed on every path. `baton connect`,
+ * `baton reconnect` and `baton mcp connect` authorize through it.
  */
-async function authorizeInBrowser(
+export async function browserAuthorization(
   cli: Cli,
   baton: Baton,
-  plan: Plan,
+  flow: BrowserFlow,
   opts: FlowOptions,
 ): Promise<ConnectionInfo> {
-  const configured = opts.redirectUri ?? baton.clientFor(plan.spec.id, plan.params)?.redirectUri;
+  const configured = opts.redirectUri ?? flow.configured;
   let port: number | undefined;
   if (opts.port !== undefined) {
     port = Number(opts.port);
@@ -447,32 +489,27 @@ async function authorizeInBrowser(
     let callbackPath = '/callback';
     if (opts.oob) {
       redirectUri = 'oob';
-    } else if (loopback && !['127.0.0.1', 'localhost', '[::1]'].includes(loopback.hostname)) {
+    } else if (loopback && !LOOPBACK_HOSTS.includes(loopback.hostname)) {
       redirectUri = configured as string;
       cli.note(
         `The redirect URI ${configured} is not a loopback address; paste the callback URL here once you are redirected.`,
       );
     } else {
-      callbackPath = loopback?.pathname ?? '/callback';
       server = createServer();
-      await listen(server, port ?? Number(loopback?.port ?? 0));
+      const reused = !loopback && port === undefined ? await reusePort(server, flow.reuse ?? []) : undefined;
+      if (!reused) await listen(server, port ?? Number(loopback?.port ?? 0));
+      const base = loopback ?? reused;
+      callbackPath = base?.pathname ?? '/callback';
       const address = server.address();
       const actual = typeof address === 'object' && address ? address.port : 0;
-      redirectUri = loopback
-        ? `${loopback.protocol}//${loopback.hostname}:${actual}${callbackPath}`
+      redirectUri = base
+        ? `${base.protocol}//${base.hostname}:${actual}${callbackPath}`
         : `http://127.0.0.1:${actual}${callbackPath}`;
     }
-    const begun = await baton.beginAuthorization({
-      provider: plan.spec.id,
-      connectionId: plan.id,
-      params: plan.params,
-      ...(plan.scopes ? { scopes: plan.scopes } : {}),
-      redirectUri,
-      ...(plan.replace ? { replace: true } : {}),
-    });
+    const begun = await flow.begin(redirectUri);
     // The listener and the paste reader are ready before the URL is shown or a browser opens.
     return await waitForCallback(cli, baton, begun, server, callbackPath, opts.timeout * 1000, async () => {
-      cli.note(`Open this URL to authorize ${plan.id}:\n  ${begun.url}`);
+      cli.note(`Open this URL to authorize ${flow.connectionId}:\n  ${begun.url}`);
       if (opts.browser && !opts.oob) {
         const { default: open } = await import('open');
         await open(begun.url).then(
@@ -485,6 +522,27 @@ async function authorizeInBrowser(
     server?.close();
     server?.closeAllConnections();
   }
+}
+
+function authorizeInBrowser(cli: Cli, baton: Baton, plan: Plan, opts: FlowOptions): Promise<ConnectionInfo> {
+  return browserAuthorization(
+    cli,
+    baton,
+    {
+      connectionId: plan.id,
+      configured: baton.clientFor(plan.spec.id, plan.params)?.redirectUri,
+      begin: (redirectUri) =>
+        baton.beginAuthorization({
+          provider: plan.spec.id,
+          connectionId: plan.id,
+          params: plan.params,
+          ...(plan.scopes ? { scopes: plan.scopes } : {}),
+          redirectUri,
+          ...(plan.replace ? { replace: true } : {}),
+        }),
+    },
+    opts,
+  );
 }
 
 async function waitForCallback(

@@ -15,6 +15,7 @@ import {
   SecretKeyError,
   StoreError,
 } from '../../errors.js';
+import { mcpIssuerOf } from '../../providers/mcp.js';
 import { resolveParams } from '../../providers/params.js';
 import { ProviderRegistry } from '../../providers/registry.js';
 import { endpointsFor } from '../../providers/template.js';
@@ -31,6 +32,8 @@ interface Check {
   level: Level;
   message: string;
   remediation?: string;
+  /** For an MCP connection: the link of the discovery chain the check is about (mcp-doctor.ts). */
+  link?: string;
 }
 
 /** Plain-words explanations for what a connection check can run into. */
@@ -103,6 +106,8 @@ async function clients(cli: Cli, baton: Baton, connections: ConnectionInfo[], ad
   const done = new Set<string>();
   for (const spec of baton.providers.list()) {
     if (!spec.authModes.includes('oauth2') && !spec.authModes.includes('client_credentials')) continue;
+    // An MCP authorization server's client is a link of each of its connections' chains.
+    if (mcpIssuerOf(spec.id)) continue;
     const candidates: Record<string, string>[] = [{}];
     const regs = config.clients[spec.id];
     for (const r of Array.isArray(regs) ? regs : regs ? [regs] : [])
@@ -476,7 +481,9 @@ export async function doctor(cli: Cli, id: string | undefined): Promise<void> {
     const targets = id ? [await baton.get(id)] : all;
     let clockChecked = false;
     for (const info of targets) {
-      const reached = await connection(cli, baton, info, add);
+      const reached = mcpIssuerOf(info.provider)
+        ? await (await import('./mcp-doctor.js')).mcpChain(baton, info, add)
+        : await connection(cli, baton, info, add);
       await grantEnds(cli, baton, info, add);
       if (reached && !clockChecked) {
         clockChecked = true;

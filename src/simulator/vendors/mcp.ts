@@ -40,6 +40,9 @@ import type { SimVendor, VendorRoute } from './vendor.js';
  *   (OAuth 2.1 §4.3.1 for public clients), and a rotated one presented again revokes its whole
  *   grant (reuse detection). RFC 7009 revocation and RFC 7662 introspection (for resource
  *   servers, with the credential listed in discovery, or for the token's own client).
+ * - Switches (`configure`): registration, client metadata documents, `resource_metadata` in the
+ *   401, the resource metadata itself (off: 404), and the authorization server as a whole (off:
+ *   503 from its metadata and every endpoint, a server that is down).
  * - Eviction (`evictClients`): the server forgets every dynamically registered client — their
  *   grants go with them, and their ids get `invalid_client` — and drops the metadata documents
  *   it cached, which it fetches again at their next use (their grants survive: the client id
@@ -125,7 +128,14 @@ export function mcp(
     params: {},
   };
   const resourceServer = { clientId: `rs_${cred.alnum(16)}`, clientSecret: cred.alnum(40) };
-  const settings: McpSettings = { dcr: true, cimd: true, resourceMetadataInHeader: true, ...initial };
+  const settings: McpSettings = {
+    dcr: true,
+    cimd: true,
+    resourceMetadataInHeader: true,
+    resourceMetadataServed: true,
+    authorizationServerUp: true,
+    ...initial,
+  };
   const registered = new Map<string, McpClient>();
   const documents = new Map<string, { client: McpClient; expiresAt: number }>();
   const extraResources = new Set<string>();
@@ -559,6 +569,13 @@ export function mcp(
     return json(200, { echo: req.method === 'POST' ? req.body : (req.url.searchParams.get('text') ?? '') });
   }
 
+  /** The authorization server switched off: what a server that is down behind its proxy answers. */
+  const down = (): SimResponse => ({
+    status: 503,
+    headers: { 'content-type': 'text/html; charset=utf-8', 'retry-after': '30' },
+    body: '<h1>503 Service Unavailable</h1>',
+  });
+
   const route = (endpoint: VendorRoute['endpoint'], handle: VendorRoute['handle']): VendorRoute => ({
     endpoint,
     handle,
@@ -571,6 +588,12 @@ export function mcp(
     route(req, segments): VendorRoute | null {
       const path = segments.join('/');
       const post = req.method === 'POST';
+      if (!settings.authorizationServerUp && segments[0] !== 'server') {
+        const endpoint = (['authorize', 'token', 'revoke', 'register', 'introspect'] as const).find(
+          (e) => e === path,
+        );
+        if (endpoint) return route(endpoint, () => down());
+      }
       if (path === 'authorize' && (req.method === 'GET' || post))
         return route('authorize', () => authorizeEndpoint(req));
       if (path === 'token' && post) return route('token', () => token(req));
@@ -583,13 +606,23 @@ export function mcp(
     wellKnown(req) {
       if (req.method !== 'GET') return null;
       if (req.url.pathname === '/.well-known/oauth-authorization-server/mcp')
-        return json(200, serverMetadata(), { 'cache-control': 'max-age=3600' });
+        return settings.authorizationServerUp
+          ? json(200, serverMetadata(), { 'cache-control': 'max-age=3600' })
+          : down();
       if (req.url.pathname === '/.well-known/oauth-protected-resource/mcp/server')
-        return json(200, resourceMetadata());
+        return settings.resourceMetadataServed
+          ? json(200, resourceMetadata())
+          : json(404, { error: 'not_found' });
       return null;
     },
     configure(next) {
-      for (const key of ['dcr', 'cimd', 'resourceMetadataInHeader'] as const)
+      for (const key of [
+        'dcr',
+        'cimd',
+        'resourceMetadataInHeader',
+        'resourceMetadataServed',
+        'authorizationServerUp',
+      ] as const)
         if (typeof next[key] === 'boolean') settings[key] = next[key];
       return { ...settings };
     },
