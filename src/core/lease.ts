@@ -14,6 +14,7 @@ const POLL_MAX_MS = 200;
  * lease never writes over a newer pair).
  */
 export class HeldLease {
+  /** The holder whose lease expired unreleased, `since` on Baton's clock. */
   readonly takenOver: LeaseGrant['takenOver'];
   #timer: NodeJS.Timeout | null = null;
   #lost = false;
@@ -26,7 +27,12 @@ export class HeldLease {
     grant: LeaseGrant,
     unlock: () => void,
   ) {
-    this.takenOver = grant.takenOver;
+    // The store dates a lease by its own clock (the wall clock, or PostgreSQL's); what Baton
+    // compares it with (a reuse window, invariant 13) runs on Baton's clock: carried over as an age.
+    const lost = grant.takenOver;
+    this.takenOver = lost
+      ? { owner: lost.owner, since: ctx.clock.now() - Math.max(0, Date.now() - lost.since) }
+      : null;
     this.#unlock = unlock;
     const every = Math.max(50, Math.floor(ctx.options.leaseTtlMs / 3));
     this.#timer = setInterval(() => void this.#renew(), every);

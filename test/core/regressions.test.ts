@@ -485,3 +485,63 @@ describe('defect 11 on sqlite: another instance’s revoke reaches a running ins
     expect((outcome as BatonError | null)?.code).toBe('connection_not_found');
   });
 });
+
+for (const e of engines('memory', 'sqlite', 'postgres')) {
+  describe.skipIf(!e.enabled)(
+    `defect 13 on ${e.name}: a refresh lost with its process is dated on Baton's clock, not the store's`,
+    () => {
+      const world = aliceOn(e.name);
+
+      it('on a clock ahead of the wall clock, the refresh token in doubt is sent again inside the reuse window and recovers', async () => {
+        const w = world();
+        // The provider documents a 30-minute reuse window (Xero's), and Baton's spec says so.
+        w.sim.setRefreshReuse('cronofy', { graceSeconds: 1800, revokesFamily: false });
+        const providers = {
+          ...w.profile.providers,
+          cronofy: {
+            ...w.profile.providers['cronofy'],
+            refreshTokenReuse: { mode: 'window', seconds: 1800 },
+          },
+        } as const;
+        const dying = modelStore(await w.openStore(), new Rng(13));
+        const a = await w.open({
+          store: dying.store,
+          providers,
+          leaseTtlMs: 300,
+          http: { timeoutMs: 5_000 },
+        });
+        const b = await w.open({ store: await w.openStore(), providers, leaseTtlMs: 300 });
+        // Baton's clock (the simulator's) runs an hour ahead of the wall clock the store dates leases by.
+        w.sim.clock.advance(HOUR - 30_000);
+        const old = (await b.reveal('alice')).tokens?.refreshToken as string;
+        // A's refresh reaches the provider, which rotates; A stops before the answer comes back.
+        w.sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'slow-answer', delayMs: 1_500 });
+        const arrived = new Promise<void>((resolve) => {
+          const stop = w.sim.tap((phase, info) => {
+            if (phase === 'request' && info.endpoint === 'token') {
+              stop();
+              resolve();
+            }
+          });
+        });
+        const lost = a.refresh('alice', { force: true }).catch((err: unknown) => err);
+        await arrived;
+        dying.crash();
+        // B takes the expired lease over: the old refresh token is in doubt, and seconds old in
+        // the provider's window — B sends it again and recovers.
+        await sleep(400);
+        const info = await b.refresh('alice', { force: true });
+        expect(info).toMatchObject({ status: 'active', lastError: null });
+        // The provider carried out both: A's (answered into the void) and B's, inside its window.
+        await lost;
+        await until(() => w.sim.tokenLog().some((x) => x.fault === 'slow-answer'), 5_000);
+        const sent = w.sim
+          .tokenLog()
+          .filter((x) => x.endpoint === 'token' && x.presentedRefreshToken === old && x.status === 200);
+        expect(sent).toHaveLength(2);
+        const stored = (await b.reveal('alice')).tokens?.refreshToken as string;
+        expect(w.sim.tokenStatus(stored)).toBe('live');
+      });
+    },
+  );
+}
