@@ -848,6 +848,14 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   async function check(records: OpRecord[]): Promise<void> {
     const entries = sim.tokenLog().slice(logIndex);
     logIndex += entries.length;
+    if (process.env['BATON_MODEL_DEBUG'])
+      for (const e of entries)
+        if (e.endpoint === 'token')
+          log(
+            `    [tok seq ${e.seq} ${e.tag} ${e.grantType} ${e.status}${e.fault ? ` ${e.fault}` : ''} rcv ${Math.round(e.receivedWallMs) % 100000} ans ${Math.round(e.answeredWallMs) % 100000} presented ${short(e.presentedRefreshToken)} issued ${short(e.issuedRefreshToken)} rot ${e.rotated} at ${new Date(e.at).toISOString()}]`,
+          );
+    if (process.env['BATON_MODEL_DEBUG'])
+      for (const r of records) if (!r.ok) log(`    [err ${r.id} ${(r.error as Error)?.message}]`);
     const fullLog = sim.tokenLog();
     const liveRecords = records.filter((r) => !crashes.has(r.tag));
     const crashedDuring = (tag: string, afterWall: number) => {
