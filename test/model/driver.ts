@@ -973,11 +973,12 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       // retry had rotated the token (or one whose token a held request replaced unseen): the
       // provider refuses it and, where reuse revokes the grant, revokes it. Baton could not
       // know; the retry's new pair is lost with the grant. Named, as an unanswered loss.
-      if (e.status !== 200 && (lateReuse(e) || replacedByLostAnswer(e.presentedRefreshToken))) {
+      // (A request dropped or refused by a fault never reached the provider: no reuse.)
+      const handled = e.fault === null || e.fault === 'delay' || e.fault === 'slow-answer';
+      if (handled && e.status !== 200 && (lateReuse(e) || replacedByLostAnswer(e.presentedRefreshToken))) {
         if (!reportedLost.has(`excused:${e.seq}`)) {
           reportedLost.add(`excused:${e.seq}`);
           excusedReuses++;
-          named.unanswered++;
           const g = grantOf(e.presentedRefreshToken);
           if (g) explained.add(g);
           log(
@@ -1149,7 +1150,19 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       if (revoked.length > 0 && atProvider && !renewed && before.status === 'active' && before.refreshToken) {
         const info = sim.tokenInfo(before.refreshToken);
         const grant = info.kind !== 'unknown' ? sim.grantStatus(info.grantId) : null;
-        if (grant && !grant.revoked)
+        // The refresh token the connection held had been replaced in a named loss (its answer
+        // lost, or its process crashed): the grant lives on under a token nobody holds, and a
+        // provider that takes only its current refresh token at revocation (Xero) ignores it.
+        const lostBefore =
+          info.status === 'rotated' &&
+          ((rotation) =>
+            rotation !== undefined && ['crash-window', 'unanswered'].includes(classifyLoss(rotation)))(
+            fullLog.find((x) => x.rotated && x.presentedRefreshToken === before.refreshToken),
+          );
+        if (grant && !grant.revoked && lostBefore) {
+          bump('revoked-after-named-loss');
+          log(`  (revoke after a named loss: grant ${info.grantId} lives on under the lost token)`);
+        } else if (grant && !grant.revoked)
           violate(
             'grant-alive-after-revoke',
             `${revoked[0]?.id} ${revoked[0]?.tag} revoke`,
