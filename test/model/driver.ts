@@ -1210,7 +1210,13 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
               conn,
               `the connection became needs_reauth (v${now.version}, ${now.lastError}) while the provider still honours its refresh token ${short(held)}`,
             );
-        } else if (held && info?.kind === 'refresh' && info.status === 'rotated' && reuse) {
+        } else if (
+          held &&
+          info?.kind === 'refresh' &&
+          info.status === 'rotated' &&
+          reuse &&
+          !sim.grantStatus(info.grantId)?.revoked
+        ) {
           const rotation = fullLog.find((x) => x.rotated && x.presentedRefreshToken === held);
           const left = rotation
             ? virtualAt(rotation.receivedWallMs) + reuse.seconds * 1000 - sim.clock.now()
