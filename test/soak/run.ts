@@ -85,6 +85,7 @@ async function modelSoak(): Promise<void> {
   const failures: string[] = [];
   const kinds = new Map<string, string[]>();
   const tally = { named: 0, recovered: 0, gaveUp: 0, evictions: 0, reRegistrations: 0 };
+  const counted = new Map<string, number>();
   const started = Date.now();
   for (const persona of personas) {
     for (const engine of engines) {
@@ -104,6 +105,7 @@ async function modelSoak(): Promise<void> {
         tally.gaveUp += result.gaveUpInDoubt;
         tally.evictions += result.evictions;
         tally.reRegistrations += result.reRegistrations;
+        for (const [k, n] of Object.entries(result.stats)) counted.set(k, (counted.get(k) ?? 0) + n);
         const v = result.violations[0];
         console.log(
           `seed=${seed} engine=${engine} persona=${persona} steps=${result.steps} ${v ? `FAIL step=${v.step} op=${v.op} ${v.kind}` : 'ok'}`,
@@ -121,6 +123,7 @@ async function modelSoak(): Promise<void> {
   console.log(
     `\n${failures.length} failing runs of ${total} (${runs} runs × ${steps} steps × ${personas.length} persona(s) × ${engines.length} engine(s)); named losses ${tally.named}; recovered inside a window ${tally.recovered}; given up in doubt ${tally.gaveUp}; evictions ${tally.evictions}, re-registrations ${tally.reRegistrations}; ${Math.round((Date.now() - started) / 1000)} s`,
   );
+  console.log(`  counted: ${[...counted].map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing'}`);
   for (const [kind, runsOf] of kinds)
     console.log(`  ${kind}: ${runsOf.length} (${runsOf.slice(0, 10).join(', ')})`);
   if (failures.length > 0) {
