@@ -975,7 +975,13 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       // know; the retry's new pair is lost with the grant. Named, as an unanswered loss.
       // (A request dropped or refused by a fault never reached the provider: no reuse.)
       const handled = e.fault === null || e.fault === 'delay' || e.fault === 'slow-answer';
-      if (handled && e.status !== 200 && (lateReuse(e) || replacedByLostAnswer(e.presentedRefreshToken))) {
+      // (invalid_client, 401, is about the client, not the token)
+      if (
+        handled &&
+        e.status !== 200 &&
+        e.status !== 401 &&
+        (lateReuse(e) || replacedByLostAnswer(e.presentedRefreshToken))
+      ) {
         if (!reportedLost.has(`excused:${e.seq}`)) {
           reportedLost.add(`excused:${e.seq}`);
           excusedReuses++;
@@ -1356,6 +1362,8 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
             e.grantType === 'refresh_token' &&
             e.seq > ev.seq &&
             (e.status === 400 || e.status === 401) &&
+            // (an answer held past the client's timeout never reached it)
+            e.fault === null &&
             e.tag !== null &&
             !crashes.has(e.tag),
         );
