@@ -14,6 +14,7 @@ const POLL_MAX_MS = 200;
  * lease never writes over a newer pair).
  */
 export class HeldLease {
+  /** The holder whose lease expired unreleased; `since` on Baton's clock (it gives it when it takes a lease). */
   readonly takenOver: LeaseGrant['takenOver'];
   #timer: NodeJS.Timeout | null = null;
   #lost = false;
@@ -142,7 +143,9 @@ async function acquireStoreLease<T>(
   // Wall time, not the injectable clock: the lease expires in the store's time.
   const deadline = Date.now() + grantBudgetMs(ctx) + options.leaseTtlMs + 5_000;
   for (;;) {
-    const grant = await store.acquireLease(id, ctx.owner, options.leaseTtlMs);
+    // Dated on Baton's clock, the one a reuse window is checked on (invariant 13): the store's
+    // clock (the wall clock, or PostgreSQL's) need not be it.
+    const grant = await store.acquireLease(id, ctx.owner, options.leaseTtlMs, ctx.clock.now());
     if (grant) return { lease: new HeldLease(ctx, id, grant, unlock) };
     if (!wait) return { busy: true };
     if (Date.now() > deadline) {

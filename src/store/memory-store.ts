@@ -146,12 +146,12 @@ export class MemoryStore implements Store {
     return existed;
   }
 
-  async acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
+  async acquireLease(id: string, owner: string, ttlMs: number, since?: number): Promise<LeaseGrant | null> {
     const now = Date.now();
     const lease = this.#leases.get(id);
     if (lease && lease.owner !== owner && lease.expiresAt > now) return null;
     const renewing = lease?.owner === owner;
-    this.#leases.set(id, { owner, expiresAt: now + ttlMs, since: renewing ? lease.since : now });
+    this.#leases.set(id, { owner, expiresAt: now + ttlMs, since: renewing ? lease.since : (since ?? now) });
     return { takenOver: lease && !renewing ? { owner: lease.owner, since: lease.since } : null };
   }
 

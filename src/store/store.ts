@@ -264,9 +264,11 @@ export interface Store {
   /**
    * Takes the refresh lease for `id` if it is free, expired, or already `owner`'s (which renews
    * it). Returns null when another owner holds it. The lease expires `ttlMs` after it is taken
-   * or renewed, so a crashed holder blocks no one for longer than that.
+   * or renewed, so a crashed holder blocks no one for longer than that. `since`: when a new
+   * holder takes it, on the caller's clock (Baton's, which may not be the store's), reported
+   * back as `takenOver.since` to whoever takes it over; without it, the store's own clock.
    */
-  acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null>;
+  acquireLease(id: string, owner: string, ttlMs: number, since?: number): Promise<LeaseGrant | null>;
   /** Releases the lease only if `owner` still holds it. */
   releaseLease(id: string, owner: string): Promise<void>;
   savePendingAuthorization(pending: PendingAuthorization): Promise<void>;

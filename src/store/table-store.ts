@@ -36,7 +36,7 @@ export interface ConnectionTable {
 }
 
 export interface LeaseTable {
-  acquire(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null>;
+  acquire(id: string, owner: string, ttlMs: number, since?: number): Promise<LeaseGrant | null>;
   release(id: string, owner: string): Promise<void>;
 }
 
@@ -119,8 +119,8 @@ export abstract class TableStore implements Store {
   keyUsage(): Promise<KeyUsage[]> {
     return this.#t.connections.keyUsage();
   }
-  acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
-    return this.#t.leases.acquire(id, owner, ttlMs);
+  acquireLease(id: string, owner: string, ttlMs: number, since?: number): Promise<LeaseGrant | null> {
+    return this.#t.leases.acquire(id, owner, ttlMs, since);
   }
   releaseLease(id: string, owner: string): Promise<void> {
     return this.#t.leases.release(id, owner);

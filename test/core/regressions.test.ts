@@ -485,3 +485,89 @@ describe('defect 11 on sqlite: another instance’s revoke reaches a running ins
     expect((outcome as BatonError | null)?.code).toBe('connection_not_found');
   });
 });
+
+for (const e of engines('memory', 'sqlite', 'postgres')) {
+  describe.skipIf(!e.enabled)(
+    `defect 13 on ${e.name}: a refresh lost with its process is dated on Baton's clock, not the store's`,
+    () => {
+      const world = aliceOn(e.name);
+
+      /** Two instances on the store, A's dying; A's refresh reaches the provider (which rotates) and A stops. */
+      async function loseWithProcess(w: EngineWorld) {
+        // The provider documents a 30-minute reuse window (Xero's), and Baton's spec says so.
+        w.sim.setRefreshReuse('cronofy', { graceSeconds: 1800, revokesFamily: false });
+        const providers = {
+          ...w.profile.providers,
+          cronofy: {
+            ...w.profile.providers['cronofy'],
+            refreshTokenReuse: { mode: 'window', seconds: 1800 },
+          },
+        } as const;
+        const dying = modelStore(await w.openStore(), new Rng(13));
+        const a = await w.open({
+          store: dying.store,
+          providers,
+          leaseTtlMs: 300,
+          http: { timeoutMs: 5_000 },
+        });
+        const b = await w.open({ store: await w.openStore(), providers, leaseTtlMs: 300 });
+        const old = (await b.reveal('alice')).tokens?.refreshToken as string;
+        return {
+          b,
+          old,
+          async lose(): Promise<Promise<unknown>> {
+            w.sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'slow-answer', delayMs: 1_500 });
+            const arrived = new Promise<void>((resolve) => {
+              const stop = w.sim.tap((phase, info) => {
+                if (phase === 'request' && info.endpoint === 'token') {
+                  stop();
+                  resolve();
+                }
+              });
+            });
+            const lost = a.refresh('alice', { force: true }).catch((err: unknown) => err);
+            await arrived;
+            dying.crash();
+            // A's lease expires unreleased.
+            await sleep(400);
+            return lost;
+          },
+          presentedBy: () =>
+            w.sim.tokenLog().filter((x) => x.endpoint === 'token' && x.presentedRefreshToken === old),
+        };
+      }
+
+      it('when the clock passes the window after the process stopped, the refresh token in doubt is not sent again', async () => {
+        const w = world();
+        const { b, lose, presentedBy } = await loseWithProcess(w);
+        const lost = await lose();
+        w.sim.clock.advance(31 * 60_000);
+        const err = await b.refresh('alice', { force: true }).catch((x: unknown) => x);
+        expect(err).toBeInstanceOf(ReauthorizationRequired);
+        expect((await b.get('alice')).lastError?.code).toBe('refresh_lost');
+        await lost;
+        await until(() => w.sim.tokenLog().some((x) => x.fault === 'slow-answer'), 5_000);
+        // Only A's request carried it; B sent nothing.
+        expect(presentedBy().map((x) => x.tag)).toHaveLength(1);
+      });
+
+      it('on a clock ahead of the wall clock, the refresh token in doubt is sent again inside the reuse window and recovers', async () => {
+        const w = world();
+        // Baton's clock (the simulator's) runs an hour ahead of the wall clock the store keeps.
+        w.sim.clock.advance(HOUR - 30_000);
+        const { b, lose, presentedBy } = await loseWithProcess(w);
+        const lost = await lose();
+        // B takes the expired lease over: the old refresh token is in doubt, and seconds old in
+        // the provider's window — B sends it again and recovers.
+        const info = await b.refresh('alice', { force: true });
+        expect(info).toMatchObject({ status: 'active', lastError: null });
+        // The provider carried out both: A's (answered into the void) and B's, inside its window.
+        await lost;
+        await until(() => w.sim.tokenLog().some((x) => x.fault === 'slow-answer'), 5_000);
+        expect(presentedBy().map((x) => x.status)).toEqual([200, 200]);
+        const stored = (await b.reveal('alice')).tokens?.refreshToken as string;
+        expect(w.sim.tokenStatus(stored)).toBe('live');
+      });
+    },
+  );
+}

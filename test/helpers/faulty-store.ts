@@ -84,9 +84,9 @@ export class FaultyStore implements Store {
   subscribe(listener: StoreChangeListener): () => void {
     return this.inner.subscribe(listener);
   }
-  async acquireLease(id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
+  async acquireLease(id: string, owner: string, ttlMs: number, since?: number): Promise<LeaseGrant | null> {
     this.#check();
-    return this.inner.acquireLease(id, owner, ttlMs);
+    return this.inner.acquireLease(id, owner, ttlMs, since);
   }
   async releaseLease(id: string, owner: string): Promise<void> {
     this.#check();

@@ -51,7 +51,10 @@ import { MemoryStore, openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
 import { randomKey, tempDir } from '../helpers/env.js';
 import { type ModelStoreControl, modelStore } from './model-store.js';
+import { type Persona, type PersonaName, persona as personaOf, type ReuseVariant } from './personas.js';
 import { Rng } from './rng.js';
+
+export type { PersonaName, ReuseVariant } from './personas.js';
 
 export type Engine = 'memory' | 'sqlite' | 'postgres';
 
@@ -69,14 +72,12 @@ export interface ModelOptions {
    * it after revokes the whole grant (Atlassian). Absent: no window (refused at once).
    */
   reuse?: ReuseVariant | undefined;
+  /**
+   * The provider (personas.ts): Cronofy (default, with `reuse` if given), Xero, Atlassian, or
+   * the MCP persona with a registered client (`mcp-dcr`) or a client metadata document (`mcp-cimd`).
+   */
+  persona?: PersonaName | undefined;
 }
-
-export type ReuseVariant = 'window' | 'family';
-
-const REUSE: Record<ReuseVariant, { seconds: number; revokesFamily: boolean }> = {
-  window: { seconds: 1800, revokesFamily: false },
-  family: { seconds: 600, revokesFamily: true },
-};
 
 export interface Violation {
   kind: string;
@@ -87,12 +88,22 @@ export interface Violation {
 
 export interface ModelResult {
   engine: Engine;
+  persona: PersonaName;
   reuse: ReuseVariant | undefined;
   seed: number;
   steps: number;
   violations: Violation[];
   /** Rotations lost in the windows Baton cannot close: a crash between answer and commit, an answer never delivered. */
   namedLosses: { crashWindow: number; unanswered: number };
+  /**
+   * Connections Baton marked needs_reauth (`refresh_lost`) while the provider still honoured the
+   * refresh token: its answer was in doubt (a crash, a lost answer) and the window had passed,
+   * so Baton did not send it (invariant 13).
+   */
+  gaveUpInDoubt: number;
+  /** MCP: clients the authorization server forgot, and the registrations Baton made after. */
+  evictions: number;
+  reRegistrations: number;
   /** With a reuse window: lost answers recovered by sending the replaced refresh token again inside it. */
   recovered: number;
   trace: string[];
@@ -116,6 +127,9 @@ const JOIN_SLACK_MS = 50;
 const ANSWER_READ_SLACK_MS = 25;
 
 const wall = () => performance.timeOrigin + performance.now();
+
+/** The browser got an error page at the authorization server: no callback came back to complete. */
+class ConsentPageError extends Error {}
 
 interface Instance {
   slot: number;
@@ -157,12 +171,11 @@ interface StatusEvent {
 interface Snapshot {
   exists: boolean;
   status: string | null;
+  lastError: string | null;
   version: number;
   refreshToken: string | null;
   accessToken: string | null;
 }
-
-const VENDOR_OF: Record<string, 'cronofy' | 'checkissuing'> = { [CONN]: 'cronofy', [CC]: 'checkissuing' };
 
 export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   const rng = new Rng(opts.seed);
@@ -179,17 +192,14 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     opts.onTrace?.(line);
   };
 
-  const sim: Simulator = await startSimulator({ consent: 'auto', cronofyRotation: 'always' });
+  const p: Persona = personaOf(opts.persona ?? 'cronofy', opts.reuse);
+  const vendor = p.vendor;
+  const vendorOf = (conn: string) => (conn === CC ? 'checkissuing' : vendor);
+  const sim: Simulator = await startSimulator({ consent: 'auto', ...p.simOptions });
   const discovery = sim.discovery() as unknown as SimulatorDiscovery;
   const profile = simulatorProfile(discovery, 'http://127.0.0.1:1/callback');
-  const reuse = opts.reuse ? REUSE[opts.reuse] : null;
-  if (reuse) {
-    sim.setRefreshReuse('cronofy', { graceSeconds: reuse.seconds, revokesFamily: reuse.revokesFamily });
-    profile.providers['cronofy'] = {
-      ...profile.providers['cronofy'],
-      refreshTokenReuse: { mode: 'window', seconds: reuse.seconds, revokesFamily: reuse.revokesFamily },
-    };
-  }
+  const world = await p.setUp(sim, profile);
+  const reuse = p.reuse;
   /** The virtual clock's offset from the wall clock, from each moment the driver moved it. */
   const offsets: { wall: number; offset: number }[] = [{ wall: 0, offset: sim.clock.now() - Date.now() }];
   const virtualAt = (wallMs: number) => {
@@ -239,8 +249,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     const baton = await Baton.open({
       store: store.store,
       secretKey,
-      providers: profile.providers,
-      clients: profile.clients,
+      ...world.batonOptions,
       clock: { now: () => sim.clock.now() },
       retry: { baseDelayMs: 5, maxDelayMs: 50 },
       leaseTtlMs: LEASE_TTL_MS,
@@ -257,8 +266,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   const observer = await Baton.open({
     store: observerStore,
     secretKey,
-    providers: profile.providers,
-    clients: profile.clients,
+    ...world.batonOptions,
     clock: { now: () => sim.clock.now() },
     env: { BATON_HOME: dir },
   });
@@ -273,6 +281,30 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   let stepNo = 0;
   let opCounter = 0;
   const crashes = new Map<string, number>(); // tag → wall time of the crash
+  /** MCP: each time the authorization server forgot its clients, and the registrations it had answered by then. */
+  const evictions: { seq: number; registrations: number; clients: number }[] = [];
+  /** Grants the provider revoked for a reason the model gave it (its own revoke, an eviction, RFC 7009, a named loss). */
+  const explained = new Set<string>();
+  const reportedRevoked = new Set<string>();
+  /** Replaced refresh tokens presented again that the model names (lost answers recovered or retried). */
+  let excusedReuses = 0;
+  let gaveUpInDoubt = 0;
+  let reRegistrationsSeen = 0;
+  /** Grants of the connection's vendor the simulator has issued tokens for. */
+  const grantsSeen = new Set<string>();
+  const grantOf = (token: string | null | undefined): string | null => {
+    if (!token) return null;
+    const info = sim.tokenInfo(token);
+    return info.kind === 'unknown' ? null : info.grantId;
+  };
+  /** Every grant already revoked now was revoked by the event that just fired. */
+  function explainRevocations(): void {
+    for (const e of sim.tokenLog())
+      for (const t of [e.issuedRefreshToken, e.issuedAccessToken]) {
+        const g = grantOf(t);
+        if (g && sim.grantStatus(g)?.revoked) explained.add(g);
+      }
+  }
 
   const violate = (kind: string, op: string, detail: string) => {
     violations.push({ kind, step: stepNo, op, detail });
@@ -282,7 +314,15 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
 
   async function snapshot(conn: string): Promise<Snapshot> {
     const record = await observerStore.get(conn);
-    if (!record) return { exists: false, status: null, version: 0, refreshToken: null, accessToken: null };
+    if (!record)
+      return {
+        exists: false,
+        status: null,
+        lastError: null,
+        version: 0,
+        refreshToken: null,
+        accessToken: null,
+      };
     let refreshToken: string | null = null;
     let accessToken: string | null = null;
     try {
@@ -292,7 +332,14 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     } catch {
       // Sealed under another binding mid-change: the status and version still count.
     }
-    return { exists: true, status: record.status, version: record.version, refreshToken, accessToken };
+    return {
+      exists: true,
+      status: record.status,
+      lastError: record.lastError?.code ?? null,
+      version: record.version,
+      refreshToken,
+      accessToken,
+    };
   }
 
   /** Token, revocation and API requests the simulator has received and not answered yet. */
@@ -303,6 +350,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
 
   // ---- setup: one authorized Cronofy connection and one client-credentials connection ----
   for (let slot = 0; slot < INSTANCES; slot++) instances.push(await openInstance(slot));
+  world.ready((instances[0] as Instance).baton);
   await authorize(instances[0] as Instance, false);
   await (instances[0] as Instance).baton.connect({
     provider: 'checkissuing',
@@ -318,19 +366,16 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   logIndex = sim.tokenLog().length;
 
   async function authorize(inst: Instance, replace: boolean, completer: Instance = inst): Promise<unknown> {
-    const { url } = await inst.baton.beginAuthorization({
-      provider: 'cronofy',
-      connectionId: CONN,
-      redirectUri: 'http://127.0.0.1:1/callback',
-      ...(replace ? { replace: true } : {}),
-    });
+    const { url } = await world.begin(inst.baton, CONN, 'http://127.0.0.1:1/callback', replace);
     const u = new URL(url);
     u.searchParams.set('sim_decision', 'approve');
     u.searchParams.set('sim_account', 'alice');
     const res = await fetch(u, { redirect: 'manual' });
-    await res.text();
+    const page = await res.text();
     const location = res.headers.get('location');
-    if (!location) throw new Error(`authorize answered ${res.status}`);
+    // The authorization server showed the browser an error page instead of redirecting (an MCP
+    // server that forgot the client Baton registered): no callback, nothing for Baton to complete.
+    if (!location) throw new ConsentPageError(`authorize answered ${res.status}: ${page.slice(0, 120)}`);
     return completer.baton.completeAuthorization({ callbackUrl: location });
   }
 
@@ -418,7 +463,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           break;
         case 'fetch':
         case 'fetch-cc': {
-          const res = await b.fetch(conn, conn === CC ? 'v1/account' : 'v1/account', {
+          const res = await b.fetch(conn, conn === CC ? 'v1/account' : p.apiPath, {
             headers: { 'x-sim-op': id },
           });
           await res.text();
@@ -482,7 +527,8 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     | 'crash'
     | 'pause'
     | 'token-lost-answer'
-    | 'token-lost-answer-outage';
+    | 'token-lost-answer-outage'
+    | 'evict-clients';
 
   // ---- the loop ----
   try {
@@ -505,7 +551,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
         const ev = rng.weighted<EventKind>([
           ['advance', 6],
           ['expire', 3],
-          ['rotation', 3],
+          ...(p.rotationSwitch ? ([['rotation', 3]] as const) : []),
           ['provider-revoke', 1],
           ['token-5xx', 3],
           ['token-drop', 1],
@@ -514,13 +560,15 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           ['store-fail', 3],
           ['crash', 3],
           ['pause', 0.4],
-          // With a reuse window: the provider rotates and its answer comes after the client gave up.
-          ...(reuse
+          // The provider rotates and its answer comes after the client gave up.
+          ...(p.lostAnswers
             ? ([
                 ['token-lost-answer', 3],
                 ['token-lost-answer-outage', 3],
               ] as const)
             : []),
+          // MCP: the authorization server forgets its clients.
+          ...(p.clientMode ? ([['evict-clients', 2]] as const) : []),
         ]);
         switch (ev) {
           case 'advance': {
@@ -531,12 +579,12 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
             break;
           }
           case 'expire': {
-            const vendor = rng.pick(['cronofy', 'checkissuing'] as const);
+            const which = rng.pick([vendor, 'checkissuing'] as const);
             const later = rng.chance(0.4) ? rng.int(1, 8) : 0;
-            const fire = () => sim.expireAccessTokens({ vendor });
+            const fire = () => sim.expireAccessTokens({ vendor: which });
             if (later) midStep.push(() => void sleep(later).then(fire));
             else fire();
-            events.push(`provider-expires ${vendor}${later ? ` @+${later}ms` : ''}`);
+            events.push(`provider-expires ${which}${later ? ` @+${later}ms` : ''}`);
             break;
           }
           case 'rotation': {
@@ -547,17 +595,20 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           }
           case 'provider-revoke': {
             const later = rng.chance(0.5) ? rng.int(1, 8) : 0;
-            const fire = () => sim.revokeGrants({ vendor: 'cronofy' });
+            const fire = () => {
+              sim.revokeGrants({ vendor });
+              explainRevocations();
+            };
             if (later) midStep.push(() => void sleep(later).then(fire));
             else fire();
-            events.push(`provider-revokes cronofy${later ? ` @+${later}ms` : ''}`);
+            events.push(`provider-revokes ${vendor}${later ? ` @+${later}ms` : ''}`);
             break;
           }
           case 'token-5xx': {
             const count = rng.int(1, 3);
             const kind = rng.pick(['status', 'html'] as const);
             sim.failNext({
-              vendor: 'cronofy',
+              vendor,
               endpoint: 'token',
               kind,
               status: rng.pick([500, 502, 503]),
@@ -567,18 +618,18 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
             break;
           }
           case 'token-drop':
-            sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'drop', count: 1 });
+            sim.failNext({ vendor, endpoint: 'token', kind: 'drop', count: 1 });
             events.push('token drop ×1');
             break;
           case 'token-slow': {
             const delayMs = rng.int(50, 150);
-            sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'delay', delayMs, count: 1 });
+            sim.failNext({ vendor, endpoint: 'token', kind: 'delay', delayMs, count: 1 });
             events.push(`token slow ${delayMs}ms`);
             break;
           }
           case 'token-timeout':
             sim.failNext({
-              vendor: 'cronofy',
+              vendor,
               endpoint: 'token',
               kind: 'delay',
               delayMs: HTTP_TIMEOUT_MS + 200,
@@ -588,7 +639,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
             break;
           case 'token-lost-answer':
             sim.failNext({
-              vendor: 'cronofy',
+              vendor,
               endpoint: 'token',
               kind: 'slow-answer',
               delayMs: HTTP_TIMEOUT_MS + 200,
@@ -601,13 +652,13 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
             // stays in doubt past the step, and often past the window (the next `advance`).
             const count = rng.int(2, 4);
             sim.failNext({
-              vendor: 'cronofy',
+              vendor,
               endpoint: 'token',
               kind: 'slow-answer',
               delayMs: HTTP_TIMEOUT_MS + 200,
               count: 1,
             });
-            sim.failNext({ vendor: 'cronofy', endpoint: 'token', kind: 'drop', count });
+            sim.failNext({ vendor, endpoint: 'token', kind: 'drop', count });
             // Someone refreshes in this step (the lost answer is this step's), and most of the time
             // the window passes before anyone refreshes again.
             refreshNow = true;
@@ -646,6 +697,19 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           case 'pause':
             events.push('pause');
             break;
+          case 'evict-clients': {
+            const later = rng.chance(0.4) ? rng.int(1, 8) : 0;
+            const fire = () => {
+              const { clients, documents } = sim.mcp.evictClients();
+              evictions.push({ seq: sim.seq(), registrations: sim.mcp.counters().registrations, clients });
+              explainRevocations();
+              log(`  (the authorization server forgot ${clients} client(s) and ${documents} document(s))`);
+            };
+            if (later) midStep.push(() => void sleep(later).then(fire));
+            else fire();
+            events.push(`evict-clients${later ? ` @+${later}ms` : ''}`);
+            break;
+          }
         }
       }
       if (events.includes('pause')) await sleep(VISIBILITY_MS[opts.engine] + 50);
@@ -719,6 +783,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     for (const s of innerStores) await s.close().catch(() => undefined);
     if (shared) await shared.close();
     await sim.close();
+    await world.close().catch(() => undefined);
     if (schema) {
       const pg = await import('pg');
       const client = new pg.default.Client({ connectionString: opts.postgresUrl });
@@ -730,15 +795,46 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   }
   return {
     engine: opts.engine,
+    persona: p.name,
     reuse: opts.reuse,
     seed: opts.seed,
     steps: stepNo,
     violations,
     namedLosses: named,
+    gaveUpInDoubt,
+    evictions: evictions.length,
+    reRegistrations: reRegistrationsSeen,
     recovered,
     trace,
     stats,
   };
+
+  /** A held request (answered after the client's timeout) whose token a rotation replaced before it was carried out. */
+  function lateReuse(e: TokenLogEntry): boolean {
+    return (
+      answerLost(e) &&
+      sim
+        .tokenLog()
+        .some((x) => x.rotated && x.presentedRefreshToken === e.presentedRefreshToken && x.seq < e.seq)
+    );
+  }
+
+  /** A refresh token a held request replaced after it was issued (the new one went to a client that gave up). */
+  function replacedByLostAnswer(rt: string): boolean {
+    const info = sim.tokenInfo(rt);
+    if (info.kind === 'unknown') return false;
+    return sim
+      .tokenLog()
+      .some(
+        (x) =>
+          answerLost(x) &&
+          x.status === 200 &&
+          x.rotated &&
+          x.issuedRefreshToken !== rt &&
+          x.seq > info.issuedSeq &&
+          grantOf(x.issuedRefreshToken) === info.grantId,
+      );
+  }
 
   /** A token request the provider answered only after the client's timeout (a `delay` or `slow-answer` fault). */
   function answerLost(e: TokenLogEntry): boolean {
@@ -752,6 +848,14 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   async function check(records: OpRecord[]): Promise<void> {
     const entries = sim.tokenLog().slice(logIndex);
     logIndex += entries.length;
+    if (process.env['BATON_MODEL_DEBUG'])
+      for (const e of entries)
+        if (e.endpoint === 'token')
+          log(
+            `    [tok seq ${e.seq} ${e.tag} ${e.grantType} ${e.status}${e.fault ? ` ${e.fault}` : ''} rcv ${Math.round(e.receivedWallMs) % 100000} ans ${Math.round(e.answeredWallMs) % 100000} presented ${short(e.presentedRefreshToken)} issued ${short(e.issuedRefreshToken)} rot ${e.rotated} at ${new Date(e.at).toISOString()}]`,
+          );
+    if (process.env['BATON_MODEL_DEBUG'])
+      for (const r of records) if (!r.ok) log(`    [err ${r.id} ${(r.error as Error)?.message}]`);
     const fullLog = sim.tokenLog();
     const liveRecords = records.filter((r) => !crashes.has(r.tag));
     const crashedDuring = (tag: string, afterWall: number) => {
@@ -761,6 +865,10 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
 
     // Untyped errors: every failure is a BatonError with a remediation.
     for (const r of liveRecords) {
+      if (r.error instanceof ConsentPageError) {
+        bump('consent-page-error');
+        continue;
+      }
       if (!r.ok && !(r.error instanceof BatonError)) {
         violate('untyped-error', `${r.id} ${r.kind}`, String((r.error as Error)?.stack ?? r.error));
       }
@@ -861,6 +969,30 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     for (const e of entries) {
       if (e.endpoint !== 'token' || e.grantType !== 'refresh_token' || !e.presentedRefreshToken) continue;
       if (e.tag && crashedDuring(e.tag, e.receivedWallMs) && e.status === 0) continue;
+      // A request the provider held past the client's timeout and carried out after the client's
+      // retry had rotated the token (or one whose token a held request replaced unseen): the
+      // provider refuses it and, where reuse revokes the grant, revokes it. Baton could not
+      // know; the retry's new pair is lost with the grant. Named, as an unanswered loss.
+      // (A request dropped or refused by a fault never reached the provider: no reuse.)
+      const handled = e.fault === null || e.fault === 'delay' || e.fault === 'slow-answer';
+      // (invalid_client, 401, is about the client, not the token)
+      if (
+        handled &&
+        e.status !== 200 &&
+        e.status !== 401 &&
+        (lateReuse(e) || replacedByLostAnswer(e.presentedRefreshToken))
+      ) {
+        if (!reportedLost.has(`excused:${e.seq}`)) {
+          reportedLost.add(`excused:${e.seq}`);
+          excusedReuses++;
+          const g = grantOf(e.presentedRefreshToken);
+          if (g) explained.add(g);
+          log(
+            `  (named loss: unanswered — seq ${e.seq} by ${e.tag} met a token replaced while a request was held)`,
+          );
+        }
+        continue;
+      }
       // Ordered by arrival, not by answer: a request the provider held (a delay fault) and
       // answered after a retry rotated the token was sent before that rotation was asked for.
       const rotation = fullLog.find(
@@ -892,6 +1024,13 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       }
       const cls = classifyLoss(rotation);
       if (cls === 'crash-window' || cls === 'unanswered') {
+        // The lost answer's retry: where the provider revokes the grant for it, that revocation is named too.
+        if (!reportedLost.has(`excused:${e.seq}`)) {
+          reportedLost.add(`excused:${e.seq}`);
+          excusedReuses++;
+          const g = grantOf(e.presentedRefreshToken);
+          if (g) explained.add(g);
+        }
         if (!reportedLost.has(rotation.issuedRefreshToken as string)) {
           reportedLost.add(rotation.issuedRefreshToken as string);
           named[cls === 'crash-window' ? 'crashWindow' : 'unanswered']++;
@@ -939,11 +1078,10 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     // 4. (forced refresh) An explicit refresh that reports success was a refresh.
     for (const r of liveRecords) {
       if (r.kind !== 'refresh' || !r.ok) continue;
-      const vendor = VENDOR_OF[r.conn];
       const granted = fullLog.some(
         (e) =>
           e.endpoint === 'token' &&
-          e.vendor === vendor &&
+          e.vendor === vendorOf(r.conn) &&
           e.status === 200 &&
           e.issuedAccessToken !== null &&
           // answered while it ran, or just before it asked (a refresh it joined was committing)
@@ -1010,11 +1148,27 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
           `${revoked[0]?.id} ${revoked[0]?.tag} revoke`,
           `revoke() resolved but the connection is active again (v${now.version})`,
         );
-      // After revoke completes, the provider's grant is dead.
-      if (revoked.length > 0 && !renewed && before.status === 'active' && before.refreshToken) {
+      // After revoke completes, the provider's grant is dead — where the provider has a
+      // revocation endpoint (Atlassian has none: `revokedAtProvider: false`, the grant lives on).
+      const atProvider = revoked.some(
+        (r) => (r.value as { revokedAtProvider?: boolean } | undefined)?.revokedAtProvider !== false,
+      );
+      if (revoked.length > 0 && atProvider && !renewed && before.status === 'active' && before.refreshToken) {
         const info = sim.tokenInfo(before.refreshToken);
         const grant = info.kind !== 'unknown' ? sim.grantStatus(info.grantId) : null;
-        if (grant && !grant.revoked)
+        // The refresh token the connection held had been replaced in a named loss (its answer
+        // lost, or its process crashed): the grant lives on under a token nobody holds, and a
+        // provider that takes only its current refresh token at revocation (Xero) ignores it.
+        const lostBefore =
+          info.status === 'rotated' &&
+          ((rotation) =>
+            rotation !== undefined && ['crash-window', 'unanswered'].includes(classifyLoss(rotation)))(
+            fullLog.find((x) => x.rotated && x.presentedRefreshToken === before.refreshToken),
+          );
+        if (grant && !grant.revoked && lostBefore) {
+          bump('revoked-after-named-loss');
+          log(`  (revoke after a named loss: grant ${info.grantId} lives on under the lost token)`);
+        } else if (grant && !grant.revoked)
           violate(
             'grant-alive-after-revoke',
             `${revoked[0]?.id} ${revoked[0]?.tag} revoke`,
@@ -1041,6 +1195,75 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
 
       // 3. A rotated refresh token is never lost: the stored one is not one the provider rotated away.
       if (now.refreshToken) seenStoredRefresh.add(now.refreshToken);
+
+      // 7. needs_reauth only when the grant is really gone: the refresh token the connection holds
+      // is one the provider no longer honours (revoked, expired, replaced and outside its window),
+      // or Baton could not know it still was (its answer in doubt, invariant 13).
+      if (conn === CONN && now.exists && now.status === 'needs_reauth' && before.status !== 'needs_reauth') {
+        const held = now.refreshToken ?? before.refreshToken;
+        const info = held ? sim.tokenInfo(held) : null;
+        if (held && info?.kind === 'refresh' && info.status === 'live') {
+          const inDoubt =
+            now.lastError === 'refresh_lost' &&
+            (crashes.size > 0 ||
+              fullLog.some((x) => x.presentedRefreshToken === held && (x.fault !== null || x.status === 0)));
+          if (inDoubt) {
+            gaveUpInDoubt++;
+            log(`  (gave up in doubt: ${short(held)} is live at the provider; its answer was in doubt)`);
+          } else
+            violate(
+              'needs-reauth-with-live-grant',
+              conn,
+              `the connection became needs_reauth (v${now.version}, ${now.lastError}) while the provider still honours its refresh token ${short(held)}`,
+            );
+        } else if (
+          held &&
+          info?.kind === 'refresh' &&
+          info.status === 'rotated' &&
+          reuse &&
+          !sim.grantStatus(info.grantId)?.revoked
+        ) {
+          const rotation = fullLog.find((x) => x.rotated && x.presentedRefreshToken === held);
+          const left = rotation
+            ? virtualAt(rotation.receivedWallMs) + reuse.seconds * 1000 - sim.clock.now()
+            : 0;
+          if (left > HTTP_TIMEOUT_MS + 5_000)
+            violate(
+              'needs-reauth-inside-window',
+              conn,
+              `the connection became needs_reauth (v${now.version}, ${now.lastError}) with ${Math.round(left / 1000)} s of the provider's reuse window left for ${short(held)}`,
+            );
+        }
+      }
+
+      // 8. A rotated refresh token is stored before its access token is used: every token a live
+      // instance handed out or sent in this step that came with a new refresh token had that
+      // refresh token committed (seen in the store, presented later, or held for the commit).
+      if (conn === CONN && now.exists && now.status === 'active' && !renewed && !removed) {
+        const used = new Set<string>();
+        for (const r of liveRecords)
+          if (r.conn === CONN && r.ok && typeof r.value === 'string' && r.kind === 'get') used.add(r.value);
+        for (const e of entries)
+          if (e.endpoint === 'api' && e.vendor === vendor && e.accessToken && e.tag && !crashes.has(e.tag))
+            used.add(e.accessToken);
+        const holdingAny = instances.some(
+          (i) => i.crashedAt === null && i.baton.pendingCommits.includes(conn),
+        );
+        for (const t of used) {
+          const issuer = fullLog.find(
+            (x) => x.endpoint === 'token' && x.status === 200 && x.issuedAccessToken === t,
+          );
+          const rt = issuer?.rotated ? issuer.issuedRefreshToken : null;
+          if (!rt || holdingAny || seenStoredRefresh.has(rt)) continue;
+          if (fullLog.some((x) => x.presentedRefreshToken === rt)) continue;
+          if (grantOf(now.refreshToken) !== grantOf(rt)) continue;
+          violate(
+            'used-before-stored',
+            conn,
+            `access token ${short(t)} was used, but the refresh token rotated with it (seq ${issuer?.seq}) was never stored`,
+          );
+        }
+      }
       const holding = instances.some((i) => i.crashedAt === null && i.baton.pendingCommits.includes(conn));
       if (now.exists && now.status === 'active' && now.refreshToken && !holding) {
         const info = sim.tokenInfo(now.refreshToken);
@@ -1078,6 +1301,92 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       }
     }
     prev = next;
+
+    // 5. The provider's own report of refresh-token reuse. Every grant of the connection's
+    // provider the simulator revoked was revoked for a reason the model gave: its revoke control,
+    // an eviction, Baton's RFC 7009 revocation, or the retry of a named lost answer — never
+    // because Baton presented a replaced refresh token outside the window (Atlassian after its
+    // leeway, the MCP persona at once).
+    for (const e of entries) {
+      if (e.vendor !== vendor) continue;
+      if (e.endpoint === 'revoke') {
+        const g = grantOf(e.revokedToken);
+        if (g) explained.add(g);
+      }
+      if (e.endpoint === 'token' && e.status === 200) {
+        const g = grantOf(e.issuedRefreshToken ?? e.issuedAccessToken);
+        if (g) grantsSeen.add(g);
+      }
+    }
+    if (p.reuseRevokesGrant) {
+      for (const g of grantsSeen) {
+        if (explained.has(g) || reportedRevoked.has(g) || !sim.grantStatus(g)?.revoked) continue;
+        reportedRevoked.add(g);
+        const reused = fullLog.find(
+          (x) =>
+            x.endpoint === 'token' &&
+            x.presentedRefreshToken !== null &&
+            grantOf(x.presentedRefreshToken) === g &&
+            sim.tokenInfo(x.presentedRefreshToken).status !== 'live' &&
+            fullLog.some(
+              (y) => y.rotated && y.presentedRefreshToken === x.presentedRefreshToken && y.seq < x.seq,
+            ),
+        );
+        violate(
+          'grant-revoked-by-reuse',
+          reused ? `${reused.tag ?? '?'} token call seq ${reused.seq}` : 'provider',
+          reused
+            ? `the provider revoked grant ${g} when ${reused.tag} presented the replaced refresh token ${short(reused.presentedRefreshToken)} again (answer ${reused.status})`
+            : `the provider revoked grant ${g} and the model gave it no reason`,
+        );
+      }
+    }
+    if (p.clientMode) {
+      const { reuseDetected, registrations } = sim.mcp.counters();
+      if (reuseDetected > excusedReuses && !reportedLost.has(`reuse-detected:${reuseDetected}`)) {
+        reportedLost.add(`reuse-detected:${reuseDetected}`);
+        violate(
+          'reuse-detected',
+          'provider',
+          `the MCP authorization server detected ${reuseDetected} reuse(s) of a rotated refresh token (each revoked its grant); the model names ${excusedReuses}`,
+        );
+      }
+      // 6. Re-registration after eviction: a refresh refused for the forgotten client
+      // (invalid_client) is followed by a new registration before the call gives up.
+      for (const ev of evictions) {
+        if (ev.clients === 0 || reportedLost.has(`evicted:${ev.seq}`)) continue;
+        const refused = entries.find(
+          (e) =>
+            e.vendor === vendor &&
+            e.endpoint === 'token' &&
+            e.grantType === 'refresh_token' &&
+            e.seq > ev.seq &&
+            (e.status === 400 || e.status === 401) &&
+            // (an answer held past the client's timeout never reached it)
+            e.fault === null &&
+            e.tag !== null &&
+            !crashes.has(e.tag),
+        );
+        if (!refused) continue;
+        reportedLost.add(`evicted:${ev.seq}`);
+        if (registrations > ev.registrations) reRegistrationsSeen++;
+        else
+          violate(
+            'no-reregistration',
+            `${refused.tag} token call seq ${refused.seq}`,
+            `the authorization server forgot the client at seq ${ev.seq}; ${refused.tag}'s refresh was refused (${refused.status}) and no client was registered since`,
+          );
+      }
+      // ... and a client metadata document is used where the server takes one: no registration.
+      if (p.clientMode === 'cimd' && registrations > 0 && !reportedLost.has('cimd-registered')) {
+        reportedLost.add('cimd-registered');
+        violate(
+          'registered-despite-document',
+          'provider',
+          `Baton registered ${registrations} client(s) although the server takes its client metadata document`,
+        );
+      }
+    }
 
     /** Whether a rotation's new refresh token was lost in a window Baton cannot close. */
     function classifyLoss(rotation: TokenLogEntry): 'crash-window' | 'unanswered' | 'stored' | 'lost' {

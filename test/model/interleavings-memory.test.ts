@@ -1,4 +1,4 @@
-import { modelSuite } from './suite.js';
+import { modelSuite, personaSuite } from './suite.js';
 
 // Random interleavings on memory (see driver.ts and suite.ts); `npm run soak` runs longer.
 modelSuite('memory');
@@ -7,3 +7,11 @@ modelSuite('memory');
 // with one that revokes the whole grant when it is presented after the window.
 modelSuite('memory', true, 'window');
 modelSuite('memory', true, 'family');
+
+// The personas with their own refresh-token rules: Xero's 30-minute reuse window, Atlassian's
+// leeway and family revocation, and the MCP persona (reuse revokes the grant; the authorization
+// server forgets its clients) with a registered client and with a client metadata document.
+personaSuite('memory', 'xero', true);
+personaSuite('memory', 'atlassian', true);
+personaSuite('memory', 'mcp-dcr', true);
+personaSuite('memory', 'mcp-cimd', true);

@@ -1,4 +1,4 @@
-import { modelSuite } from './suite.js';
+import { modelSuite, personaSuite } from './suite.js';
 
 // Random interleavings on sqlite (see driver.ts and suite.ts); `npm run soak` runs longer.
 modelSuite('sqlite');
@@ -7,3 +7,11 @@ modelSuite('sqlite');
 // with one that revokes the whole grant when it is presented after the window.
 modelSuite('sqlite', true, 'window');
 modelSuite('sqlite', true, 'family');
+
+// The personas with their own refresh-token rules: Xero's 30-minute reuse window, Atlassian's
+// leeway and family revocation, and the MCP persona (reuse revokes the grant; the authorization
+// server forgets its clients) with a registered client and with a client metadata document.
+personaSuite('sqlite', 'xero', true);
+personaSuite('sqlite', 'atlassian', true);
+personaSuite('sqlite', 'mcp-dcr', true);
+personaSuite('sqlite', 'mcp-cimd', true);

@@ -1,11 +1,14 @@
 /**
  * `npm run soak` — long runs of the two correctness soaks.
  *
- *   npm run soak -- --runs 200 [--seed S] [--engine memory|sqlite|postgres] [--steps 40] [--reuse window|family] [--verbose]
+ *   npm run soak -- --runs 200 [--seed S] [--engine memory|sqlite|postgres] [--steps 40]
+ *                   [--persona cronofy|xero|atlassian|mcp-dcr|mcp-cimd|all[,…]] [--reuse window|family] [--verbose]
  *     Model-based interleavings (test/model/driver.ts): run i uses seed S+i (S random unless
- *     given, and printed); `--reuse` gives the provider a reuse window for a replaced refresh
- *     token (with `family`, revocation of the whole grant after it). Any failure prints its seed, step, operation and trace, and how to
- *     replay it; replaying a seed replays the same operation sequence.
+ *     given, and printed); `--persona` picks the provider (test/model/personas.ts; default
+ *     Cronofy; a comma list or `all` runs each in turn, `npm run soak:personas` is `all`);
+ *     `--reuse` gives Cronofy a reuse window for a replaced refresh token (with `family`,
+ *     revocation of the whole grant after it). Any failure prints its seed, step, operation and
+ *     trace, and how to replay it; replaying a seed replays the same operation sequence.
  *
  *   npm run soak -- --kill --runs 1000 [--engine sqlite|postgres] [--seed S] [--min-procs 2] [--max-procs 6]
  *     SIGKILL soak: per run, 2–6 worker processes (plain node on dist/) share one store, the
@@ -29,7 +32,8 @@ import { Baton } from '../../src/core/baton.js';
 import { startSimulator, type TokenLogEntry } from '../../src/simulator/index.js';
 import { type SimulatorDiscovery, simulatorProfile } from '../../src/simulator-client/profile.js';
 import { randomKey, tempDir } from '../helpers/env.js';
-import { type Engine, type ReuseVariant, runModel } from '../model/driver.js';
+import { type Engine, type PersonaName, type ReuseVariant, runModel } from '../model/driver.js';
+import { PERSONAS } from '../model/personas.js';
 import { describeFailure } from '../model/report.js';
 import { Rng } from '../model/rng.js';
 
@@ -39,6 +43,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string' },
     engine: { type: 'string' },
     reuse: { type: 'string' },
+    persona: { type: 'string' },
     steps: { type: 'string', default: '40' },
     kill: { type: 'boolean', default: false },
     'min-procs': { type: 'string', default: '2' },
@@ -66,42 +71,61 @@ async function modelSoak(): Promise<void> {
   const reuse = args.reuse as ReuseVariant | undefined;
   if (reuse !== undefined && reuse !== 'window' && reuse !== 'family')
     throw new Error('--reuse takes window or family');
+  const personas = (
+    args.persona === 'all' ? [...PERSONAS] : (args.persona ?? 'cronofy').split(',')
+  ) as PersonaName[];
+  const unknown = personas.find((p) => !PERSONAS.includes(p));
+  if (unknown !== undefined)
+    throw new Error(`--persona takes ${PERSONAS.join(', ')} or all (not "${unknown}")`);
+  if (reuse !== undefined && personas.some((p) => p !== 'cronofy'))
+    throw new Error('--reuse applies to Cronofy only: Xero, Atlassian and MCP have their own rules');
   console.log(
-    `model soak: engines=${engines.join(',')} runs=${runs} steps=${steps}${reuse ? ` reuse=${reuse}` : ''} first seed=${firstSeed}`,
+    `model soak: engines=${engines.join(',')} personas=${personas.join(',')} runs=${runs} steps=${steps}${reuse ? ` reuse=${reuse}` : ''} first seed=${firstSeed}`,
   );
   const failures: string[] = [];
-  const kinds = new Map<string, number[]>();
-  let named = 0;
+  const kinds = new Map<string, string[]>();
+  const tally = { named: 0, recovered: 0, gaveUp: 0, evictions: 0, reRegistrations: 0 };
+  const counted = new Map<string, number>();
   const started = Date.now();
-  for (const engine of engines) {
-    for (let i = 0; i < runs; i++) {
-      const seed = (firstSeed + i) >>> 0;
-      const result = await runModel({
-        engine,
-        seed,
-        steps,
-        postgresUrl: PG_URL,
-        reuse,
-        ...(args.verbose ? { onTrace: (l: string) => console.log(l) } : {}),
-      });
-      named += result.namedLosses.crashWindow + result.namedLosses.unanswered;
-      const v = result.violations[0];
-      console.log(
-        `seed=${seed} engine=${engine} steps=${result.steps} ${v ? `FAIL step=${v.step} op=${v.op} ${v.kind}` : 'ok'}`,
-      );
-      if (v) {
-        failures.push(describeFailure(result, 20));
-        const list = kinds.get(v.kind) ?? [];
-        list.push(seed);
-        kinds.set(v.kind, list);
+  for (const persona of personas) {
+    for (const engine of engines) {
+      for (let i = 0; i < runs; i++) {
+        const seed = (firstSeed + i) >>> 0;
+        const result = await runModel({
+          engine,
+          seed,
+          steps,
+          postgresUrl: PG_URL,
+          reuse,
+          persona,
+          ...(args.verbose ? { onTrace: (l: string) => console.log(l) } : {}),
+        });
+        tally.named += result.namedLosses.crashWindow + result.namedLosses.unanswered;
+        tally.recovered += result.recovered;
+        tally.gaveUp += result.gaveUpInDoubt;
+        tally.evictions += result.evictions;
+        tally.reRegistrations += result.reRegistrations;
+        for (const [k, n] of Object.entries(result.stats)) counted.set(k, (counted.get(k) ?? 0) + n);
+        const v = result.violations[0];
+        console.log(
+          `seed=${seed} engine=${engine} persona=${persona} steps=${result.steps} ${v ? `FAIL step=${v.step} op=${v.op} ${v.kind}` : 'ok'}`,
+        );
+        if (v) {
+          failures.push(describeFailure(result, 20));
+          const list = kinds.get(v.kind) ?? [];
+          list.push(`${persona}/${engine}/${seed}`);
+          kinds.set(v.kind, list);
+        }
       }
     }
   }
+  const total = runs * engines.length * personas.length;
   console.log(
-    `\n${failures.length} failing runs of ${runs * engines.length}; named losses ${named}; ${Math.round((Date.now() - started) / 1000)} s`,
+    `\n${failures.length} failing runs of ${total} (${runs} runs × ${steps} steps × ${personas.length} persona(s) × ${engines.length} engine(s)); named losses ${tally.named}; recovered inside a window ${tally.recovered}; given up in doubt ${tally.gaveUp}; evictions ${tally.evictions}, re-registrations ${tally.reRegistrations}; ${Math.round((Date.now() - started) / 1000)} s`,
   );
-  for (const [kind, seeds] of kinds)
-    console.log(`  ${kind}: ${seeds.length} (seeds ${seeds.slice(0, 10).join(', ')})`);
+  console.log(`  counted: ${[...counted].map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing'}`);
+  for (const [kind, runsOf] of kinds)
+    console.log(`  ${kind}: ${runsOf.length} (${runsOf.slice(0, 10).join(', ')})`);
   if (failures.length > 0) {
     console.log(`\nfirst failure:\n${failures[0]}`);
     process.exitCode = 1;

@@ -229,6 +229,17 @@ export function storeContract(
       expect(await store.acquireLease(id, 'c', 10_000)).toEqual({ takenOver: null });
     });
 
+    it('lease: the holder’s own date for when it took the lease is what a taker-over hears, and a renewal keeps it', async () => {
+      const id = record().id;
+      const taken = Date.now() + 7_200_000; // the taker's clock may be hours from the store's
+      expect(await store.acquireLease(id, 'a', 60, taken)).toEqual({ takenOver: null });
+      expect(await store.acquireLease(id, 'a', 60, taken + 5_000)).toEqual({ takenOver: null });
+      await sleep(120);
+      const grant = await store.acquireLease(id, 'b', 10_000, taken + 9_000);
+      expect(grant?.takenOver).toEqual({ owner: 'a', since: taken });
+      await store.releaseLease(id, 'b');
+    });
+
     it('change feed: another store object on the same data hears every put and delete within a second', async () => {
       const other = await peer(store);
       const seen: [string | null, number | null][] = [];

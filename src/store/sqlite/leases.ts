@@ -3,7 +3,13 @@ import type { LeaseTable } from '../table-store.js';
 import type { SqliteRunner } from './runner.js';
 
 /** The refresh lease as a row: taken if free, expired or already the owner's (a renewal). */
-function acquire(runner: SqliteRunner, id: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
+function acquire(
+  runner: SqliteRunner,
+  id: string,
+  owner: string,
+  ttlMs: number,
+  since?: number,
+): Promise<LeaseGrant | null> {
   return runner.transaction('take the refresh lease', (db): LeaseGrant | null => {
     const now = Date.now();
     const held = db.prepare('SELECT owner, expires_at, since FROM leases WHERE id = ?').get(id) as
@@ -14,7 +20,7 @@ function acquire(runner: SqliteRunner, id: string, owner: string, ttlMs: number)
     db.prepare(
       `INSERT INTO leases (id, owner, expires_at, since) VALUES (?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, since = excluded.since`,
-    ).run(id, owner, now + ttlMs, renewing ? (held.since ?? now) : now);
+    ).run(id, owner, now + ttlMs, renewing ? (held.since ?? now) : (since ?? now));
     return {
       takenOver:
         held && !renewing ? { owner: held.owner, since: held.since ?? held.expires_at - ttlMs } : null,
@@ -30,7 +36,7 @@ async function release(runner: SqliteRunner, id: string, owner: string): Promise
 
 export function sqliteLeases(runner: SqliteRunner): LeaseTable {
   return {
-    acquire: (id, owner, ttlMs) => acquire(runner, id, owner, ttlMs),
+    acquire: (id, owner, ttlMs, since) => acquire(runner, id, owner, ttlMs, since),
     release: (id, owner) => release(runner, id, owner),
   };
 }
