@@ -132,6 +132,13 @@ for (const engine of engines('sqlite', 'postgres')) {
       return sid;
     };
 
+    /** A `tools/call` in the session `sid`, sent as raw HTTP. */
+    const callTool = (sid: string, id: number, name: string, text: string) =>
+      raw('POST', 'tools', {
+        body: { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: { text } } },
+        headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
+      });
+
     const agentClient = async (id = 'tools') => {
       const transport = new StreamableHTTPClientTransport(new URL(url(id)), {
         requestInit: { headers: { authorization: `Bearer ${keys['agent']}` } },
@@ -200,15 +207,7 @@ for (const engine of engines('sqlite', 'postgres')) {
       expect(got['authorization']).toBe(`Bearer ${await w.baton.getAccessToken('tools')}`);
       // Longer than --proxy-timeout (2 s) without a byte: the stream stays open.
       await new Promise((r) => setTimeout(r, 2_500));
-      const called = await raw('POST', 'tools', {
-        body: {
-          jsonrpc: '2.0',
-          id: 2,
-          method: 'tools/call',
-          params: { name: 'announce', arguments: { text: 'hi' } },
-        },
-        headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
-      });
+      const called = await callTool(sid, 2, 'announce', 'hi');
       expect(called.status).toBe(200);
       expect(called.headers['content-type']).toMatch(/^text\/event-stream/);
       expect(called.body).toContain('announced hi');
@@ -396,15 +395,7 @@ for (const engine of engines('sqlite', 'postgres')) {
 
     it('insufficient_scope: 403 naming the scopes to authorize with, and how the operator steps up', async () => {
       const sid = await session();
-      const res = await raw('POST', 'tools', {
-        body: {
-          jsonrpc: '2.0',
-          id: 3,
-          method: 'tools/call',
-          params: { name: 'write', arguments: { text: 'x' } },
-        },
-        headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
-      });
+      const res = await callTool(sid, 3, 'write', 'x');
       expect(res.status).toBe(403);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(res.headers['www-authenticate']).toBeUndefined();
@@ -429,15 +420,7 @@ for (const engine of engines('sqlite', 'postgres')) {
       await done.body.dump();
       expect(done.statusCode).toBe(200);
       expect((await w.baton.get('tools')).scopes).toEqual(['tools:read', 'tools:write']);
-      const again = await raw('POST', 'tools', {
-        body: {
-          jsonrpc: '2.0',
-          id: 4,
-          method: 'tools/call',
-          params: { name: 'write', arguments: { text: 'x' } },
-        },
-        headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
-      });
+      const again = await callTool(sid, 4, 'write', 'x');
       expect(again.status).toBe(200);
       expect(again.body).toContain('wrote x');
     });

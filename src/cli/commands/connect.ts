@@ -54,7 +54,8 @@ function describe(info: ConnectionInfo): string {
   return `${info.provider}${params ? `, ${params}` : ''}, ${info.authMode}, ${info.status}`;
 }
 
-async function find(baton: Baton, id: string): Promise<ConnectionInfo | undefined> {
+/** The connection `id`, or undefined when there is none. */
+export async function find(baton: Baton, id: string): Promise<ConnectionInfo | undefined> {
   try {
     return await baton.get(id);
   } catch (err) {

@@ -1,12 +1,12 @@
 import type { Baton } from '../../core/baton.js';
 import type { ConnectionInfo } from '../../core/connection-info.js';
 import type { McpClientInfo, McpServer } from '../../core/mcp.js';
-import { ConfigError, ConnectionNotFound, McpDiscoveryError, type McpLink } from '../../errors.js';
+import { ConfigError, McpDiscoveryError, type McpLink } from '../../errors.js';
 import { mcpIssuerOf } from '../../providers/mcp.js';
 import { relative, table } from '../format.js';
 import { type Cli, NoStore } from '../runtime.js';
 import { checkId, parseScopes, UsageError } from '../usage.js';
-import { browserAuthorization, type FlowOptions } from './connect.js';
+import { browserAuthorization, type FlowOptions, find } from './connect.js';
 
 /**
  * `baton mcp …`: connections to remote MCP servers from the command line (README, "Agents and
@@ -119,15 +119,6 @@ async function chain<T>(fn: () => Promise<T>, connectionId?: string): Promise<T>
     return await fn();
   } catch (err) {
     throw chainError(err, connectionId);
-  }
-}
-
-async function find(baton: Baton, id: string): Promise<ConnectionInfo | undefined> {
-  try {
-    return await baton.get(id);
-  } catch (err) {
-    if (err instanceof ConnectionNotFound) return undefined;
-    throw err;
   }
 }
 
