@@ -281,6 +281,9 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   let stepNo = 0;
   let opCounter = 0;
   const crashes = new Map<string, number>(); // tag → wall time of the crash
+  // Instances that crashed holding rotated pairs the store had refused: a memory store has no
+  // rescue journal (README, "When the store is down"), so those pairs die with the process.
+  const diedHolding = new Set<string>();
   /** MCP: each time the authorization server forgot its clients, and the registrations it had answered by then. */
   const evictions: { seq: number; registrations: number; clients: number }[] = [];
   /** Grants the provider revoked for a reason the model gave it (its own revoke, an eviction, RFC 7009, a named loss). */
@@ -383,6 +386,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
     if (inst.crashedAt !== null) return;
     inst.crashedAt = wall();
     crashes.set(inst.tag, inst.crashedAt);
+    if (opts.engine === 'memory' && inst.baton.pendingCommits.length > 0) diedHolding.add(inst.tag);
     inst.store.crash();
     void inst.agent.destroy().catch(() => undefined);
     void inst.baton.close().catch(() => undefined);
@@ -1165,7 +1169,10 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
             rotation !== undefined && ['crash-window', 'unanswered'].includes(classifyLoss(rotation)))(
             fullLog.find((x) => x.rotated && x.presentedRefreshToken === before.refreshToken),
           );
-        if (grant && !grant.revoked && lostBefore) {
+        // Or a request the provider held past the client's timeout spent it afterwards: the new
+        // token went to a client that had given up.
+        const spentLate = info.status === 'rotated' && replacedByLostAnswer(before.refreshToken);
+        if (grant && !grant.revoked && (lostBefore || spentLate)) {
           bump('revoked-after-named-loss');
           log(`  (revoke after a named loss: grant ${info.grantId} lives on under the lost token)`);
         } else if (grant && !grant.revoked)
@@ -1398,6 +1405,7 @@ export async function runModel(opts: ModelOptions): Promise<ModelResult> {
       const crashedAt = rotation.tag ? crashes.get(rotation.tag) : undefined;
       if (crashedAt !== undefined && crashedAt <= rotation.answeredWallMs + ANSWER_READ_SLACK_MS)
         return 'crash-window';
+      if (rotation.tag && diedHolding.has(rotation.tag)) return 'crash-window';
       return 'lost';
     }
   }
